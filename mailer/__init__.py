@@ -1,0 +1,1 @@
+"""Everything that speaks email: inbound edges, parsing, the ingest pipeline, outbound mail."""

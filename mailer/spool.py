@@ -1,0 +1,40 @@
+"""The one thing every edge does with a mail: store the raw bytes durably, then enqueue the id."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from models import inbound
+
+log = logging.getLogger(__name__)
+
+MESSAGE_ID = re.compile(rb"^Message-ID:\s*(<[^>\r\n]*>)", re.I | re.M)
+
+
+class StorageError(Exception):
+    """The mail could not be stored; the sender must be told to try again later."""
+
+
+def receive(settings, raw: bytes, source: str, mail_from: str = "", rcpt_to: tuple[str, ...] = (),
+            imap_uidvalidity: int | None = None, imap_uid: int | None = None) -> int:
+    """Store, then enqueue. Returns the InboundMail id once the bytes are committed; raises
+    StorageError when they are not. A Redis failure after storing is logged, not raised: the
+    sweeper enqueues stored mail that no job took."""
+    from workers import jobs  # edges import the worker API only when they receive
+
+    try:
+        inbound_id = inbound.store(raw, source, mail_from, rcpt_to, imap_uidvalidity, imap_uid)
+    except Exception as exc:
+        log.error("%s from %s could not be stored: %s", message_id_of(raw), source, exc)
+        raise StorageError(str(exc)) from exc
+    log.info("%s stored as inbound %d (%s, %d bytes)", message_id_of(raw), inbound_id, source, len(raw))
+    jobs.enqueue_processing(settings, inbound_id)
+    return inbound_id
+
+
+def message_id_of(raw: bytes) -> str:
+    """The Message-ID for log lines, found without parsing the whole mail."""
+    head = raw[: raw.find(b"\r\n\r\n") if b"\r\n\r\n" in raw[:65536] else 65536]
+    match = MESSAGE_ID.search(head)
+    return match.group(1).decode("ascii", "replace") if match else "<no-message-id>"

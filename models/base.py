@@ -1,0 +1,56 @@
+"""The database handle every table binds to, initialised by whoever starts the process."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import peewee
+from playhouse.db_url import connect as connect_url
+
+db = peewee.DatabaseProxy()
+
+
+def utcnow() -> dt.datetime:
+    """Naive UTC, the one time representation stored in the database."""
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+class BaseModel(peewee.Model):
+    class Meta:
+        database = db
+        legacy_table_names = False
+
+
+def open_database(settings) -> peewee.Database:
+    """Create the configured database and bind the proxy to it (SQLite: WAL + busy timeout)."""
+    url = settings.database.url
+    if url.startswith("sqlite:///"):
+        path = settings.path(url[len("sqlite:///"):])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        database = peewee.SqliteDatabase(
+            str(path),
+            # IMMEDIATE takes the write lock at BEGIN, so concurrent writers wait out the busy
+            # timeout instead of failing when a read transaction upgrades to a write.
+            lock_type="IMMEDIATE",
+            timeout=settings.database.busy_timeout_ms / 1000,
+            pragmas={
+                "journal_mode": "wal",
+                "synchronous": "normal",
+                "foreign_keys": 1,
+                "busy_timeout": settings.database.busy_timeout_ms,
+            },
+        )
+    else:
+        database = connect_url(url.replace("postgres://", "postgresql://", 1))
+    db.initialize(database)
+    return database
+
+
+def is_sqlite() -> bool:
+    return isinstance(db.obj, peewee.SqliteDatabase)
+
+
+def database_path(settings) -> Path | None:
+    url = settings.database.url
+    return settings.path(url[len("sqlite:///"):]) if url.startswith("sqlite:///") else None

@@ -1,0 +1,41 @@
+"""Raw inbound mail: stored durably before any edge acknowledges it, then processed by a job."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from .base import db, utcnow
+from .tables import InboundMail
+
+
+def store(raw: bytes, source: str, mail_from: str = "", rcpt_to: tuple[str, ...] = (),
+          imap_uidvalidity: int | None = None, imap_uid: int | None = None) -> int:
+    """Commit the raw bytes; returns the row id. Raises on any storage failure."""
+    with db.atomic():
+        row = InboundMail.create(raw=raw, size=len(raw), source=source, mail_from=mail_from,
+                                 rcpt_to="\n".join(rcpt_to), imap_uidvalidity=imap_uidvalidity,
+                                 imap_uid=imap_uid)
+    return row.id
+
+
+def finish(row: InboundMail, state: str, outcome: str = "", error: str = "",
+           message_id: str = "") -> None:
+    """Record how processing ended (inside the caller's transaction when there is one)."""
+    InboundMail.update(state=state, outcome=outcome, error=error[:4000], processed_at=utcnow(),
+                       message_id=message_id or row.message_id,
+                       attempts=InboundMail.attempts + 1).where(InboundMail.id == row.id).execute()
+
+
+def stale_ids(older_than_seconds: int, limit: int = 1000) -> list[int]:
+    """Mail stored but never processed (its job was lost, e.g. Redis was down): oldest first."""
+    cutoff = utcnow() - dt.timedelta(seconds=older_than_seconds)
+    query = (InboundMail.select(InboundMail.id)
+             .where((InboundMail.state == "received") & (InboundMail.received_at <= cutoff))
+             .order_by(InboundMail.id).limit(limit))
+    return [row.id for row in query]
+
+
+def failed_ids(limit: int = 1000) -> list[int]:
+    query = (InboundMail.select(InboundMail.id).where(InboundMail.state == "failed")
+             .order_by(InboundMail.id).limit(limit))
+    return [row.id for row in query]

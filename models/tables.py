@@ -1,0 +1,161 @@
+"""Every table of Postdesk's data model (DESIGN.md, "Data model")."""
+
+from __future__ import annotations
+
+import peewee as pw
+
+from .base import BaseModel, utcnow
+
+TICKET_STATUSES = ("new", "open", "pending", "resolved", "closed")
+PRIORITIES = ("low", "normal", "high", "urgent")
+TIERS = ("vip", "standard", "basic")
+
+
+class Counter(BaseModel):
+    """Named counters (ticket numbers); updated in the creating transaction, so gap-free."""
+
+    name = pw.CharField(primary_key=True)
+    value = pw.BigIntegerField()
+
+
+class Mailbox(BaseModel):
+    address = pw.CharField(unique=True)
+    name = pw.CharField(default="Support")
+    queue = pw.CharField(default="support")
+    language = pw.CharField(default="en")
+    signature = pw.TextField(default="")
+
+
+class Customer(BaseModel):
+    email = pw.CharField(unique=True)  # always lower-cased
+    name = pw.CharField(default="")
+    organisation = pw.CharField(default="")
+    tier = pw.CharField(default="standard")
+    language = pw.CharField(default="")
+    bounce_state = pw.CharField(default="")  # "", "temporary", "permanent"
+    bounce_detail = pw.TextField(default="")
+    created_at = pw.DateTimeField(default=utcnow)
+
+
+class Agent(BaseModel):
+    email = pw.CharField(unique=True)
+    alternate_emails = pw.TextField(default="")  # one address per line
+    name = pw.CharField(default="")
+    role = pw.CharField(default="agent")  # agent / admin
+    password_hash = pw.CharField(default="")
+    reply_secret = pw.CharField(default="")
+    active = pw.BooleanField(default=True)
+    created_at = pw.DateTimeField(default=utcnow)
+
+
+class Ticket(BaseModel):
+    number = pw.BigIntegerField(unique=True)
+    mailbox = pw.ForeignKeyField(Mailbox, backref="tickets")
+    customer = pw.ForeignKeyField(Customer, backref="tickets")
+    subject = pw.TextField(default="")
+    status = pw.CharField(default="new", index=True)
+    priority = pw.CharField(default="normal")
+    assignee = pw.ForeignKeyField(Agent, null=True, backref="tickets")
+    reply_token = pw.CharField(unique=True)
+    first_response_due = pw.DateTimeField(null=True, index=True)
+    next_response_due = pw.DateTimeField(null=True, index=True)
+    resolution_due = pw.DateTimeField(null=True, index=True)
+    sla_state = pw.CharField(default="")
+    escalation_level = pw.IntegerField(default=0)
+    first_responded_at = pw.DateTimeField(null=True)
+    resolved_at = pw.DateTimeField(null=True)
+    closed_at = pw.DateTimeField(null=True)
+    created_at = pw.DateTimeField(default=utcnow)
+    updated_at = pw.DateTimeField(default=utcnow, index=True)
+
+
+class InboundMail(BaseModel):
+    raw = pw.BlobField()
+    size = pw.IntegerField()
+    source = pw.CharField()  # smtp / imap / pipe / import
+    mail_from = pw.TextField(default="")
+    rcpt_to = pw.TextField(default="")  # one recipient per line
+    imap_uidvalidity = pw.BigIntegerField(null=True)
+    imap_uid = pw.BigIntegerField(null=True)
+    message_id = pw.TextField(default="", index=True)
+    state = pw.CharField(default="received", index=True)  # received/processed/rejected/failed
+    outcome = pw.CharField(default="")  # new_ticket, added, duplicate, auto_reply, ...
+    error = pw.TextField(default="")
+    attempts = pw.IntegerField(default=0)
+    received_at = pw.DateTimeField(default=utcnow, index=True)
+    processed_at = pw.DateTimeField(null=True)
+
+
+class Message(BaseModel):
+    ticket = pw.ForeignKeyField(Ticket, backref="messages", index=True)
+    direction = pw.CharField()  # in / out
+    kind = pw.CharField()  # customer, agent_reply, note, automatic
+    author_customer = pw.ForeignKeyField(Customer, null=True)
+    author_agent = pw.ForeignKeyField(Agent, null=True)
+    message_id = pw.CharField(unique=True, max_length=998)
+    in_reply_to = pw.TextField(default="")
+    references = pw.TextField(default="")
+    subject = pw.TextField(default="")
+    from_address = pw.CharField(default="")
+    text = pw.TextField(default="")
+    reply_text = pw.TextField(default="")
+    html = pw.TextField(default="")
+    inbound = pw.ForeignKeyField(InboundMail, null=True)
+    threaded_by = pw.CharField(default="")  # token / header / subject_tag / new
+    created_at = pw.DateTimeField(default=utcnow)
+
+
+class Attachment(BaseModel):
+    message = pw.ForeignKeyField(Message, backref="attachments", index=True)
+    filename = pw.TextField(default="")
+    content_type = pw.CharField(default="application/octet-stream")
+    size = pw.IntegerField()
+    sha256 = pw.CharField()
+    content_id = pw.CharField(default="")
+    inline = pw.BooleanField(default=False)
+    data = pw.BlobField()
+
+
+class Outbox(BaseModel):
+    ticket = pw.ForeignKeyField(Ticket, null=True, backref="outbox")
+    message_id = pw.CharField(unique=True, max_length=998)
+    kind = pw.CharField()  # acknowledgement, agent_reply, ...
+    mail_from = pw.CharField()
+    rcpt_to = pw.TextField()  # one address per line
+    raw = pw.BlobField()
+    state = pw.CharField(default="pending", index=True)  # pending/sending/sent/failed/dead
+    attempts = pw.IntegerField(default=0)
+    next_attempt_at = pw.DateTimeField(default=utcnow, index=True)
+    last_error = pw.TextField(default="")
+    created_at = pw.DateTimeField(default=utcnow)
+    sent_at = pw.DateTimeField(null=True)
+
+
+class Event(BaseModel):
+    """Append-only audit log: who did what to a ticket, when, and through which channel."""
+
+    ticket = pw.ForeignKeyField(Ticket, backref="events", index=True)
+    actor = pw.CharField(default="system")
+    action = pw.CharField()
+    detail = pw.TextField(default="")
+    via = pw.CharField(default="system")  # email / web / worker / cli
+    created_at = pw.DateTimeField(default=utcnow)
+
+
+class Survey(BaseModel):
+    ticket = pw.ForeignKeyField(Ticket, backref="surveys", unique=True)
+    token = pw.CharField(unique=True)
+    scheduled_for = pw.DateTimeField(null=True)
+    sent_at = pw.DateTimeField(null=True)
+    rating = pw.IntegerField(null=True)
+    comment = pw.TextField(default="")
+    responded_at = pw.DateTimeField(null=True)
+
+
+class SchemaVersion(BaseModel):
+    version = pw.IntegerField(primary_key=True)
+    applied_at = pw.DateTimeField(default=utcnow)
+
+
+ALL = (Counter, Mailbox, Customer, Agent, Ticket, InboundMail, Message, Attachment, Outbox,
+       Event, Survey)

@@ -1,0 +1,105 @@
+"""Domain operations on tickets: the one way each change happens, with its event and outbox rows."""
+
+from __future__ import annotations
+
+import secrets
+
+from . import outbox
+from .base import utcnow
+from .tables import Attachment, Counter, Customer, Event, Mailbox, Message, Outbox, Ticket
+
+REOPENING = ("pending", "resolved", "closed")
+
+
+def sync_mailbox(configured) -> Mailbox:
+    """The Mailbox row for a configured mailbox, created or updated to match the config."""
+    mailbox, created = Mailbox.get_or_create(address=configured.address.lower(), defaults={
+        "name": configured.name, "queue": configured.queue, "language": configured.language,
+        "signature": configured.signature})
+    if not created and (mailbox.name, mailbox.queue, mailbox.language, mailbox.signature) != (
+            configured.name, configured.queue, configured.language, configured.signature):
+        mailbox.name, mailbox.queue = configured.name, configured.queue
+        mailbox.language, mailbox.signature = configured.language, configured.signature
+        mailbox.save()
+    return mailbox
+
+
+def find_or_create_customer(address: str, name: str = "") -> Customer:
+    customer, created = Customer.get_or_create(email=address.lower(), defaults={"name": name})
+    if not created and name and not customer.name:
+        customer.name = name
+        customer.save()
+    return customer
+
+
+def next_ticket_number(start: int) -> int:
+    """Numbers count up from `start` in creation order; the counter row is locked by the update
+    until the creating transaction commits, so concurrent creators never share a number."""
+    if not Counter.update(value=Counter.value + 1).where(Counter.name == "ticket").execute():
+        Counter.create(name="ticket", value=start)
+    return Counter.get_by_id("ticket").value
+
+
+def open_ticket(mailbox: Mailbox, customer: Customer, subject: str, number_start: int,
+                via: str = "email") -> Ticket:
+    ticket = Ticket.create(number=next_ticket_number(number_start), mailbox=mailbox,
+                           customer=customer, subject=subject[:1000],
+                           reply_token=secrets.token_urlsafe(12))
+    record(ticket, "created", f"from {customer.email}", actor=customer.email, via=via)
+    return ticket
+
+
+def add_inbound_message(ticket: Ticket, customer: Customer, mail, *, reply_text: str,
+                        threaded_by: str, inbound_id: int | None, automatic: bool) -> Message:
+    """A customer's mail on a ticket. A human follow-up reopens a waiting or solved ticket;
+    an automatic one (out-of-office, RFC 3834) is recorded and changes nothing else."""
+    message = Message.create(
+        ticket=ticket, direction="in", kind="automatic" if automatic else "customer",
+        author_customer=customer, message_id=mail.message_id,
+        in_reply_to=" ".join(mail.in_reply_to), references=" ".join(mail.references),
+        subject=mail.subject, from_address=mail.from_address, text=mail.text,
+        reply_text=reply_text, html=mail.html, inbound=inbound_id, threaded_by=threaded_by)
+    for part in mail.attachments:
+        Attachment.create(message=message, filename=part.filename, content_type=part.content_type,
+                          size=part.size, sha256=part.sha256, content_id=part.content_id,
+                          inline=part.inline, data=part.data)
+    if threaded_by != "new":
+        record(ticket, "auto_reply" if automatic else "customer_replied",
+               f"threaded by {threaded_by}", actor=customer.email, via="email")
+    if not automatic and ticket.status in REOPENING:
+        set_status(ticket, "open", actor=customer.email, via="email")
+    Ticket.update(updated_at=utcnow()).where(Ticket.id == ticket.id).execute()
+    return message
+
+
+def set_status(ticket: Ticket, status: str, actor: str, via: str) -> None:
+    if status == ticket.status:
+        return
+    record(ticket, "status", f"{ticket.status} → {status}", actor=actor, via=via)
+    ticket.status = status
+    now = utcnow()
+    if status == "resolved":
+        ticket.resolved_at = now
+    elif status == "closed":
+        ticket.closed_at = now
+    ticket.updated_at = now
+    ticket.save()
+
+
+def record(ticket: Ticket, action: str, detail: str = "", actor: str = "system",
+           via: str = "system") -> Event:
+    return Event.create(ticket=ticket, action=action, detail=detail, actor=actor, via=via)
+
+
+def queue_mail(ticket: Ticket, kind: str, mail_from: str, rcpt_to: str, raw: bytes,
+               message_id: str) -> Outbox:
+    row = outbox.queue(ticket=ticket, kind=kind, mail_from=mail_from, rcpt_to=[rcpt_to], raw=raw,
+                       message_id=message_id)
+    record(ticket, "mail_queued", f"{kind} to {rcpt_to}")
+    return row
+
+
+def thread_ids(ticket: Ticket) -> list[str]:
+    """Every Message-ID on the ticket, oldest first, for the References of mail we send."""
+    query = Message.select(Message.message_id).where(Message.ticket == ticket).order_by(Message.id)
+    return [m.message_id for m in query]

@@ -1,0 +1,1 @@
+"""Postdesk: an email-driven helpdesk. This package is the composition root."""

@@ -1,0 +1,196 @@
+"""The `postdesk` command: run everything, or one part, and the operator's tools."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import logging
+import signal
+import sys
+import threading
+
+from . import config, runtime
+
+log = logging.getLogger("postdesk")
+
+EX_DATAERR, EX_TEMPFAIL, EX_CONFIG = 65, 75, 78  # sysexits.h, as MTAs read pipe exit codes
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    runtime.setup_logging(args.verbose)
+    try:
+        settings = config.load(args.config)
+        return args.command(settings, args) or 0
+    except config.ConfigError as exc:
+        print(f"postdesk: configuration error: {exc}", file=sys.stderr)
+        return EX_CONFIG
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="postdesk", description="Email-driven helpdesk.")
+    parser.add_argument("--config", help="config file (default: $POSTDESK_CONFIG or ./config.toml)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    def command(name, func, help_):
+        p = sub.add_parser(name, help=help_, description=help_)
+        p.set_defaults(command=func)
+        return p
+
+    command("run", cmd_run, "start everything: embedded Redis (unless configured), SMTP, worker, web")
+    command("smtp", cmd_smtp, "run the inbound SMTP listener")
+    command("worker", cmd_worker, "run a background worker and the periodic clock")
+    command("web", cmd_web, "serve the admin web interface")
+    p = command("ingest", cmd_ingest, "store one raw message read on stdin (for MTA pipes); "
+                "exit 0 once stored, 75 when it cannot be stored now, 65 when refused")
+    p.add_argument("--sender", default="", help="envelope sender (Postfix: ${sender})")
+    p.add_argument("--recipient", action="append", default=[], help="envelope recipient (repeatable)")
+    command("migrate", cmd_migrate, "create or upgrade the database schema")
+    p = command("create-agent", cmd_create_agent, "create a staff login (or reset its password)")
+    p.add_argument("email")
+    p.add_argument("--name", default="")
+    p.add_argument("--admin", action="store_true", help="give the admin role")
+    p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    command("check-config", cmd_check_config, "validate the configuration and print it")
+    p = command("replay", cmd_replay, "process stored mail again: the failed ones, or the given ids")
+    p.add_argument("ids", nargs="*", type=int, help="InboundMail ids (default: every failed one)")
+    return parser
+
+
+def cmd_check_config(settings, args) -> int:
+    print(f"{settings.source}: OK")
+    print(f"  database  {settings.database.url}")
+    print(f"  redis     {settings.redis.url or 'embedded (' + runtime.redis_url(settings) + ')'}")
+    print(f"  smtp      {settings.smtp.host}:{settings.smtp.port}")
+    print(f"  web       http://{settings.web.host}:{settings.web.port}")
+    print(f"  outgoing  {settings.outgoing.relay_host or settings.path(settings.outgoing.folder)}")
+    for mailbox in settings.mailboxes:
+        print(f"  mailbox   {mailbox.address} ({mailbox.language}, queue {mailbox.queue})")
+    return 0
+
+
+def cmd_migrate(settings, args) -> int:
+    from models import migrations, tickets
+    from models.base import db
+
+    runtime.init(settings, check_schema=False)
+    applied = migrations.migrate()
+    with db.atomic():
+        for mailbox in settings.mailboxes:
+            tickets.sync_mailbox(mailbox)
+    print(f"schema at version {migrations.current_version()}"
+          + (f" (applied {', '.join(map(str, applied))})" if applied else " (nothing to do)"))
+    return 0
+
+
+def cmd_create_agent(settings, args) -> int:
+    from models import agents
+
+    runtime.init(settings)
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass("Password: ")
+        if password != getpass.getpass("Again: "):
+            print("postdesk: passwords differ", file=sys.stderr)
+            return 1
+    if len(password) < 8:
+        print("postdesk: a password needs at least 8 characters", file=sys.stderr)
+        return 1
+    agent = agents.create_agent(args.email, password, name=args.name, admin=args.admin)
+    print(f"agent {agent.email} ({agent.role}) can log in at http://{settings.web.host}:{settings.web.port}/login")
+    return 0
+
+
+def cmd_ingest(settings, args) -> int:
+    from mailer import spool
+
+    raw = sys.stdin.buffer.read(settings.smtp.max_message_bytes + 1)
+    if len(raw) > settings.smtp.max_message_bytes:
+        print(f"postdesk: message larger than {settings.smtp.max_message_bytes} bytes", file=sys.stderr)
+        return EX_DATAERR
+    if not raw.strip():
+        print("postdesk: empty message on stdin", file=sys.stderr)
+        return EX_DATAERR
+    try:
+        runtime.init(settings)
+        spool.receive(settings, raw, "pipe", args.sender, tuple(args.recipient))
+    except Exception as exc:  # whatever stops storage, the MTA keeps the mail and retries
+        print(f"postdesk: not stored, try again later: {exc}", file=sys.stderr)
+        return EX_TEMPFAIL
+    return 0
+
+
+def cmd_replay(settings, args) -> int:
+    from models import inbound
+    from workers import jobs
+
+    runtime.init(settings)
+    ids = args.ids or inbound.failed_ids()
+    failures = 0
+    for inbound_id in ids:
+        try:
+            outcome = jobs.process_inbound(inbound_id)
+        except Exception as exc:
+            outcome, failures = f"failed: {exc}", failures + 1
+        print(json.dumps({"inbound": inbound_id, "outcome": outcome}))
+    return 1 if failures else 0
+
+
+def cmd_smtp(settings, args) -> int:
+    from mailer.smtp_edge import make_controller
+
+    runtime.init(settings)
+    controller = make_controller(settings)
+    controller.start()
+    log.info("SMTP listening on %s:%d", settings.smtp.host, settings.smtp.port)
+    wait_for_signal()
+    controller.stop()
+    return 0
+
+
+def cmd_worker(settings, args) -> int:
+    from rq import SimpleWorker
+
+    from workers import schedule
+
+    runtime.init(settings)
+    stop = threading.Event()
+    if not schedule.wait_for_redis(settings, stop, timeout=30):
+        log.error("no Redis at %s", runtime.redis_url(settings))
+        return 1
+    schedule.start_clock(settings, stop)
+    # SimpleWorker runs jobs in this process: no fork per job (≈170 jobs/s against ≈50).
+    worker = SimpleWorker([runtime.queue(settings)], connection=runtime.redis_connection(settings))
+    log.info("worker listening on queue %s at %s", settings.redis.queue_prefix, runtime.redis_url(settings))
+    worker.work(with_scheduler=True, logging_level="DEBUG" if args.verbose else "WARNING")
+    stop.set()
+    return 0
+
+
+def cmd_web(settings, args) -> int:
+    from .webserver import WebServer
+
+    runtime.init(settings)
+    runtime.close()  # each gunicorn worker opens its own connection after forking
+    log.info("admin web on http://%s:%d", settings.web.host, settings.web.port)
+    WebServer(settings, verbose=args.verbose).run()
+    return 0
+
+
+def cmd_run(settings, args) -> int:
+    from .supervisor import Supervisor
+
+    cmd_migrate(settings, args)
+    config.secret_key(settings)
+    return Supervisor(settings, verbose=args.verbose).run()
+
+
+def wait_for_signal() -> None:
+    stopped = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopped.set())
+    stopped.wait()

@@ -1,0 +1,224 @@
+"""Typed, validated settings read from config.toml (every key documented there)."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import secrets
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config.toml"
+
+# Secrets and deployment switches that may come from the environment instead of the file.
+ENVIRONMENT = {
+    "POSTDESK_SECRET_KEY": ("web", "secret_key"),
+    "POSTDESK_RELAY_PASSWORD": ("outgoing", "relay_password"),
+    "POSTDESK_DATABASE_URL": ("database", "url"),
+    "POSTDESK_REDIS_URL": ("redis", "url"),
+}
+
+
+class ConfigError(Exception):
+    """A configuration file that cannot be used; the message names file, key and reason."""
+
+
+@dataclass(frozen=True)
+class Paths:
+    var: str = "var"
+
+
+@dataclass(frozen=True)
+class Database:
+    url: str = "sqlite:///var/postdesk.db"
+    busy_timeout_ms: int = 5000
+
+
+@dataclass(frozen=True)
+class Redis:
+    url: str = ""
+    queue_prefix: str = "postdesk"
+
+
+@dataclass(frozen=True)
+class Smtp:
+    host: str = "127.0.0.1"
+    port: int = 2525
+    hostname: str = "postdesk.local"
+    max_message_bytes: int = 25 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Web:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int = 2
+    secret_key: str = ""
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    relay_host: str = ""
+    relay_port: int = 25
+    relay_user: str = ""
+    relay_password: str = ""
+    starttls: bool = False
+    timeout_seconds: int = 30
+    folder: str = "var/sent"
+    max_attempts: int = 8
+    retry_base_seconds: int = 60
+    message_id_domain: str = ""
+
+
+@dataclass(frozen=True)
+class Tickets:
+    number_start: int = 1
+
+
+@dataclass(frozen=True)
+class Worker:
+    sweep_interval_seconds: int = 30
+    stale_after_seconds: int = 60
+
+
+@dataclass(frozen=True)
+class Mailbox:
+    address: str
+    name: str = "Support"
+    queue: str = "support"
+    language: str = "en"
+    signature: str = ""
+
+
+@dataclass(frozen=True)
+class Settings:
+    source: str = "<defaults>"
+    base_dir: str = "."
+    paths: Paths = field(default_factory=Paths)
+    database: Database = field(default_factory=Database)
+    redis: Redis = field(default_factory=Redis)
+    smtp: Smtp = field(default_factory=Smtp)
+    web: Web = field(default_factory=Web)
+    outgoing: Outgoing = field(default_factory=Outgoing)
+    tickets: Tickets = field(default_factory=Tickets)
+    worker: Worker = field(default_factory=Worker)
+    mailboxes: tuple[Mailbox, ...] = (Mailbox(address="support@example.com"),)
+
+    def path(self, relative: str) -> Path:
+        """Resolve a configured path against the folder holding the config file."""
+        return (Path(self.base_dir) / relative).resolve()
+
+    @property
+    def var(self) -> Path:
+        return self.path(self.paths.var)
+
+    def mailbox_for(self, address: str) -> Mailbox | None:
+        """The mailbox an address belongs to, ignoring case and any +tag (support+x@ is support@)."""
+        local, _, domain = address.lower().rpartition("@")
+        local = local.split("+", 1)[0]
+        for mailbox in self.mailboxes:
+            if mailbox.address.lower() == f"{local}@{domain}":
+                return mailbox
+        return None
+
+
+SECTIONS = {f.name: f.type for f in dataclasses.fields(Settings) if f.name not in ("source", "base_dir")}
+
+
+def load(path: str | os.PathLike | None = None, environ=os.environ) -> Settings:
+    """Read and validate the config file (POSTDESK_CONFIG, else ./config.toml of the checkout)."""
+    path = Path(path or environ.get("POSTDESK_CONFIG") or DEFAULT_CONFIG)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    for variable, (section, key) in ENVIRONMENT.items():
+        if environ.get(variable):
+            data.setdefault(section, {})[key] = environ[variable]
+    return from_dict(data, source=str(path), base_dir=str(path.resolve().parent))
+
+
+def from_dict(data: dict, source: str = "<dict>", base_dir: str = ".") -> Settings:
+    hints = typing.get_type_hints(Settings)
+    values = {}
+    for key, value in data.items():
+        if key not in SECTIONS:
+            raise ConfigError(f"{source}: [{key}]: unknown section")
+        values[key] = _convert(hints[key], value, source, key)
+    settings = Settings(source=source, base_dir=base_dir, **values)
+    _check(settings)
+    return settings
+
+
+def _convert(hint, value, source: str, where: str):
+    origin = typing.get_origin(hint)
+    if dataclasses.is_dataclass(hint):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{source}: {where}: expected a table, got {type(value).__name__}")
+        known = {f.name: f for f in dataclasses.fields(hint)}
+        hints = typing.get_type_hints(hint)
+        for key in value:
+            if key not in known:
+                raise ConfigError(f"{source}: {where}.{key}: unknown key")
+        missing = [name for name, f in known.items() if name not in value and _required(f)]
+        if missing:
+            raise ConfigError(f"{source}: {where}.{missing[0]}: required value is missing")
+        return hint(**{k: _convert(hints[k], v, source, f"{where}.{k}") for k, v in value.items()})
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise ConfigError(f"{source}: {where}: expected an array of tables, got {type(value).__name__}")
+        item = typing.get_args(hint)[0]
+        return tuple(_convert(item, v, source, f"{where}[{i}]") for i, v in enumerate(value))
+    if origin in (typing.Union, types.UnionType):
+        hint = typing.get_args(hint)[0]
+    # bool is a subclass of int in Python; a TOML `true` is not a port number.
+    if not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
+        raise ConfigError(f"{source}: {where}: expected {hint.__name__}, got {type(value).__name__} {value!r}")
+    return value
+
+
+def _required(f: dataclasses.Field) -> bool:
+    return f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+
+
+def _check(settings: Settings) -> None:
+    """Rules beyond types: ranges and shapes a running Postdesk depends on."""
+    src = settings.source
+    if not settings.mailboxes:
+        raise ConfigError(f"{src}: mailboxes: at least one [[mailboxes]] entry is required")
+    for i, mailbox in enumerate(settings.mailboxes):
+        if "@" not in mailbox.address:
+            raise ConfigError(f"{src}: mailboxes[{i}].address: {mailbox.address!r} is not an email address")
+        if mailbox.language not in ("en", "zh"):
+            raise ConfigError(f"{src}: mailboxes[{i}].language: must be \"en\" or \"zh\"")
+    for section, key in (("smtp", "port"), ("web", "port"), ("outgoing", "relay_port")):
+        port = getattr(getattr(settings, section), key)
+        if not 0 <= port <= 65535:
+            raise ConfigError(f"{src}: {section}.{key}: {port} is not a TCP port")
+    if settings.tickets.number_start < 1:
+        raise ConfigError(f"{src}: tickets.number_start: must be 1 or more")
+    url = settings.database.url
+    if not url.startswith(("sqlite:///", "postgresql://", "postgres://")):
+        raise ConfigError(f"{src}: database.url: must start with sqlite:/// or postgresql://")
+
+
+def secret_key(settings: Settings) -> str:
+    """The signing key: configured (or POSTDESK_SECRET_KEY), else one generated once under var/."""
+    if settings.web.secret_key:
+        return settings.web.secret_key
+    keyfile = settings.var / "secret_key"
+    if not keyfile.exists():
+        keyfile.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(keyfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process won the race; use its key
+            pass
+        else:
+            with os.fdopen(fd, "w") as out:
+                out.write(secrets.token_urlsafe(48))
+    return keyfile.read_text().strip()

@@ -1,0 +1,63 @@
+"""Process wiring: the settings, database and Redis connection a running process uses."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import redis
+from rq import Queue
+
+from models import migrations
+from models.base import db, open_database
+
+from . import config
+
+log = logging.getLogger(__name__)
+
+_state: dict = {}
+
+
+def init(settings: config.Settings, check_schema: bool = True) -> config.Settings:
+    """Bind the database and remember the settings for jobs run in this process."""
+    open_database(settings)
+    if check_schema and not migrations.is_current():
+        raise config.ConfigError(f"{settings.database.url}: schema is not current; run `postdesk migrate`")
+    _state.clear()
+    _state["settings"] = settings
+    return settings
+
+
+def settings() -> config.Settings:
+    if "settings" not in _state:
+        init(config.load())
+    return _state["settings"]
+
+
+def redis_url(settings: config.Settings) -> str:
+    """The configured Redis, else the embedded one `postdesk run` keeps on a socket under var/."""
+    return settings.redis.url or f"unix://{settings.var / 'redis.sock'}"
+
+
+def redis_connection(settings: config.Settings) -> redis.Redis:
+    key = ("redis", redis_url(settings))
+    if key not in _state:
+        _state[key] = redis.Redis.from_url(redis_url(settings), socket_connect_timeout=2,
+                                           socket_timeout=10, health_check_interval=30)
+    return _state[key]
+
+
+def queue(settings: config.Settings) -> Queue:
+    return Queue(settings.redis.queue_prefix, connection=redis_connection(settings))
+
+
+def setup_logging(verbose: bool = False) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s")
+    for noisy in ("peewee", "mail.log", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.INFO if verbose else logging.WARNING)
+
+
+def close() -> None:
+    if not db.is_closed():
+        db.close()

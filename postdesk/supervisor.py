@@ -1,0 +1,94 @@
+"""`postdesk run`: start every part as a child process, restart the ones that die, stop them all."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+from . import embedded_redis, runtime
+
+log = logging.getLogger(__name__)
+
+PARTS = ("smtp", "worker", "web")
+MAX_RESTARTS_PER_MINUTE = 5
+
+
+class Supervisor:
+    def __init__(self, settings, verbose: bool = False):
+        self.settings = settings
+        self.verbose = verbose
+        self.children: dict[str, subprocess.Popen] = {}
+        self.restarts: dict[str, list[float]] = {name: [] for name in PARTS}
+        self.stopping = threading.Event()
+        self.redis: subprocess.Popen | None = None
+
+    def run(self) -> int:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: self.stopping.set())
+        env = dict(os.environ, POSTDESK_CONFIG=self.settings.source)
+        try:
+            if not self.settings.redis.url:
+                socket = self.settings.var / "redis.sock"
+                self.redis = embedded_redis.start(self.settings.var / "redis", unixsocket=socket)
+                env["POSTDESK_REDIS_URL"] = f"unix://{socket}"
+            self.env = env
+            for name in PARTS:
+                self.start(name)
+            self.announce()
+            return self.watch()
+        finally:
+            self.stop_all()
+
+    def start(self, name: str) -> None:
+        argv = [sys.executable, "-m", "postdesk"] + (["--verbose"] if self.verbose else []) + [name]
+        self.children[name] = subprocess.Popen(argv, env=self.env, stdin=subprocess.DEVNULL)
+
+    def announce(self) -> None:
+        s = self.settings
+        lines = [
+            f"Postdesk is running (config {s.source})",
+            f"  SMTP in     {s.smtp.host}:{s.smtp.port}  (mailboxes: {', '.join(m.address for m in s.mailboxes)})",
+            f"  admin web   http://{s.web.host}:{s.web.port}/",
+            f"  Redis       {runtime.redis_url(s) if not s.redis.url else s.redis.url}"
+            + ("  (embedded)" if not s.redis.url else ""),
+            f"  database    {s.database.url}",
+            f"  mail out    {s.outgoing.relay_host + ':' + str(s.outgoing.relay_port) if s.outgoing.relay_host else s.path(s.outgoing.folder)}",
+            "Press Ctrl-C to stop.",
+        ]
+        print("\n".join(lines), file=sys.stderr, flush=True)
+
+    def watch(self) -> int:
+        while not self.stopping.wait(0.5):
+            for name, child in list(self.children.items()):
+                if child.poll() is None:
+                    continue
+                now = time.monotonic()
+                recent = [t for t in self.restarts[name] if now - t < 60] + [now]
+                self.restarts[name] = recent
+                if len(recent) > MAX_RESTARTS_PER_MINUTE:
+                    log.error("%s exited %d too often; stopping Postdesk", name, child.returncode)
+                    return 1
+                log.warning("%s exited with %d; restarting", name, child.returncode)
+                self.start(name)
+        return 0
+
+    def stop_all(self) -> None:
+        for child in self.children.values():
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for name, child in self.children.items():
+            try:
+                child.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                log.warning("%s did not stop in time; killing it", name)
+                child.kill()
+                child.wait()
+        if self.redis is not None:
+            embedded_redis.stop(self.redis)
+        print("Postdesk stopped.", file=sys.stderr, flush=True)

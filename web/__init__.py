@@ -1,0 +1,41 @@
+"""Flask app factory for the admin; one blueprint per area, views stay thin."""
+
+from __future__ import annotations
+
+from flask import Flask
+from flask_wtf.csrf import CSRFProtect
+
+from mailer.compose import TEMPLATES
+from models.base import db
+from postdesk import config as configuration
+from postdesk import runtime
+
+csrf = CSRFProtect()
+
+
+def create_app(settings: configuration.Settings | None = None, testing: bool = False) -> Flask:
+    settings = runtime.init(settings or configuration.load())
+    app = Flask(__name__, template_folder=str(TEMPLATES), static_folder=None)
+    app.config.update(
+        SECRET_KEY=configuration.secret_key(settings),
+        POSTDESK=settings,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        TESTING=testing,
+    )
+    csrf.init_app(app)
+
+    @app.before_request
+    def _connect():
+        db.connect(reuse_if_open=True)
+
+    @app.teardown_request
+    def _close(exc):
+        if not db.is_closed():
+            db.close()
+
+    from . import auth, health, tickets
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(tickets.bp)
+    app.register_blueprint(health.bp)
+    return app

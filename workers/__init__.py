@@ -1,0 +1,1 @@
+"""RQ jobs (module-level functions taking ids) and the periodic schedule."""

@@ -1,0 +1,52 @@
+"""The periodic schedule: one clock per installation (a Redis lock), enqueueing periodic jobs."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+import redis
+
+from postdesk import runtime
+
+from . import jobs
+
+log = logging.getLogger(__name__)
+
+
+def tick(settings) -> bool:
+    """Enqueue the sweep unless another clock did so within the interval."""
+    interval = settings.worker.sweep_interval_seconds
+    conn = runtime.redis_connection(settings)
+    if not conn.set(f"{settings.redis.queue_prefix}:clock:sweep", "1", nx=True, ex=max(1, interval - 1)):
+        return False
+    runtime.queue(settings).enqueue(jobs.sweep)
+    return True
+
+
+def start_clock(settings, stop: threading.Event) -> threading.Thread:
+    def run():
+        while not stop.is_set():
+            try:
+                tick(settings)
+            except redis.RedisError as exc:
+                log.warning("clock: Redis unavailable (%s); will try again", exc)
+            stop.wait(settings.worker.sweep_interval_seconds)
+
+    thread = threading.Thread(target=run, name="postdesk-clock", daemon=True)
+    thread.start()
+    return thread
+
+
+def wait_for_redis(settings, stop: threading.Event, timeout: float | None = None) -> bool:
+    started = time.monotonic()
+    while not stop.is_set():
+        try:
+            runtime.redis_connection(settings).ping()
+            return True
+        except redis.RedisError:
+            if timeout is not None and time.monotonic() - started > timeout:
+                return False
+            stop.wait(0.5)
+    return False
