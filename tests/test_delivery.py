@@ -1,0 +1,111 @@
+"""Outbox delivery through a real SMTP relay: sent once, retried on 4xx, dead on 5xx."""
+
+import datetime as dt
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from models import outbox
+from models.base import utcnow
+from models.tables import Outbox
+from postdesk import runtime
+from tests.conftest import free_port, make_settings
+from workers import jobs
+
+
+class Relay:
+    """A relay that accepts mail, or answers a fixed code for some recipients."""
+
+    def __init__(self):
+        self.received = []
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address.startswith("gone@"):
+            return "550 5.1.1 no such user"
+        if address.startswith("later@"):
+            return "451 4.7.1 greylisted, try later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        self.received.append((envelope.mail_from, envelope.rcpt_tos, envelope.content))
+        return "250 OK"
+
+
+@pytest.fixture
+def relay(tmp_path, redis_server):
+    handler = Relay()
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    settings = make_settings(tmp_path, redis_server, outgoing={
+        "relay_host": "127.0.0.1", "relay_port": controller.port, "max_attempts": 3})
+    from models import migrations
+    runtime.init(settings, check_schema=False)
+    migrations.migrate()
+    yield settings, handler
+    controller.stop()
+
+
+def queued(to: str) -> Outbox:
+    raw = f"From: support@example.com\r\nTo: {to}\r\nSubject: hi\r\n\r\nhello\r\n".encode()
+    return outbox.queue(ticket=None, kind="test", mail_from="support@example.com", rcpt_to=[to],
+                        raw=raw, message_id=f"<{to}-{utcnow().timestamp()}@example.com>")
+
+
+def test_delivered_once_even_when_the_job_runs_twice(relay):
+    settings, handler = relay
+    row = queued("alice@client.example")
+    assert jobs.deliver(row.id) == "sent"
+    assert jobs.deliver(row.id) == "skipped"
+    assert len(handler.received) == 1 and Outbox.get_by_id(row.id).state == "sent"
+
+
+def test_temporary_refusal_is_retried_later_with_backoff(relay):
+    settings, handler = relay
+    row = queued("later@client.example")
+    assert jobs.deliver(row.id) == "failed"
+    row = Outbox.get_by_id(row.id)
+    assert row.attempts == 1 and "451" in row.last_error
+    assert row.next_attempt_at > utcnow() + dt.timedelta(seconds=50)
+    assert row.id not in outbox.due_ids()  # not due yet
+    Outbox.update(next_attempt_at=utcnow()).where(Outbox.id == row.id).execute()
+    assert row.id in outbox.due_ids()
+
+
+def test_permanent_refusal_is_dead_at_once(relay):
+    settings, handler = relay
+    row = queued("gone@client.example")
+    assert jobs.deliver(row.id) == "dead"
+    assert "550" in Outbox.get_by_id(row.id).last_error
+    assert outbox.resend(row.id) and Outbox.get_by_id(row.id).state == "pending"
+
+
+def test_gives_up_after_max_attempts(relay):
+    settings, handler = relay
+    row = queued("later@client.example")
+    states = []
+    for _ in range(3):
+        Outbox.update(next_attempt_at=utcnow()).where(Outbox.id == row.id).execute()
+        states.append(jobs.deliver(row.id))
+    assert states == ["failed", "failed", "dead"]
+
+
+def test_relay_down_is_a_temporary_failure(tmp_path, redis_server):
+    settings = make_settings(tmp_path, redis_server, outgoing={"relay_host": "127.0.0.1",
+                                                               "relay_port": free_port()})
+    from models import migrations
+    runtime.init(settings, check_schema=False)
+    migrations.migrate()
+    row = queued("alice@client.example")
+    assert jobs.deliver(row.id) == "failed"
+    assert "ConnectionRefused" in Outbox.get_by_id(row.id).last_error
+
+
+def test_delivery_interrupted_mid_send_is_retried(relay):
+    settings, handler = relay
+    row = queued("alice@client.example")
+    assert outbox.claim(row.id) is not None  # a worker took it and crashed
+    assert row.id not in outbox.due_ids()
+    Outbox.update(next_attempt_at=utcnow() - outbox.STUCK_AFTER).where(Outbox.id == row.id).execute()
+    assert row.id in outbox.due_ids()
+    assert jobs.deliver(row.id) == "sent"

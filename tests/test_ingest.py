@@ -1,0 +1,35 @@
+"""`postdesk ingest`, the pipe an MTA runs: exit 0 once stored, 75 to retry, 65 to bounce."""
+
+import subprocess
+import sys
+
+from models.tables import InboundMail
+from tests.conftest import load_eml, make_settings, run_worker
+from models.tables import Ticket
+
+
+def ingest(settings, raw: bytes, *args):
+    return subprocess.run([sys.executable, "-m", "postdesk", "--config", settings.source, "ingest", *args],
+                          input=raw, capture_output=True)
+
+
+def test_piped_mail_is_stored_and_processed(settings):
+    result = ingest(settings, load_eml("new_question.eml"), "--sender", "alice@client.example",
+                    "--recipient", "support@example.com")
+    assert result.returncode == 0, result.stderr
+    row = InboundMail.get()
+    assert (row.source, row.mail_from, row.rcpt_to) == ("pipe", "alice@client.example", "support@example.com")
+    run_worker(settings)
+    assert Ticket.get().subject == "Cannot log in to my account"
+
+
+def test_oversize_mail_is_refused_permanently(settings):
+    result = ingest(settings, b"Subject: big\n\n" + b"x" * settings.smtp.max_message_bytes)
+    assert result.returncode == 65 and b"larger than" in result.stderr
+    assert InboundMail.select().count() == 0
+
+
+def test_unwritable_database_asks_the_mta_to_retry(tmp_path, redis_server):
+    settings = make_settings(tmp_path, redis_server, database={"url": "sqlite:////dev/null/postdesk.db"})
+    result = ingest(settings, load_eml("new_question.eml"))
+    assert result.returncode == 75 and b"try again later" in result.stderr

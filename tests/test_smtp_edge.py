@@ -1,0 +1,123 @@
+"""The SMTP edge, over a real socket: refuse strangers and oversize mail, 250 only once stored."""
+
+import smtplib
+import sqlite3
+
+import pytest
+
+from mailer.smtp_edge import make_controller
+from models import migrations
+from models.base import database_path
+from models.tables import InboundMail, Ticket
+from postdesk import embedded_redis, runtime
+from tests.conftest import free_port, load_eml, make_settings, run_worker, sent_mail
+from workers import jobs
+
+
+@pytest.fixture
+def edge(settings):
+    controller = make_controller(settings, host="127.0.0.1", port=free_port())
+    controller.start()
+    yield controller
+    controller.stop()
+
+
+def client(controller) -> smtplib.SMTP:
+    return smtplib.SMTP(controller.hostname, controller.port, timeout=10)
+
+
+def test_accepted_mail_is_stored_before_250_and_becomes_a_ticket(settings, edge):
+    raw = load_eml("new_question.eml").replace(b"\n", b"\r\n")  # on the wire, lines end in CRLF
+    with client(edge) as smtp:
+        code, text = smtp.ehlo()
+        assert code == 250
+        smtp.mail("alice@client.example")
+        smtp.rcpt("support@example.com")
+        code, text = smtp.data(raw)
+    assert code == 250 and b"queued as" in text
+    row = InboundMail.get()  # committed by the time 250 was answered
+    assert row.source == "smtp" and row.rcpt_to == "support@example.com"
+    assert bytes(row.raw).startswith(b"Received: ") and bytes(row.raw).endswith(raw)  # byte-exact
+    run_worker(settings)
+    assert Ticket.get().number == 1 and len(sent_mail(settings)) == 1
+
+
+def test_plus_addressed_mailbox_is_accepted(edge):
+    with client(edge) as smtp:
+        smtp.ehlo()
+        smtp.mail("alice@client.example")
+        assert smtp.rcpt("Support+Billing@Example.com")[0] == 250
+
+
+def test_unknown_recipient_is_refused_at_rcpt(edge):
+    with client(edge) as smtp:
+        smtp.ehlo()
+        smtp.mail("alice@client.example")
+        code, text = smtp.rcpt("sales@example.com")
+    assert code == 550 and text.startswith(b"5.1.1")
+    assert InboundMail.select().count() == 0
+
+
+def test_oversize_mail_is_refused_with_552_and_nothing_is_stored(settings, edge):
+    line = b"QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9wcXJzdHV2d3h5ejAxMjM0\r\n"
+    big = load_eml("new_question.eml") + line * (settings.smtp.max_message_bytes // len(line) + 1)
+    with client(edge) as smtp:
+        smtp.ehlo()
+        smtp.mail("alice@client.example")  # no SIZE parameter: the limit is enforced at DATA
+        smtp.rcpt("support@example.com")
+        code, _ = smtp.data(big)
+    assert code == 552
+    with client(edge) as smtp:  # a client that declares SIZE is refused up front
+        with pytest.raises(smtplib.SMTPSenderRefused) as err:
+            smtp.sendmail("alice@client.example", ["support@example.com"], big)
+    assert err.value.smtp_code == 552
+    assert InboundMail.select().count() == 0
+
+
+def test_storage_failure_answers_451_so_the_sender_retries(tmp_path, redis_server):
+    settings = make_settings(tmp_path, redis_server, database={"busy_timeout_ms": 200})
+    runtime.init(settings, check_schema=False)
+    migrations.migrate()
+    controller = make_controller(settings, host="127.0.0.1", port=free_port())
+    controller.start()
+    blocker = sqlite3.connect(database_path(settings))
+    blocker.execute("BEGIN EXCLUSIVE")  # the database cannot take a write
+    try:
+        with client(controller) as smtp:
+            smtp.ehlo()
+            smtp.mail("alice@client.example")
+            smtp.rcpt("support@example.com")
+            code, text = smtp.data(load_eml("new_question.eml"))
+    finally:
+        blocker.rollback()
+        blocker.close()
+        controller.stop()
+    assert code == 451 and b"try again later" in text
+    assert InboundMail.select().count() == 0
+
+
+def test_redis_down_at_receive_time_loses_nothing(tmp_path):
+    port = free_port()
+    settings = make_settings(tmp_path, f"redis://127.0.0.1:{port}/0", worker={"stale_after_seconds": 0})
+    runtime.init(settings, check_schema=False)
+    migrations.migrate()
+    controller = make_controller(settings, host="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        with client(controller) as smtp:
+            refused = smtp.sendmail("alice@client.example", ["support@example.com"],
+                                    load_eml("new_question.eml"))
+    finally:
+        controller.stop()
+    assert refused == {}  # 250: the mail is safe in the database although Redis is down
+    assert InboundMail.get().state == "received"
+
+    redis = embedded_redis.start(tmp_path / "redis-back", port=port)  # Redis comes back
+    try:
+        assert jobs.sweep() == {"inbound": 1, "outbox": 0}
+        run_worker(settings)
+        assert InboundMail.get().state == "processed" and Ticket.select().count() == 1
+        assert len(sent_mail(settings)) == 1
+        assert jobs.sweep() == {"inbound": 0, "outbox": 0}  # nothing is processed twice
+    finally:
+        embedded_redis.stop(redis)

@@ -1,0 +1,78 @@
+"""The admin: staff log in, see the ticket list and a ticket's thread; strangers see nothing."""
+
+import re
+
+import pytest
+
+from mailer import pipeline
+from models import agents, inbound
+from tests.conftest import load_eml
+from web import create_app
+
+
+@pytest.fixture
+def app(settings):
+    agents.create_agent("agent@example.com", "correct horse battery", name="Agnes")
+    for name in ("new_question.eml", "chinese_gbk_question.eml"):
+        pipeline.process(settings, inbound.store(load_eml(name), "smtp"))
+    return create_app(settings, testing=True)
+
+
+def csrf_token(client, path="/login") -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', client.get(path).get_data(as_text=True)).group(1)
+
+
+def login(client, password="correct horse battery"):
+    return client.post("/login", data={"email": "Agent@Example.com", "password": password,
+                                        "csrf_token": csrf_token(client)})
+
+
+def test_admin_pages_require_login(app):
+    client = app.test_client()
+    response = client.get("/tickets/1")
+    assert response.status_code == 302 and "/login" in response.headers["Location"]
+
+
+def test_wrong_password_is_refused(app):
+    client = app.test_client()
+    response = login(client, password="wrong password")
+    assert response.status_code == 401 and "wrong password" in response.get_data(as_text=True)
+    assert client.get("/").status_code == 302
+
+
+def test_login_without_csrf_token_is_refused(app):
+    response = app.test_client().post("/login", data={"email": "agent@example.com",
+                                                      "password": "correct horse battery"})
+    assert response.status_code == 400
+
+
+def test_ticket_list_and_thread_after_login(app):
+    client = app.test_client()
+    assert login(client).status_code == 302
+    listing = client.get("/").get_data(as_text=True)
+    assert "Cannot log in to my account" in listing and "发票金额不对" in listing
+    page = client.get("/tickets/1").get_data(as_text=True)
+    assert "Since this morning I cannot log in" in page
+    assert 'class="threaded-by">new<' in page
+    assert "acknowledgement" in page  # the outgoing mail is listed
+    assert client.get("/tickets/99").status_code == 404
+
+
+def test_open_redirect_after_login_is_refused(app):
+    client = app.test_client()
+    response = client.post("/login?next=//evil.example/", data={
+        "email": "agent@example.com", "password": "correct horse battery",
+        "csrf_token": csrf_token(client)})
+    assert response.headers["Location"] == "/"
+
+
+def test_logout(app):
+    client = app.test_client()
+    login(client)
+    client.post("/logout", data={"csrf_token": csrf_token(client, "/")})
+    assert client.get("/").status_code == 302
+
+
+def test_health_reports_database_and_redis(app):
+    body = app.test_client().get("/health").get_json()
+    assert body["status"] == "ok" and body["database"] == "ok" and body["redis"] == "ok"
