@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import ctypes
+import os
+import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -21,7 +25,9 @@ def start(folder: Path, port: int = 0, unixsocket: Path | None = None) -> subpro
         if unixsocket.exists():
             unixsocket.unlink()
         argv += ["--unixsocket", str(unixsocket), "--unixsocketperm", "700"]
-    process = subprocess.Popen(argv, stdin=subprocess.DEVNULL)
+    # Its own session: a terminal's Ctrl-C reaches every process in the foreground group at once,
+    # and Redis must outlive the worker; the supervisor stops it last.
+    process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, preexec_fn=_detach_but_die_with_parent)
     url = f"unix://{unixsocket}" if unixsocket is not None else f"redis://127.0.0.1:{port}/0"
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
@@ -34,6 +40,12 @@ def start(folder: Path, port: int = 0, unixsocket: Path | None = None) -> subpro
             time.sleep(0.05)
     process.kill()
     raise RuntimeError(f"embedded redis did not answer within 15 s; see {folder / 'redis.log'}")
+
+
+def _detach_but_die_with_parent() -> None:
+    os.setsid()
+    if sys.platform.startswith("linux"):  # never outlive a killed supervisor (PR_SET_PDEATHSIG)
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)
 
 
 def stop(process: subprocess.Popen, timeout: float = 10) -> None:

@@ -50,14 +50,14 @@ def postdesk(tmp_path):
     env.pop("POSTDESK_REDIS_URL", None)
     log = open(tmp_path / "run.log", "wb")
     process = subprocess.Popen([sys.executable, "-m", "postdesk", "run"], env=env, stdout=log,
-                               stderr=subprocess.STDOUT)
+                               stderr=subprocess.STDOUT, start_new_session=True)
     try:
         wait_for(lambda: port_open(smtp_port) and port_open(web_port), 60, "SMTP and web ports")
         yield {"smtp": smtp_port, "web": f"http://127.0.0.1:{web_port}", "env": env,
                "var": tmp_path / "var", "process": process, "log": tmp_path / "run.log"}
     finally:
         if process.poll() is None:
-            process.kill()
+            os.killpg(process.pid, signal.SIGKILL)
             process.wait()
         log.close()
 
@@ -117,7 +117,7 @@ def test_mail_in_acknowledgement_out_reply_threads_admin_shows_it_ctrl_c_stops(p
     assert len(sent(postdesk["var"])) == 1  # the follow-up is not acknowledged again
 
     process = postdesk["process"]
-    process.send_signal(signal.SIGINT)  # Ctrl-C
+    os.killpg(process.pid, signal.SIGINT)  # Ctrl-C: the terminal signals the whole group
     assert process.wait(timeout=30) == 0
     log = postdesk["log"].read_text()
     assert "SMTP in" in log and "admin web   http://127.0.0.1" in log and "Postdesk stopped." in log
