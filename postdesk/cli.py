@@ -55,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--admin", action="store_true", help="give the admin role")
     p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     command("check-config", cmd_check_config, "validate the configuration and print it")
+    p = command("inspect", cmd_inspect, "print, per file, one JSON line of what the pipeline makes "
+                "of a message, storing nothing")
+    p.add_argument("files", nargs="+", metavar="FILE.eml")
     p = command("replay", cmd_replay, "process stored mail again: the failed ones, or the given ids")
     p.add_argument("ids", nargs="*", type=int, help="InboundMail ids (default: every failed one)")
     return parser
@@ -122,6 +125,20 @@ def cmd_ingest(settings, args) -> int:
         print(f"postdesk: not stored, try again later: {exc}", file=sys.stderr)
         return EX_TEMPFAIL
     return 0
+
+
+def cmd_inspect(settings, args) -> int:
+    from mailer.inspect import describe
+
+    status = 0
+    for name in args.files:
+        try:
+            with open(name, "rb") as handle:
+                line = {"file": name, **describe(handle.read())}
+        except Exception as exc:  # one unreadable file must not hide the others
+            line, status = {"file": name, "error": f"{type(exc).__name__}: {exc}"}, 1
+        print(json.dumps(line, ensure_ascii=False), flush=True)
+    return status
 
 
 def cmd_replay(settings, args) -> int:
