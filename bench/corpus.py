@@ -43,6 +43,14 @@ def dsn_class(bounce: dict, status) -> set[str]:
     return {a.lower() for a in bounce["permanent"] + bounce["temporary"]}
 
 
+def attachment_found(want: dict, got: list[dict]) -> bool:
+    """php-imap names a nameless part by a hash of its own (8 hex digits): not portable, so such
+    an expectation is compared by content type alone."""
+    nameless = re.fullmatch(r"[0-9a-f]{8}", want["filename"])
+    return any(a["content_type"] == want["content_type"] and (nameless or a["filename"] == want["filename"])
+               for a in got)
+
+
 def check(field: str, want, got: dict):
     """Returns (matched, what we produced) for one expectation, or None when not comparable."""
     bounce = got["bounce"]
@@ -66,10 +74,10 @@ def check(field: str, want, got: dict):
         "message_id": lambda: ((got["message_id"] or "").strip("<>") == want, got["message_id"]),
         "in_reply_to": lambda: ((got["in_reply_to"] or "").strip("<>") == want, got["in_reply_to"]),
         "attachment_count": lambda: (len(got["attachments"]) == want, len(got["attachments"])),
-        "attachments": lambda: (sorted((a["filename"], a["content_type"]) for a in got["attachments"])
-                                == sorted((a["filename"], a["content_type"]) for a in want), got["attachments"]),
+        "attachments": lambda: (all(attachment_found(a, got["attachments"]) for a in want), got["attachments"]),
         "reply_text_markdown": lambda: (markdown_plain(got["reply_text"]) == markdown_plain(want), got["reply_text"]),
-        "no_sender": lambda: ((not got["from"]) == want, got["from"]),
+        "no_sender": lambda: ("@" not in (got["from"] or {}).get("address", "")) == want and (True, got["from"])
+                             or (False, got["from"]),
         "empty_body": lambda: ((not got["reply_text"].strip()) == want, got["reply_text"]),
         "auto_submitted_header": lambda: (got["auto_reply"] or bounce["is_bounce"], got["auto_reply"]),
         "x_failed_recipients_header": lambda: (want.lower() in failed, sorted(failed)),

@@ -40,8 +40,11 @@ def detect(mail) -> Bounce | None:
     if not reason and not (temporary or permanent):
         return None
     bounce = Bounce(reason or "failed recipients reported")
-    permanent_set = {_text(a) for a in permanent} | set(_dsn_recipients(msg, "5"))
-    temporary_set = ({_text(a) for a in temporary} | set(_dsn_recipients(msg, "4"))) - permanent_set
+    # An explicit RFC 3464 Status is authoritative (RFC 3463: 4.x.x transient, 5.x.x permanent);
+    # flufl.bounce files every "Action: failed" as permanent.
+    dsn5, dsn4 = set(_dsn_recipients(msg, "5")), set(_dsn_recipients(msg, "4"))
+    permanent_set = ({_text(a) for a in permanent} - dsn4) | dsn5
+    temporary_set = ({_text(a) for a in temporary | permanent} | dsn4) - permanent_set
     failed = mail.header("X-Failed-Recipients")
     if failed and not (permanent_set or temporary_set):
         permanent_set = {a.strip().lower() for a in failed.split(",") if "@" in a}
@@ -56,6 +59,8 @@ def _why(mail) -> str:
         kind = str(msg.get_param("report-type") or "").lower()
         if kind == "delivery-status":
             return "RFC 3464 delivery status notification"
+        if kind == "feedback-report":
+            return "abuse/complaint feedback report (RFC 5965)"
     if mail.header("X-Failed-Recipients"):
         return "X-Failed-Recipients header"
     sender = mail.from_address.split("@")[0]

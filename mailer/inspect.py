@@ -19,7 +19,7 @@ def describe(raw: bytes) -> dict:
         "references": mail.references,
         "text": mail.text,
         "html": mail.html or None,
-        "reply_text": quotes.extract_reply(mail.text),
+        "reply_text": quotes.extract_reply(mail.reply_basis),
         "attachments": [{"filename": a.filename, "content_type": a.content_type, "size": a.size,
                          "inline": a.inline} for a in mail.attachments],
         "auto_reply": bool(classify.auto_reply_reason(mail)) and bounce is None,

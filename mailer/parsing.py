@@ -49,6 +49,7 @@ class ParsedMail:
     references: list[str]
     text: str
     html: str  # sanitised, "" when the mail has no HTML part
+    reply_basis: str = ""  # text to look for the new content in (HTML-only mail: without quotes)
     attachments: list[Attachment] = field(default_factory=list)
     headers: RawMessage | None = None
     defects: list[str] = field(default_factory=list)
@@ -67,7 +68,7 @@ def parse(raw: bytes) -> ParsedMail:
     msg = email.message_from_bytes(raw, policy=policy.compat32)
     from_name, from_address = (first_address(msg.get_all("From", [])) or ("", ""))
     message_ids = MSGID_RE.findall(str(msg.get("Message-ID", "")))
-    text, html, attachments = _walk_body(msg)
+    text, html, reply_basis, attachments = _walk_body(msg)
     return ParsedMail(
         message_id=message_ids[0] if message_ids else synthetic_message_id(raw),
         message_id_generated=not message_ids,
@@ -82,6 +83,7 @@ def parse(raw: bytes) -> ParsedMail:
         references=MSGID_RE.findall(" ".join(str(v) for v in msg.get_all("References", []))),
         text=text,
         html=html,
+        reply_basis=reply_basis,
         attachments=attachments,
         headers=msg,
         defects=[type(d).__name__ for d in msg.defects],
@@ -127,7 +129,9 @@ def addresses(values: list) -> list[tuple[str, str]]:
     raw = [_unescape_surrogates(str(v)) for v in values]
     result = []
     for name, address in getaddresses(raw):
-        if address and "@" in address:
+        # Keep a mailbox without a domain ("no_host", "MAILER-DAEMON"): it is what the header says;
+        # the pipeline refuses it as a sender it cannot answer.
+        if address and " " not in address.strip():
             result.append((" ".join(decode_words(name).split()), address.strip().lower()))
     return result
 
@@ -149,22 +153,33 @@ def _date(value) -> datetime | None:
     return parsed.astimezone(timezone.utc)
 
 
+def _leaves(part: RawMessage):
+    """The non-multipart parts, in order, without descending into attached messages: a forwarded
+    or bounced mail inside this one is one attachment, not more body text."""
+    if part.is_multipart() and part.get_content_maintype() == "multipart":
+        for child in part.get_payload() or []:
+            if isinstance(child, RawMessage):
+                yield from _leaves(child)
+    else:
+        yield part
+
+
 def _walk_body(msg: RawMessage) -> tuple[str, str, list[Attachment]]:
     text_parts, html_parts, attachments = [], [], []
-    for part in msg.walk():
-        if part.is_multipart():
-            continue
+    for part in _leaves(msg):
         ctype = part.get_content_type()
         disposition = (part.get("Content-Disposition") or "").split(";")[0].strip().lower()
         filename = decode_words(part.get_filename() or "")
         payload = _payload(part)
-        is_body = disposition != "attachment" and not filename and ctype in ("text/plain", "text/html")
+        is_body = (disposition != "attachment" and not filename and ctype in ("text/plain", "text/html")
+                   and part is not msg or (part is msg and ctype in ("text/plain", "text/html")))
         if is_body and ctype == "text/plain":
             text_parts.append(charsets.decode(payload, part.get_content_charset()))
         elif is_body:
             html_parts.append(charsets.decode(payload, part.get_content_charset()))
-        elif ctype == "message/rfc822" and not filename:
-            attachments.append(Attachment("forwarded.eml", ctype, payload))
+        elif ctype == "message/rfc822":
+            inner_subject = _inner_subject(part)
+            attachments.append(Attachment(filename or f"{inner_subject or 'message'}.eml", ctype, payload))
         else:
             content_id = (part.get("Content-ID") or "").strip().strip("<>")
             attachments.append(Attachment(
@@ -176,14 +191,25 @@ def _walk_body(msg: RawMessage) -> tuple[str, str, list[Attachment]]:
             ))
     html = "\n".join(html_parts)
     text = "\n".join(text_parts) if text_parts else htmltext.to_text(html)
-    return text.replace("\r\n", "\n").strip("\n"), htmltext.sanitise(html) if html else "", attachments
+    text = text.replace("\r\n", "\n").strip("\n")
+    # HTML-only mail: its quotes are containers (gmail_quote, blockquote type=cite), not "> ".
+    reply_basis = text if text_parts else htmltext.to_text(html, drop_quotes=True)
+    return text, htmltext.sanitise(html) if html else "", reply_basis, attachments
+
+
+def _inner_subject(part: RawMessage) -> str:
+    inner = part.get_payload()
+    if isinstance(inner, list) and inner:
+        return " ".join(decode_words(inner[0].get("Subject", "")).split())[:100].replace("/", "_")
+    return ""
 
 
 def _payload(part: RawMessage) -> bytes:
-    if part.get_content_type() == "message/rfc822":
+    if part.get_content_maintype() == "message" and part.is_multipart():
         inner = part.get_payload()
-        if isinstance(inner, list) and inner:
+        if part.get_content_type() == "message/rfc822" and inner:
             return inner[0].as_bytes()
+        return b"\n".join(block.as_bytes() for block in inner)  # delivery-status header blocks
     try:
         data = part.get_payload(decode=True)
     except Exception:  # a broken transfer encoding: keep the bytes as sent

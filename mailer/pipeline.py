@@ -47,8 +47,8 @@ class Context:
 
 def parse(ctx: Context) -> None:
     ctx.mail = parsing.parse(bytes(ctx.row.raw))
-    if not ctx.mail.from_address:
-        raise Reject("no sender address in From")
+    if "@" not in ctx.mail.from_address:
+        raise Reject(f"no usable sender address in From ({ctx.mail.from_address or 'none'})")
     # Idempotency key (Discourse): a Message-ID we already hold means this mail was taken.
     if Message.select().where(Message.message_id == ctx.mail.message_id).exists():
         raise Discard("duplicate", f"already stored as {ctx.mail.message_id}")
@@ -81,7 +81,7 @@ def find_ticket(ctx: Context) -> None:
 
 
 def extract_reply(ctx: Context) -> None:
-    ctx.reply_text = quotes.extract_reply(ctx.mail.text)
+    ctx.reply_text = quotes.extract_reply(ctx.mail.reply_basis)
 
 
 def apply(ctx: Context) -> None:

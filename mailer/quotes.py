@@ -1,34 +1,93 @@
-"""Separate the new content of a reply from quoted history and device signatures."""
+"""Separate the new content of a reply from quoted history and device signatures.
+
+We evaluated mail-parser-reply (the maintained multi-language library): on the shared corpus it
+matched fewer Discourse cases than these rules, and it knows none of the QQ/Foxmail/NetEase
+formats, so the rules live here, one line per client, each with the client it comes from.
+"""
 
 from __future__ import annotations
 
 import re
 
+_ON_WROTE = r"[^\n]{0,300}(?:\n[^\n]{0,300})?"  # Gmail wraps a long "On … wrote:" over two lines
+
 # A line that starts quoted history: everything from it on is the earlier conversation.
-QUOTE_HEADERS = [re.compile(p, re.I | re.M) for p in (
-    r"^On .{1,200}wrote:?\s*$",                       # Gmail, Apple Mail, Thunderbird
-    r"^-{2,}\s*Original Message\s*-{2,}\s*$",        # Outlook
-    r"^-{5,}\s*原始邮件\s*-{5,}\s*$",                  # QQ Mail, Foxmail
-    r"^在.{1,200}写道[：:]\s*$",                        # Chinese Gmail/Apple Mail
-    r"^(From|发件人|寄件者)\s*[:：].*\n(.*\n){0,3}?(Sent|Date|发送时间|日期|寄件日期)\s*[:：]",
-    r"^_{20,}\s*$",                                     # Outlook web separator
+QUOTE_HEADERS = [re.compile(p, re.M) for p in (
+    rf"^On\b{_ON_WROTE}\bwrote:[ \t]*$",                                  # Gmail, Apple Mail, Thunderbird, Yahoo
+    rf"^Am\b{_ON_WROTE}\bschrieb{_ON_WROTE}:[ \t]*$",                     # German clients
+    rf"^Le\b{_ON_WROTE}\ba écrit\s*:[ \t]*$",                             # French clients
+    r"^[ \t]*-{2,}[ \t]*(?:Original Message|Forwarded message|Reply message)[ \t]*-{2,}[ \t]*$",  # Outlook, Gmail
+    r"^[ \t]*-{3,}[ \t]*(?:原始邮件|Original|转发邮件|回复的原邮件)[ \t]*-{3,}[ \t]*$",  # QQ Mail, Foxmail, Exmail
+    r"^在\s?[^\n]{0,300}写道[：:][ \t]*$",                                  # NetEase 163/126, Apple Mail zh
+    r"^[^\n]{0,200}于\s?\d{4}年\d{1,2}月\d{1,2}日[^\n]{0,120}写道[：:][ \t]*$",  # Gmail zh
+    r"^\d{4}年\d{1,2}月\d{1,2}日[^\n]{0,200}写道[：:][ \t]*$",               # Apple Mail zh
+    # Outlook desktop/web, Alibaba Mail, Foxmail: a block of From/Sent/To/Subject header lines.
+    r"^[ \t>]*\*?(?:From|发件人|寄件者)\*?\s*[:：][^\n]*\n(?:[ \t>]*\*?(?:Sent|Date|To|Cc|Subject|发送时间|"
+    r"日期|时间|收件人|抄送|主题|寄件日期|收件者|主旨)\*?\s*[:：][^\n]*\n?){2,}",
+    r"^_{20,}[ \t]*\n+[ \t]*\*?(?:From|发件人)",                             # Outlook web separator
+    r"^-{20,}[ \t]*\n+[ \t]*(?:From|发件人)",                                # Alibaba Mail separator
 )]
-SIGNATURES = re.compile(
-    r"^(Sent from my (iPhone|iPad|Android|mobile device).*|Get Outlook for (iOS|Android).*|"
-    r"发自我的\s?(iPhone|iPad|手机)|来自网易邮箱大师|发自网易邮箱大师|从我的\s?iPhone\s?发送)\s*$", re.I | re.M)
+# Device and app signatures, removed only when they end the message.
+DEVICE_SIGNATURE = re.compile(
+    r"^(?:Sent from (?:my )?[\w .\-]{1,40}|Get Outlook for \w+|Sent with \w[\w ]{0,30}|"
+    r"发自我的\s?[\w ]{1,20}|来自\s?[\w ]{1,20}邮箱大师|发自\s?[\w ]{1,20}邮箱大师|从我的\s?[\w ]{1,20}发送|"
+    r"发自\s?[\w ]{0,10}(?:手机|客户端)[\w ]{0,10})[ \t]*$",
+    re.I)
+SIGNATURE_SEPARATOR = re.compile(r"^-- ?$", re.M)  # RFC 3676 §4.3 ("-- "), and its trailing-space-less twin
 
 
 def extract_reply(text: str) -> str:
-    """The new content of a message: cut at the first quote header, drop trailing `>` lines
-    and a device signature. Quoted lines inside the new text are kept (inline replies)."""
-    cut = len(text)
-    for pattern in QUOTE_HEADERS:
-        match = pattern.search(text)
-        if match and match.start() < cut:
-            cut = match.start()
-    lines = text[:cut].rstrip().split("\n")
+    """The new content of a message. Cut at the first quote header; when nothing but quotes
+    precedes it, the writer answered below or between the quotes (inline reply)."""
+    text = text.replace("\r\n", "\n")
+    start = _first_quote_header(text)
+    if start is None:
+        reply = _drop_trailing_quotes(text)
+    elif text[:start.start()].strip():
+        reply = text[:start.start()]
+    else:
+        reply = _inline_reply(text[start.end():])
+    return _drop_signatures(reply).strip("\n")
+
+
+def _first_quote_header(text: str):
+    found = [m for m in (p.search(text) for p in QUOTE_HEADERS) if m]
+    return min(found, key=lambda m: m.start()) if found else None
+
+
+def _drop_trailing_quotes(text: str) -> str:
+    lines = text.rstrip().split("\n")
     while lines and (lines[-1].startswith(">") or not lines[-1].strip()):
         lines.pop()
-    reply = "\n".join(lines)
-    reply = SIGNATURES.sub("", reply).rstrip()
-    return reply.strip("\n")
+    return "\n".join(lines)
+
+
+def _inline_reply(rest: str) -> str:
+    """Text after a leading quote header. One quoted block followed by new text: the new text.
+    Quotes interleaved with answers: keep both, since the answers need their questions."""
+    lines = rest.strip("\n").split("\n")
+    quoted = [line.startswith(">") for line in lines]
+    blank = [not line.strip() for line in lines]
+    segments = 0
+    previous = None
+    for q, b in zip(quoted, blank):
+        if b:
+            continue
+        if q != previous:
+            segments += 1
+            previous = q
+    if segments <= 2:  # quote then answer (or answer only)
+        kept = [line for line, q in zip(lines, quoted) if not q]
+        return "\n".join(kept)
+    return _drop_trailing_quotes("\n".join(lines))
+
+
+def _drop_signatures(text: str) -> str:
+    lines = text.rstrip().split("\n")
+    while lines and (DEVICE_SIGNATURE.match(lines[-1].strip()) or not lines[-1].strip()):
+        lines.pop()
+    text = "\n".join(lines)
+    separators = list(SIGNATURE_SEPARATOR.finditer(text))
+    if separators and text[:separators[-1].start()].strip():
+        text = text[:separators[-1].start()]
+    return text.rstrip()

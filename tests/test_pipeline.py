@@ -137,7 +137,7 @@ def test_mail_without_sender_is_rejected_with_a_reason(settings):
     ctx = ingest(settings, load_eml("no_from_header.eml"))
     row = InboundMail.get()
     assert ctx.outcome == "rejected" and row.state == "rejected"
-    assert "no sender address" in row.error and Ticket.select().count() == 0
+    assert "no usable sender address" in row.error and Ticket.select().count() == 0
 
 
 def test_chinese_gbk_mail_is_decoded_and_acknowledged_in_chinese(settings):
