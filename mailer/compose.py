@@ -44,7 +44,7 @@ def build(*, sender_name: str, sender: str, to: str, subject: str, text: str, me
     msg["Date"] = format_datetime(localtime())
     msg["Message-ID"] = message_id
     if reply_to:
-        msg["Reply-To"] = reply_to
+        msg["Reply-To"] = Address(sender_name, addr_spec=reply_to)
     if in_reply_to:
         msg["In-Reply-To"] = in_reply_to
     refs = [r for r in references if r] + ([in_reply_to] if in_reply_to not in references else [])

@@ -168,11 +168,12 @@ def _walk_body(msg: RawMessage) -> tuple[str, str, list[Attachment]]:
     text_parts, html_parts, attachments = [], [], []
     for part in _leaves(msg):
         ctype = part.get_content_type()
+        if part.get_content_maintype() == "multipart":
+            ctype = "text/plain"  # a multipart without a usable boundary: its bytes are the text
         disposition = (part.get("Content-Disposition") or "").split(";")[0].strip().lower()
         filename = decode_words(part.get_filename() or "")
         payload = _payload(part)
-        is_body = (disposition != "attachment" and not filename and ctype in ("text/plain", "text/html")
-                   and part is not msg or (part is msg and ctype in ("text/plain", "text/html")))
+        is_body = disposition != "attachment" and not filename and ctype in ("text/plain", "text/html")
         if is_body and ctype == "text/plain":
             text_parts.append(charsets.decode(payload, part.get_content_charset()))
         elif is_body:

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import traceback
 from dataclasses import dataclass, field
 
 from peewee import IntegrityError
 
-from models import inbound, tickets
+from models import customers, inbound, tickets
+from models.base import utcnow
 from models.base import db
 from models.tables import InboundMail, Message, Ticket
 
-from . import classify, notify, parsing, quotes, threading
+from . import bounces, classify, notify, parsing, quotes, threading
 from .parsing import ParsedMail
 
 log = logging.getLogger(__name__)
@@ -37,6 +39,7 @@ class Context:
     notify: bool = True
     mail: ParsedMail | None = None
     automatic: str = ""  # why the mail is an automatic reply, or ""
+    bounce: bounces.Bounce | None = None
     sender: str = ""
     ticket: Ticket | None = None
     threaded_by: str = ""
@@ -47,8 +50,6 @@ class Context:
 
 def parse(ctx: Context) -> None:
     ctx.mail = parsing.parse(bytes(ctx.row.raw))
-    if "@" not in ctx.mail.from_address:
-        raise Reject(f"no usable sender address in From ({ctx.mail.from_address or 'none'})")
     # Idempotency key (Discourse): a Message-ID we already hold means this mail was taken.
     if Message.select().where(Message.message_id == ctx.mail.message_id).exists():
         raise Discard("duplicate", f"already stored as {ctx.mail.message_id}")
@@ -59,20 +60,33 @@ def classify_mail(ctx: Context) -> None:
     reason = classify.loop_reason(ctx.mail, ours)
     if reason:
         raise Discard("loop", reason)
-    reason = classify.bounce_reason(ctx.mail)
-    if reason:
-        raise Discard("bounce", reason)
-    ctx.automatic = classify.auto_reply_reason(ctx.mail)
+    ctx.bounce = bounces.detect(ctx.mail)
+    if ctx.bounce is None:
+        ctx.automatic = classify.auto_reply_reason(ctx.mail)
 
 
 def identify_sender(ctx: Context) -> None:
-    # Agents by address *and* proof come with reply tokens; until then every sender is a customer.
+    if ctx.bounce is not None:
+        return  # a report from a mail server, not from a person
+    if "@" not in ctx.mail.from_address:
+        raise Reject(f"no usable sender address in From ({ctx.mail.from_address or 'none'})")
+    # Agents by address *and* proof come with agent reply tokens; until then every sender is a
+    # customer, so a forged staff address gets no more than a customer would.
     ctx.sender = ctx.mail.from_address
 
 
 def find_ticket(ctx: Context) -> None:
-    for rule, finder in (("header", lambda: threading.by_headers(ctx.mail)),
-                         ("subject_tag", lambda: threading.by_subject_tag(ctx.mail, ctx.sender))):
+    mail = ctx.mail
+    if ctx.bounce is not None:
+        ctx.ticket = threading.by_message_ids(ctx.bounce.original_message_ids)
+        ctx.threaded_by = "header" if ctx.ticket else ""
+        return
+    recipients = ctx.row.rcpt_to.split("\n") + [a for _, a in mail.to + mail.cc] + [
+        mail.header(h) for h in ("Delivered-To", "X-Original-To")]
+    rules = (("token", lambda: threading.by_token(ctx.settings, [r for r in recipients if r])),
+             ("header", lambda: threading.by_headers(mail)),
+             ("subject_tag", lambda: threading.by_subject_tag(mail, ctx.sender)))
+    for rule, finder in rules:
         ticket = finder()
         if ticket is not None:
             ctx.ticket, ctx.threaded_by = ticket, rule
@@ -81,14 +95,20 @@ def find_ticket(ctx: Context) -> None:
 
 
 def extract_reply(ctx: Context) -> None:
-    ctx.reply_text = quotes.extract_reply(ctx.mail.reply_basis)
+    if ctx.bounce is None:
+        ctx.reply_text = quotes.extract_reply(ctx.mail.reply_basis)
 
 
 def apply(ctx: Context) -> None:
     """Every write of this mail in one transaction, including the row's own outcome."""
-    mail, settings = ctx.mail, ctx.settings
+    mail = ctx.mail
     try:
-        _write(ctx, mail, settings)
+        with db.atomic():
+            if ctx.bounce is not None:
+                _record_bounce(ctx)
+            else:
+                _record_message(ctx)
+            inbound.finish(ctx.row, "processed", ctx.outcome, message_id=mail.message_id)
     except IntegrityError:
         # Another worker stored the same Message-ID between our check and our insert.
         if Message.select().where(Message.message_id == mail.message_id).exists():
@@ -96,24 +116,54 @@ def apply(ctx: Context) -> None:
         raise
 
 
-def _write(ctx: Context, mail, settings) -> None:
-    with db.atomic():
-        customer = tickets.find_or_create_customer(mail.from_address, mail.from_name)
-        if ctx.ticket is None:
-            mailbox = tickets.sync_mailbox(_mailbox_for(ctx))
-            ctx.ticket = tickets.open_ticket(mailbox, customer, mail.subject,
-                                             settings.tickets.number_start)
-            ctx.outcome = "new_ticket"
-        else:
-            ctx.outcome = "added"
-        message = tickets.add_inbound_message(
-            ctx.ticket, customer, mail, reply_text=ctx.reply_text, threaded_by=ctx.threaded_by,
-            inbound_id=ctx.row.id, automatic=bool(ctx.automatic))
-        if ctx.automatic:
-            ctx.outcome = "auto_reply"
-        elif ctx.outcome == "new_ticket" and ctx.notify:
-            ctx.outbox_ids.append(notify.acknowledge(settings, ctx.ticket, customer, message).id)
-        inbound.finish(ctx.row, "processed", ctx.outcome, message_id=mail.message_id)
+def _record_message(ctx: Context) -> None:
+    mail, settings = ctx.mail, ctx.settings
+    customer = customers.find_or_create(mail.from_address, mail.from_name)
+    ours = {m.address.lower() for m in settings.mailboxes}
+    copied = [(n, a) for n, a in mail.to + mail.cc
+              if "@" in a and a != customer.email and settings.mailbox_for(a) is None and a not in ours]
+    if ctx.ticket is not None and _needs_follow_up(ctx.ticket, settings):
+        previous, ctx.ticket, ctx.threaded_by = ctx.ticket, None, "new"
+    else:
+        previous = None
+    if ctx.ticket is None:
+        mailbox = tickets.sync_mailbox(_mailbox_for(ctx))
+        ctx.ticket = tickets.open_ticket(mailbox, customer, mail.subject,
+                                         settings.tickets.number_start, follow_up_of=previous)
+        ctx.outcome = "new_ticket"
+    else:
+        ctx.outcome = "added"
+    message = tickets.add_inbound_message(
+        ctx.ticket, customer, mail, reply_text=ctx.reply_text, threaded_by=ctx.threaded_by,
+        inbound_id=ctx.row.id, automatic=bool(ctx.automatic))
+    if ctx.automatic:
+        ctx.outcome = "auto_reply"
+        return
+    customers.clear_bounce(customer)
+    customers.add_participants(ctx.ticket, copied)
+    if ctx.outcome == "new_ticket" and ctx.notify:
+        ack = notify.acknowledge(settings, ctx.ticket, customer, message)
+        if ack is not None:
+            ctx.outbox_ids.append(ack.id)
+
+
+def _needs_follow_up(ticket: Ticket, settings) -> bool:
+    """A reply to a ticket closed longer ago than the reopen window opens a linked new one."""
+    if ticket.status != "closed":
+        return False
+    window = dt.timedelta(days=settings.tickets.reopen_closed_within_days)
+    return ticket.closed_at is None or utcnow() - ticket.closed_at > window
+
+
+def _record_bounce(ctx: Context) -> None:
+    bounce = ctx.bounce
+    ctx.outcome = "bounce"
+    for address, permanent in [(a, True) for a in bounce.permanent] + [(a, False) for a in bounce.temporary]:
+        kind = "permanent" if permanent else "temporary"
+        customer = customers.record_bounce(address, permanent, f"{kind} failure: {bounce.reason}")
+        if customer is not None and ctx.ticket is not None:
+            tickets.record(ctx.ticket, "bounce", f"{kind} delivery failure for {address}",
+                           actor="mail server", via="email")
 
 
 STEPS = (parse, classify_mail, identify_sender, find_ticket, extract_reply, apply)
@@ -159,8 +209,8 @@ def process(settings, inbound_id: int, notify: bool = True) -> Context:
             log.exception("%s inbound=%d could not be marked failed", _mid(ctx), inbound_id)
         raise
     else:
-        log.info("%s inbound=%d %s ticket=#%d threaded_by=%s", _mid(ctx), inbound_id,
-                 ctx.outcome, ctx.ticket.number, ctx.threaded_by)
+        log.info("%s inbound=%d %s ticket=#%s threaded_by=%s", _mid(ctx), inbound_id,
+                 ctx.outcome, ctx.ticket.number if ctx.ticket else "-", ctx.threaded_by or "-")
     return ctx
 
 

@@ -17,7 +17,7 @@ QUOTE_HEADERS = [re.compile(p, re.M) for p in (
     rf"^Am\b{_ON_WROTE}\bschrieb{_ON_WROTE}:[ \t]*$",                     # German clients
     rf"^Le\b{_ON_WROTE}\ba écrit\s*:[ \t]*$",                             # French clients
     r"^[ \t]*-{2,}[ \t]*(?:Original Message|Forwarded message|Reply message)[ \t]*-{2,}[ \t]*$",  # Outlook, Gmail
-    r"^[ \t]*-{3,}[ \t]*(?:原始邮件|Original|转发邮件|回复的原邮件)[ \t]*-{3,}[ \t]*$",  # QQ Mail, Foxmail, Exmail
+    r"^[ \t]*-{3,}(?:[ \t]|&nbsp;)*(?:原始邮件|Original|转发邮件|回复的原邮件)(?:[ \t]|&nbsp;)*-{3,}[ \t]*$",  # QQ, Foxmail, Exmail
     r"^在\s?[^\n]{0,300}写道[：:][ \t]*$",                                  # NetEase 163/126, Apple Mail zh
     r"^[^\n]{0,200}于\s?\d{4}年\d{1,2}月\d{1,2}日[^\n]{0,120}写道[：:][ \t]*$",  # Gmail zh
     r"^\d{4}年\d{1,2}月\d{1,2}日[^\n]{0,200}写道[：:][ \t]*$",               # Apple Mail zh
@@ -56,10 +56,14 @@ def _first_quote_header(text: str):
 
 
 def _drop_trailing_quotes(text: str) -> str:
+    """Drop a trailing block of "> " lines, unless the writer introduced it ("The error says:")."""
     lines = text.rstrip().split("\n")
-    while lines and (lines[-1].startswith(">") or not lines[-1].strip()):
-        lines.pop()
-    return "\n".join(lines)
+    end = len(lines)
+    while end and (lines[end - 1].startswith(">") or not lines[end - 1].strip()):
+        end -= 1
+    if end < len(lines) and end and lines[end - 1].rstrip().endswith((":", "：")):
+        return "\n".join(lines)
+    return "\n".join(lines[:end])
 
 
 def _inline_reply(rest: str) -> str:

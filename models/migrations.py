@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 
+from playhouse.migrate import SchemaMigrator, migrate as apply_operations
+
 from .base import db
-from .tables import ALL, SchemaVersion
+from .tables import ALL, Participant, SchemaVersion, Ticket
 
 log = logging.getLogger(__name__)
 
@@ -14,9 +16,20 @@ def _initial_schema():
     db.create_tables(ALL)
 
 
+def _follow_ups_and_participants():
+    migrator = SchemaMigrator.from_database(db.obj)
+    if "follow_up_of_id" not in {c.name for c in db.get_columns(Ticket._meta.table_name)}:
+        apply_operations(migrator.add_column(Ticket._meta.table_name, "follow_up_of_id",
+                                             Ticket.follow_up_of))
+    db.create_tables([Participant])
+    # For the per-recipient rate limit on automatic mail.
+    db.execute_sql("CREATE INDEX IF NOT EXISTS outbox_rcpt_to ON outbox (rcpt_to)")
+
+
 # Append new migrations; never edit or reorder applied ones. Later ones use playhouse.migrate.
 MIGRATIONS = (
     (1, "initial schema", _initial_schema),
+    (2, "follow-up tickets and Cc participants", _follow_ups_and_participants),
 )
 
 

@@ -17,6 +17,11 @@ def queue(*, ticket, kind: str, mail_from: str, rcpt_to: list[str], raw: bytes,
                          raw=raw, message_id=message_id)
 
 
+def recent_automatic_count(address: str, kinds: tuple[str, ...], within: dt.timedelta) -> int:
+    return (Outbox.select().where((Outbox.rcpt_to == address.lower()) & Outbox.kind.in_(kinds)
+                                  & (Outbox.created_at >= utcnow() - within)).count())
+
+
 def claim(outbox_id: int) -> Outbox | None:
     """Take a due row for delivery; None when it is sent, dead, not yet due or taken by another."""
     now = utcnow()

@@ -65,8 +65,20 @@ class Ticket(BaseModel):
     first_responded_at = pw.DateTimeField(null=True)
     resolved_at = pw.DateTimeField(null=True)
     closed_at = pw.DateTimeField(null=True)
+    follow_up_of = pw.ForeignKeyField("self", null=True, backref="follow_ups")
     created_at = pw.DateTimeField(default=utcnow)
     updated_at = pw.DateTimeField(default=utcnow, index=True)
+
+
+class Participant(BaseModel):
+    """Someone besides the customer on a ticket: colleagues the customer copied (Cc)."""
+
+    ticket = pw.ForeignKeyField(Ticket, backref="participants", index=True)
+    customer = pw.ForeignKeyField(Customer, backref="participations")
+    role = pw.CharField(default="cc")
+
+    class Meta:
+        indexes = ((("ticket", "customer"), True),)
 
 
 class InboundMail(BaseModel):
@@ -121,7 +133,7 @@ class Outbox(BaseModel):
     message_id = pw.CharField(unique=True, max_length=998)
     kind = pw.CharField()  # acknowledgement, agent_reply, ...
     mail_from = pw.CharField()
-    rcpt_to = pw.TextField()  # one address per line
+    rcpt_to = pw.TextField(index=True)  # one address per line
     raw = pw.BlobField()
     state = pw.CharField(default="pending", index=True)  # pending/sending/sent/failed/dead
     attempts = pw.IntegerField(default=0)
@@ -158,4 +170,4 @@ class SchemaVersion(BaseModel):
 
 
 ALL = (Counter, Mailbox, Customer, Agent, Ticket, InboundMail, Message, Attachment, Outbox,
-       Event, Survey)
+       Event, Survey)  # the tables of migration 1; later tables are created by their migration

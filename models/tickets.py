@@ -24,14 +24,6 @@ def sync_mailbox(configured) -> Mailbox:
     return mailbox
 
 
-def find_or_create_customer(address: str, name: str = "") -> Customer:
-    customer, created = Customer.get_or_create(email=address.lower(), defaults={"name": name})
-    if not created and name and not customer.name:
-        customer.name = name
-        customer.save()
-    return customer
-
-
 def next_ticket_number(start: int) -> int:
     """Numbers count up from `start` in creation order; the counter row is locked by the update
     until the creating transaction commits, so concurrent creators never share a number."""
@@ -41,11 +33,16 @@ def next_ticket_number(start: int) -> int:
 
 
 def open_ticket(mailbox: Mailbox, customer: Customer, subject: str, number_start: int,
-                via: str = "email") -> Ticket:
+                via: str = "email", follow_up_of: Ticket | None = None) -> Ticket:
+    # Lower-case hex: some MTAs lower-case the local part carrying it (support+TOKEN@).
     ticket = Ticket.create(number=next_ticket_number(number_start), mailbox=mailbox,
                            customer=customer, subject=subject[:1000],
-                           reply_token=secrets.token_urlsafe(12))
+                           reply_token=secrets.token_hex(10), follow_up_of=follow_up_of)
     record(ticket, "created", f"from {customer.email}", actor=customer.email, via=via)
+    if follow_up_of is not None:
+        record(ticket, "follow_up", f"follow-up of closed ticket #{follow_up_of.number}",
+               actor=customer.email, via=via)
+        record(follow_up_of, "follow_up", f"continued in ticket #{ticket.number}", via=via)
     return ticket
 
 

@@ -71,11 +71,13 @@ class Outgoing:
     max_attempts: int = 8
     retry_base_seconds: int = 60
     message_id_domain: str = ""
+    auto_reply_limit_per_hour: int = 5
 
 
 @dataclass(frozen=True)
 class Tickets:
     number_start: int = 1
+    reopen_closed_within_days: int = 30
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,57 @@
+"""Customers: found or created by address, their Cc participation, and their bounce state."""
+
+from __future__ import annotations
+
+from .base import utcnow
+from .tables import Customer, Participant, Ticket
+
+BOUNCE_RANK = {"": 0, "temporary": 1, "permanent": 2}
+
+
+def find_or_create(address: str, name: str = "") -> Customer:
+    customer, created = Customer.get_or_create(email=address.lower(), defaults={"name": name})
+    if not created and name and not customer.name:
+        customer.name = name
+        customer.save()
+    return customer
+
+
+def add_participants(ticket: Ticket, addresses: list[tuple[str, str]]) -> list[Customer]:
+    """Copied colleagues become participants, so their replies and [#N] tags are trusted."""
+    added = []
+    for name, address in addresses:
+        customer = find_or_create(address, name)
+        if customer.id == ticket.customer_id:
+            continue
+        _, created = Participant.get_or_create(ticket=ticket, customer=customer)
+        if created:
+            added.append(customer)
+    return added
+
+
+def is_on_ticket(ticket: Ticket, address: str) -> bool:
+    address = address.lower()
+    if ticket.customer.email == address:
+        return True
+    return (Participant.select().join(Customer)
+            .where((Participant.ticket == ticket) & (Customer.email == address)).exists())
+
+
+def record_bounce(address: str, permanent: bool, detail: str) -> Customer | None:
+    """Mark a known customer as bouncing; a permanent failure outranks a temporary one."""
+    customer = Customer.get_or_none(Customer.email == address.lower())
+    if customer is None:
+        return None
+    state = "permanent" if permanent else "temporary"
+    if BOUNCE_RANK[state] >= BOUNCE_RANK.get(customer.bounce_state, 0):
+        customer.bounce_state = state
+    customer.bounce_detail = f"{utcnow():%Y-%m-%d %H:%M} UTC: {detail}"[:2000]
+    customer.save()
+    return customer
+
+
+def clear_bounce(customer: Customer) -> None:
+    """Mail written by the customer proves the address works again."""
+    if customer.bounce_state:
+        customer.bounce_state = ""
+        customer.save()

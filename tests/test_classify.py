@@ -1,0 +1,84 @@
+"""Auto-replies, bounces and loops: recorded where useful, never answered, never a ticket loop."""
+
+import pytest
+
+from mailer import pipeline
+from models import inbound, tickets
+from models.tables import Customer, Event, Message, Outbox, Ticket
+from tests.conftest import load_eml
+
+
+def ingest(settings, raw: bytes):
+    return pipeline.process(settings, inbound.store(raw, "smtp", "", ("support@example.com",)))
+
+
+@pytest.mark.parametrize("name", ["out_of_office.eml", "precedence_bulk.eml", "x_autoreply_header.eml",
+                                  "out_of_office_chinese.eml"])
+def test_automatic_mail_is_never_answered(settings, name):
+    ctx = ingest(settings, load_eml(name))
+    assert ctx.outcome == "auto_reply" and Message.get().kind == "automatic"
+    assert Outbox.select().count() == 0
+
+
+def test_auto_reply_on_a_pending_ticket_changes_nothing(settings):
+    ingest(settings, load_eml("new_question.eml"))
+    ticket = Ticket.get()
+    tickets.set_status(ticket, "pending", actor="agent@example.com", via="web")
+    ack_id = Outbox.get().message_id
+    ooo = load_eml("out_of_office.eml").replace(b"Auto-Submitted: auto-replied",
+                                                f"Auto-Submitted: auto-replied\nIn-Reply-To: {ack_id}".encode())
+    ctx = ingest(settings, ooo)
+    assert (ctx.outcome, ctx.ticket.number) == ("auto_reply", 1)
+    assert Ticket.get().status == "pending"  # not reopened, the SLA clock stays paused
+    assert Event.select().where(Event.action == "auto_reply").count() == 1
+
+
+def test_permanent_bounce_marks_the_customer_and_the_ticket_but_makes_no_ticket(settings):
+    ingest(settings, load_eml("new_question.eml"))
+    ack_id = Outbox.get().message_id
+    ctx = ingest(settings, load_eml("bounce_dsn_permanent.eml").replace(b"ACK_MESSAGE_ID", ack_id.encode()))
+    assert ctx.outcome == "bounce" and Ticket.select().count() == 1
+    customer = Customer.get(Customer.email == "alice@client.example")
+    assert customer.bounce_state == "permanent" and "permanent failure" in customer.bounce_detail
+    assert Event.get(Event.action == "bounce").detail == "permanent delivery failure for alice@client.example"
+    assert Outbox.select().count() == 1  # never answered
+
+
+def test_temporary_bounce_does_not_downgrade_a_permanent_one(settings):
+    ingest(settings, load_eml("new_question.eml"))
+    ingest(settings, load_eml("bounce_dsn_permanent.eml"))
+    ingest(settings, load_eml("bounce_dsn_delayed.eml"))
+    assert Customer.get(Customer.email == "alice@client.example").bounce_state == "permanent"
+
+
+def test_temporary_bounce_is_recorded_as_temporary(settings):
+    ingest(settings, load_eml("new_question.eml"))
+    assert ingest(settings, load_eml("bounce_dsn_delayed.eml")).outcome == "bounce"
+    assert Customer.get(Customer.email == "alice@client.example").bounce_state == "temporary"
+
+
+def test_non_standard_bounce_is_recognised(settings):
+    ctx = ingest(settings, load_eml("bounce_qmail.eml"))
+    assert ctx.outcome == "bounce" and Ticket.select().count() == 0
+
+
+def test_new_mail_from_a_bouncing_customer_clears_the_state(settings):
+    ingest(settings, load_eml("new_question.eml"))
+    ingest(settings, load_eml("bounce_dsn_permanent.eml"))
+    ingest(settings, load_eml("reply_subject_tag_only.eml"))
+    assert Customer.get(Customer.email == "alice@client.example").bounce_state == ""
+
+
+def test_our_loop_header_is_dropped_even_from_another_address(settings):
+    ctx = ingest(settings, load_eml("loop_header_from_other_address.eml"))
+    assert ctx.outcome == "loop" and Ticket.select().count() == 0
+
+
+def test_rate_limit_stops_a_loop_with_a_robot_that_does_not_say_it_is_one(settings):
+    base = load_eml("new_question.eml")
+    for i in range(settings.outgoing.auto_reply_limit_per_hour + 2):
+        ingest(settings, base.replace(b"<new-question-1@", f"<robot-{i}@".encode())
+               .replace(b"Subject: Cannot", f"Subject: {i} Cannot".encode()))
+    assert Ticket.select().count() == settings.outgoing.auto_reply_limit_per_hour + 2
+    assert Outbox.select().count() == settings.outgoing.auto_reply_limit_per_hour
+    assert Event.select().where(Event.action == "acknowledgement_suppressed").count() == 2

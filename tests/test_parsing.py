@@ -1,0 +1,83 @@
+"""Parsing real-world mail: charsets that lie, encoded headers, MIME oddities, never a crash."""
+
+import hashlib
+
+import pytest
+
+from mailer import parsing
+from mailer.inspect import describe
+from tests.conftest import load_eml
+
+
+@pytest.mark.parametrize("name, sender_name, subject, text", [
+    ("gb2312_label_with_gbk_bytes.eml", "朱镕基", "请查询", "您好，我是朱镕基的同事，喆哥让我来问。"),
+    ("x_gbk_charset.eml", "", "制度查询", "请问发票什么时候开？"),
+    ("ks_c_5601_1987.eml", "김민준", "제목", "안녕하세요. 비밀번호를 잊어버렸습니다."),
+    ("big5_labelled_utf8.eml", "", "Invoice", "您好，我的帳號無法登入，請協助處理。謝謝！"),
+    ("utf8_labelled_big5.eml", "", "Login", "您好，我的帳號無法登入，請協助處理。"),
+    ("undeclared_8bit_gbk.eml", "", "order", "订单号 12345 还没有发货，请尽快处理。"),
+    ("unknown_charset.eml", "", "Unknown charset", "Plain words in a charset nobody has heard of. Café."),
+    ("bom_before_headers.eml", "", "BOM first", "A byte-order mark came before the headers."),
+    ("split_encoded_words.eml", "张三", "产品故障：打不开", "标题被拆成了好几段编码。"),
+    ("chinese_gbk_question.eml", "张伟", "发票金额不对", "您好，\n\n我的发票金额不对，请帮忙核实。\n\n张伟"),
+])
+def test_charsets_and_encoded_headers_decode(name, sender_name, subject, text):
+    mail = parsing.parse(load_eml(name))
+    assert (mail.from_name, mail.subject, mail.text) == (sender_name, subject, text)
+
+
+def test_html_only_mail_becomes_text_and_keeps_sanitised_html_with_inline_image():
+    mail = parsing.parse(load_eml("html_only_with_inline_image.eml"))
+    assert "The error looks like this:" in mail.text and "Thanks, Maria" in mail.text
+    assert "<script" not in mail.html and "onclick" not in mail.html
+    assert 'src="cid:shot1@client.example"' in mail.html
+    [image] = mail.attachments
+    assert (image.content_type, image.content_id, image.inline) == ("image/png", "shot1@client.example", True)
+
+
+def test_text_attachment_beside_a_plain_body_is_an_attachment():
+    mail = parsing.parse(load_eml("text_attachment_beside_body.eml"))
+    assert mail.text == "The import fails; the log is attached."
+    [log] = mail.attachments
+    assert (log.filename, log.data) == ("import.log", b"ERROR 42 at line 7")  # RFC 2046: the CRLF belongs to the boundary
+
+
+def test_attachments_keep_chinese_names_and_exact_bytes():
+    mail = parsing.parse(load_eml("chinese_attachment_names.eml"))
+    names = [a.filename for a in mail.attachments]
+    assert names == ["发票扫描.pdf", "信息表.xls"]
+    pdf = mail.attachments[0]
+    assert pdf.data.startswith(b"%PDF-1.4") and pdf.sha256 == hashlib.sha256(pdf.data).hexdigest()
+
+
+def test_truncated_base64_keeps_what_can_be_decoded():
+    mail = parsing.parse(load_eml("truncated_base64.eml"))
+    [data] = mail.attachments
+    assert data.filename == "data.bin" and data.data.startswith(bytes(range(100)))
+    assert mail.text == "The attachment was cut off in transit."
+
+
+def test_multipart_without_boundary_keeps_its_text():
+    mail = parsing.parse(load_eml("broken_mime_no_boundary.eml"))
+    assert "The text must still reach the ticket." in mail.text and mail.attachments == []
+
+
+@pytest.mark.parametrize("raw", [
+    b"", b"\x00\x01\x02", b"garbage without headers", b"Subject: =?utf-8?B?!!!?=\r\n\r\nx",
+    b"From: <>\r\nContent-Type: multipart/mixed; boundary=\"a\"\r\n\r\n--a\r\nContent-Type: text/plain; charset=\"\r\n\r\nhi\r\n",
+    b"Content-Transfer-Encoding: base64\r\nContent-Type: text/plain; charset=utf-7\r\n\r\n%%%%",
+    b"Date: not a date\r\nMessage-ID: <a@b>\r\nFrom: \"unterminated <x@y\r\n\r\nbody",
+])
+def test_malformed_input_never_raises(raw):
+    result = describe(raw)
+    assert set(result) >= {"message_id", "from", "text", "attachments", "bounce"}
+
+
+def test_inspect_fields_are_the_documented_ones():
+    result = describe(load_eml("html_only_with_inline_image.eml"))
+    assert list(result) == ["message_id", "from", "to", "cc", "subject", "date", "in_reply_to",
+                            "references", "text", "html", "reply_text", "attachments", "auto_reply",
+                            "bounce"]
+    assert result["date"] == "2026-11-23T09:00:00Z"
+    assert result["attachments"] == [{"filename": "attachment-1.png", "content_type": "image/png",
+                                      "size": 70, "inline": True}]

@@ -1,0 +1,52 @@
+"""Reply extraction: the new content only, for the mail clients our clients use."""
+
+import pytest
+
+from mailer import parsing, quotes
+from tests.conftest import load_eml
+
+
+@pytest.mark.parametrize("client, expected", [
+    ("outlook_desktop", "Thanks, that fixed it.\n\nKind regards,\nTom"),
+    ("outlook_web", "Still broken after the update."),
+    ("outlook_original_message", "Please close the ticket."),
+    ("gmail", "Here is the screenshot you asked for."),
+    ("gmail_wrapped_header", "Yes, every morning."),
+    ("apple_mail_iphone", "It works now, thanks!"),
+    ("thunderbird", "I attached the log file."),
+    ("yahoo", "The order number is 4711."),
+    ("foxmail_qq", "好的，谢谢！"),
+    ("tencent_exmail", "问题已经解决了。"),
+    ("netease_163", "收到，我明天再试一次。"),
+    ("netease_126_gbk", "发票已经收到了，谢谢。"),
+    ("alibaba_mail", "请帮忙查一下物流。"),
+    ("gmail_chinese", "我已经重置了密码。"),
+    ("apple_mail_chinese", "好的。"),
+    ("signature_delimiter", "Please call me back tomorrow."),
+])
+def test_quoted_history_and_signatures_are_removed(client, expected):
+    mail = parsing.parse(load_eml(f"reply_{client}.eml"))
+    assert quotes.extract_reply(mail.reply_basis) == expected
+    assert expected.split("\n")[0] in mail.text  # the full text is kept as well
+
+
+def test_inline_answers_keep_their_questions():
+    mail = parsing.parse(load_eml("reply_inline_answers.eml"))
+    assert quotes.extract_reply(mail.text) == (
+        "> Which browser do you use?\n\nFirefox 140.\n\n> Does it happen in a private window too?\n\n"
+        "No, only in the normal window.")
+
+
+def test_text_that_only_looks_like_a_quote_survives():
+    mail = parsing.parse(load_eml("reply_looks_like_quote_but_is_not.eml"))
+    assert quotes.extract_reply(mail.text) == mail.text
+
+
+def test_html_only_reply_drops_gmail_quote_container():
+    html = ('<div dir="ltr">Works now.</div><br><div class="gmail_quote"><div dir="ltr">On Mon, '
+            'Support wrote:<br></div><blockquote class="gmail_quote">Old text</blockquote></div>')
+    raw = ("From: a@client.example\r\nSubject: Re: x\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+           + html).encode()
+    mail = parsing.parse(raw)
+    assert quotes.extract_reply(mail.reply_basis) == "Works now."
+    assert "Old text" in mail.text
