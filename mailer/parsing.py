@@ -90,6 +90,15 @@ def parse(raw: bytes) -> ParsedMail:
     )
 
 
+def message_id_of(raw: bytes) -> str:
+    """The idempotency key without a full parse: the Message-ID, or the hash of the bytes."""
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    head = raw[: raw.find(b"\n\n") if b"\n\n" in raw[:65536] else 65536].replace(b"\r\n", b"\n")
+    found = re.search(rb"^Message-ID:[ \t]*(?:\n[ \t]+)?(<[^<>\s]+>)", head, re.I | re.M)
+    return found.group(1).decode("ascii", "replace") if found else synthetic_message_id(raw)
+
+
 def synthetic_message_id(raw: bytes) -> str:
     """Idempotency key for mail without a Message-ID: the same bytes always get the same id."""
     return f"<{hashlib.sha256(raw).hexdigest()}@postdesk.invalid>"

@@ -37,6 +37,7 @@ class Context:
     settings: object
     row: InboundMail
     notify: bool = True
+    historic: bool = False  # imported past mail: keeps its own date
     mail: ParsedMail | None = None
     automatic: str = ""  # why the mail is an automatic reply, or ""
     bounce: bounces.Bounce | None = None
@@ -129,13 +130,14 @@ def _record_message(ctx: Context) -> None:
     if ctx.ticket is None:
         mailbox = tickets.sync_mailbox(_mailbox_for(ctx))
         ctx.ticket = tickets.open_ticket(mailbox, customer, mail.subject,
-                                         settings.tickets.number_start, follow_up_of=previous)
+                                         settings.tickets.number_start, follow_up_of=previous,
+                                         at=_when(ctx))
         ctx.outcome = "new_ticket"
     else:
         ctx.outcome = "added"
     message = tickets.add_inbound_message(
         ctx.ticket, customer, mail, reply_text=ctx.reply_text, threaded_by=ctx.threaded_by,
-        inbound_id=ctx.row.id, automatic=bool(ctx.automatic))
+        inbound_id=ctx.row.id, automatic=bool(ctx.automatic), at=_when(ctx))
     if ctx.automatic:
         ctx.outcome = "auto_reply"
         return
@@ -145,6 +147,13 @@ def _record_message(ctx: Context) -> None:
         ack = notify.acknowledge(settings, ctx.ticket, customer, message)
         if ack is not None:
             ctx.outbox_ids.append(ack.id)
+
+
+def _when(ctx: Context):
+    """Imported mail keeps the time it was written; live mail is stamped now."""
+    if ctx.historic and ctx.mail.date is not None:
+        return ctx.mail.date.replace(tzinfo=None)
+    return utcnow()
 
 
 def _needs_follow_up(ticket: Ticket, settings) -> bool:
@@ -177,11 +186,11 @@ def _mailbox_for(ctx: Context):
     return ctx.settings.mailboxes[0]
 
 
-def process(settings, inbound_id: int, notify: bool = True) -> Context:
+def process(settings, inbound_id: int, notify: bool = True, historic: bool = False) -> Context:
     """Run the steps over one stored mail. Outcomes are recorded on the row; an unexpected
     error marks it failed (kept for `postdesk replay`) and is re-raised for the job system."""
     row = InboundMail.get_by_id(inbound_id)
-    ctx = Context(settings=settings, row=row, notify=notify)
+    ctx = Context(settings=settings, row=row, notify=notify, historic=historic)
     if row.state in ("processed", "rejected"):
         ctx.outcome = "duplicate"
         log.info("inbound %d already %s; nothing to do", inbound_id, row.state)

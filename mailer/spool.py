@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import logging
-import re
 
 from models import inbound
 
+from .parsing import message_id_of
+
 log = logging.getLogger(__name__)
-
-MESSAGE_ID = re.compile(rb"^Message-ID:\s*(<[^>\r\n]*>)", re.I | re.M)
-
 
 class StorageError(Exception):
     """The mail could not be stored; the sender must be told to try again later."""
@@ -31,10 +29,3 @@ def receive(settings, raw: bytes, source: str, mail_from: str = "", rcpt_to: tup
     log.info("%s stored as inbound %d (%s, %d bytes)", message_id_of(raw), inbound_id, source, len(raw))
     jobs.enqueue_processing(settings, inbound_id)
     return inbound_id
-
-
-def message_id_of(raw: bytes) -> str:
-    """The Message-ID for log lines, found without parsing the whole mail."""
-    head = raw[: raw.find(b"\r\n\r\n") if b"\r\n\r\n" in raw[:65536] else 65536]
-    match = MESSAGE_ID.search(head)
-    return match.group(1).decode("ascii", "replace") if match else "<no-message-id>"

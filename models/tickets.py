@@ -33,11 +33,12 @@ def next_ticket_number(start: int) -> int:
 
 
 def open_ticket(mailbox: Mailbox, customer: Customer, subject: str, number_start: int,
-                via: str = "email", follow_up_of: Ticket | None = None) -> Ticket:
+                via: str = "email", follow_up_of: Ticket | None = None, at=None) -> Ticket:
     # Lower-case hex: some MTAs lower-case the local part carrying it (support+TOKEN@).
     ticket = Ticket.create(number=next_ticket_number(number_start), mailbox=mailbox,
                            customer=customer, subject=subject[:1000],
-                           reply_token=secrets.token_hex(10), follow_up_of=follow_up_of)
+                           reply_token=secrets.token_hex(10), follow_up_of=follow_up_of,
+                           created_at=at or utcnow(), updated_at=at or utcnow())
     record(ticket, "created", f"from {customer.email}", actor=customer.email, via=via)
     if follow_up_of is not None:
         record(ticket, "follow_up", f"follow-up of closed ticket #{follow_up_of.number}",
@@ -47,7 +48,7 @@ def open_ticket(mailbox: Mailbox, customer: Customer, subject: str, number_start
 
 
 def add_inbound_message(ticket: Ticket, customer: Customer, mail, *, reply_text: str,
-                        threaded_by: str, inbound_id: int | None, automatic: bool) -> Message:
+                        threaded_by: str, inbound_id: int | None, automatic: bool, at=None) -> Message:
     """A customer's mail on a ticket. A human follow-up reopens a waiting or solved ticket;
     an automatic one (out-of-office, RFC 3834) is recorded and changes nothing else."""
     message = Message.create(
@@ -55,7 +56,8 @@ def add_inbound_message(ticket: Ticket, customer: Customer, mail, *, reply_text:
         author_customer=customer, message_id=mail.message_id,
         in_reply_to=" ".join(mail.in_reply_to), references=" ".join(mail.references),
         subject=mail.subject, from_address=mail.from_address, text=mail.text,
-        reply_text=reply_text, html=mail.html, inbound=inbound_id, threaded_by=threaded_by)
+        reply_text=reply_text, html=mail.html, inbound=inbound_id, threaded_by=threaded_by,
+        created_at=at or utcnow())
     for part in mail.attachments:
         Attachment.create(message=message, filename=part.filename, content_type=part.content_type,
                           size=part.size, sha256=part.sha256, content_id=part.content_id,
@@ -65,7 +67,7 @@ def add_inbound_message(ticket: Ticket, customer: Customer, mail, *, reply_text:
                f"threaded by {threaded_by}", actor=customer.email, via="email")
     if not automatic and ticket.status in REOPENING:
         set_status(ticket, "open", actor=customer.email, via="email")
-    Ticket.update(updated_at=utcnow()).where(Ticket.id == ticket.id).execute()
+    Ticket.update(updated_at=at or utcnow()).where(Ticket.id == ticket.id).execute()
     return message
 
 

@@ -55,6 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--admin", action="store_true", help="give the admin role")
     p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     command("check-config", cmd_check_config, "validate the configuration and print it")
+    p = command("import", cmd_import, "bring past support mail in: an mbox file, a Maildir or a "
+                "folder of .eml files, oldest first, through the same pipeline; safe to run twice")
+    p.add_argument("path")
+    p.add_argument("--no-notify", action="store_true", help="send nothing (historic mail)")
+    p.add_argument("--json", action="store_true", help="print one JSON line per mail")
     p = command("inspect", cmd_inspect, "print, per file, one JSON line of what the pipeline makes "
                 "of a message, storing nothing")
     p.add_argument("files", nargs="+", metavar="FILE.eml")
@@ -125,6 +130,30 @@ def cmd_ingest(settings, args) -> int:
         print(f"postdesk: not stored, try again later: {exc}", file=sys.stderr)
         return EX_TEMPFAIL
     return 0
+
+
+def cmd_import(settings, args) -> int:
+    from pathlib import Path
+
+    from tqdm import tqdm
+
+    from mailer import importer
+    from workers import jobs
+
+    runtime.init(settings)
+    raws = importer.read_messages(Path(args.path))
+    outcomes: dict[str, int] = {}
+    bar = tqdm(raws, unit="mail", disable=not sys.stderr.isatty(), file=sys.stderr)
+    for raw in bar:
+        result = importer.import_one(settings, raw, notify=not args.no_notify)
+        jobs.enqueue_deliveries(settings, result.pop("outbox", []))
+        result.pop("inbound", None)
+        outcomes[result["outcome"]] = outcomes.get(result["outcome"], 0) + 1
+        if args.json:
+            bar.write(json.dumps(result, ensure_ascii=False), file=sys.stdout)
+    summary = ", ".join(f"{n} {outcome}" for outcome, n in sorted(outcomes.items()))
+    print(f"imported {len(raws)} mails from {args.path}: {summary or 'nothing'}", file=sys.stderr)
+    return 1 if outcomes.get("failed") else 0
 
 
 def cmd_inspect(settings, args) -> int:

@@ -1,0 +1,67 @@
+"""`postdesk import`: mbox, Maildir and .eml folders, oldest first, idempotent, quiet on request."""
+
+import json
+import mailbox
+import subprocess
+import sys
+
+import pytest
+
+from models.tables import Message, Outbox, Ticket
+from tests.conftest import load_eml
+
+# Deliberately out of date order: the reply (12:00) comes before the question (09:00).
+FILES = ["reply_to_own_sent_mail.eml", "new_question_with_cc.eml", "bounce_qmail.eml",
+         "out_of_office.eml", "no_from_header.eml"]
+
+
+def run_import(settings, path, *flags):
+    result = subprocess.run([sys.executable, "-m", "postdesk", "--config", settings.source, "import",
+                             str(path), "--json", *flags], capture_output=True, text=True)
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    return result, lines
+
+
+def make_source(kind, tmp_path):
+    if kind == "eml folder":
+        folder = tmp_path / "emls"
+        folder.mkdir()
+        for i, name in enumerate(FILES):
+            (folder / f"{i:02d}-{name}").write_bytes(load_eml(name))
+        return folder
+    box = mailbox.mbox(str(tmp_path / "support.mbox")) if kind == "mbox" else mailbox.Maildir(str(tmp_path / "Maildir"))
+    for name in FILES:
+        box.add(load_eml(name))
+    box.flush()
+    return tmp_path / ("support.mbox" if kind == "mbox" else "Maildir")
+
+
+@pytest.mark.parametrize("kind", ["eml folder", "mbox", "Maildir"])
+def test_import_in_date_order_and_twice_adds_nothing(settings, tmp_path, kind):
+    source = make_source(kind, tmp_path)
+    result, lines = run_import(settings, source, "--no-notify")
+    assert result.returncode == 0, result.stderr
+    by_id = {line["message_id"]: line for line in lines}
+    assert by_id["<vpn-question@client.example>"] == {
+        "message_id": "<vpn-question@client.example>", "outcome": "new_ticket", "ticket": 1, "threaded_by": "new"}
+    assert by_id["<vpn-alice-again@client.example>"]["outcome"] == "added"
+    assert by_id["<vpn-alice-again@client.example>"]["threaded_by"] == "header"
+    assert by_id["<qmail-bounce@mail.client.example>"]["outcome"] == "bounce"
+    assert by_id["<ooo-1@client.example>"]["outcome"] == "auto_reply"
+    assert by_id["<no-from-1@client.example>"]["outcome"] == "rejected"
+    assert Outbox.select().count() == 0  # --no-notify: historic mail sends nothing
+    first = Ticket.get(Ticket.number == 1)
+    assert first.created_at.strftime("%Y-%m-%d %H:%M") == "2026-11-23 08:00"  # the mail's own date
+    counts = (Ticket.select().count(), Message.select().count())
+
+    again, lines = run_import(settings, source, "--no-notify")
+    assert again.returncode == 0
+    assert {line["outcome"] for line in lines} == {"duplicate"}
+    assert (Ticket.select().count(), Message.select().count()) == counts
+
+
+def test_import_with_notifications_acknowledges_new_tickets(settings, tmp_path):
+    result, lines = run_import(settings, make_source("eml folder", tmp_path))
+    assert result.returncode == 0
+    # One acknowledgement: Alice's question. The out-of-office opens a ticket but is never answered.
+    assert [(o.kind, o.rcpt_to) for o in Outbox.select()] == [("acknowledgement", "alice@client.example")]
