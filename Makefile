@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup run test bench clean
+.PHONY: setup test-deps run test bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit("Postdesk needs Python 3.11 or newer") if sys.version_info < (3, 11) else None'
@@ -18,7 +18,15 @@ setup: $(STAMP)
 run: setup
 	$(BIN)/postdesk run
 
-test: setup
+# The IMAP tests run against a real Dovecot (Debian's dovecot-imapd); install it when missing.
+test-deps:
+	@if ! command -v dovecot >/dev/null 2>&1 && [ ! -x /usr/sbin/dovecot ]; then \
+	  echo "installing dovecot-imapd for the IMAP tests"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq dovecot-imapd >/dev/null; \
+	fi
+
+test: setup test-deps
 	$(BIN)/python -m pytest
 
 bench: setup

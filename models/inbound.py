@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from .base import db, utcnow
-from .tables import InboundMail
+from .tables import ImapCheckpoint, InboundMail
 
 
 def store(raw: bytes, source: str, mail_from: str = "", rcpt_to: tuple[str, ...] = (),
@@ -39,3 +39,30 @@ def failed_ids(limit: int = 1000) -> list[int]:
     query = (InboundMail.select(InboundMail.id).where(InboundMail.state == "failed")
              .order_by(InboundMail.id).limit(limit))
     return [row.id for row in query]
+
+
+def store_from_imap(raw: bytes, account: str, rcpt_to: tuple[str, ...], uidvalidity: int, uid: int,
+                    rejected: str = "") -> int:
+    """Store one fetched message and advance the account's checkpoint in the same transaction,
+    so a crash can neither skip a message nor store it twice."""
+    with db.atomic():
+        row = InboundMail.create(raw=b"" if rejected else raw, size=len(raw), source="imap",
+                                 mail_from=f"imap:{account}", rcpt_to="\n".join(rcpt_to),
+                                 imap_uidvalidity=uidvalidity, imap_uid=uid,
+                                 state="rejected" if rejected else "received", error=rejected)
+        checkpoint, _ = ImapCheckpoint.get_or_create(account=account)
+        checkpoint.uidvalidity, checkpoint.last_uid, checkpoint.updated_at = uidvalidity, uid, utcnow()
+        checkpoint.save()
+    return row.id
+
+
+def imap_checkpoint(account: str) -> ImapCheckpoint:
+    return ImapCheckpoint.get_or_none(ImapCheckpoint.account == account) or ImapCheckpoint(account=account)
+
+
+def reset_imap_checkpoint(account: str, uidvalidity: int) -> None:
+    """A new UIDVALIDITY means old UIDs mean nothing: start over (Message-IDs dedupe)."""
+    with db.atomic():
+        checkpoint, _ = ImapCheckpoint.get_or_create(account=account)
+        checkpoint.uidvalidity, checkpoint.last_uid, checkpoint.updated_at = uidvalidity, 0, utcnow()
+        checkpoint.save()

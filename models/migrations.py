@@ -7,7 +7,7 @@ import logging
 from playhouse.migrate import SchemaMigrator, migrate as apply_operations
 
 from .base import db
-from .tables import ALL, Participant, SchemaVersion, Ticket
+from .tables import ALL, ImapCheckpoint, Participant, SchemaVersion, Ticket
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +30,7 @@ def _follow_ups_and_participants():
 MIGRATIONS = (
     (1, "initial schema", _initial_schema),
     (2, "follow-up tickets and Cc participants", _follow_ups_and_participants),
+    (3, "IMAP checkpoints", lambda: db.create_tables([ImapCheckpoint])),
 )
 
 

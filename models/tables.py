@@ -164,6 +164,15 @@ class Survey(BaseModel):
     responded_at = pw.DateTimeField(null=True)
 
 
+class ImapCheckpoint(BaseModel):
+    """How far an IMAP account has been stored: by UIDVALIDITY and UID, never by \\Seen."""
+
+    account = pw.CharField(primary_key=True)
+    uidvalidity = pw.BigIntegerField(default=0)
+    last_uid = pw.BigIntegerField(default=0)
+    updated_at = pw.DateTimeField(default=utcnow)
+
+
 class SchemaVersion(BaseModel):
     version = pw.IntegerField(primary_key=True)
     applied_at = pw.DateTimeField(default=utcnow)

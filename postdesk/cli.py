@@ -42,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     command("run", cmd_run, "start everything: embedded Redis (unless configured), SMTP, worker, web")
     command("smtp", cmd_smtp, "run the inbound SMTP listener")
+    command("imap", cmd_imap, "fetch mail from the configured [[imap]] accounts")
     command("worker", cmd_worker, "run a background worker and the periodic clock")
     command("web", cmd_web, "serve the admin web interface")
     p = command("ingest", cmd_ingest, "store one raw message read on stdin (for MTA pipes); "
@@ -195,6 +196,26 @@ def cmd_smtp(settings, args) -> int:
     log.info("SMTP listening on %s:%d", settings.smtp.host, settings.smtp.port)
     wait_for_signal()
     controller.stop()
+    return 0
+
+
+def cmd_imap(settings, args) -> int:
+    from mailer.imap_edge import Poller
+
+    runtime.init(settings)
+    if not settings.imap:
+        log.error("no [[imap]] accounts configured in %s", settings.source)
+        return 1
+    stop = threading.Event()
+    threads = [threading.Thread(target=Poller(settings, account, stop).run, name=f"imap-{account.name}")
+               for account in settings.imap]
+    for thread in threads:
+        thread.start()
+    log.info("IMAP polling %s", ", ".join(f"{a.name} ({a.host})" for a in settings.imap))
+    wait_for_signal()
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=30)
     return 0
 
 

@@ -96,6 +96,23 @@ class Mailbox:
 
 
 @dataclass(frozen=True)
+class ImapAccount:
+    name: str
+    host: str
+    username: str
+    port: int = 993
+    ssl: bool = True
+    starttls: bool = False
+    password: str = ""
+    folder: str = "INBOX"
+    move_to: str = ""
+    mailbox: str = ""
+    use_idle: bool = True
+    poll_seconds: int = 60
+    timeout_seconds: int = 60
+
+
+@dataclass(frozen=True)
 class Settings:
     source: str = "<defaults>"
     base_dir: str = "."
@@ -108,6 +125,7 @@ class Settings:
     tickets: Tickets = field(default_factory=Tickets)
     worker: Worker = field(default_factory=Worker)
     mailboxes: tuple[Mailbox, ...] = (Mailbox(address="support@example.com"),)
+    imap: tuple[ImapAccount, ...] = ()
 
     def path(self, relative: str) -> Path:
         """Resolve a configured path against the folder holding the config file."""
@@ -142,6 +160,10 @@ def load(path: str | os.PathLike | None = None, environ=os.environ) -> Settings:
     for variable, (section, key) in ENVIRONMENT.items():
         if environ.get(variable):
             data.setdefault(section, {})[key] = environ[variable]
+    for account in data.get("imap", []) if isinstance(data.get("imap"), list) else []:
+        variable = f"POSTDESK_IMAP_PASSWORD_{str(account.get('name', '')).upper()}"
+        if isinstance(account, dict) and not account.get("password") and environ.get(variable):
+            account["password"] = environ[variable]
     return from_dict(data, source=str(path), base_dir=str(path.resolve().parent))
 
 
@@ -202,6 +224,12 @@ def _check(settings: Settings) -> None:
         port = getattr(getattr(settings, section), key)
         if not 0 <= port <= 65535:
             raise ConfigError(f"{src}: {section}.{key}: {port} is not a TCP port")
+    names = [account.name for account in settings.imap]
+    for i, account in enumerate(settings.imap):
+        if names.count(account.name) > 1:
+            raise ConfigError(f"{src}: imap[{i}].name: {account.name!r} is used twice")
+        if account.mailbox and settings.mailbox_for(account.mailbox) is None:
+            raise ConfigError(f"{src}: imap[{i}].mailbox: {account.mailbox!r} is not a configured mailbox")
     if settings.tickets.number_start < 1:
         raise ConfigError(f"{src}: tickets.number_start: must be 1 or more")
     url = settings.database.url

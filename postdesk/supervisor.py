@@ -23,7 +23,7 @@ class Supervisor:
         self.settings = settings
         self.verbose = verbose
         self.children: dict[str, subprocess.Popen] = {}
-        self.restarts: dict[str, list[float]] = {name: [] for name in PARTS}
+        self.restarts: dict[str, list[float]] = {name: [] for name in PARTS + ("imap",)}
         self.stopping = threading.Event()
         self.redis: subprocess.Popen | None = None
 
@@ -37,7 +37,8 @@ class Supervisor:
                 self.redis = embedded_redis.start(self.settings.var / "redis", unixsocket=socket)
                 env["POSTDESK_REDIS_URL"] = f"unix://{socket}"
             self.env = env
-            for name in PARTS:
+            self.parts = PARTS + (("imap",) if self.settings.imap else ())
+            for name in self.parts:
                 self.start(name)
             self.announce()
             return self.watch()
@@ -57,6 +58,7 @@ class Supervisor:
             f"  Redis       {runtime.redis_url(s) if not s.redis.url else s.redis.url}"
             + ("  (embedded)" if not s.redis.url else ""),
             f"  database    {s.database.url}",
+            *[f"  IMAP in     {a.name}: {a.username}@{a.host}:{a.port}/{a.folder}" for a in s.imap],
             f"  mail out    {s.outgoing.relay_host + ':' + str(s.outgoing.relay_port) if s.outgoing.relay_host else s.path(s.outgoing.folder)}",
             "Press Ctrl-C to stop.",
         ]

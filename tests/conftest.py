@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -85,3 +87,84 @@ def run_worker(settings) -> None:
 def sent_mail(settings) -> list[bytes]:
     folder = settings.path(settings.outgoing.folder)
     return [p.read_bytes() for p in sorted(folder.glob("*.eml"))] if folder.exists() else []
+
+
+DOVECOT_CONF = """
+base_dir = {root}/run
+state_dir = {root}/state
+log_path = {root}/dovecot.log
+protocols = imap
+listen = 127.0.0.1
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+mail_location = maildir:{root}/mail/%u
+first_valid_uid = 1
+passdb {{
+  driver = static
+  args = password=secret
+}}
+userdb {{
+  driver = static
+  args = uid={user} gid={user} home={root}/mail/%u
+}}
+service imap-login {{
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {port}
+  }}
+  inet_listener imaps {{
+    port = 0
+  }}
+}}
+service stats {{
+  unix_listener stats-reader {{
+    mode = 0666
+  }}
+  unix_listener stats-writer {{
+    mode = 0666
+  }}
+}}
+"""
+
+
+@pytest.fixture(scope="session")
+def dovecot(tmp_path_factory):
+    """A real Dovecot IMAP server (Debian's dovecot-imapd), any user logs in with "secret"."""
+    import getpass
+    import shutil
+    import subprocess
+    import time
+
+    binary = shutil.which("dovecot") or (Path("/usr/sbin/dovecot") if Path("/usr/sbin/dovecot").exists() else None)
+    if binary is None:
+        if os.environ.get("POSTDESK_REQUIRE_DOVECOT"):
+            pytest.fail("dovecot is not installed (make test installs dovecot-imapd)")
+        pytest.skip("dovecot is not installed; `make test` installs Debian's dovecot-imapd")
+    # Its own folder under /tmp: Dovecot's mail processes run as the dovecot user and must be able
+    # to walk the path, which pytest's private (0700) temporary folders do not allow.
+    root = Path(tempfile.mkdtemp(prefix="postdesk-dovecot-"))
+    root.chmod(0o755)
+    user = "dovecot" if os.geteuid() == 0 else getpass.getuser()
+    for sub in ("run", "state", "mail"):
+        (root / sub).mkdir()
+    if os.geteuid() == 0:
+        shutil.chown(root / "mail", user, user)
+    port = free_port()
+    conf = root / "dovecot.conf"
+    conf.write_text(DOVECOT_CONF.format(root=root, user=user, port=port))
+    process = subprocess.Popen([str(binary), "-F", "-c", str(conf)], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            break
+        except OSError:
+            if process.poll() is not None:
+                pytest.fail(f"dovecot exited: {(root / 'dovecot.log').read_text(errors='replace')}")
+            time.sleep(0.1)
+    yield {"host": "127.0.0.1", "port": port}
+    process.terminate()
+    process.wait(timeout=10)
+    shutil.rmtree(root, ignore_errors=True)
