@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
+import ssl
 from email.utils import formatdate
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 from . import spool
 
@@ -45,8 +48,66 @@ class Edge:
         return line.encode("ascii", "replace")
 
 
+class LimitedSMTP(SMTP):
+    """aiosmtpd's SMTP with a cap on simultaneous connections (one counter per listener)."""
+
+    def __init__(self, handler, counter: list[int], limit: int, **kwargs):
+        super().__init__(handler, **kwargs)
+        self.counter, self.limit, self.refused = counter, limit, False
+
+    def connection_made(self, transport):
+        if self._original_transport is None:  # a new connection, not its STARTTLS upgrade
+            if self.limit and self.counter[0] >= self.limit:
+                self.refused = True
+                transport.write(b"421 4.7.0 Too many connections, try again later\r\n")
+                transport.close()
+                return
+            self.counter[0] += 1
+        super().connection_made(transport)
+
+    def connection_lost(self, error):
+        if self.refused:
+            return
+        self.counter[0] -= 1
+        super().connection_lost(error)
+
+
+class EdgeController(Controller):
+    def __init__(self, *args, max_connections: int = 0, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.counter, self.max_connections = [0], max_connections
+
+    def factory(self):
+        return LimitedSMTP(self.handler, self.counter, self.max_connections, **self.SMTP_kwargs)
+
+
 def make_controller(settings, host: str | None = None, port: int | None = None) -> Controller:
     s = settings.smtp
-    return Controller(Edge(settings), hostname=host or s.host, port=s.port if port is None else port,
-                      server_hostname=s.hostname, data_size_limit=s.max_message_bytes,
-                      enable_SMTPUTF8=True, decode_data=False)
+    options = {}
+    if s.tls_cert:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(settings.path(s.tls_cert), settings.path(s.tls_key))
+        options.update(tls_context=context, require_starttls=s.require_tls)
+    if s.auth_username:
+        options.update(authenticator=Authenticator(s.auth_username, s.auth_password),
+                       auth_required=s.auth_required, auth_require_tls=True)
+    return EdgeController(Edge(settings), hostname=host or s.host, port=s.port if port is None else port,
+                          server_hostname=s.hostname, data_size_limit=s.max_message_bytes,
+                          enable_SMTPUTF8=True, decode_data=False, max_connections=s.max_connections,
+                          **options)
+
+
+class Authenticator:
+    """AUTH PLAIN/LOGIN against the one configured account, compared in constant time."""
+
+    def __init__(self, username: str, password: str):
+        self.username, self.password = username.encode(), password.encode()
+
+    def __call__(self, server, session, envelope, mechanism, auth_data):
+        ok = (isinstance(auth_data, LoginPassword)
+              and hmac.compare_digest(auth_data.login, self.username)
+              and hmac.compare_digest(auth_data.password, self.password) and bool(self.password))
+        if not ok:
+            log.warning("SMTP AUTH failed from %s", session.peer)
+        # handled=False: aiosmtpd itself answers 535 (the default, handled=True, answers nothing).
+        return AuthResult(success=ok, handled=False)

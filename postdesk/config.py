@@ -17,6 +17,7 @@ DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config.toml"
 ENVIRONMENT = {
     "POSTDESK_SECRET_KEY": ("web", "secret_key"),
     "POSTDESK_RELAY_PASSWORD": ("outgoing", "relay_password"),
+    "POSTDESK_SMTP_PASSWORD": ("smtp", "auth_password"),
     "POSTDESK_DATABASE_URL": ("database", "url"),
     "POSTDESK_REDIS_URL": ("redis", "url"),
 }
@@ -49,6 +50,13 @@ class Smtp:
     port: int = 2525
     hostname: str = "postdesk.local"
     max_message_bytes: int = 25 * 1024 * 1024
+    max_connections: int = 100
+    tls_cert: str = ""
+    tls_key: str = ""
+    require_tls: bool = False
+    auth_username: str = ""
+    auth_password: str = ""
+    auth_required: bool = False
 
 
 @dataclass(frozen=True)
@@ -224,6 +232,13 @@ def _check(settings: Settings) -> None:
         port = getattr(getattr(settings, section), key)
         if not 0 <= port <= 65535:
             raise ConfigError(f"{src}: {section}.{key}: {port} is not a TCP port")
+    smtp = settings.smtp
+    if bool(smtp.tls_cert) != bool(smtp.tls_key):
+        raise ConfigError(f"{src}: smtp.tls_key: tls_cert and tls_key go together")
+    if smtp.require_tls and not smtp.tls_cert:
+        raise ConfigError(f"{src}: smtp.require_tls: needs smtp.tls_cert and smtp.tls_key")
+    if smtp.auth_required and not smtp.auth_username:
+        raise ConfigError(f"{src}: smtp.auth_required: needs smtp.auth_username")
     names = [account.name for account in settings.imap]
     for i, account in enumerate(settings.imap):
         if names.count(account.name) > 1:
