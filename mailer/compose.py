@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import uuid
-from email.headerregistry import Address
-from email.message import EmailMessage
-from email.policy import SMTP
-from email.utils import format_datetime, localtime
+from email.header import Header
+from email.mime.text import MIMEText
+from email.policy import compat32
+from email.utils import format_datetime, formataddr, localtime
 from pathlib import Path
 
 import jinja2
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 LOOP_HEADER = "X-Postdesk-Loop"
+SMTP_COMPAT = compat32.clone(linesep="\r\n")
 
 _env = jinja2.Environment(
     loader=jinja2.FileSystemLoader(str(TEMPLATES)),
@@ -36,25 +37,25 @@ def new_message_id(domain: str) -> str:
 def build(*, sender_name: str, sender: str, to: str, subject: str, text: str, message_id: str,
           in_reply_to: str = "", references: tuple[str, ...] = (), automatic: bool = False,
           reply_to: str = "") -> bytes:
-    """One text/plain UTF-8 message as bytes, ready for the outbox."""
-    msg = EmailMessage(policy=SMTP)
-    msg["From"] = Address(sender_name, addr_spec=sender)
+    """One text/plain UTF-8 message as bytes, ready for the outbox. Built with compat32: the
+    header registry of policy.default costs ~3 ms a message, a tenth of a second per 30 mails."""
+    msg = MIMEText(text, "plain", "us-ascii" if text.isascii() else "utf-8")  # 7bit when it can be
+    msg["From"] = formataddr((sender_name, sender), charset="utf-8")  # RFC 2047 for a non-ASCII name
     msg["To"] = to
-    msg["Subject"] = subject
+    msg["Subject"] = Header(subject, "utf-8") if not subject.isascii() else subject
     msg["Date"] = format_datetime(localtime())
     msg["Message-ID"] = message_id
     if reply_to:
-        msg["Reply-To"] = Address(sender_name, addr_spec=reply_to)
+        msg["Reply-To"] = formataddr((sender_name, reply_to), charset="utf-8")
     if in_reply_to:
         msg["In-Reply-To"] = in_reply_to
-    refs = [r for r in references if r] + ([in_reply_to] if in_reply_to not in references else [])
-    if refs and any(refs):
-        msg["References"] = " ".join(r for r in refs if r)
+    refs = list(dict.fromkeys([r for r in references if r] + ([in_reply_to] if in_reply_to else [])))
+    if refs:
+        msg["References"] = " ".join(refs)
     if automatic:
         # RFC 3834: mark automatic answers so other robots do not answer them back, and ask
         # Exchange/Outlook not to send its own auto-replies to them.
         msg["Auto-Submitted"] = "auto-replied"
         msg["X-Auto-Response-Suppress"] = "All"
     msg[LOOP_HEADER] = sender
-    msg.set_content(text, charset="utf-8")
-    return msg.as_bytes()
+    return msg.as_bytes(policy=SMTP_COMPAT)

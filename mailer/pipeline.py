@@ -32,16 +32,22 @@ class Reject(Exception):
     """The mail cannot be taken; recorded as rejected with a human-readable reason."""
 
 
+class Defer(Exception):
+    """Not yet: the mail answers one we hold but have not processed (another worker has it)."""
+
+
 @dataclass
 class Context:
     settings: object
     row: InboundMail
     notify: bool = True
     historic: bool = False  # imported past mail: keeps its own date
+    allow_defer: bool = False  # may wait for the mail it answers (jobs, not imports)
     mail: ParsedMail | None = None
     automatic: str = ""  # why the mail is an automatic reply, or ""
     bounce: bounces.Bounce | None = None
     sender: str = ""
+    customer: object = None
     ticket: Ticket | None = None
     threaded_by: str = ""
     reply_text: str = ""
@@ -92,6 +98,10 @@ def find_ticket(ctx: Context) -> None:
         if ticket is not None:
             ctx.ticket, ctx.threaded_by = ticket, rule
             return
+    answered = mail.in_reply_to + mail.references
+    if ctx.allow_defer and answered and inbound.is_waiting(answered, other_than=ctx.row.id):
+        # Two workers, a question and its reply-all: do not open a second ticket for the reply.
+        raise Defer("answers a stored mail that is not processed yet")
     ctx.threaded_by = "new"
 
 
@@ -103,6 +113,9 @@ def extract_reply(ctx: Context) -> None:
 def apply(ctx: Context) -> None:
     """Every write of this mail in one transaction, including the row's own outcome."""
     mail = ctx.mail
+    if ctx.bounce is None:
+        # Reads before the write transaction: SQLite has one writer at a time.
+        ctx.customer = customers.find(mail.from_address)
     try:
         with db.atomic():
             if ctx.bounce is not None:
@@ -119,7 +132,7 @@ def apply(ctx: Context) -> None:
 
 def _record_message(ctx: Context) -> None:
     mail, settings = ctx.mail, ctx.settings
-    customer = customers.find_or_create(mail.from_address, mail.from_name)
+    customer = customers.find_or_create(mail.from_address, mail.from_name, found=ctx.customer)
     ours = {m.address.lower() for m in settings.mailboxes}
     copied = [(n, a) for n, a in mail.to + mail.cc
               if "@" in a and a != customer.email and settings.mailbox_for(a) is None and a not in ours]
@@ -186,11 +199,12 @@ def _mailbox_for(ctx: Context):
     return ctx.settings.mailboxes[0]
 
 
-def process(settings, inbound_id: int, notify: bool = True, historic: bool = False) -> Context:
+def process(settings, inbound_id: int, notify: bool = True, historic: bool = False,
+            allow_defer: bool = False) -> Context:
     """Run the steps over one stored mail. Outcomes are recorded on the row; an unexpected
     error marks it failed (kept for `postdesk replay`) and is re-raised for the job system."""
     row = InboundMail.get_by_id(inbound_id)
-    ctx = Context(settings=settings, row=row, notify=notify, historic=historic)
+    ctx = Context(settings=settings, row=row, notify=notify, historic=historic, allow_defer=allow_defer)
     if row.state in ("processed", "rejected"):
         ctx.outcome = "duplicate"
         log.info("inbound %d already %s; nothing to do", inbound_id, row.state)
@@ -200,6 +214,9 @@ def process(settings, inbound_id: int, notify: bool = True, historic: bool = Fal
         for step in STEPS:
             step(ctx)
             log.debug("%s inbound=%d step=%s", _mid(ctx), inbound_id, step.__name__)
+    except Defer as reason:
+        ctx.outcome = "deferred"
+        log.info("%s inbound=%d deferred at %s: %s", _mid(ctx), inbound_id, step.__name__, reason)
     except Discard as outcome:
         ctx.outcome = outcome.outcome
         inbound.finish(row, "processed", outcome.outcome, str(outcome), message_id=_mid(ctx))

@@ -19,8 +19,9 @@ log = logging.getLogger(__name__)
 class Edge:
     """aiosmtpd handler. Zulip's email gateway is the model: cheap checks, store, enqueue."""
 
-    def __init__(self, settings):
+    def __init__(self, settings, batcher=None):
         self.settings = settings
+        self.batcher = batcher
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if self.settings.mailbox_for(address) is None:
@@ -35,7 +36,7 @@ class Edge:
             # SQLite and Redis calls block; keep them off the event loop serving other clients.
             inbound_id = await loop.run_in_executor(
                 None, lambda: spool.receive(self.settings, raw, "smtp", envelope.mail_from or "",
-                                            tuple(envelope.rcpt_tos)))
+                                            tuple(envelope.rcpt_tos), self.batcher))
         except spool.StorageError:
             return "451 4.3.0 Message not stored; please try again later"
         return f"250 2.0.0 OK: queued as {inbound_id}"
@@ -81,7 +82,8 @@ class EdgeController(Controller):
         return LimitedSMTP(self.handler, self.counter, self.max_connections, **self.SMTP_kwargs)
 
 
-def make_controller(settings, host: str | None = None, port: int | None = None) -> Controller:
+def make_controller(settings, host: str | None = None, port: int | None = None,
+                    batcher=None) -> Controller:
     s = settings.smtp
     options = {}
     if s.tls_cert:
@@ -91,7 +93,7 @@ def make_controller(settings, host: str | None = None, port: int | None = None) 
     if s.auth_username:
         options.update(authenticator=Authenticator(s.auth_username, s.auth_password),
                        auth_required=s.auth_required, auth_require_tls=True)
-    return EdgeController(Edge(settings), hostname=host or s.host, port=s.port if port is None else port,
+    return EdgeController(Edge(settings, batcher), hostname=host or s.host, port=s.port if port is None else port,
                           server_hostname=s.hostname, data_size_limit=s.max_message_bytes,
                           enable_SMTPUTF8=True, decode_data=False, max_connections=s.max_connections,
                           **options)

@@ -15,17 +15,20 @@ class StorageError(Exception):
 
 
 def receive(settings, raw: bytes, source: str, mail_from: str = "", rcpt_to: tuple[str, ...] = (),
-            imap_uidvalidity: int | None = None, imap_uid: int | None = None) -> int:
+            batcher=None) -> int:
     """Store, then enqueue. Returns the InboundMail id once the bytes are committed; raises
     StorageError when they are not. A Redis failure after storing is logged, not raised: the
     sweeper enqueues stored mail that no job took."""
     from workers import jobs  # edges import the worker API only when they receive
 
     try:
-        inbound_id = inbound.store(raw, source, mail_from, rcpt_to, imap_uidvalidity, imap_uid)
+        inbound_id = inbound.store(raw, source, mail_from, rcpt_to)
     except Exception as exc:
         log.error("%s from %s could not be stored: %s", message_id_of(raw), source, exc)
         raise StorageError(str(exc)) from exc
     log.info("%s stored as inbound %d (%s, %d bytes)", message_id_of(raw), inbound_id, source, len(raw))
-    jobs.enqueue_processing(settings, inbound_id)
+    if batcher is not None:
+        batcher.add(inbound_id)
+    else:
+        jobs.enqueue_processing(settings, inbound_id)
     return inbound_id

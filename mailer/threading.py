@@ -24,19 +24,23 @@ def by_token(settings, addresses: list[str]) -> Ticket | None:
 
 
 def by_headers(mail) -> Ticket | None:
-    """In-Reply-To / References naming a Message-ID we stored or sent (newest reference first)."""
-    ids = list(dict.fromkeys(mail.in_reply_to + mail.references[::-1]))
-    return by_message_ids(ids)
+    """In-Reply-To, then References from the newest back, naming a Message-ID we stored or sent.
+    The message answered wins: References may also name mail that went to another ticket."""
+    return by_message_ids(list(dict.fromkeys(mail.in_reply_to + mail.references[::-1])))
 
 
 def by_message_ids(ids: list[str]) -> Ticket | None:
+    """The ticket of the first id (in the caller's order of preference) that we know."""
     if not ids:
         return None
-    for model in (Message, Outbox):
-        row = (model.select(model.ticket).where(model.message_id.in_(ids) & model.ticket.is_null(False))
-               .order_by(model.id.desc()).first())
-        if row is not None:
-            return row.ticket
+    ids = ids[:100]  # a References header can be long; the recent end is what matters
+    sent = Outbox.select(Outbox.message_id, Outbox.ticket).where(
+        Outbox.message_id.in_(ids) & Outbox.ticket.is_null(False))
+    stored = Message.select(Message.message_id, Message.ticket).where(Message.message_id.in_(ids))
+    known = dict((sent | stored).tuples())  # one round trip for both tables
+    for message_id in ids:
+        if message_id in known:
+            return Ticket.get_by_id(known[message_id])
     return None
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 from pathlib import Path
 
 import peewee
@@ -33,12 +34,18 @@ def open_database(settings) -> peewee.Database:
             # IMMEDIATE takes the write lock at BEGIN, so concurrent writers wait out the busy
             # timeout instead of failing when a read transaction upgrades to a write.
             lock_type="IMMEDIATE",
+            # UPDATE … RETURNING (SQLite 3.35+) saves a round trip where a counter is bumped.
+            returning_clause=sqlite3.sqlite_version_info >= (3, 35),
             timeout=settings.database.busy_timeout_ms / 1000,
             pragmas={
                 "journal_mode": "wal",
                 "synchronous": "normal",
                 "foreign_keys": 1,
                 "busy_timeout": settings.database.busy_timeout_ms,
+                # Several processes write, and each write makes the others drop their page cache;
+                # memory-mapped reads make re-reading those pages cheaper.
+                "mmap_size": 256 * 1024 * 1024,
+                "cache_size": -16000,  # KiB
             },
         )
     else:

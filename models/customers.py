@@ -8,9 +8,19 @@ from .tables import Customer, Participant, Ticket
 BOUNCE_RANK = {"": 0, "temporary": 1, "permanent": 2}
 
 
-def find_or_create(address: str, name: str = "") -> Customer:
-    customer, created = Customer.get_or_create(email=address.lower(), defaults={"name": name})
-    if not created and name and not customer.name:
+def find(address: str) -> Customer | None:
+    return Customer.get_or_none(Customer.email == address.lower())
+
+
+def find_or_create(address: str, name: str = "", found: Customer | None = None) -> Customer:
+    """The customer with this address (`found` when the caller looked already), named if unnamed."""
+    address = address.lower()
+    customer = found or Customer.get_or_none(Customer.email == address)
+    if customer is None:
+        # INSERT … ON CONFLICT DO NOTHING: no savepoint, and a concurrent creator is no error.
+        Customer.insert(email=address, name=name).on_conflict_ignore().execute()
+        return Customer.get(Customer.email == address)
+    if name and not customer.name:
         customer.name = name
         customer.save()
     return customer

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+from mailer.parsing import message_id_of
+
 from .base import db, utcnow
 from .tables import ImapCheckpoint, InboundMail
 
@@ -14,8 +16,15 @@ def store(raw: bytes, source: str, mail_from: str = "", rcpt_to: tuple[str, ...]
     with db.atomic():
         row = InboundMail.create(raw=raw, size=len(raw), source=source, mail_from=mail_from,
                                  rcpt_to="\n".join(rcpt_to), imap_uidvalidity=imap_uidvalidity,
-                                 imap_uid=imap_uid)
+                                 imap_uid=imap_uid, message_id=message_id_of(raw))
     return row.id
+
+
+def is_waiting(message_ids: list[str], other_than: int) -> bool:
+    """Is mail with one of these Message-IDs stored but not yet processed?"""
+    return (InboundMail.select().where(InboundMail.message_id.in_(message_ids[:100])
+                                       & (InboundMail.state == "received") & (InboundMail.id != other_than))
+            .exists())
 
 
 def finish(row: InboundMail, state: str, outcome: str = "", error: str = "",
@@ -47,6 +56,7 @@ def store_from_imap(raw: bytes, account: str, rcpt_to: tuple[str, ...], uidvalid
     so a crash can neither skip a message nor store it twice."""
     with db.atomic():
         row = InboundMail.create(raw=b"" if rejected else raw, size=len(raw), source="imap",
+                                 message_id=message_id_of(raw) if raw else "",
                                  mail_from=f"imap:{account}", rcpt_to="\n".join(rcpt_to),
                                  imap_uidvalidity=uidvalidity, imap_uid=uid,
                                  state="rejected" if rejected else "received", error=rejected)

@@ -5,14 +5,25 @@ from __future__ import annotations
 import secrets
 
 from . import outbox
-from .base import utcnow
+from .base import db, utcnow
 from .tables import Attachment, Counter, Customer, Event, Mailbox, Message, Outbox, Ticket
 
 REOPENING = ("pending", "resolved", "closed")
 
 
+_mailboxes: dict[tuple, Mailbox] = {}
+
+
 def sync_mailbox(configured) -> Mailbox:
-    """The Mailbox row for a configured mailbox, created or updated to match the config."""
+    """The Mailbox row for a configured mailbox, created or updated to match the config; kept
+    per process and database, since every new ticket needs it and it changes with the config."""
+    key = (getattr(db.obj, "database", None), configured)
+    if key not in _mailboxes:
+        _mailboxes[key] = _sync_mailbox(configured)
+    return _mailboxes[key]
+
+
+def _sync_mailbox(configured) -> Mailbox:
     mailbox, created = Mailbox.get_or_create(address=configured.address.lower(), defaults={
         "name": configured.name, "queue": configured.queue, "language": configured.language,
         "signature": configured.signature})
@@ -27,9 +38,15 @@ def sync_mailbox(configured) -> Mailbox:
 def next_ticket_number(start: int) -> int:
     """Numbers count up from `start` in creation order; the counter row is locked by the update
     until the creating transaction commits, so concurrent creators never share a number."""
-    if not Counter.update(value=Counter.value + 1).where(Counter.name == "ticket").execute():
-        Counter.create(name="ticket", value=start)
-    return Counter.get_by_id("ticket").value
+    bump = Counter.update(value=Counter.value + 1).where(Counter.name == "ticket")
+    if db.returning_clause:
+        rows = list(bump.returning(Counter.value).tuples().execute())
+        if rows:
+            return rows[0][0]
+    elif bump.execute():
+        return Counter.get_by_id("ticket").value
+    Counter.create(name="ticket", value=start)
+    return start
 
 
 def open_ticket(mailbox: Mailbox, customer: Customer, subject: str, number_start: int,
@@ -67,7 +84,8 @@ def add_inbound_message(ticket: Ticket, customer: Customer, mail, *, reply_text:
                f"threaded by {threaded_by}", actor=customer.email, via="email")
     if not automatic and ticket.status in REOPENING:
         set_status(ticket, "open", actor=customer.email, via="email")
-    Ticket.update(updated_at=at or utcnow()).where(Ticket.id == ticket.id).execute()
+    if threaded_by != "new":  # a new ticket was created with this time already
+        Ticket.update(updated_at=at or utcnow()).where(Ticket.id == ticket.id).execute()
     return message
 
 
@@ -92,10 +110,9 @@ def record(ticket: Ticket, action: str, detail: str = "", actor: str = "system",
 
 def queue_mail(ticket: Ticket, kind: str, mail_from: str, rcpt_to: str, raw: bytes,
                message_id: str) -> Outbox:
-    row = outbox.queue(ticket=ticket, kind=kind, mail_from=mail_from, rcpt_to=[rcpt_to], raw=raw,
-                       message_id=message_id)
-    record(ticket, "mail_queued", f"{kind} to {rcpt_to}")
-    return row
+    # The outbox row is its own record (shown on the ticket with its delivery state).
+    return outbox.queue(ticket=ticket, kind=kind, mail_from=mail_from, rcpt_to=[rcpt_to], raw=raw,
+                        message_id=message_id)
 
 
 def thread_ids(ticket: Ticket) -> list[str]:

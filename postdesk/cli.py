@@ -189,13 +189,16 @@ def cmd_replay(settings, args) -> int:
 
 def cmd_smtp(settings, args) -> int:
     from mailer.smtp_edge import make_controller
+    from workers.jobs import Batcher
 
     runtime.init(settings)
-    controller = make_controller(settings)
+    batcher = Batcher(settings)
+    controller = make_controller(settings, batcher=batcher)
     controller.start()
     log.info("SMTP listening on %s:%d", settings.smtp.host, settings.smtp.port)
     wait_for_signal()
     controller.stop()
+    batcher.close()  # hand over what was stored last
     return 0
 
 
