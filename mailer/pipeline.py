@@ -56,6 +56,9 @@ class Context:
 
 
 def parse(ctx: Context) -> None:
+    limit = ctx.settings.smtp.max_message_bytes
+    if ctx.row.size > limit:  # the edges refuse these; imports and replays meet the same rule
+        raise Reject(f"message of {ctx.row.size} bytes is over the {limit}-byte limit")
     ctx.mail = parsing.parse(bytes(ctx.row.raw))
     # Idempotency key (Discourse): a Message-ID we already hold means this mail was taken.
     if Message.select().where(Message.message_id == ctx.mail.message_id).exists():

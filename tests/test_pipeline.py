@@ -188,3 +188,11 @@ def test_locked_database_during_processing_loses_nothing(settings):
         blocker.close()
     assert InboundMail.get_by_id(inbound_id).state in ("received", "failed")
     assert pipeline.process(settings, inbound_id).outcome == "new_ticket"
+
+
+def test_oversize_mail_reaching_the_pipeline_is_rejected_whole(settings):
+    raw = load_eml("new_question.eml") + b"x" * settings.smtp.max_message_bytes
+    ctx = ingest(settings, raw)
+    row = InboundMail.get()
+    assert ctx.outcome == "rejected" and "over the" in row.error
+    assert Ticket.select().count() == 0 and Message.select().count() == 0  # nothing half-stored

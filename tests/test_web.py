@@ -76,3 +76,20 @@ def test_logout(app):
 def test_health_reports_database_and_redis(app):
     body = app.test_client().get("/health").get_json()
     assert body["status"] == "ok" and body["database"] == "ok" and body["redis"] == "ok"
+
+
+def test_inline_image_is_linked_and_attachments_download(app, settings):
+    pipeline.process(settings, inbound.store(load_eml("html_only_with_inline_image.eml"), "smtp"))
+    pipeline.process(settings, inbound.store(load_eml("text_attachment_beside_body.eml"), "smtp"))
+    client = app.test_client()
+    assert client.get("/attachments/1").status_code == 302  # login first
+    login(client)
+    page = client.get("/tickets/3").get_data(as_text=True)
+    image = re.search(r'src="(/attachments/\d+)"', page).group(1)
+    assert "cid:" not in page and "<script" not in page.split("<main>")[1]
+    response = client.get(image)
+    assert response.mimetype == "image/png" and response.data.startswith(b"\x89PNG")
+    assert "script-src 'none'" in response.headers["Content-Security-Policy"]
+    log = client.get("/attachments/2")  # text/plain: downloaded, never rendered as a page
+    assert log.headers["Content-Disposition"].startswith("attachment;") and log.data == b"ERROR 42 at line 7"
+    assert log.mimetype == "application/octet-stream"

@@ -11,6 +11,8 @@ from postdesk import config as configuration
 from postdesk import runtime
 
 csrf = CSRFProtect()
+CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+       "script-src 'none'; object-src 'none'; frame-ancestors 'none'; form-action 'self'")
 
 
 def create_app(settings: configuration.Settings | None = None, testing: bool = False) -> Flask:
@@ -28,6 +30,15 @@ def create_app(settings: configuration.Settings | None = None, testing: bool = F
     @app.before_request
     def _connect():
         db.connect(reuse_if_open=True)
+
+    @app.after_request
+    def _security_headers(response):
+        # Mail HTML is sanitised, and still: no scripts at all, and no remote images (tracking
+        # pixels tell the sender when and where an agent read their mail).
+        response.headers.setdefault("Content-Security-Policy", CSP)
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        return response
 
     @app.teardown_request
     def _close(exc):

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template, request
+import re
+from urllib.parse import quote
 
-from models.tables import Customer, Event, Message, Outbox, Ticket
+from flask import Blueprint, Response, abort, render_template, request, url_for
+from markupsafe import Markup
+
+from models.tables import Attachment, Customer, Event, Message, Outbox, Ticket
 
 from .auth import login_required
 
 bp = Blueprint("tickets", __name__)
 
 PAGE = 50
+# Served inline (shown in the page); anything else downloads, so no uploaded HTML or SVG runs.
+INLINE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp"}
+CID = re.compile(r"""(src=["'])cid:([^"']+)(["'])""", re.I)
 
 
 @bp.get("/")
@@ -33,4 +40,26 @@ def show(number):
     events = ticket.events.order_by(Event.created_at, Event.id)
     outgoing = ticket.outbox.order_by(Outbox.id)
     return render_template("web/ticket.html", ticket=ticket, messages=messages, events=events,
-                           outgoing=outgoing)
+                           outgoing=outgoing, html_of=html_with_images)
+
+
+@bp.get("/attachments/<int:attachment_id>")
+@login_required
+def attachment(attachment_id):
+    part = Attachment.get_or_none(Attachment.id == attachment_id) or abort(404)
+    disposition = "inline" if part.content_type in INLINE_TYPES else "attachment"
+    return Response(bytes(part.data), mimetype=part.content_type if disposition == "inline" else
+                    "application/octet-stream", headers={
+                        "Content-Disposition": f"{disposition}; filename*=UTF-8''{quote(part.filename)}",
+                        "X-Content-Type-Options": "nosniff"})
+
+
+def html_with_images(message) -> Markup:
+    """The message's sanitised HTML, its cid: images pointing at their stored attachments."""
+    by_cid = {a.content_id: a.id for a in message.attachments if a.content_id}
+
+    def link(match):
+        found = by_cid.get(match.group(2))
+        target = url_for("tickets.attachment", attachment_id=found) if found else ""
+        return f"{match.group(1)}{target}{match.group(3)}"
+    return Markup(CID.sub(link, message.html))  # nh3-sanitised when stored
