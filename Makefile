@@ -18,12 +18,16 @@ setup: $(STAMP)
 run: setup
 	$(BIN)/postdesk run
 
-# The IMAP tests run against a real Dovecot (Debian's dovecot-imapd); install it when missing.
+# Real servers the tests use, from Debian's packages, installed when missing: Dovecot for the
+# IMAP tests, chromium (driven by Playwright) for the admin's browser tests, a CJK font so the
+# browser draws Chinese text.
+TEST_PACKAGES = dovecot-imapd chromium fonts-wqy-microhei
 test-deps:
-	@if ! command -v dovecot >/dev/null 2>&1 && [ ! -x /usr/sbin/dovecot ]; then \
-	  echo "installing dovecot-imapd for the IMAP tests"; \
+	@missing=$$(for p in $(TEST_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing $$missing for the tests"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq dovecot-imapd >/dev/null; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
 test: setup test-deps

@@ -138,7 +138,7 @@ def dovecot(tmp_path_factory):
 
     binary = shutil.which("dovecot") or (Path("/usr/sbin/dovecot") if Path("/usr/sbin/dovecot").exists() else None)
     if binary is None:
-        if os.environ.get("POSTDESK_REQUIRE_DOVECOT"):
+        if os.environ.get("POSTDESK_REQUIRE_SERVICES"):
             pytest.fail("dovecot is not installed (make test installs dovecot-imapd)")
         pytest.skip("dovecot is not installed; `make test` installs Debian's dovecot-imapd")
     # Its own folder under /tmp: Dovecot's mail processes run as the dovecot user and must be able

@@ -1,0 +1,76 @@
+"""The admin's key flows in a real browser: Debian's chromium driven by Playwright."""
+
+import os
+import shutil
+import threading
+
+import pytest
+from werkzeug.serving import make_server
+
+from mailer import pipeline
+from models import agents, inbound
+from tests.conftest import free_port, load_eml
+from web import create_app
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture
+def browser():
+    if not os.path.exists(CHROMIUM):
+        if os.environ.get("POSTDESK_REQUIRE_SERVICES"):
+            pytest.fail("chromium is not installed (make test installs Debian's chromium)")
+        pytest.skip("chromium is not installed; `make test` installs Debian's chromium")
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield instance
+        instance.close()
+
+
+@pytest.fixture
+def admin(settings, tmp_path):
+    agents.create_agent("agnes@example.com", "correct horse battery", name="Agnes")
+    for name in ("new_question.eml", "chinese_gbk_question.eml", "html_only_with_inline_image.eml"):
+        pipeline.process(settings, inbound.store(load_eml(name), "smtp"))
+    server = make_server("127.0.0.1", free_port(), create_app(settings), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+def test_log_in_see_the_queue_open_a_thread_and_log_out(browser, admin, tmp_path):
+    page = browser.new_page()
+    page.goto(admin + "/tickets/1")
+    assert "/login" in page.url  # sent to the login page first
+    page.fill("input[name=email]", "agnes@example.com")
+    page.fill("input[name=password]", "wrong password")
+    page.click("button[type=submit]")
+    assert page.get_by_role("alert").inner_text() == "Unknown address or wrong password."
+    page.fill("input[name=email]", "agnes@example.com")
+    page.fill("input[name=password]", "correct horse battery")
+    page.click("button[type=submit]")
+    assert page.url.endswith("/tickets/1")  # back where the agent wanted to go
+    assert page.get_by_text("Since this morning I cannot log in").is_visible()
+
+    page.locator("header").get_by_role("link", name="Tickets").click()
+    rows = page.locator("tbody tr")
+    assert rows.count() == 3
+    assert page.get_by_text("发票金额不对").is_visible()  # Chinese subject from GBK mail
+    page.screenshot(path=str(tmp_path / "queue.png"))
+
+    page.get_by_role("link", name="Screenshot of the error").click()
+    assert page.url.endswith("/tickets/3")
+    assert page.locator(".threaded-by").first.inner_text() == "new"
+    page.get_by_text("Formatted (HTML)").click()
+    image = page.locator(".html img")
+    assert image.evaluate("img => img.complete && img.naturalWidth") == 1  # the cid: image loads
+    page.screenshot(path=str(tmp_path / "ticket.png"), full_page=True)
+
+    page.get_by_role("button", name="Log out").click()
+    assert "/login" in page.url
+    page.goto(admin + "/")
+    assert "/login" in page.url
