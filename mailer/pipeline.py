@@ -14,7 +14,7 @@ from models.base import utcnow
 from models.base import db
 from models.tables import InboundMail, Message, Ticket
 
-from . import bounces, classify, notify, parsing, quotes, threading
+from . import bounces, classify, identity, notify, parsing, quotes, threading
 from .parsing import ParsedMail
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,7 @@ class Context:
     automatic: str = ""  # why the mail is an automatic reply, or ""
     bounce: bounces.Bounce | None = None
     sender: str = ""
+    agent: object = None  # an agent proven by our MTA's DKIM/DMARC verdict
     customer: object = None
     ticket: Ticket | None = None
     threaded_by: str = ""
@@ -80,9 +81,15 @@ def identify_sender(ctx: Context) -> None:
         return  # a report from a mail server, not from a person
     if "@" not in ctx.mail.from_address:
         raise Reject(f"no usable sender address in From ({ctx.mail.from_address or 'none'})")
-    # Agents by address *and* proof come with agent reply tokens; until then every sender is a
-    # customer, so a forged staff address gets no more than a customer would.
     ctx.sender = ctx.mail.from_address
+    agent = identity.find_agent(ctx.sender)
+    if agent is None:
+        return
+    if identity.is_proven(ctx.mail, ctx.settings.inbound.trusted_authserv_id):
+        ctx.agent = agent
+    else:  # a forged or unverifiable staff address gets no more than a customer would
+        log.warning("%s from agent address %s without DKIM/DMARC proof: handled as a customer",
+                    ctx.mail.message_id, ctx.sender)
 
 
 def find_ticket(ctx: Context) -> None:
@@ -95,7 +102,7 @@ def find_ticket(ctx: Context) -> None:
         mail.header(h) for h in ("Delivered-To", "X-Original-To")]
     rules = (("token", lambda: threading.by_token(ctx.settings, [r for r in recipients if r])),
              ("header", lambda: threading.by_headers(mail)),
-             ("subject_tag", lambda: threading.by_subject_tag(mail, ctx.sender)))
+             ("subject_tag", lambda: threading.by_subject_tag(mail, ctx.sender, ctx.agent is not None)))
     for rule, finder in rules:
         ticket = finder()
         if ticket is not None:
@@ -123,6 +130,8 @@ def apply(ctx: Context) -> None:
         with db.atomic():
             if ctx.bounce is not None:
                 _record_bounce(ctx)
+            elif ctx.agent is not None and ctx.ticket is not None:
+                _record_agent_note(ctx)
             else:
                 _record_message(ctx)
             inbound.finish(ctx.row, "processed", ctx.outcome, message_id=mail.message_id)
@@ -170,6 +179,14 @@ def _when(ctx: Context):
     if ctx.historic and ctx.mail.date is not None:
         return ctx.mail.date.replace(tzinfo=None)
     return utcnow()
+
+
+def _record_agent_note(ctx: Context) -> None:
+    """A proven agent's mail on a ticket: kept as an internal note, never sent to the client.
+    (Replies to the client and #commands by mail are a later step.)"""
+    ctx.outcome = "added"
+    tickets.add_agent_note(ctx.ticket, ctx.agent, ctx.mail, reply_text=ctx.reply_text,
+                           threaded_by=ctx.threaded_by, inbound_id=ctx.row.id)
 
 
 def _needs_follow_up(ticket: Ticket, settings) -> bool:

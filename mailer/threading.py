@@ -44,12 +44,12 @@ def by_message_ids(ids: list[str]) -> Ticket | None:
     return None
 
 
-def by_subject_tag(mail, sender: str) -> Ticket | None:
-    """A [#N] tag in the subject, trusted only when the sender is on that ticket (its customer
-    or a copied colleague): anyone can type a number, and a stranger's mail must not land on
-    somebody else's ticket."""
+def by_subject_tag(mail, sender: str, is_agent: bool = False) -> Ticket | None:
+    """A [#N] tag in the subject, trusted only from a proven agent or someone on that ticket (its
+    customer or a copied colleague): anyone can type a number, and a stranger's mail must not
+    land on somebody else's ticket."""
     for number in TAG_RE.findall(mail.subject):
         ticket = Ticket.get_or_none(Ticket.number == int(number))
-        if ticket is not None and customers.is_on_ticket(ticket, sender):
+        if ticket is not None and (is_agent or customers.is_on_ticket(ticket, sender)):
             return ticket
     return None

@@ -83,6 +83,11 @@ class Outgoing:
 
 
 @dataclass(frozen=True)
+class Inbound:
+    trusted_authserv_id: str = ""
+
+
+@dataclass(frozen=True)
 class Tickets:
     number_start: int = 1
     reopen_closed_within_days: int = 30
@@ -130,6 +135,7 @@ class Settings:
     smtp: Smtp = field(default_factory=Smtp)
     web: Web = field(default_factory=Web)
     outgoing: Outgoing = field(default_factory=Outgoing)
+    inbound: Inbound = field(default_factory=Inbound)
     tickets: Tickets = field(default_factory=Tickets)
     worker: Worker = field(default_factory=Worker)
     mailboxes: tuple[Mailbox, ...] = (Mailbox(address="support@example.com"),)
