@@ -80,7 +80,7 @@ class Poller:
         inbound_id = inbound.store_from_imap(raw, self.account.name, self.rcpt, uidvalidity, uid)
         log.info("%s stored as inbound %d (imap %s uid %d)", message_id_of(raw), inbound_id,
                  self.account.name, uid)
-        jobs.enqueue_processing(self.settings, inbound_id)
+        jobs.enqueue_processing(self.settings, [inbound_id])
 
     def _tidy(self, client, last_uid: int) -> None:
         """Move or flag what is stored, only ever up to the checkpoint; a failed move is retried

@@ -30,5 +30,5 @@ def receive(settings, raw: bytes, source: str, mail_from: str = "", rcpt_to: tup
     if batcher is not None:
         batcher.add(inbound_id)
     else:
-        jobs.enqueue_processing(settings, inbound_id)
+        jobs.enqueue_processing(settings, [inbound_id])
     return inbound_id

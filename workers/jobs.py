@@ -115,29 +115,22 @@ def sweep() -> dict:
     settings = runtime.settings()
     stale = inbound.stale_ids(settings.worker.stale_after_seconds)
     due = outbox.due_ids()
-    q = runtime.queue(settings)
-    for inbound_id in stale:
-        q.enqueue(process_inbound, inbound_id)
+    for start in range(0, len(stale), BATCH_SIZE):
+        enqueue_processing(settings, stale[start:start + BATCH_SIZE])
     enqueue_deliveries(settings, due)
     if stale or due:
         log.info("sweep: re-enqueued %d inbound, %d deliveries", len(stale), len(due))
     return {"inbound": len(stale), "outbox": len(due)}
 
 
-def enqueue_processing(settings, inbound_id: int) -> bool:
-    """Hand a stored mail to the workers. False when Redis is unreachable: the mail is safe in
-    the database and the sweeper picks it up once Redis is back."""
+def enqueue_processing(settings, inbound_ids: list[int]) -> bool:
+    """Hand stored mail to the workers, one job for all. False when Redis is unreachable: the
+    mail is safe in the database and the sweeper picks it up once Redis is back."""
     try:
-        runtime.queue(settings).enqueue(process_inbound, inbound_id)
-    except redis.RedisError as exc:
-        log.warning("inbound %d stored but not enqueued (%s); the sweeper will retry", inbound_id, exc)
-        return False
-    return True
-
-
-def enqueue_batch(settings, inbound_ids: list[int]) -> bool:
-    try:
-        runtime.queue(settings).enqueue(process_inbound_batch, inbound_ids)
+        if len(inbound_ids) == 1:
+            runtime.queue(settings).enqueue(process_inbound, inbound_ids[0])
+        else:
+            runtime.queue(settings).enqueue(process_inbound_batch, inbound_ids)
     except redis.RedisError as exc:
         log.warning("inbound %s stored but not enqueued (%s); the sweeper will retry", inbound_ids, exc)
         return False
@@ -180,7 +173,7 @@ class Batcher:
                 self.has_items.clear()
                 self.full.clear()
             for start in range(0, len(batch), self.size):
-                enqueue_batch(self.settings, batch[start:start + self.size])
+                enqueue_processing(self.settings, batch[start:start + self.size])
             if self.closed:
                 return
 
@@ -188,11 +181,14 @@ class Batcher:
 def enqueue_deliveries(settings, outbox_ids: list[int]) -> None:
     if not outbox_ids:
         return
+    # A slow relay may take its whole timeout per message: give each job room for its batch.
+    timeout = BATCH_SIZE * (settings.outgoing.timeout_seconds + 5)
     try:
         q = runtime.queue(settings)
         if len(outbox_ids) == 1:
             q.enqueue(deliver, outbox_ids[0])
         else:
-            q.enqueue(deliver_batch, outbox_ids)
+            for start in range(0, len(outbox_ids), BATCH_SIZE):
+                q.enqueue(deliver_batch, outbox_ids[start:start + BATCH_SIZE], job_timeout=timeout)
     except redis.RedisError as exc:
         log.warning("outbox %s not enqueued (%s); the sweeper will retry", outbox_ids, exc)
