@@ -33,8 +33,11 @@ test-deps:
 test: setup test-deps
 	$(BIN)/python -m pytest
 
+# Figures of issue 4 (not part of make test: timings need a quiet machine).
 bench: setup
+	$(BIN)/python bench/corpus.py
 	$(BIN)/python bench/pipeline.py
+	$(BIN)/python bench/smtp_end_to_end.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

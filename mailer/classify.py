@@ -1,4 +1,4 @@
-"""Rules that say what kind of mail this is: our own loop, a bounce, or an automatic reply."""
+"""Rules that say what kind of mail this is: our own loop, or an automatic reply (bounces: bounces.py)."""
 
 from __future__ import annotations
 
@@ -38,18 +38,4 @@ def auto_reply_reason(mail) -> str:
         return f"X-Auto-Response-Suppress: {suppress}"
     if AUTO_SUBJECT.match(mail.subject):
         return f"out-of-office subject {mail.subject!r}"
-    return ""
-
-
-def bounce_reason(mail) -> str:
-    """Why this mail is a delivery failure report (RFC 3464), or ""."""
-    ctype = (mail.headers.get_content_type() if mail.headers is not None else "")
-    report = (mail.headers.get_param("report-type") or "") if mail.headers is not None else ""
-    if ctype == "multipart/report" and str(report).lower() == "delivery-status":
-        return "RFC 3464 delivery status notification"
-    local = mail.from_address.split("@")[0]
-    if local in ("mailer-daemon", "postmaster") and re.search(
-            r"(undeliver|deliver(y|ed) (status|failure)|failure notice|returned mail|退信)",
-            mail.subject, re.I):
-        return f"non-delivery notice from {mail.from_address}"
     return ""

@@ -33,7 +33,7 @@ def authenticated_domains(mail, trusted_authserv_id: str) -> set[str]:
         authserv, _, results = str(value).partition(";")
         if authserv.strip().split()[0:1] != [trusted_authserv_id]:
             continue
-        for method, verdict, properties in RESULT.findall(results):
+        for _method, verdict, properties in RESULT.findall(results):
             if verdict.lower() != "pass":
                 continue
             for _, domain in PROPERTY.findall(properties):

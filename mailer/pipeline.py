@@ -10,8 +10,7 @@ from dataclasses import dataclass, field
 from peewee import IntegrityError
 
 from models import customers, inbound, tickets
-from models.base import utcnow
-from models.base import db
+from models.base import db, utcnow
 from models.tables import InboundMail, Message, Ticket
 
 from . import bounces, classify, identity, notify, parsing, quotes, threading

@@ -95,6 +95,7 @@ class Tickets:
 
 @dataclass(frozen=True)
 class Worker:
+    processes: int = 2
     sweep_interval_seconds: int = 30
     stale_after_seconds: int = 60
 
@@ -251,6 +252,8 @@ def _check(settings: Settings) -> None:
             raise ConfigError(f"{src}: imap[{i}].name: {account.name!r} is used twice")
         if account.mailbox and settings.mailbox_for(account.mailbox) is None:
             raise ConfigError(f"{src}: imap[{i}].mailbox: {account.mailbox!r} is not a configured mailbox")
+    if not 1 <= settings.worker.processes <= 64:
+        raise ConfigError(f"{src}: worker.processes: must be between 1 and 64")
     if settings.tickets.number_start < 1:
         raise ConfigError(f"{src}: tickets.number_start: must be 1 or more")
     url = settings.database.url

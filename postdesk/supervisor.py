@@ -14,7 +14,6 @@ from . import embedded_redis, runtime
 
 log = logging.getLogger(__name__)
 
-PARTS = ("smtp", "worker", "web")
 MAX_RESTARTS_PER_MINUTE = 5
 
 
@@ -23,7 +22,9 @@ class Supervisor:
         self.settings = settings
         self.verbose = verbose
         self.children: dict[str, subprocess.Popen] = {}
-        self.restarts: dict[str, list[float]] = {name: [] for name in PARTS + ("imap",)}
+        workers = [f"worker-{n}" for n in range(1, settings.worker.processes + 1)]
+        self.parts = ["smtp", *workers, "web"] + (["imap"] if settings.imap else [])
+        self.restarts: dict[str, list[float]] = {name: [] for name in self.parts}
         self.stopping = threading.Event()
         self.redis: subprocess.Popen | None = None
 
@@ -37,7 +38,6 @@ class Supervisor:
                 self.redis = embedded_redis.start(self.settings.var / "redis", unixsocket=socket)
                 env["POSTDESK_REDIS_URL"] = f"unix://{socket}"
             self.env = env
-            self.parts = PARTS + (("imap",) if self.settings.imap else ())
             for name in self.parts:
                 self.start(name)
             self.announce()
@@ -46,7 +46,8 @@ class Supervisor:
             self.stop_all()
 
     def start(self, name: str) -> None:
-        argv = [sys.executable, "-m", "postdesk"] + (["--verbose"] if self.verbose else []) + [name]
+        command = name.split("-")[0]  # worker-2 runs `postdesk worker`
+        argv = [sys.executable, "-m", "postdesk"] + (["--verbose"] if self.verbose else []) + [command]
         self.children[name] = subprocess.Popen(argv, env=self.env, stdin=subprocess.DEVNULL)
 
     def announce(self) -> None:
@@ -55,6 +56,7 @@ class Supervisor:
             f"Postdesk is running (config {s.source})",
             f"  SMTP in     {s.smtp.host}:{s.smtp.port}  (mailboxes: {', '.join(m.address for m in s.mailboxes)})",
             f"  admin web   http://{s.web.host}:{s.web.port}/",
+            f"  workers     {s.worker.processes} (RQ, with the periodic sweep)",
             f"  Redis       {runtime.redis_url(s) if not s.redis.url else s.redis.url}"
             + ("  (embedded)" if not s.redis.url else ""),
             f"  database    {s.database.url}",
