@@ -25,11 +25,14 @@ def recent_automatic_count(address: str, kinds: tuple[str, ...], within: dt.time
 def claim(outbox_id: int) -> Outbox | None:
     """Take a due row for delivery; None when it is sent, dead, not yet due or taken by another."""
     now = utcnow()
+    take = (Outbox.update(state="sending", next_attempt_at=now)
+            .where((Outbox.id == outbox_id) & Outbox.state.in_(("pending", "failed"))
+                   & (Outbox.next_attempt_at <= now)))
     with db.atomic():
-        taken = (Outbox.update(state="sending", next_attempt_at=now)
-                 .where((Outbox.id == outbox_id) & Outbox.state.in_(("pending", "failed"))
-                        & (Outbox.next_attempt_at <= now))
-                 .execute())
+        if db.returning_clause:  # one round trip: the row comes back with the update
+            rows = list(take.returning(*Outbox._meta.sorted_fields).objects(Outbox).execute())
+            return rows[0] if rows else None
+        taken = take.execute()
     return Outbox.get_by_id(outbox_id) if taken else None
 
 

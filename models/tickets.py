@@ -120,8 +120,10 @@ def set_status(ticket: Ticket, status: str, actor: str, via: str) -> None:
 
 
 def record(ticket: Ticket, action: str, detail: str = "", actor: str = "system",
-           via: str = "system") -> Event:
-    return Event.create(ticket=ticket, action=action, detail=detail, actor=actor, via=via)
+           via: str = "system") -> None:
+    """Append to the ticket's audit log (an insert only: the log is never read back here)."""
+    Event.insert(ticket=ticket, action=action, detail=detail, actor=actor, via=via,
+                 created_at=utcnow()).execute()
 
 
 def queue_mail(ticket: Ticket, kind: str, mail_from: str, rcpt_to: str, raw: bytes,
