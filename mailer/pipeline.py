@@ -81,10 +81,14 @@ def identify_sender(ctx: Context) -> None:
     if "@" not in ctx.mail.from_address:
         raise Reject(f"no usable sender address in From ({ctx.mail.from_address or 'none'})")
     ctx.sender = ctx.mail.from_address
+    proven = identity.is_proven(ctx.mail, ctx.settings.inbound.trusted_authserv_id)
+    ours = {m.address.rpartition("@")[2] for m in ctx.settings.mailboxes}
+    if not proven and ctx.sender.rpartition("@")[2] not in ours:
+        return  # neither vouched for by our MTA nor claiming our domain: a customer, no lookup
     agent = identity.find_agent(ctx.sender)
     if agent is None:
         return
-    if identity.is_proven(ctx.mail, ctx.settings.inbound.trusted_authserv_id):
+    if proven:
         ctx.agent = agent
     else:  # a forged or unverifiable staff address gets no more than a customer would
         log.warning("%s from agent address %s without DKIM/DMARC proof: handled as a customer",

@@ -19,9 +19,9 @@ log = logging.getLogger(__name__)
 class Edge:
     """aiosmtpd handler. Zulip's email gateway is the model: cheap checks, store, enqueue."""
 
-    def __init__(self, settings, batcher=None):
+    def __init__(self, settings, committer: spool.GroupCommitter):
         self.settings = settings
-        self.batcher = batcher
+        self.committer = committer
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if self.settings.mailbox_for(address) is None:
@@ -31,12 +31,10 @@ class Edge:
 
     async def handle_DATA(self, server, session, envelope):
         raw = self._received_header(session, envelope) + envelope.original_content
-        loop = asyncio.get_running_loop()
         try:
-            # SQLite and Redis calls block; keep them off the event loop serving other clients.
-            inbound_id = await loop.run_in_executor(
-                None, lambda: spool.receive(self.settings, raw, "smtp", envelope.mail_from or "",
-                                            tuple(envelope.rcpt_tos), self.batcher))
+            # Stored off the event loop, in a transaction shared with concurrent sessions.
+            inbound_id = await asyncio.wrap_future(self.committer.submit(
+                raw, "smtp", envelope.mail_from or "", tuple(envelope.rcpt_tos)))
         except spool.StorageError:
             return "451 4.3.0 Message not stored; please try again later"
         return f"250 2.0.0 OK: queued as {inbound_id}"
@@ -78,6 +76,10 @@ class EdgeController(Controller):
         super().__init__(*args, **kwargs)
         self.counter, self.max_connections = [0], max_connections
 
+    def stop(self, *args, **kwargs):
+        super().stop(*args, **kwargs)
+        self.handler.committer.close()
+
     def factory(self):
         return LimitedSMTP(self.handler, self.counter, self.max_connections, **self.SMTP_kwargs)
 
@@ -93,7 +95,7 @@ def make_controller(settings, host: str | None = None, port: int | None = None,
     if s.auth_username:
         options.update(authenticator=Authenticator(s.auth_username, s.auth_password),
                        auth_required=s.auth_required, auth_require_tls=True)
-    return EdgeController(Edge(settings, batcher), hostname=host or s.host, port=s.port if port is None else port,
+    return EdgeController(Edge(settings, spool.GroupCommitter(settings, batcher)), hostname=host or s.host, port=s.port if port is None else port,
                           server_hostname=s.hostname, data_size_limit=s.max_message_bytes,
                           enable_SMTPUTF8=True, decode_data=False, max_connections=s.max_connections,
                           **options)

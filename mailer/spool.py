@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import queue
+import threading
+from concurrent.futures import Future
 
 from models import inbound
 
@@ -32,3 +35,60 @@ def receive(settings, raw: bytes, source: str, mail_from: str = "", rcpt_to: tup
     else:
         jobs.enqueue_processing(settings, [inbound_id])
     return inbound_id
+
+
+class GroupCommitter:
+    """Stores mail from concurrent SMTP sessions in shared transactions (group commit): SQLite
+    has one writer at a time, and the workers need the lock too. Each session still hears 250
+    only after the transaction holding its mail has committed."""
+
+    def __init__(self, settings, batcher=None, max_group: int = 32):
+        self.settings, self.batcher, self.max_group = settings, batcher, max_group
+        self.requests: queue.Queue = queue.Queue()
+        self.thread = threading.Thread(target=self._run, name="postdesk-group-commit", daemon=True)
+        self.thread.start()
+
+    def submit(self, raw: bytes, source: str, mail_from: str, rcpt_to: tuple[str, ...]) -> Future:
+        future: Future = Future()
+        self.requests.put(((raw, source, mail_from, rcpt_to), future))
+        return future
+
+    def close(self) -> None:
+        self.requests.put(None)
+        self.thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while True:
+            first = self.requests.get()
+            if first is None:
+                return
+            group = [first]
+            while len(group) < self.max_group:
+                try:
+                    item = self.requests.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    self.requests.put(None)  # finish this group, then stop
+                    break
+                group.append(item)
+            self._commit(group)
+
+    def _commit(self, group) -> None:
+        from workers import jobs
+
+        try:
+            ids = inbound.store_many([mail for mail, _ in group])
+        except Exception as exc:
+            log.error("%d mails could not be stored: %s", len(group), exc)
+            for _, future in group:
+                future.set_exception(StorageError(str(exc)))
+            return
+        for (mail, future), inbound_id in zip(group, ids):
+            log.info("%s stored as inbound %d (%s, %d bytes)", message_id_of(mail[0]), inbound_id,
+                     mail[1], len(mail[0]))
+            if self.batcher is not None:
+                self.batcher.add(inbound_id)
+            else:
+                jobs.enqueue_processing(self.settings, [inbound_id])
+            future.set_result(inbound_id)

@@ -10,14 +10,18 @@ from .base import db, utcnow
 from .tables import ImapCheckpoint, InboundMail
 
 
-def store(raw: bytes, source: str, mail_from: str = "", rcpt_to: tuple[str, ...] = (),
-          imap_uidvalidity: int | None = None, imap_uid: int | None = None) -> int:
+def store(raw: bytes, source: str, mail_from: str = "", rcpt_to: tuple[str, ...] = ()) -> int:
     """Commit the raw bytes; returns the row id. Raises on any storage failure."""
+    return store_many([(raw, source, mail_from, rcpt_to)])[0]
+
+
+def store_many(mails: list[tuple[bytes, str, str, tuple[str, ...]]]) -> list[int]:
+    """Commit several (raw, source, mail_from, rcpt_to) in one transaction: all or none."""
     with db.atomic():
-        row = InboundMail.create(raw=raw, size=len(raw), source=source, mail_from=mail_from,
-                                 rcpt_to="\n".join(rcpt_to), imap_uidvalidity=imap_uidvalidity,
-                                 imap_uid=imap_uid, message_id=message_id_of(raw))
-    return row.id
+        return [InboundMail.insert(raw=raw, size=len(raw), source=source, mail_from=mail_from,
+                                   rcpt_to="\n".join(rcpt_to), message_id=message_id_of(raw),
+                                   received_at=utcnow()).execute()
+                for raw, source, mail_from, rcpt_to in mails]
 
 
 def is_waiting(message_ids: list[str], other_than: int) -> bool:

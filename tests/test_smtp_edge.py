@@ -121,3 +121,27 @@ def test_redis_down_at_receive_time_loses_nothing(tmp_path):
         assert jobs.sweep() == {"inbound": 0, "outbox": 0}  # nothing is processed twice
     finally:
         embedded_redis.stop(redis)
+
+
+def test_concurrent_sessions_are_each_stored_before_their_250(settings, edge):
+    import threading
+
+    results, base = {}, load_eml("new_question.eml")
+
+    def send(n):
+        raw = base.replace(b"<new-question-1@", f"<concurrent-{n}@".encode())
+        with client(edge) as smtp:
+            smtp.ehlo()
+            smtp.mail("alice@client.example")
+            smtp.rcpt("support@example.com")
+            results[n] = smtp.data(raw)
+
+    threads = [threading.Thread(target=send, args=(n,)) for n in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(code for code, _ in results.values()) == [250] * 12
+    queued = {int(text.rsplit(b" ", 1)[1]) for _, text in results.values()}
+    stored = {row.id: row.message_id for row in InboundMail.select()}
+    assert queued == set(stored) and len(set(stored.values())) == 12  # each its own row
