@@ -93,3 +93,11 @@ def test_inline_image_is_linked_and_attachments_download(app, settings):
     log = client.get("/attachments/2")  # text/plain: downloaded, never rendered as a page
     assert log.headers["Content-Disposition"].startswith("attachment;") and log.data == b"ERROR 42 at line 7"
     assert log.mimetype == "application/octet-stream"
+
+
+def test_bouncing_customer_is_shown_on_the_ticket(app, settings):
+    pipeline.process(settings, inbound.store(load_eml("bounce_dsn_permanent.eml"), "smtp"))
+    client = app.test_client()
+    login(client)
+    page = client.get("/tickets/1").get_data(as_text=True)
+    assert "Mail to alice@client.example is bouncing" in page and "(permanent)" in page
