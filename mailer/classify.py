@@ -12,7 +12,7 @@ AUTO_SUBJECT = re.compile(
     r"自动回复|自動回覆|自动答复|休假|不在办公室)", re.I)
 
 
-def loop_reason(mail, our_addresses: set[str]) -> str:
+def loop_reason(mail, our_addresses: frozenset[str]) -> str:
     """Why this mail is our own coming back, or ""."""
     if mail.from_address in our_addresses:
         return f"sent from our own address {mail.from_address}"

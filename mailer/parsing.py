@@ -52,7 +52,6 @@ class ParsedMail:
     reply_basis: str = ""  # text to look for the new content in (HTML-only mail: without quotes)
     attachments: list[Attachment] = field(default_factory=list)
     headers: RawMessage | None = None
-    defects: list[str] = field(default_factory=list)
 
     def header(self, name: str) -> str:
         """A header's decoded value ("" when absent)."""
@@ -86,7 +85,6 @@ def parse(raw: bytes) -> ParsedMail:
         reply_basis=reply_basis,
         attachments=attachments,
         headers=msg,
-        defects=[type(d).__name__ for d in msg.defects],
     )
 
 

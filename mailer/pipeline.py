@@ -66,8 +66,7 @@ def parse(ctx: Context) -> None:
 
 
 def classify_mail(ctx: Context) -> None:
-    ours = {m.address.lower() for m in ctx.settings.mailboxes}
-    reason = classify.loop_reason(ctx.mail, ours)
+    reason = classify.loop_reason(ctx.mail, ctx.settings.mailbox_addresses)
     if reason:
         raise Discard("loop", reason)
     ctx.bounce = bounces.detect(ctx.mail)
@@ -82,8 +81,7 @@ def identify_sender(ctx: Context) -> None:
         raise Reject(f"no usable sender address in From ({ctx.mail.from_address or 'none'})")
     ctx.sender = ctx.mail.from_address
     proven = identity.is_proven(ctx.mail, ctx.settings.inbound.trusted_authserv_id)
-    ours = {m.address.rpartition("@")[2] for m in ctx.settings.mailboxes}
-    if not proven and ctx.sender.rpartition("@")[2] not in ours:
+    if not proven and ctx.sender.rpartition("@")[2] not in ctx.settings.mailbox_domains:
         return  # neither vouched for by our MTA nor claiming our domain: a customer, no lookup
     agent = identity.find_agent(ctx.sender)
     if agent is None:
@@ -148,9 +146,8 @@ def apply(ctx: Context) -> None:
 def _record_message(ctx: Context) -> None:
     mail, settings = ctx.mail, ctx.settings
     customer = customers.find_or_create(mail.from_address, mail.from_name, found=ctx.customer)
-    ours = {m.address.lower() for m in settings.mailboxes}
-    copied = [(n, a) for n, a in mail.to + mail.cc
-              if "@" in a and a != customer.email and settings.mailbox_for(a) is None and a not in ours]
+    copied = [(n, a) for n, a in mail.to + mail.cc  # mailbox_for also covers support+tag@
+              if "@" in a and a != customer.email and settings.mailbox_for(a) is None]
     if ctx.ticket is not None and _needs_follow_up(ctx.ticket, settings):
         previous, ctx.ticket, ctx.threaded_by = ctx.ticket, None, "new"
     else:

@@ -22,19 +22,24 @@ def receive(settings, raw: bytes, source: str, mail_from: str = "", rcpt_to: tup
     """Store, then enqueue. Returns the InboundMail id once the bytes are committed; raises
     StorageError when they are not. A Redis failure after storing is logged, not raised: the
     sweeper enqueues stored mail that no job took."""
-    from workers import jobs  # edges import the worker API only when they receive
-
     try:
         inbound_id = inbound.store(raw, source, mail_from, rcpt_to)
     except Exception as exc:
         log.error("%s from %s could not be stored: %s", message_id_of(raw), source, exc)
         raise StorageError(str(exc)) from exc
+    hand_over(settings, raw, source, inbound_id, batcher)
+    return inbound_id
+
+
+def hand_over(settings, raw: bytes, source: str, inbound_id: int, batcher=None) -> None:
+    """After the commit: log, then give the id to the batcher, or straight to the workers."""
+    from workers import jobs  # edges import the worker API only when they receive
+
     log.info("%s stored as inbound %d (%s, %d bytes)", message_id_of(raw), inbound_id, source, len(raw))
     if batcher is not None:
         batcher.add(inbound_id)
     else:
         jobs.enqueue_processing(settings, [inbound_id])
-    return inbound_id
 
 
 class GroupCommitter:
@@ -75,8 +80,6 @@ class GroupCommitter:
             self._commit(group)
 
     def _commit(self, group) -> None:
-        from workers import jobs
-
         try:
             ids = inbound.store_many([mail for mail, _ in group])
         except Exception as exc:
@@ -84,11 +87,6 @@ class GroupCommitter:
             for _, future in group:
                 future.set_exception(StorageError(str(exc)))
             return
-        for (mail, future), inbound_id in zip(group, ids):
-            log.info("%s stored as inbound %d (%s, %d bytes)", message_id_of(mail[0]), inbound_id,
-                     mail[1], len(mail[0]))
-            if self.batcher is not None:
-                self.batcher.add(inbound_id)
-            else:
-                jobs.enqueue_processing(self.settings, [inbound_id])
+        for ((raw, source, _, _), future), inbound_id in zip(group, ids):
+            hand_over(self.settings, raw, source, inbound_id, self.batcher)
             future.set_result(inbound_id)

@@ -54,10 +54,6 @@ def open_database(settings) -> peewee.Database:
     return database
 
 
-def is_sqlite() -> bool:
-    return isinstance(db.obj, peewee.SqliteDatabase)
-
-
 def database_path(settings) -> Path | None:
     url = settings.database.url
     return settings.path(url[len("sqlite:///"):]) if url.startswith("sqlite:///") else None

@@ -131,9 +131,3 @@ def queue_mail(ticket: Ticket, kind: str, mail_from: str, rcpt_to: str, raw: byt
     # The outbox row is its own record (shown on the ticket with its delivery state).
     return outbox.queue(ticket=ticket, kind=kind, mail_from=mail_from, rcpt_to=[rcpt_to], raw=raw,
                         message_id=message_id)
-
-
-def thread_ids(ticket: Ticket) -> list[str]:
-    """Every Message-ID on the ticket, oldest first, for the References of mail we send."""
-    query = Message.select(Message.message_id).where(Message.ticket == ticket).order_by(Message.id)
-    return [m.message_id for m in query]

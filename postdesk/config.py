@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import secrets
 import tomllib
@@ -149,6 +150,14 @@ class Settings:
     @property
     def var(self) -> Path:
         return self.path(self.paths.var)
+
+    @functools.cached_property
+    def mailbox_addresses(self) -> frozenset[str]:
+        return frozenset(m.address.lower() for m in self.mailboxes)
+
+    @functools.cached_property
+    def mailbox_domains(self) -> frozenset[str]:
+        return frozenset(a.rpartition("@")[2] for a in self.mailbox_addresses)
 
     def mailbox_for(self, address: str) -> Mailbox | None:
         """The mailbox an address belongs to, ignoring case and any +tag (support+x@ is support@)."""

@@ -8,6 +8,10 @@ from models.tables import Customer, Event, Message, Outbox, Ticket
 from tests.conftest import load_eml
 
 
+def alice_bounce_state() -> str:
+    return Customer.get(Customer.email == "alice@client.example").bounce_state
+
+
 def ingest(settings, raw: bytes):
     return pipeline.process(settings, inbound.store(raw, "smtp", "", ("support@example.com",)))
 
@@ -48,13 +52,13 @@ def test_temporary_bounce_does_not_downgrade_a_permanent_one(settings):
     ingest(settings, load_eml("new_question.eml"))
     ingest(settings, load_eml("bounce_dsn_permanent.eml"))
     ingest(settings, load_eml("bounce_dsn_delayed.eml"))
-    assert Customer.get(Customer.email == "alice@client.example").bounce_state == "permanent"
+    assert alice_bounce_state() == "permanent"
 
 
 def test_temporary_bounce_is_recorded_as_temporary(settings):
     ingest(settings, load_eml("new_question.eml"))
     assert ingest(settings, load_eml("bounce_dsn_delayed.eml")).outcome == "bounce"
-    assert Customer.get(Customer.email == "alice@client.example").bounce_state == "temporary"
+    assert alice_bounce_state() == "temporary"
 
 
 def test_non_standard_bounce_is_recognised(settings):
@@ -66,7 +70,7 @@ def test_new_mail_from_a_bouncing_customer_clears_the_state(settings):
     ingest(settings, load_eml("new_question.eml"))
     ingest(settings, load_eml("bounce_dsn_permanent.eml"))
     ingest(settings, load_eml("reply_subject_tag_only.eml"))
-    assert Customer.get(Customer.email == "alice@client.example").bounce_state == ""
+    assert alice_bounce_state() == ""
 
 
 def test_our_loop_header_is_dropped_even_from_another_address(settings):
