@@ -7,7 +7,8 @@ import logging
 from playhouse.migrate import SchemaMigrator, migrate as apply_operations
 
 from .base import db
-from .tables import ALL, ImapCheckpoint, Participant, SchemaVersion, Ticket
+from .tables import (ALL, ImapCheckpoint, InboundMail, LoginFailure, Message, Participant,
+                     SchemaVersion, Ticket, WebSession)
 
 log = logging.getLogger(__name__)
 
@@ -26,11 +27,31 @@ def _follow_ups_and_participants():
     db.execute_sql("CREATE INDEX IF NOT EXISTS outbox_rcpt_to ON outbox (rcpt_to)")
 
 
+def _add_missing_columns(model, *fields) -> None:
+    """Add columns a table lacks (migration 1 creates tables from today's models)."""
+    migrator = SchemaMigrator.from_database(db.obj)
+    table = model._meta.table_name
+    present = {c.name for c in db.get_columns(table)}
+    for f in fields:
+        if f.column_name not in present:
+            apply_operations(migrator.add_column(table, f.column_name, f))
+
+
+def _leases_review_and_sessions():
+    _add_missing_columns(InboundMail, InboundMail.leased_until)
+    _add_missing_columns(Message, Message.review_reason, Message.outsider)
+    db.execute_sql("CREATE INDEX IF NOT EXISTS inbound_mail_leased_until ON inbound_mail (leased_until)")
+    # "failed" was the terminal state before attempts and quarantine existed.
+    InboundMail.update(state="quarantined").where(InboundMail.state == "failed").execute()
+    db.create_tables([WebSession, LoginFailure])
+
+
 # Append new migrations; never edit or reorder applied ones. Later ones use playhouse.migrate.
 MIGRATIONS = (
     (1, "initial schema", _initial_schema),
     (2, "follow-up tickets and Cc participants", _follow_ups_and_participants),
     (3, "IMAP checkpoints", lambda: db.create_tables([ImapCheckpoint])),
+    (4, "inbound leases, messages for review, server-side web sessions", _leases_review_and_sessions),
 )
 
 

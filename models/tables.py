@@ -90,10 +90,13 @@ class InboundMail(BaseModel):
     imap_uidvalidity = pw.BigIntegerField(null=True)
     imap_uid = pw.BigIntegerField(null=True)
     message_id = pw.TextField(default="", index=True)
-    state = pw.CharField(default="received", index=True)  # received/processed/rejected/failed
+    # received → processed / rejected / quarantined (attempts used up; `postdesk replay` retries)
+    state = pw.CharField(default="received", index=True)
     outcome = pw.CharField(default="")  # new_ticket, added, duplicate, auto_reply, ...
     error = pw.TextField(default="")
     attempts = pw.IntegerField(default=0)
+    # A worker holding the mail owns it until then; nobody else processes or re-enqueues it.
+    leased_until = pw.DateTimeField(null=True, index=True)
     received_at = pw.DateTimeField(default=utcnow, index=True)
     processed_at = pw.DateTimeField(null=True)
 
@@ -114,6 +117,10 @@ class Message(BaseModel):
     html = pw.TextField(default="")
     inbound = pw.ForeignKeyField(InboundMail, null=True)
     threaded_by = pw.CharField(default="")  # token / header / subject_tag / new
+    # Why a person should look at this message ("" when nothing is wrong), e.g. unreadable MIME.
+    review_reason = pw.TextField(default="")
+    # Written by someone who is neither the ticket's customer, a participant nor an agent.
+    outsider = pw.BooleanField(default=False)
     created_at = pw.DateTimeField(default=utcnow)
 
 
@@ -171,6 +178,23 @@ class ImapCheckpoint(BaseModel):
     uidvalidity = pw.BigIntegerField(default=0)
     last_uid = pw.BigIntegerField(default=0)
     updated_at = pw.DateTimeField(default=utcnow)
+
+
+class WebSession(BaseModel):
+    """A signed-in admin session; the cookie holds only its id, so logout and a password change
+    end it on the server."""
+
+    id = pw.CharField(primary_key=True)  # a random token
+    agent = pw.ForeignKeyField(Agent, backref="web_sessions", on_delete="CASCADE")
+    created_at = pw.DateTimeField(default=utcnow)
+    last_seen_at = pw.DateTimeField(default=utcnow)
+
+
+class LoginFailure(BaseModel):
+    """One wrong password, keyed by the address tried and by the client address."""
+
+    key = pw.CharField(index=True)  # "email:…" or "ip:…"
+    at = pw.DateTimeField(default=utcnow, index=True)
 
 
 class SchemaVersion(BaseModel):

@@ -52,6 +52,8 @@ class Smtp:
     hostname: str = "postdesk.local"
     max_message_bytes: int = 25 * 1024 * 1024
     max_connections: int = 100
+    max_connections_per_client: int = 10
+    idle_timeout_seconds: int = 60
     tls_cert: str = ""
     tls_key: str = ""
     require_tls: bool = False
@@ -66,6 +68,10 @@ class Web:
     port: int = 8080
     workers: int = 2
     secret_key: str = ""
+    secure_cookies: bool = False
+    session_idle_minutes: int = 480
+    login_attempts: int = 5
+    login_lockout_minutes: int = 15
 
 
 @dataclass(frozen=True)
@@ -86,6 +92,7 @@ class Outgoing:
 @dataclass(frozen=True)
 class Inbound:
     trusted_authserv_id: str = ""
+    trusted_mta_hosts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -99,6 +106,8 @@ class Worker:
     processes: int = 2
     sweep_interval_seconds: int = 30
     stale_after_seconds: int = 60
+    mail_budget_seconds: int = 30
+    max_attempts: int = 3
 
 
 @dataclass(frozen=True)
