@@ -13,7 +13,7 @@ from models import customers, inbound, tickets
 from models.base import db, utcnow
 from models.tables import InboundMail, Message, Ticket
 
-from . import bounces, classify, identity, notify, parsing, quotes, threading
+from . import bounces, budget, classify, identity, notify, parsing, quotes, threading
 from .parsing import ParsedMail
 
 log = logging.getLogger(__name__)
@@ -38,10 +38,11 @@ class Defer(Exception):
 @dataclass
 class Context:
     settings: object
-    row: InboundMail
+    row: InboundMail | None
     notify: bool = True
     historic: bool = False  # imported past mail: keeps its own date
     allow_defer: bool = False  # may wait for the mail it answers (jobs, not imports)
+    degraded: str = ""  # why this attempt reads the mail without the full parser, or ""
     mail: ParsedMail | None = None
     automatic: str = ""  # why the mail is an automatic reply, or ""
     bounce: bounces.Bounce | None = None
@@ -59,7 +60,17 @@ def parse(ctx: Context) -> None:
     limit = ctx.settings.smtp.max_message_bytes
     if ctx.row.size > limit:  # the edges refuse these; imports and replays meet the same rule
         raise Reject(f"message of {ctx.row.size} bytes is over the {limit}-byte limit")
-    ctx.mail = parsing.parse(bytes(ctx.row.raw))
+    raw = bytes(ctx.row.raw)
+    if ctx.degraded:
+        ctx.mail = parsing.parse_degraded(raw, ctx.degraded)
+    else:
+        try:
+            ctx.mail = parsing.parse(raw)
+        except Exception as exc:  # parse degrades part by part; this is the last line of defence
+            log.exception("%s inbound=%d unreadable", ctx.row.message_id, ctx.row.id)
+            ctx.mail = parsing.parse_degraded(raw, f"unreadable: {type(exc).__name__}: {exc}")
+    if ctx.mail.message_id_generated and ctx.row.message_id:
+        ctx.mail.message_id = ctx.row.message_id  # the key the edge computed over the mail as sent
     # Idempotency key (Discourse): a Message-ID we already hold means this mail was taken.
     if Message.select().where(Message.message_id == ctx.mail.message_id).exists():
         raise Discard("duplicate", f"already stored as {ctx.mail.message_id}")
@@ -158,16 +169,31 @@ def _record_message(ctx: Context) -> None:
                                          settings.tickets.number_start, follow_up_of=previous,
                                          at=_when(ctx))
         ctx.outcome = "new_ticket"
+        outsider = False
     else:
         ctx.outcome = "added"
+        # Anyone who knows a Message-ID of the thread can answer it; only the people on the
+        # ticket may bring others in, or a stranger could Cc accomplices whose [#N] tags we trust.
+        outsider = not customers.is_on_ticket(ctx.ticket, customer.email)
+    review = "; ".join(getattr(mail, "problems", []))
     message = tickets.add_inbound_message(
         ctx.ticket, customer, mail, reply_text=ctx.reply_text, threaded_by=ctx.threaded_by,
-        inbound_id=ctx.row.id, automatic=bool(ctx.automatic), at=_when(ctx))
+        inbound_id=ctx.row.id, automatic=bool(ctx.automatic), at=_when(ctx),
+        review_reason=review, outsider=outsider)
+    if review:
+        tickets.record(ctx.ticket, "needs_review", review[:1000], actor="postdesk", via="email")
+    if outsider:
+        tickets.record(ctx.ticket, "outsider", f"{customer.email} is not on this ticket "
+                       f"(threaded by {ctx.threaded_by}); nobody they copied was added",
+                       actor=customer.email, via="email")
+        log.warning("%s from %s, who is not on ticket #%s", mail.message_id, customer.email,
+                    ctx.ticket.number)
     if ctx.automatic:
         ctx.outcome = "auto_reply"
         return
     customers.clear_bounce(customer)
-    customers.add_participants(ctx.ticket, copied)
+    if not outsider:
+        customers.add_participants(ctx.ticket, copied)
     if ctx.outcome == "new_ticket" and ctx.notify:
         ack = notify.acknowledge(settings, ctx.ticket, customer, message)
         if ack is not None:
@@ -219,46 +245,105 @@ def _mailbox_for(ctx: Context):
     return ctx.settings.mailboxes[0]
 
 
+LEASE_MARGIN_SECONDS = 30  # a lease outlives the budget: only a dead worker's lease runs out
+
+
 def process(settings, inbound_id: int, notify: bool = True, historic: bool = False,
             allow_defer: bool = False) -> Context:
-    """Run the steps over one stored mail. Outcomes are recorded on the row; an unexpected
-    error marks it failed (kept for `postdesk replay`) and is re-raised for the job system."""
-    row = InboundMail.get_by_id(inbound_id)
-    ctx = Context(settings=settings, row=row, notify=notify, historic=historic, allow_defer=allow_defer)
-    if row.state in ("processed", "rejected"):
-        ctx.outcome = "duplicate"
-        log.info("inbound %d already %s; nothing to do", inbound_id, row.state)
+    """Run the steps over one stored mail, within its time budget, as one leased attempt.
+
+    Outcomes are recorded on the row. An attempt that fails (an error, or over budget) is kept
+    with its reason and retried later; after a failure that may have been the mail's fault
+    (over budget, or the worker died holding it) the next attempt reads the mail without the
+    full parser, so it still opens a ticket, marked for review. When the attempts are used up
+    the mail is quarantined with its reason, for `postdesk replay`. Nothing here waits on one
+    mail for longer than its budget."""
+    w = settings.worker
+    ctx = Context(settings=settings, row=None, notify=notify, historic=historic,
+                  allow_defer=allow_defer)
+    row = inbound.lease(inbound_id, w.mail_budget_seconds + LEASE_MARGIN_SECONDS)
+    if row is None:
+        ctx.outcome = _not_leased(inbound_id)
         return ctx
+    ctx.row = row
+    if row.attempts > w.max_attempts:
+        _quarantine(ctx, f"{row.previous_error}\n(all {w.max_attempts} attempts used)")
+        return ctx
+    if row.attempts > 1 and row.previous_error.startswith((inbound.INTERRUPTED, inbound.OVER_BUDGET)):
+        ctx.degraded = f"read without the MIME parser after attempt {row.attempts - 1}: " \
+                       f"{row.previous_error.splitlines()[0]}"
     step = None
     try:
-        for step in STEPS:
-            step(ctx)
-            log.debug("%s inbound=%d step=%s", _mid(ctx), inbound_id, step.__name__)
+        with budget.limit(w.mail_budget_seconds):
+            for step in STEPS:
+                step(ctx)
+                log.debug("%s inbound=%d step=%s", _mid(ctx), inbound_id, step.__name__)
+    except budget.OverBudget as exc:
+        _failed(ctx, f"{inbound.OVER_BUDGET}: {exc}, at step {_name(step)}")
     except Defer as reason:
         ctx.outcome = "deferred"
-        log.info("%s inbound=%d deferred at %s: %s", _mid(ctx), inbound_id, step.__name__, reason)
+        inbound.release(row)
+        log.info("%s inbound=%d deferred at %s: %s", _mid(ctx), inbound_id, _name(step), reason)
     except Discard as outcome:
         ctx.outcome = outcome.outcome
         inbound.finish(row, "processed", outcome.outcome, str(outcome), message_id=_mid(ctx))
         log.info("%s inbound=%d %s at %s: %s", _mid(ctx), inbound_id, outcome.outcome,
-                 step.__name__, outcome)
+                 _name(step), outcome)
     except Reject as reason:
         ctx.outcome = "rejected"
         inbound.finish(row, "rejected", "rejected", str(reason), message_id=_mid(ctx))
-        log.warning("%s inbound=%d rejected at %s: %s", _mid(ctx), inbound_id, step.__name__, reason)
+        log.warning("%s inbound=%d rejected at %s: %s", _mid(ctx), inbound_id, _name(step), reason)
     except Exception:
-        ctx.outcome = "failed"
-        log.exception("%s inbound=%d failed at %s", _mid(ctx), inbound_id, step.__name__)
-        try:
-            inbound.finish(row, "failed", "failed", traceback.format_exc(), message_id=_mid(ctx))
-        except Exception:  # the database itself is failing: the row stays "received" for the sweeper
-            log.exception("%s inbound=%d could not be marked failed", _mid(ctx), inbound_id)
-        raise
+        log.exception("%s inbound=%d failed at %s", _mid(ctx), inbound_id, _name(step))
+        _failed(ctx, f"failed at step {_name(step)}:\n{traceback.format_exc()}")
     else:
         log.info("%s inbound=%d %s ticket=#%s threaded_by=%s", _mid(ctx), inbound_id,
                  ctx.outcome, ctx.ticket.number if ctx.ticket else "-", ctx.threaded_by or "-")
     return ctx
 
 
+def _failed(ctx: Context, error: str) -> None:
+    """This attempt is over: retry later, or quarantine when it was the last."""
+    row, w = ctx.row, ctx.settings.worker
+    if row.attempts >= w.max_attempts:
+        _quarantine(ctx, error)
+        return
+    ctx.outcome = "failed"
+    wait = 5 * 2 ** row.attempts
+    log.warning("%s inbound=%d attempt %d of %d failed; retrying in %d s: %s", _mid(ctx), row.id,
+                row.attempts, w.max_attempts, wait, error.splitlines()[0])
+    try:
+        inbound.retry_later(row, error, wait)
+    except Exception:  # the database itself is failing: the lease runs out and the sweeper retries
+        log.exception("%s inbound=%d: could not record the failure", _mid(ctx), row.id)
+
+
+def _quarantine(ctx: Context, error: str) -> None:
+    ctx.outcome = "quarantined"
+    log.error("%s inbound=%d quarantined after %d attempts: %s", _mid(ctx), ctx.row.id,
+              ctx.row.attempts, error.splitlines()[0] if error else "")
+    try:
+        inbound.quarantine(ctx.row, error)
+    except Exception:
+        log.exception("%s inbound=%d: could not quarantine", _mid(ctx), ctx.row.id)
+
+
+def _not_leased(inbound_id: int) -> str:
+    """Why a mail could not be taken: done already, held by another worker, or set aside."""
+    row = InboundMail.select(InboundMail.state).where(InboundMail.id == inbound_id).first()
+    if row is None:
+        return "missing"
+    state = {"processed": "duplicate", "rejected": "duplicate", "received": "leased"}.get(row.state, row.state)
+    log.info("inbound %d not taken: %s", inbound_id, state)
+    return state
+
+
+def _name(step) -> str:
+    return step.__name__ if step is not None else "start"
+
+
 def _mid(ctx: Context) -> str:
-    return ctx.mail.message_id if ctx.mail else "<unparsed>"
+    """The mail's Message-ID: parsed when we got that far, else the one stored with the row."""
+    if ctx.mail is not None:
+        return ctx.mail.message_id
+    return ctx.row.message_id if ctx.row is not None and ctx.row.message_id else "<unparsed>"

@@ -10,18 +10,87 @@ from .base import db, utcnow
 from .tables import ImapCheckpoint, InboundMail
 
 
-def store(raw: bytes, source: str, mail_from: str = "", rcpt_to: tuple[str, ...] = ()) -> int:
+INTERRUPTED = "interrupted: the worker holding this mail stopped before it finished"
+OVER_BUDGET = "over budget"
+
+
+def store(raw: bytes, source: str, mail_from: str = "", rcpt_to: tuple[str, ...] = (),
+          trace: bytes = b"") -> int:
     """Commit the raw bytes; returns the row id. Raises on any storage failure."""
-    return store_many([(raw, source, mail_from, rcpt_to)])[0]
+    return store_many([(raw, source, mail_from, rcpt_to)], traces=[trace])[0]
 
 
-def store_many(mails: list[tuple[bytes, str, str, tuple[str, ...]]]) -> list[int]:
-    """Commit several (raw, source, mail_from, rcpt_to) in one transaction: all or none."""
+def store_many(mails: list[tuple[bytes, str, str, tuple[str, ...]]],
+               traces: list[bytes] | None = None) -> list[int]:
+    """Commit several (raw, source, mail_from, rcpt_to) in one transaction: all or none.
+    A trace (our own Received line) is stored in front of the mail but counts neither in its
+    size, which is the size the sender sent and the one every limit measures, nor in its
+    idempotency key, which is computed over the mail as sent."""
+    traces = traces or [b""] * len(mails)
     with db.atomic():
-        return [InboundMail.insert(raw=raw, size=len(raw), source=source, mail_from=mail_from,
-                                   rcpt_to="\n".join(rcpt_to), message_id=message_id_of(raw),
-                                   received_at=utcnow()).execute()
-                for raw, source, mail_from, rcpt_to in mails]
+        return [InboundMail.insert(raw=trace + raw, size=len(raw), source=source,
+                                   mail_from=mail_from, rcpt_to="\n".join(rcpt_to),
+                                   message_id=message_id_of(raw), received_at=utcnow()).execute()
+                for (raw, source, mail_from, rcpt_to), trace in zip(mails, traces)]
+
+
+def lease(inbound_id: int, seconds: float) -> InboundMail | None:
+    """Take the mail for one processing attempt: a guarded UPDATE is the lock, so two workers
+    (or a worker and the sweeper) never hold the same mail. The attempt is counted now, so a
+    worker killed by the mail still uses one up. None when the mail is done or held elsewhere.
+    The returned row's `previous_error` says how the attempt before this one ended."""
+    now = utcnow()
+    row = InboundMail.get_or_none(InboundMail.id == inbound_id)
+    if row is None or row.state != "received" or (row.leased_until and row.leased_until >= now):
+        return None
+    until = now + dt.timedelta(seconds=seconds)
+    taken = (InboundMail.update(leased_until=until, attempts=InboundMail.attempts + 1,
+                                error=INTERRUPTED)
+             .where((InboundMail.id == inbound_id) & (InboundMail.state == "received")
+                    & (InboundMail.attempts == row.attempts)
+                    & (InboundMail.leased_until.is_null() | (InboundMail.leased_until < now)))
+             .execute())
+    if not taken:
+        return None
+    row.previous_error, row.error = row.error, INTERRUPTED
+    row.attempts, row.leased_until = row.attempts + 1, until
+    return row
+
+
+def release(row: InboundMail) -> None:
+    """Hand the mail back untouched (it waits for another mail): the attempt does not count."""
+    InboundMail.update(leased_until=None, attempts=InboundMail.attempts - 1,
+                       error=getattr(row, "previous_error", "")).where(InboundMail.id == row.id).execute()
+
+
+def retry_later(row: InboundMail, error: str, seconds: float) -> None:
+    """This attempt failed: keep the reason, hold the mail back `seconds`, then any worker may
+    try again."""
+    InboundMail.update(error=error, leased_until=utcnow() + dt.timedelta(seconds=seconds)) \
+        .where(InboundMail.id == row.id).execute()
+
+
+def quarantine(row: InboundMail, error: str) -> None:
+    """Attempts used up: set aside with the reason, out of every queue until replayed."""
+    InboundMail.update(state="quarantined", outcome="quarantined", error=error, leased_until=None,
+                       processed_at=utcnow()).where(InboundMail.id == row.id).execute()
+
+
+def quarantine_exhausted(max_attempts: int) -> int:
+    """Quarantine mail whose every attempt ended without a result (each killed its worker):
+    it is not leased again. Returns how many."""
+    now = utcnow()
+    return (InboundMail.update(state="quarantined", outcome="quarantined", processed_at=now,
+                               leased_until=None)
+            .where((InboundMail.state == "received") & (InboundMail.attempts >= max_attempts)
+                   & (InboundMail.leased_until.is_null() | (InboundMail.leased_until < now)))
+            .execute())
+
+
+def release_for_replay(ids: list[int]) -> None:
+    """Give quarantined (or stuck) mail fresh attempts."""
+    InboundMail.update(state="received", attempts=0, leased_until=None) \
+        .where(InboundMail.id.in_(ids) & InboundMail.state.in_(("quarantined", "received"))).execute()
 
 
 def is_waiting(message_ids: list[str], other_than: int) -> bool:
@@ -34,22 +103,25 @@ def is_waiting(message_ids: list[str], other_than: int) -> bool:
 def finish(row: InboundMail, state: str, outcome: str = "", error: str = "",
            message_id: str = "") -> None:
     """Record how processing ended (inside the caller's transaction when there is one)."""
-    InboundMail.update(state=state, outcome=outcome, error=error[:4000], processed_at=utcnow(),
-                       message_id=message_id or row.message_id,
-                       attempts=InboundMail.attempts + 1).where(InboundMail.id == row.id).execute()
+    InboundMail.update(state=state, outcome=outcome, error=error, processed_at=utcnow(),
+                       message_id=message_id or row.message_id, leased_until=None) \
+        .where(InboundMail.id == row.id).execute()
 
 
 def stale_ids(older_than_seconds: int, limit: int = 1000) -> list[int]:
-    """Mail stored but never processed (its job was lost, e.g. Redis was down): oldest first."""
-    cutoff = utcnow() - dt.timedelta(seconds=older_than_seconds)
+    """Mail stored but not processed and held by no worker (its job was lost, e.g. Redis was
+    down, or its last attempt failed and its wait is over): oldest first."""
+    now = utcnow()
+    cutoff = now - dt.timedelta(seconds=older_than_seconds)
     query = (InboundMail.select(InboundMail.id)
-             .where((InboundMail.state == "received") & (InboundMail.received_at <= cutoff))
+             .where((InboundMail.state == "received") & (InboundMail.received_at <= cutoff)
+                    & (InboundMail.leased_until.is_null() | (InboundMail.leased_until < now)))
              .order_by(InboundMail.id).limit(limit))
     return [row.id for row in query]
 
 
-def failed_ids(limit: int = 1000) -> list[int]:
-    query = (InboundMail.select(InboundMail.id).where(InboundMail.state == "failed")
+def quarantined_ids(limit: int = 1000) -> list[int]:
+    query = (InboundMail.select(InboundMail.id).where(InboundMail.state == "quarantined")
              .order_by(InboundMail.id).limit(limit))
     return [row.id for row in query]
 

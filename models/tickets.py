@@ -65,7 +65,8 @@ def open_ticket(mailbox: Mailbox, customer: Customer, subject: str, number_start
 
 
 def add_inbound_message(ticket: Ticket, customer: Customer, mail, *, reply_text: str,
-                        threaded_by: str, inbound_id: int | None, automatic: bool, at=None) -> Message:
+                        threaded_by: str, inbound_id: int | None, automatic: bool, at=None,
+                        review_reason: str = "", outsider: bool = False) -> Message:
     """A customer's mail on a ticket. A human follow-up reopens a waiting or solved ticket;
     an automatic one (out-of-office, RFC 3834) is recorded and changes nothing else."""
     message = Message.create(
@@ -74,7 +75,7 @@ def add_inbound_message(ticket: Ticket, customer: Customer, mail, *, reply_text:
         in_reply_to=" ".join(mail.in_reply_to), references=" ".join(mail.references),
         subject=mail.subject, from_address=mail.from_address, text=mail.text,
         reply_text=reply_text, html=mail.html, inbound=inbound_id, threaded_by=threaded_by,
-        created_at=at or utcnow())
+        review_reason=review_reason, outsider=outsider, created_at=at or utcnow())
     _store_attachments(message, mail)
     if threaded_by != "new":
         record(ticket, "auto_reply" if automatic else "customer_replied",

@@ -64,8 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("inspect", cmd_inspect, "print, per file, one JSON line of what the pipeline makes "
                 "of a message, storing nothing")
     p.add_argument("files", nargs="+", metavar="FILE.eml")
-    p = command("replay", cmd_replay, "process stored mail again: the failed ones, or the given ids")
-    p.add_argument("ids", nargs="*", type=int, help="InboundMail ids (default: every failed one)")
+    p = command("replay", cmd_replay, "process stored mail again: the quarantined ones, or the given ids")
+    p.add_argument("ids", nargs="*", type=int, help="InboundMail ids (default: every quarantined one)")
     return parser
 
 
@@ -176,13 +176,12 @@ def cmd_replay(settings, args) -> int:
     from workers import jobs
 
     runtime.init(settings)
-    ids = args.ids or inbound.failed_ids()
+    ids = args.ids or inbound.quarantined_ids()
+    inbound.release_for_replay(ids)
     failures = 0
     for inbound_id in ids:
-        try:
-            outcome = jobs.process_inbound(inbound_id)
-        except Exception as exc:
-            outcome, failures = f"failed: {exc}", failures + 1
+        outcome = jobs.process_stored(settings, inbound_id)
+        failures += outcome in ("failed", "quarantined")
         print(json.dumps({"inbound": inbound_id, "outcome": outcome}))
     return 1 if failures else 0
 
@@ -223,22 +222,10 @@ def cmd_imap(settings, args) -> int:
 
 
 def cmd_worker(settings, args) -> int:
-    from rq import SimpleWorker
-
-    from workers import schedule
+    from workers import runner
 
     runtime.init(settings)
-    stop = threading.Event()
-    if not schedule.wait_for_redis(settings, stop, timeout=30):
-        log.error("no Redis at %s", runtime.redis_url(settings))
-        return 1
-    schedule.start_clock(settings, stop)
-    # SimpleWorker runs jobs in this process: no fork per job (≈170 jobs/s against ≈50).
-    worker = SimpleWorker([runtime.queue(settings)], connection=runtime.redis_connection(settings))
-    log.info("worker listening on queue %s at %s", settings.redis.queue_prefix, runtime.redis_url(settings))
-    worker.work(with_scheduler=True, logging_level="DEBUG" if args.verbose else "WARNING")
-    stop.set()
-    return 0
+    return runner.run(settings, verbose=args.verbose)
 
 
 def cmd_web(settings, args) -> int:

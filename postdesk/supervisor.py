@@ -24,7 +24,7 @@ class Supervisor:
         self.children: dict[str, subprocess.Popen] = {}
         workers = [f"worker-{n}" for n in range(1, settings.worker.processes + 1)]
         self.parts = ["smtp", *workers, "web"] + (["imap"] if settings.imap else [])
-        self.restarts: dict[str, list[float]] = {name: [] for name in self.parts}
+        self.restarts: dict[str, list[float]] = {name: [] for name in self.parts + ["redis"]}
         self.stopping = threading.Event()
         self.redis: subprocess.Popen | None = None
 
@@ -34,9 +34,8 @@ class Supervisor:
         env = dict(os.environ, POSTDESK_CONFIG=self.settings.source)
         try:
             if not self.settings.redis.url:
-                socket = self.settings.var / "redis.sock"
-                self.redis = embedded_redis.start(self.settings.var / "redis", unixsocket=socket)
-                env["POSTDESK_REDIS_URL"] = f"unix://{socket}"
+                self.start_redis()
+                env["POSTDESK_REDIS_URL"] = f"unix://{self.settings.var / 'redis.sock'}"
             self.env = env
             for name in self.parts:
                 self.start(name)
@@ -44,6 +43,10 @@ class Supervisor:
             return self.watch()
         finally:
             self.stop_all()
+
+    def start_redis(self) -> None:
+        self.redis = embedded_redis.start(self.settings.var / "redis",
+                                          unixsocket=self.settings.var / "redis.sock")
 
     def start(self, name: str) -> None:
         command = name.split("-")[0]  # worker-2 runs `postdesk worker`
@@ -67,10 +70,13 @@ class Supervisor:
         print("\n".join(lines), file=sys.stderr, flush=True)
 
     def watch(self) -> int:
+        """Restart whatever died, the embedded Redis included (nothing is lost while it is away:
+        the edges store to the database and the workers read it), unless it keeps dying."""
         while not self.stopping.wait(0.5):
-            for name, child in list(self.children.items()):
-                if child.poll() is None:
-                    continue
+            dead = [(name, child) for name, child in self.children.items() if child.poll() is not None]
+            if self.redis is not None and self.redis.poll() is not None:
+                dead.append(("redis", self.redis))
+            for name, child in dead:
                 now = time.monotonic()
                 recent = [t for t in self.restarts[name] if now - t < 60] + [now]
                 self.restarts[name] = recent
@@ -78,7 +84,10 @@ class Supervisor:
                     log.error("%s exited %d too often; stopping Postdesk", name, child.returncode)
                     return 1
                 log.warning("%s exited with %d; restarting", name, child.returncode)
-                self.start(name)
+                try:
+                    self.start_redis() if name == "redis" else self.start(name)
+                except RuntimeError as exc:  # Redis did not come up: try again on the next round
+                    log.error("%s", exc)
         return 0
 
     def stop_all(self) -> None:

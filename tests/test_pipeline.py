@@ -1,5 +1,6 @@
 """The ingest pipeline: stored mail becomes a ticket or joins one, exactly once."""
 
+import datetime as dt
 import email
 import email.policy
 import json
@@ -10,6 +11,7 @@ import pytest
 
 from mailer import pipeline
 from models import inbound
+from models.base import utcnow
 from models.tables import Event, InboundMail, Message, Outbox, Ticket
 from tests.conftest import load_eml, make_settings, run_worker, sent_mail
 from workers import jobs
@@ -150,18 +152,25 @@ def test_chinese_gbk_mail_is_decoded_and_acknowledged_in_chinese(settings):
     assert "感谢您的来信" in ack.get_content() and str(ack["Subject"]).startswith("[#1] 发票")
 
 
-def test_a_failing_job_keeps_the_mail_and_replay_processes_it(settings, monkeypatch):
+def test_a_failing_mail_is_retried_then_quarantined_and_replay_processes_it(settings, monkeypatch):
     def broken_step(ctx):
         raise RuntimeError("simulated bug in a pipeline step")
 
     raw = load_eml("new_question.eml")
     inbound_id = inbound.store(raw, "smtp")
     monkeypatch.setattr(pipeline, "STEPS", pipeline.STEPS[:2] + (broken_step,) + pipeline.STEPS[2:])
-    with pytest.raises(RuntimeError):
-        jobs.process_inbound(inbound_id)
+    outcomes = []
+    for _ in range(settings.worker.max_attempts):
+        outcomes.append(jobs.process_inbound(inbound_id))
+        assert jobs.process_inbound(inbound_id) in ("leased", "quarantined")  # held back, not spun on
+        end_hold(inbound_id)
+    assert outcomes == ["failed"] * (settings.worker.max_attempts - 1) + ["quarantined"]
     row = InboundMail.get_by_id(inbound_id)
-    assert row.state == "failed" and "simulated bug" in row.error and bytes(row.raw) == raw
+    assert row.state == "quarantined" and bytes(row.raw) == raw
+    assert "simulated bug" in row.error and "Traceback" in row.error  # the whole exception
+    assert row.message_id == "<new-question-1@client.example>"
     assert Ticket.select().count() == 0  # nothing half-written
+    assert jobs.sweep()["inbound"] == 0  # quarantined mail is out of every queue
 
     # The bug is fixed and deployed (a new process without the broken step); the operator replays.
     result = subprocess.run([sys.executable, "-m", "postdesk", "--config", settings.source, "replay"],
@@ -170,6 +179,12 @@ def test_a_failing_job_keeps_the_mail_and_replay_processes_it(settings, monkeypa
     assert json.loads(result.stdout) == {"inbound": inbound_id, "outcome": "new_ticket"}
     assert InboundMail.get_by_id(inbound_id).state == "processed"
     assert Ticket.get().messages.count() == 1 and Outbox.select().count() == 1
+
+
+def end_hold(inbound_id: int) -> None:
+    """Let the time a failed attempt holds a mail back pass."""
+    InboundMail.update(leased_until=utcnow() - dt.timedelta(seconds=1)) \
+        .where(InboundMail.id == inbound_id).execute()
 
 
 def test_locked_database_during_processing_loses_nothing(settings):
@@ -182,11 +197,11 @@ def test_locked_database_during_processing_loses_nothing(settings):
     blocker.execute("BEGIN EXCLUSIVE")
     try:
         with pytest.raises(Exception, match="locked"):
-            pipeline.process(settings, inbound_id)
+            pipeline.process(settings, inbound_id)  # cannot even take the mail: the job fails
     finally:
         blocker.rollback()
         blocker.close()
-    assert InboundMail.get_by_id(inbound_id).state in ("received", "failed")
+    assert InboundMail.get_by_id(inbound_id).state == "received"
     assert pipeline.process(settings, inbound_id).outcome == "new_ticket"
 
 

@@ -43,7 +43,8 @@ def test_one_failing_mail_does_not_stop_its_batch(settings, monkeypatch):
             raise RuntimeError("simulated bug")
     monkeypatch.setattr(pipeline, "STEPS", (parse_or_fail,) + pipeline.STEPS[1:])
     assert jobs.process_inbound_batch([bad, good]) == {"failed": 1, "new_ticket": 1}
-    assert InboundMail.get_by_id(bad).state == "failed"
+    row = InboundMail.get_by_id(bad)
+    assert row.state == "received" and row.attempts == 1 and "simulated bug" in row.error
 
 
 def test_batcher_hands_stored_mail_to_the_workers_in_one_job(settings):

@@ -9,6 +9,7 @@ import threading
 import time
 
 import redis
+from rq.timeouts import BaseTimeoutException
 
 from mailer import delivery, pipeline
 from models import inbound, outbox
@@ -71,8 +72,24 @@ def process_inbound_batch(inbound_ids: list[int]) -> dict:
 def _process_safely(inbound_id: int, deliveries: list[int], wait: bool) -> str:
     try:
         return process_inbound(inbound_id, deliveries=deliveries, wait=wait)
-    except Exception:  # recorded as failed on the row by the pipeline, kept for replay
+    except BaseTimeoutException:
+        raise  # the job's own deadline: never swallowed (the mail's lease keeps it safe)
+    except Exception:  # e.g. the database is unreachable: the row stays stored, the sweeper retries
+        log.exception("inbound %d could not be processed", inbound_id)
         return "failed"
+
+
+def process_stored(settings, inbound_id: int) -> str:
+    """One stored mail without Redis: processed as it stands (no waiting for the mail it
+    answers), its deliveries sent here and now."""
+    try:
+        ctx = pipeline.process(settings, inbound_id)
+    except Exception:
+        log.exception("inbound %d could not be processed", inbound_id)
+        return "failed"
+    for outbox_id in ctx.outbox_ids:
+        deliver(outbox_id)
+    return ctx.outcome
 
 
 def _retry_later(settings, inbound_id: int, deferrals: int) -> None:
@@ -126,11 +143,14 @@ def sweep() -> dict:
 def enqueue_processing(settings, inbound_ids: list[int]) -> bool:
     """Hand stored mail to the workers, one job for all. False when Redis is unreachable: the
     mail is safe in the database and the sweeper picks it up once Redis is back."""
+    # Each mail has its own budget; the job's timeout is only the backstop behind them.
+    w = settings.worker
+    timeout = len(inbound_ids) * (w.mail_budget_seconds + pipeline.LEASE_MARGIN_SECONDS) + 60
     try:
         if len(inbound_ids) == 1:
-            runtime.queue(settings).enqueue(process_inbound, inbound_ids[0])
+            runtime.queue(settings).enqueue(process_inbound, inbound_ids[0], job_timeout=timeout)
         else:
-            runtime.queue(settings).enqueue(process_inbound_batch, inbound_ids)
+            runtime.queue(settings).enqueue(process_inbound_batch, inbound_ids, job_timeout=timeout)
     except redis.RedisError as exc:
         log.warning("inbound %s stored but not enqueued (%s); the sweeper will retry", inbound_ids, exc)
         return False

@@ -1,0 +1,85 @@
+"""`postdesk worker`: RQ while Redis answers, the database itself while it does not.
+
+The InboundMail and Outbox tables are the durable queues; Redis only makes handing work over
+fast. So when Redis goes away the worker leaves RQ's loop (which would otherwise wait for Redis
+forever) and takes stored mail and due deliveries straight from the database, leasing each row
+as RQ jobs do, until Redis answers again."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+
+import redis
+from rq import SimpleWorker
+from rq.exceptions import StopRequested
+
+from postdesk import runtime
+
+from models import inbound, outbox
+
+from . import jobs, schedule
+
+log = logging.getLogger(__name__)
+
+DATABASE_POLL_SECONDS = 1.0
+
+
+class Worker(SimpleWorker):
+    """SimpleWorker (jobs run in this process: no fork per job, ≈170 jobs/s against ≈50) that
+    stops, instead of retrying for ever, when it loses Redis."""
+
+    def heartbeat(self, *args, **kwargs):
+        try:
+            return super().heartbeat(*args, **kwargs)
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            log.warning("worker lost Redis (%s); taking work from the database", exc)
+            raise StopRequested() from None
+
+
+def run(settings, verbose: bool = False) -> int:
+    stop = threading.Event()
+    schedule.start_clock(settings, stop)
+    while not stop.is_set():
+        if redis_answers(settings):
+            worker = Worker([runtime.queue(settings)], connection=runtime.redis_connection(settings))
+            log.info("worker listening on queue %s at %s", settings.redis.queue_prefix,
+                     runtime.redis_url(settings))
+            try:
+                worker.work(with_scheduler=True, logging_level="DEBUG" if verbose else "WARNING")
+            except redis.RedisError as exc:  # its clean-up needs Redis too
+                log.debug("worker teardown without Redis: %s", exc)
+            if worker._stop_requested:
+                break  # stopped by a signal (RQ installs the handlers while it works)
+            _install_stop_handlers(stop)
+        elif not work_from_database(settings):
+            stop.wait(DATABASE_POLL_SECONDS)
+    stop.set()
+    return 0
+
+
+def redis_answers(settings) -> bool:
+    try:
+        runtime.redis_connection(settings).ping()
+        return True
+    except redis.RedisError:
+        return False
+
+
+def work_from_database(settings, limit: int = jobs.BATCH_SIZE) -> int:
+    """Process stored mail no worker holds and send due deliveries, without Redis. Returns how
+    many rows it handled (0: nothing to do)."""
+    handled = 0
+    for inbound_id in inbound.stale_ids(0, limit=limit):
+        jobs.process_stored(settings, inbound_id)
+        handled += 1
+    for outbox_id in outbox.due_ids()[:limit]:
+        jobs.deliver(outbox_id)
+        handled += 1
+    return handled
+
+
+def _install_stop_handlers(stop: threading.Event) -> None:
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
