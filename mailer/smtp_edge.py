@@ -30,11 +30,13 @@ class Edge:
         return "250 2.1.5 OK"
 
     async def handle_DATA(self, server, session, envelope):
-        raw = self._received_header(session, envelope) + envelope.original_content
         try:
-            # Stored off the event loop, in a transaction shared with concurrent sessions.
+            # Stored off the event loop, in a transaction shared with concurrent sessions. Our
+            # Received line goes in front, but the size and the idempotency key are the mail's
+            # as the client sent it: the size the SMTP limit accepted is the one the pipeline checks.
             inbound_id = await asyncio.wrap_future(self.committer.submit(
-                raw, "smtp", envelope.mail_from or "", tuple(envelope.rcpt_tos)))
+                envelope.original_content, "smtp", envelope.mail_from or "",
+                tuple(envelope.rcpt_tos), trace=self._received_header(session, envelope)))
         except spool.StorageError:
             return "451 4.3.0 Message not stored; please try again later"
         return f"250 2.0.0 OK: queued as {inbound_id}"
@@ -48,40 +50,78 @@ class Edge:
 
 
 class LimitedSMTP(SMTP):
-    """aiosmtpd's SMTP with a cap on simultaneous connections (one counter per listener)."""
+    """aiosmtpd's SMTP with caps on simultaneous connections, in all and per client address, so
+    that idle or greedy clients cannot shut everyone else out (the idle ones are also closed by
+    aiosmtpd's `timeout`)."""
 
-    def __init__(self, handler, counter: list[int], limit: int, **kwargs):
+    def __init__(self, handler, limits: "ConnectionLimits", **kwargs):
         super().__init__(handler, **kwargs)
-        self.counter, self.limit, self.refused = counter, limit, False
+        self.limits, self.client = limits, None
 
     def connection_made(self, transport):
         if self._original_transport is None:  # a new connection, not its STARTTLS upgrade
-            if self.limit and self.counter[0] >= self.limit:
-                self.refused = True
-                transport.write(b"421 4.7.0 Too many connections, try again later\r\n")
+            peer = transport.get_extra_info("peername")
+            client = peer[0] if isinstance(peer, tuple) else str(peer)
+            refusal = self.limits.take(client)
+            if refusal:
+                transport.write(f"421 4.7.0 {refusal}, try again later\r\n".encode())
                 transport.close()
                 return
-            self.counter[0] += 1
+            self.client = client
         super().connection_made(transport)
 
+    def _timeout_cb(self):
+        # aiosmtpd just closes an idle session; RFC 5321 §3.8 lets a server that must close say
+        # so with 421 first, so the client knows to try again rather than guess.
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(b"421 4.4.2 Idle for too long, closing connection\r\n")
+        super()._timeout_cb()
+
     def connection_lost(self, error):
-        if self.refused:
+        if self.client is None:  # refused: it was never counted
             return
-        self.counter[0] -= 1
+        self.limits.give_back(self.client)
+        self.client = None
         super().connection_lost(error)
 
 
+class ConnectionLimits:
+    """Counts of open connections, in all and per client address (touched by the event loop only)."""
+
+    def __init__(self, total: int, per_client: int):
+        self.total, self.per_client = total, per_client
+        self.open, self.by_client = 0, {}
+
+    def take(self, client: str) -> str:
+        """Count a new connection, or say why it is refused."""
+        if self.total and self.open >= self.total:
+            return "Too many connections"
+        if self.per_client and self.by_client.get(client, 0) >= self.per_client:
+            return f"Too many connections from {client}"
+        self.open += 1
+        self.by_client[client] = self.by_client.get(client, 0) + 1
+        return ""
+
+    def give_back(self, client: str) -> None:
+        self.open -= 1
+        left = self.by_client.get(client, 1) - 1
+        if left:
+            self.by_client[client] = left
+        else:
+            self.by_client.pop(client, None)
+
+
 class EdgeController(Controller):
-    def __init__(self, *args, max_connections: int = 0, **kwargs):
+    def __init__(self, *args, limits: ConnectionLimits, **kwargs):
         super().__init__(*args, **kwargs)
-        self.counter, self.max_connections = [0], max_connections
+        self.limits = limits
 
     def stop(self, *args, **kwargs):
         super().stop(*args, **kwargs)
         self.handler.committer.close()
 
     def factory(self):
-        return LimitedSMTP(self.handler, self.counter, self.max_connections, **self.SMTP_kwargs)
+        return LimitedSMTP(self.handler, self.limits, **self.SMTP_kwargs)
 
 
 def make_controller(settings, host: str | None = None, port: int | None = None,
@@ -97,7 +137,8 @@ def make_controller(settings, host: str | None = None, port: int | None = None,
                        auth_required=s.auth_required, auth_require_tls=True)
     return EdgeController(Edge(settings, spool.GroupCommitter(settings, batcher)), hostname=host or s.host, port=s.port if port is None else port,
                           server_hostname=s.hostname, data_size_limit=s.max_message_bytes,
-                          enable_SMTPUTF8=True, decode_data=False, max_connections=s.max_connections,
+                          enable_SMTPUTF8=True, decode_data=False, timeout=s.idle_timeout_seconds,
+                          limits=ConnectionLimits(s.max_connections, s.max_connections_per_client),
                           **options)
 
 

@@ -53,9 +53,11 @@ class GroupCommitter:
         self.thread = threading.Thread(target=self._run, name="postdesk-group-commit", daemon=True)
         self.thread.start()
 
-    def submit(self, raw: bytes, source: str, mail_from: str, rcpt_to: tuple[str, ...]) -> Future:
+    def submit(self, raw: bytes, source: str, mail_from: str, rcpt_to: tuple[str, ...],
+               trace: bytes = b"") -> Future:
+        """Store `raw` as sent, with our `trace` line in front (see inbound.store_many)."""
         future: Future = Future()
-        self.requests.put(((raw, source, mail_from, rcpt_to), future))
+        self.requests.put(((raw, source, mail_from, rcpt_to), trace, future))
         return future
 
     def close(self) -> None:
@@ -81,12 +83,12 @@ class GroupCommitter:
 
     def _commit(self, group) -> None:
         try:
-            ids = inbound.store_many([mail for mail, _ in group])
+            ids = inbound.store_many([mail for mail, _, _ in group], [trace for _, trace, _ in group])
         except Exception as exc:
             log.error("%d mails could not be stored: %s", len(group), exc)
-            for _, future in group:
+            for _, _, future in group:
                 future.set_exception(StorageError(str(exc)))
             return
-        for ((raw, source, _, _), future), inbound_id in zip(group, ids):
+        for ((raw, source, _, _), _, future), inbound_id in zip(group, ids):
             hand_over(self.settings, raw, source, inbound_id, self.batcher)
             future.set_result(inbound_id)

@@ -52,7 +52,7 @@ class Smtp:
     hostname: str = "postdesk.local"
     max_message_bytes: int = 25 * 1024 * 1024
     max_connections: int = 100
-    max_connections_per_client: int = 10
+    max_connections_per_client: int = 20
     idle_timeout_seconds: int = 60
     tls_cert: str = ""
     tls_key: str = ""
