@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 import re
+
+import authres
 
 from models.tables import Agent
 
-RESULT = re.compile(r"\b(dkim|dmarc)\s*=\s*(\w+)([^;]*)", re.I)
-PROPERTY = re.compile(r"\bheader\.(d|from)\s*=\s*([^\s;]+)", re.I)
+log = logging.getLogger(__name__)
+
+UNFOLD = re.compile(r"\r?\n(?=[ \t])")  # RFC 5322 §2.2.3: a line break before white space folds
+# Every "by <host>" pair of a Received line, comments included: a stray match can only stop the
+# walk early (on a hop above our MTA), which believes less, never more.
+BY_HOST = re.compile(r"(?:^|[\s)])by\s+([^\s;()]+)", re.I)
+# Which properties name the domain that passed: RFC 8601 §2.7.1 (dkim), RFC 7489 §11.2 (dmarc).
+PROOF_PROPERTIES = {"dkim": ("d", "i"), "dmarc": ("from",)}
 
 
 def find_agent(address: str) -> Agent | None:
@@ -22,26 +31,66 @@ def find_agent(address: str) -> Agent | None:
     return None
 
 
-def authenticated_domains(mail, trusted_authserv_id: str) -> set[str]:
-    """Domains that passed DKIM or DMARC according to Authentication-Results headers added by
-    our own MTA (RFC 8601). Only that authserv-id counts: anyone can write the header, and a
-    conforming MTA removes copies claiming its own id before adding its verdict (§5)."""
-    if not trusted_authserv_id or mail.headers is None:
+def authenticated_domains(mail, inbound) -> set[str]:
+    """Domains that passed DKIM or DMARC according to the Authentication-Results our own MTA
+    added (RFC 8601); `inbound` is `settings.inbound`.
+
+    Anyone can write this header, with any authserv-id, so its place decides. Our MTA puts its
+    verdicts above the Received line it writes on accepting the mail (RFC 8601 §7.1); every
+    field at or below that line came with the mail and was written by someone else. So the fields
+    are walked from the top, and only the Authentication-Results met before the topmost Received
+    "by" one of `trusted_mta_hosts` (default: the authserv-id as host name; case-insensitive)
+    are kept. Hops after our MTA, Postdesk's SMTP edge or a Dovecot LMTP delivery, prepend their
+    Received above it and change nothing. No Received by our MTA: nothing is believed. Of the
+    kept fields, those with our authserv-id count, parsed by authres; one it cannot parse counts
+    for nothing. A copy claiming "pass" below our MTA's "fail" is thus never read.
+
+    OpenDKIM 2.11.0 and OpenDMARC 1.4.2 insert at milter index 1, which Postfix places just
+    below its own Received line: their verdicts are not believed (fixed upstream to index 0).
+    """
+    if not inbound.trusted_authserv_id or mail.headers is None:
         return set()
+    authserv_id = inbound.trusted_authserv_id.lower()
+    hosts = {host.lower() for host in inbound.trusted_mta_hosts or (inbound.trusted_authserv_id,)}
     passed = set()
-    for value in mail.headers.get_all("Authentication-Results", []):
-        authserv, _, results = str(value).partition(";")
-        if authserv.strip().split()[0:1] != [trusted_authserv_id]:
+    for value in results_above_our_mta(mail.headers, hosts):
+        try:
+            header = authres.AuthenticationResultsHeader.parse_value(value)
+        except (authres.AuthResError, ValueError) as exc:
+            log.debug("%s Authentication-Results ignored, not RFC 8601: %s", mail.message_id, exc)
             continue
-        for _method, verdict, properties in RESULT.findall(results):
-            if verdict.lower() != "pass":
-                continue
-            for _, domain in PROPERTY.findall(properties):
-                passed.add(domain.strip().lower().split("@")[-1])
+        if header.authserv_id == authserv_id:
+            passed |= passing_domains(header.results)
     return passed
 
 
-def is_proven(mail, trusted_authserv_id: str) -> bool:
+def results_above_our_mta(headers, hosts: set[str]) -> list[str]:
+    """Unfolded Authentication-Results values above the topmost Received by one of `hosts`;
+    none when no such Received exists."""
+    above = []
+    for name, value in headers.raw_items():  # top-down, as the fields stand in the mail
+        name, value = name.lower(), UNFOLD.sub("", str(value))
+        if name == "received" and hosts & {host.lower() for host in BY_HOST.findall(value)}:
+            return above
+        if name == "authentication-results":
+            above.append(value)
+    return []
+
+
+def passing_domains(results) -> set[str]:
+    """Domains named by the dkim (header.d, header.i) and dmarc (header.from) results that pass."""
+    domains = set()
+    for result in results:
+        if result.result != "pass":
+            continue
+        names = PROOF_PROPERTIES.get(result.method, ())
+        for prop in result.properties:
+            if prop.type == "header" and prop.name in names and prop.value:
+                domains.add(prop.value.rpartition("@")[2].lower())  # header.i may be a whole address
+    return domains
+
+
+def is_proven(mail, inbound) -> bool:
     """The From domain is aligned with a DKIM/DMARC pass from our trusted MTA."""
-    domain = mail.from_address.rpartition("@")[2]
-    return bool(domain) and domain in authenticated_domains(mail, trusted_authserv_id)
+    _, at, domain = mail.from_address.lower().rpartition("@")
+    return bool(at and domain) and domain in authenticated_domains(mail, inbound)

@@ -91,7 +91,7 @@ def identify_sender(ctx: Context) -> None:
     if "@" not in ctx.mail.from_address:
         raise Reject(f"no usable sender address in From ({ctx.mail.from_address or 'none'})")
     ctx.sender = ctx.mail.from_address
-    proven = identity.is_proven(ctx.mail, ctx.settings.inbound.trusted_authserv_id)
+    proven = identity.is_proven(ctx.mail, ctx.settings.inbound)
     if not proven and ctx.sender.rpartition("@")[2] not in ctx.settings.mailbox_domains:
         return  # neither vouched for by our MTA nor claiming our domain: a customer, no lookup
     agent = identity.find_agent(ctx.sender)

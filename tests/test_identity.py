@@ -1,8 +1,13 @@
 """Agents are recognised by address and proof: our MTA's DKIM/DMARC verdict, never From alone."""
 
-from mailer import pipeline
+import logging
+
+import pytest
+
+from mailer import identity, parsing, pipeline
 from models import agents, inbound
 from models.tables import Customer, Message, Outbox, Ticket
+from postdesk.config import Inbound
 from tests.conftest import load_eml, make_settings
 
 
@@ -49,3 +54,74 @@ def test_without_a_trusted_mta_no_agent_is_recognised(settings):
     agents.create_agent("agnes@example.com", "correct horse battery")
     ingest(settings, "new_question.eml")
     assert ingest(settings, "agent_mail_with_dkim_pass.eml").outcome == "new_ticket"
+
+
+# Our MTA's verdicts read straight from the parsed mail (RFC 8601; see identity.authenticated_domains).
+
+MX = Inbound(trusted_authserv_id="mx.example.com")
+
+
+def proven(name: str, config: Inbound = MX) -> bool:
+    return identity.is_proven(parsing.parse(load_eml(name)), config)
+
+
+@pytest.mark.parametrize("name", ["agent_mail_with_dkim_pass.eml",
+                                  "agent_mail_through_postdesk_edge.eml",
+                                  "agent_mail_through_dovecot_lmtp.eml"])
+def test_verdict_our_mta_put_above_its_received_line_is_proof(name):
+    assert proven(name)
+
+
+def test_verdict_forged_below_the_senders_own_received_line_is_no_proof():
+    mail = parsing.parse(load_eml("agent_mail_forged_below_sender_received.eml"))
+    assert identity.authenticated_domains(mail, MX) == {"attacker.example"}  # our MTA's own pass
+    assert not identity.is_proven(mail, MX)
+
+
+def test_pass_copy_below_our_mtas_fail_is_no_proof():
+    assert not proven("agent_mail_pass_copy_under_fail.eml")
+
+
+def test_verdict_forged_right_below_our_mtas_received_line_is_no_proof():
+    # The attacker also wrote a Received "by mx.example.com" below: only the topmost is ours.
+    assert not proven("agent_mail_forged_direct_to_our_mta.eml")
+
+
+def test_without_a_received_line_by_our_mta_nothing_is_believed():
+    assert not proven("agent_mail_verdict_without_our_mta_received.eml")
+
+
+@pytest.mark.parametrize("name", ["agent_mail_authres_quoted_domain.eml",
+                                  "agent_mail_authres_header_i.eml",
+                                  "agent_mail_authres_comment_semicolons.eml",
+                                  "agent_mail_authres_version_cfws.eml"])
+def test_a_pass_is_read_whatever_rfc8601_syntax_writes_it(name):
+    assert proven(name)
+
+
+@pytest.mark.parametrize("name", ["agent_mail_authres_none_with_comment.eml",
+                                  "agent_mail_authres_malformed.eml"])
+def test_a_pass_inside_a_comment_or_a_broken_field_is_no_proof(name):
+    assert not proven(name)
+
+
+def test_a_field_that_does_not_parse_counts_for_nothing_and_is_logged(caplog):
+    caplog.set_level(logging.DEBUG, logger="mailer.identity")
+    mail = parsing.parse(load_eml("agent_mail_authres_malformed.eml"))
+    assert identity.authenticated_domains(mail, MX) == set()
+    assert "<agent-mail-authres-malformed@example.com> Authentication-Results ignored" in caplog.text
+
+
+MX_HOSTS = ("mx1.example.com", "mx2.example.com")
+
+
+@pytest.mark.parametrize("name, config, expected", [
+    ("agent_mail_with_dkim_pass.eml", Inbound("mx.example.com", ("MX.Example.COM",)), True),
+    ("agent_mail_with_dkim_pass.eml", Inbound("mx.example.com", ("mx2.example.com",)), False),
+    ("agent_mail_through_second_mx.eml", Inbound("example.com", MX_HOSTS), True),
+    ("agent_mail_through_second_mx.eml", Inbound("example.com"), False),  # no Received "by example.com"
+    ("agent_mail_through_second_mx.eml", Inbound("mx.example.com", MX_HOSTS), False),  # another id
+    ("agent_mail_with_dkim_pass.eml", Inbound(""), False),
+])
+def test_trusted_mta_hosts_name_our_mtas_received_line(name, config, expected):
+    assert proven(name, config) is expected
