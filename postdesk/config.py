@@ -104,8 +104,8 @@ class Tickets:
 @dataclass(frozen=True)
 class Worker:
     processes: int = 2
-    sweep_interval_seconds: int = 30
-    stale_after_seconds: int = 60
+    sweep_interval_seconds: int = 10
+    stale_after_seconds: int = 30
     mail_budget_seconds: int = 30
     max_attempts: int = 3
 

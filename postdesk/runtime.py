@@ -47,8 +47,8 @@ def redis_connection(settings: config.Settings) -> redis.Redis:
     return _state[key]
 
 
-def queue(settings: config.Settings) -> Queue:
-    return Queue(settings.redis.queue_prefix, connection=redis_connection(settings))
+def queue(settings: config.Settings, connection: redis.Redis | None = None) -> Queue:
+    return Queue(settings.redis.queue_prefix, connection=connection or redis_connection(settings))
 
 
 def setup_logging(verbose: bool = False) -> None:

@@ -77,6 +77,9 @@ class Supervisor:
             if self.redis is not None and self.redis.poll() is not None:
                 dead.append(("redis", self.redis))
             for name, child in dead:
+                if name == "redis":
+                    self.restart_redis(child.returncode)
+                    continue
                 now = time.monotonic()
                 recent = [t for t in self.restarts[name] if now - t < 60] + [now]
                 self.restarts[name] = recent
@@ -84,11 +87,22 @@ class Supervisor:
                     log.error("%s exited %d too often; stopping Postdesk", name, child.returncode)
                     return 1
                 log.warning("%s exited with %d; restarting", name, child.returncode)
-                try:
-                    self.start_redis() if name == "redis" else self.start(name)
-                except RuntimeError as exc:  # Redis did not come up: try again on the next round
-                    log.error("%s", exc)
+                self.start(name)
         return 0
+
+    def restart_redis(self, returncode: int) -> None:
+        """Redis is never a reason to stop: without it mail is still stored and processed from
+        the database, only slower. Restart it, backing off up to a minute while it keeps failing."""
+        now = time.monotonic()
+        recent = [t for t in self.restarts["redis"] if now - t < 300]
+        if recent and now - recent[-1] < min(60, 2 ** len(recent) / 2):
+            return
+        self.restarts["redis"] = recent + [now]
+        log.warning("redis exited with %s; restarting", returncode)
+        try:
+            self.start_redis()
+        except (RuntimeError, OSError) as exc:
+            log.error("redis did not start (%s); mail is processed from the database meanwhile", exc)
 
     def stop_all(self) -> None:
         for child in self.children.values():

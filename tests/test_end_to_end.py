@@ -1,71 +1,19 @@
 """`postdesk run` as a user starts it: real SMTP in, embedded Redis, worker, mail out, admin web."""
 
-import email
-import email.policy
 import os
 import re
 import signal
 import smtplib
 import subprocess
 import sys
-import time
 from email.message import EmailMessage
 
 import pytest
 import requests
 
-from tests.conftest import free_port, to_toml
+from tests.conftest import port_open, sent, wait_for
 
 pytestmark = pytest.mark.e2e
-
-
-def wait_for(predicate, timeout=30, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def port_open(port):
-    try:
-        import socket
-        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-        return True
-    except OSError:
-        return False
-
-
-@pytest.fixture
-def postdesk(tmp_path):
-    smtp_port, web_port = free_port(), free_port()
-    config = tmp_path / "config.toml"
-    config.write_text(to_toml({
-        "smtp": {"port": smtp_port}, "web": {"port": web_port, "workers": 1},
-        "mailboxes": [{"address": "support@example.com", "name": "Example Support"}],
-    }))
-    env = dict(os.environ, POSTDESK_CONFIG=str(config))
-    env.pop("POSTDESK_REDIS_URL", None)
-    log = open(tmp_path / "run.log", "wb")
-    process = subprocess.Popen([sys.executable, "-m", "postdesk", "run"], env=env, stdout=log,
-                               stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        wait_for(lambda: port_open(smtp_port) and port_open(web_port), 60, "SMTP and web ports")
-        yield {"smtp": smtp_port, "web": f"http://127.0.0.1:{web_port}", "env": env,
-               "var": tmp_path / "var", "process": process, "log": tmp_path / "run.log"}
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-        log.close()
-
-
-def sent(var):
-    folder = var / "sent"
-    return [email.message_from_bytes(p.read_bytes(), policy=email.policy.default)
-            for p in sorted(folder.glob("*.eml"))] if folder.exists() else []
 
 
 def test_mail_in_acknowledgement_out_reply_threads_admin_shows_it_ctrl_c_stops(postdesk):

@@ -24,6 +24,7 @@ from . import jobs, schedule
 log = logging.getLogger(__name__)
 
 DATABASE_POLL_SECONDS = 1.0
+WORKER_TTL = 60  # RQ waits for a job up to WORKER_TTL - 15 seconds in one blocking read
 
 
 class Worker(SimpleWorker):
@@ -43,7 +44,12 @@ def run(settings, verbose: bool = False) -> int:
     schedule.start_clock(settings, stop)
     while not stop.is_set():
         if redis_answers(settings):
-            worker = Worker([runtime.queue(settings)], connection=runtime.redis_connection(settings))
+            # The blocking read of a job must not outlast the socket timeout, or an idle worker
+            # logs "Timeout reading from socket" errors while nothing is wrong.
+            connection = redis.Redis.from_url(runtime.redis_url(settings), socket_connect_timeout=2,
+                                              socket_timeout=WORKER_TTL + 10, health_check_interval=30)
+            worker = Worker([runtime.queue(settings, connection)], connection=connection,
+                            worker_ttl=WORKER_TTL)
             log.info("worker listening on queue %s at %s", settings.redis.queue_prefix,
                      runtime.redis_url(settings))
             try:
