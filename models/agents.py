@@ -1,13 +1,16 @@
-"""Staff accounts: creation and password checks (argon2)."""
+"""Staff accounts: creation, password checks (argon2) and logging in under a limit on guesses."""
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
+from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from .base import db
+from . import sessions
+from .base import db, utcnow
 from .tables import Agent
 
 _hasher = PasswordHasher()
@@ -20,10 +23,18 @@ def create_agent(email: str, password: str, name: str = "", admin: bool = False)
         agent, _ = Agent.get_or_create(email=email, defaults={"reply_secret": secrets.token_hex(16)})
         agent.name = name or agent.name or email.split("@")[0]
         agent.role = "admin" if admin else agent.role
-        agent.password_hash = _hasher.hash(password)
         agent.active = True
-        agent.save()
+        set_password(agent, password)
     return agent
+
+
+def set_password(agent: Agent, password: str) -> None:
+    """The one way to set a password: saves the agent and ends all its sessions, so whoever knew
+    the old password (or holds an old cookie) is out."""
+    with db.atomic():
+        agent.password_hash = _hasher.hash(password)
+        agent.save()
+        sessions.end_all(agent)
 
 
 def authenticate(email: str, password: str) -> Agent | None:
@@ -36,3 +47,28 @@ def authenticate(email: str, password: str) -> Agent | None:
     except (VerificationError, InvalidHashError):
         return None
     return agent
+
+
+@dataclass(frozen=True)
+class Login:
+    """What a login attempt came to: a session id, a wrong password, or a lockout."""
+
+    session_id: str = ""
+    locked_until: dt.datetime | None = None
+
+
+def log_in(email: str, password: str, client: str, attempts: int, lockout_minutes: int,
+           idle_minutes: int) -> Login:
+    """Check the password and start a session, unless the address or the client has had
+    `attempts` wrong passwords within `lockout_minutes`: then refuse even the right one."""
+    email_key = sessions.failure_key("email", email)
+    keys = [email_key, sessions.failure_key("ip", client)]
+    counted = sessions.count_attempt(keys, attempts, lockout_minutes)
+    if not counted:
+        # `or now`: the oldest failures may have left the window since they were counted.
+        return Login(locked_until=sessions.locked_until(keys, attempts, lockout_minutes) or utcnow())
+    agent = authenticate(email, password)
+    if agent is None:
+        return Login()  # the attempt stays counted as a failure
+    sessions.forgive(email_key, counted)
+    return Login(session_id=sessions.start(agent, idle_minutes))

@@ -72,6 +72,7 @@ class Web:
     session_idle_minutes: int = 480
     login_attempts: int = 5
     login_lockout_minutes: int = 15
+    proxy_count: int = 0
 
 
 @dataclass(frozen=True)
@@ -272,6 +273,13 @@ def _check(settings: Settings) -> None:
             raise ConfigError(f"{src}: imap[{i}].mailbox: {account.mailbox!r} is not a configured mailbox")
     if not 1 <= settings.worker.processes <= 64:
         raise ConfigError(f"{src}: worker.processes: must be between 1 and 64")
+    for key in ("login_attempts", "login_lockout_minutes", "session_idle_minutes"):
+        if getattr(settings.web, key) < 1:
+            raise ConfigError(f"{src}: web.{key}: must be 1 or more")
+    w = settings.worker
+    for key in ("mail_budget_seconds", "max_attempts", "sweep_interval_seconds", "stale_after_seconds"):
+        if getattr(w, key) < 1:
+            raise ConfigError(f"{src}: worker.{key}: must be 1 or more")
     if settings.tickets.number_start < 1:
         raise ConfigError(f"{src}: tickets.number_start: must be 1 or more")
     url = settings.database.url

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from flask import Flask
 from flask_wtf.csrf import CSRFProtect
 
@@ -23,9 +25,19 @@ def create_app(settings: configuration.Settings | None = None, testing: bool = F
         POSTDESK=settings,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.web.secure_cookies,
+        # The cookie outlives no session: both end after this long unused (the session on the
+        # server, see models/sessions.py; the cookie because each response renews it).
+        PERMANENT_SESSION_LIFETIME=dt.timedelta(minutes=settings.web.session_idle_minutes),
         TESTING=testing,
     )
     csrf.init_app(app)
+    if settings.web.proxy_count:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        # Only the hops we run: a client's own X-Forwarded-For must not pick its address.
+        n = settings.web.proxy_count
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=0)
 
     @app.before_request
     def _connect():

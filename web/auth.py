@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import functools
+import math
+from urllib.parse import urlsplit
 
-from flask import Blueprint, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, current_app, g, redirect, render_template, request, session, url_for
+from werkzeug.urls import iri_to_uri
 
-from models import agents
-from models.tables import Agent
+from models import agents, sessions
+from models.base import utcnow
 
 bp = Blueprint("auth", __name__)
 
@@ -15,32 +18,60 @@ bp = Blueprint("auth", __name__)
 def login_required(view):
     @functools.wraps(view)
     def wrapped(**kwargs):
-        agent = Agent.get_or_none((Agent.id == session.get("agent_id")) & (Agent.active == True))  # noqa: E712
-        if agent is None:
+        web = current_app.config["POSTDESK"].web
+        found = sessions.find(session.get("session_id", ""), web.session_idle_minutes)
+        if found is None:
+            session.clear()
             return redirect(url_for("auth.login", next=request.full_path))
-        g.agent = agent
+        g.agent = found.agent
         return view(**kwargs)
     return wrapped
 
 
 @bp.route("/login", methods=("GET", "POST"))
 def login():
-    error = None
-    if request.method == "POST":
-        agent = agents.authenticate(request.form.get("email", ""), request.form.get("password", ""))
-        if agent is None:
-            error = "Unknown address or wrong password."
-        else:
-            session.clear()
-            session["agent_id"] = agent.id
-            target = request.args.get("next", "")
-            # Only local paths: an open redirect would let a phishing link borrow our login page.
-            return redirect(target if target.startswith("/") and not target.startswith("//")
-                            else url_for("tickets.index"))
-    return render_template("web/login.html", error=error), 401 if error else 200
+    """The login form; a right password starts a server-side session and returns to `next`."""
+    if request.method == "GET":
+        return render_template("web/login.html")
+    web = current_app.config["POSTDESK"].web
+    result = agents.log_in(request.form.get("email", ""), request.form.get("password", ""),
+                           client=request.remote_addr or "", attempts=web.login_attempts,
+                           lockout_minutes=web.login_lockout_minutes,
+                           idle_minutes=web.session_idle_minutes)
+    if result.locked_until:
+        wait = max(1, math.ceil((result.locked_until - utcnow()).total_seconds()))
+        return render_template("web/login.html", locked_minutes=math.ceil(wait / 60)), 429, {
+            "Retry-After": str(wait)}
+    if not result.session_id:
+        return render_template("web/login.html", error="Unknown address or wrong password."), 401
+    session.clear()
+    session["session_id"] = result.session_id
+    session.permanent = True  # the cookie lasts PERMANENT_SESSION_LIFETIME, the idle timeout
+    return redirect(local_target(request.args.get("next", ""), url_for("tickets.index")))
 
 
 @bp.post("/logout")
 def logout():
+    """End the session on the server, so a copy of the cookie is worth nothing."""
+    sessions.end(session.get("session_id", ""))
     session.clear()
     return redirect(url_for("auth.login"))
+
+
+def local_target(target: str, default: str) -> str:
+    """`target` if a browser would read it as a path on this site, else `default`.
+
+    Only local paths: an open redirect would let a phishing link borrow our login page. Browsers
+    drop tab, CR and LF inside a URL (WHATWG URL Standard), so "/<tab>/evil.example" reads as
+    "//evil.example", a link to another host; our own links never hold a control character, so
+    one anywhere refuses the target (CR and LF could not go into the Location header anyway). A
+    backslash right after the first "/" is refused too: browsers read it as a "/"."""
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in target):
+        return default
+    cleaned = target.strip(" ")  # as browsers do
+    if not cleaned.startswith("/") or cleaned.startswith(("//", "/\\")):
+        return default
+    parts = urlsplit(cleaned)  # after the checks above: "//[" would make it raise
+    if parts.scheme or parts.netloc:
+        return default
+    return iri_to_uri(cleaned)  # a header carries ASCII only

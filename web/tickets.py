@@ -11,8 +11,12 @@ from markupsafe import Markup
 from models.tables import Attachment, Customer, Event, Message, Outbox, Ticket
 
 from .auth import login_required
+from .text import visible_name
 
 bp = Blueprint("tickets", __name__)
+# Stored names may carry bidi overrides ("invoice\u202efdp.exe" shows as "invoiceexe.pdf"): they are
+# cleaned where they are shown and where they are sent back.
+bp.add_app_template_filter(visible_name)
 
 PAGE = 50
 # Served inline (shown in the page); anything else downloads, so no uploaded HTML or SVG runs.
@@ -48,9 +52,10 @@ def show(number):
 def attachment(attachment_id):
     part = Attachment.get_or_none(Attachment.id == attachment_id) or abort(404)
     disposition = "inline" if part.content_type in INLINE_TYPES else "attachment"
+    filename = quote(visible_name(part.filename))
     return Response(bytes(part.data), mimetype=part.content_type if disposition == "inline" else
                     "application/octet-stream", headers={
-                        "Content-Disposition": f"{disposition}; filename*=UTF-8''{quote(part.filename)}",
+                        "Content-Disposition": f"{disposition}; filename*=UTF-8''{filename}",
                         "X-Content-Type-Options": "nosniff"})
 
 

@@ -1,0 +1,232 @@
+"""The admin against an attacker: redirects after login, password guessing, sessions, cookies,
+attachment names that lie about their extension."""
+
+import datetime as dt
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import quote
+
+import pytest
+
+from models import agents
+from models.base import db, utcnow
+from models.tables import Agent, Attachment, LoginFailure, Message, WebSession
+from tests.conftest import make_settings
+from tests.test_web import app, csrf_token  # noqa: F401  (app is a fixture)
+from web import create_app
+from web.auth import local_target
+from web.text import visible_name
+
+PASSWORD = "correct horse battery"
+
+
+def log_in(client, email="agent@example.com", password=PASSWORD, next_=None):
+    return client.post("/login" + (f"?next={quote(next_)}" if next_ is not None else ""), data={
+        "email": email, "password": password, "csrf_token": csrf_token(client)})
+
+
+def from_address(app, address):
+    client = app.test_client()
+    client.environ_base["REMOTE_ADDR"] = address
+    return client
+
+
+# 1, 2: where the login form sends the agent afterwards
+
+@pytest.mark.parametrize("target", [
+    "/\t/evil.example/", "/\n/evil.example/", "\t//evil.example/", " //evil.example/",
+    "\x01/\\evil.example/", "/\\evil.example/", "https://evil.example/", "javascript:alert(1)",
+    "/\x00/evil.example/",
+])
+def test_next_that_a_browser_reads_as_another_site_goes_to_the_default_page(app, target):
+    response = log_in(app.test_client(), next_=target)
+    assert response.status_code == 302 and response.headers["Location"] == "/"
+
+
+def test_next_with_a_line_break_gives_the_normal_redirect(app):
+    response = log_in(app.test_client(), next_="/tickets/1\r\nSet-Cookie: planted=1")
+    assert response.status_code == 302 and response.headers["Location"] == "/"
+    assert "planted" not in response.headers.get("Set-Cookie", "")
+
+
+def test_next_on_this_site_is_kept(app):
+    response = log_in(app.test_client(), next_="/tickets/1?tab=events")
+    assert response.headers["Location"] == "/tickets/1?tab=events"
+
+
+@pytest.mark.parametrize(("target", "expected"), [
+    ("/tickets/1", "/tickets/1"), ("/?status=open", "/?status=open"), ("/票", "/%E7%A5%A8"),
+    (" /tickets/1 ", "/tickets/1"), ("/tickets/1\n", "/"), ("/\t/evil", "/"), ("//evil", "/"),
+    ("/\\evil", "/"),
+    ("//[evil", "/"), ("evil.example", "/"), ("", "/"), ("/\x7f/x", "/"),
+])
+def test_local_target(target, expected):
+    assert local_target(target, "/") == expected
+
+
+# 3: password guessing
+
+def test_wrong_passwords_for_one_address_lock_it_for_the_window(app):
+    for n in range(5):  # from different client addresses: the address itself is counted
+        assert log_in(from_address(app, f"198.51.100.{n}"), password="guess").status_code == 401
+    refused = log_in(from_address(app, "203.0.113.9"))  # even the right password
+    body = refused.get_data(as_text=True)
+    assert refused.status_code == 429 and "Too many failed logins" in body and "15 more minutes" in body
+    assert int(refused.headers["Retry-After"]) > 0
+    assert LoginFailure.select().where(LoginFailure.key == "email:agent@example.com").count() == 5
+
+    LoginFailure.update(at=utcnow() - dt.timedelta(minutes=16)).execute()  # the window passes
+    assert log_in(from_address(app, "203.0.113.9")).status_code == 302
+
+
+def test_wrong_passwords_from_one_client_address_lock_it(app):
+    attacker = from_address(app, "198.51.100.7")
+    for n in range(5):
+        log_in(attacker, email=f"someone{n}@example.com", password="guess")
+    assert log_in(attacker).status_code == 429
+    assert log_in(from_address(app, "203.0.113.9")).status_code == 302  # others are not locked out
+
+
+def test_behind_a_proxy_the_forwarded_client_address_is_the_one_limited(tmp_path, redis_server):
+    settings = make_settings(tmp_path, redis_server, web={"proxy_count": 1})
+    from models import migrations
+    from postdesk import runtime
+    runtime.init(settings, check_schema=False)
+    migrations.migrate()
+    agents.create_agent("agent@example.com", PASSWORD)
+    proxied = create_app(settings, testing=True)
+
+    def via_proxy(client_address):
+        client = from_address(proxied, "10.0.0.2")  # every request arrives from the proxy
+        client.environ_base["HTTP_X_FORWARDED_FOR"] = client_address
+        return client
+    for n in range(5):
+        log_in(via_proxy("198.51.100.7"), email=f"someone{n}@example.com", password="guess")
+    assert log_in(via_proxy("198.51.100.7")).status_code == 429
+    assert log_in(via_proxy("203.0.113.9")).status_code == 302  # the proxy's other clients are not
+
+
+def test_a_successful_login_clears_the_failures_of_its_address(app):
+    for _ in range(4):
+        log_in(from_address(app, "198.51.100.1"), password="guess")
+    assert log_in(from_address(app, "198.51.100.2")).status_code == 302
+    for _ in range(4):
+        log_in(from_address(app, "198.51.100.3"), password="guess")
+    assert log_in(from_address(app, "198.51.100.4")).status_code == 302
+
+
+def test_guesses_sent_at_once_get_no_more_than_the_limit(app):
+    def guess(n):
+        with db.connection_context():
+            return agents.log_in("agent@example.com", "guess", client=f"198.51.100.{n}", attempts=5,
+                                 lockout_minutes=15, idle_minutes=480)
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        results = list(pool.map(guess, range(20)))
+    assert sum(1 for r in results if r.locked_until) == 15
+    assert LoginFailure.select().where(LoginFailure.key == "email:agent@example.com").count() == 5
+
+
+def test_old_login_failures_are_pruned(app):
+    LoginFailure.create(key="email:old@example.com", at=utcnow() - dt.timedelta(days=1))
+    log_in(app.test_client(), password="guess")
+    assert not LoginFailure.select().where(LoginFailure.key == "email:old@example.com").exists()
+
+
+# 4: sessions live on the server
+
+def session_cookie(client) -> str:
+    return client.get_cookie("session").value
+
+
+def test_the_session_cookie_holds_only_a_server_side_id(app):
+    client = app.test_client()
+    log_in(client)
+    data = app.session_interface.get_signing_serializer(app).loads(session_cookie(client))
+    assert set(data) - {"_permanent"} == {"session_id"}  # _permanent: Flask's flag for the expiry
+    assert WebSession.get_by_id(data["session_id"]).agent.email == "agent@example.com"
+
+
+def test_a_cookie_replayed_after_logout_gets_the_login_page(app):
+    client = app.test_client()
+    log_in(client)
+    stolen = session_cookie(client)
+    client.post("/logout", data={"csrf_token": csrf_token(client, "/")})
+    replay = app.test_client()
+    replay.set_cookie("session", stolen)
+    response = replay.get("/")
+    assert response.status_code == 302 and "/login" in response.headers["Location"]
+    assert WebSession.select().count() == 0
+
+
+@pytest.mark.parametrize("change", ["set_password", "create_agent"])
+def test_a_password_change_ends_every_session_of_the_agent(app, change):
+    laptop, phone = app.test_client(), app.test_client()
+    log_in(laptop), log_in(phone)
+    agents.create_agent("other@example.com", "other long password")
+    other = app.test_client()
+    log_in(other, email="other@example.com", password="other long password")
+    if change == "set_password":
+        agents.set_password(Agent.get(Agent.email == "agent@example.com"), "a new long password")
+    else:  # what `postdesk create-agent` does to reset a password
+        agents.create_agent("agent@example.com", "a new long password")
+    assert laptop.get("/").status_code == 302 and phone.get("/").status_code == 302
+    assert other.get("/").status_code == 200  # someone else's password changed nothing here
+    assert log_in(laptop, password="a new long password").status_code == 302
+
+
+def test_an_agent_made_inactive_is_out_at_once(app):
+    client = app.test_client()
+    log_in(client)
+    Agent.update(active=False).execute()
+    assert client.get("/").status_code == 302
+
+
+def test_an_idle_session_ends_and_use_is_recorded_once_a_minute(app):
+    client = app.test_client()
+    log_in(client)
+    row = WebSession.get()
+    client.get("/")
+    assert WebSession.get().last_seen_at == row.last_seen_at  # no write per request
+
+    two_minutes_ago = utcnow() - dt.timedelta(minutes=2)
+    WebSession.update(last_seen_at=two_minutes_ago).execute()
+    client.get("/")
+    assert WebSession.get().last_seen_at > two_minutes_ago
+
+    WebSession.update(last_seen_at=utcnow() - dt.timedelta(minutes=481)).execute()
+    assert client.get("/").status_code == 302
+    assert app.permanent_session_lifetime == dt.timedelta(minutes=480)
+
+
+# 5: cookies behind TLS
+
+def test_session_cookie_is_secure_when_configured(app, settings, tmp_path, redis_server):
+    secure = create_app(make_settings(tmp_path, redis_server, web={"secure_cookies": True}), testing=True)
+    cookie = log_in(secure.test_client()).headers["Set-Cookie"]
+    assert "; Secure" in cookie and "; HttpOnly" in cookie and "SameSite=Lax" in cookie
+    assert "Expires=" in cookie
+    assert "; Secure" not in log_in(app.test_client()).headers["Set-Cookie"]  # off by default
+
+
+# 6: attachment names
+
+def test_attachment_name_shows_its_real_extension(app):
+    message = Message.get()
+    part = Attachment.create(message=message, filename="invoice\u202efdp.exe", size=2, sha256="0",
+                             data=b"MZ")
+    client = app.test_client()
+    log_in(client)
+    page = client.get(f"/tickets/{message.ticket.number}").get_data(as_text=True)
+    assert "\u202e" not in page and ">invoicefdp.exe<" in page
+    disposition = client.get(f"/attachments/{part.id}").headers["Content-Disposition"]
+    assert disposition == "attachment; filename*=UTF-8''invoicefdp.exe"
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("invoice\u202efdp.exe", "invoicefdp.exe"), ("a\u2066b\u2069\u200e\u200f\u061c.pdf", "ab.pdf"),
+    ("report\n.pdf", "report\ufffd.pdf"), ("x\x00\x7f\x85", "x\ufffd\ufffd\ufffd"),
+    ("报告.pdf", "报告.pdf"),
+    ("نامه\u200cها.txt", "نامه\u200cها.txt"),  # the joiner is spelling, kept
+    ("\u202e", "attachment"), ("", "attachment"),
+])
+def test_visible_name(name, expected):
+    assert visible_name(name) == expected
