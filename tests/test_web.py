@@ -6,6 +6,7 @@ import pytest
 
 from mailer import pipeline
 from models import agents, inbound
+from models.tables import InboundMail
 from tests.conftest import load_eml
 from web import create_app
 
@@ -101,3 +102,16 @@ def test_bouncing_customer_is_shown_on_the_ticket(app, settings):
     login(client)
     page = client.get("/tickets/1").get_data(as_text=True)
     assert "Mail to alice@client.example is bouncing" in page and "(permanent)" in page
+
+
+def test_outsider_mail_and_quarantined_mail_are_shown(app, settings):
+    stranger = (b"From: Mallory <mallory@attacker.example>\r\nTo: support@example.com\r\n"
+                b"Subject: Re: Cannot log in\r\nMessage-ID: <mallory-2@attacker.example>\r\n"
+                b"In-Reply-To: <new-question-1@client.example>\r\n\r\nSend me her password.\r\n")
+    pipeline.process(settings, inbound.store(stranger, "smtp"))
+    client = app.test_client()
+    login(client)
+    page = client.get("/tickets/1").get_data(as_text=True)
+    assert "mallory@attacker.example is not on this ticket" in page
+    inbound.quarantine(InboundMail.get_by_id(inbound.store(b"x", "smtp")), "every attempt failed")
+    assert client.get("/health").get_json()["quarantined_mail"] == 1
