@@ -23,13 +23,13 @@ def store(raw: bytes, source: str, mail_from: str = "", rcpt_to: tuple[str, ...]
 def store_many(mails: list[tuple[bytes, str, str, tuple[str, ...]]],
                traces: list[bytes] | None = None) -> list[int]:
     """Commit several (raw, source, mail_from, rcpt_to) in one transaction: all or none.
-    A trace (our own Received line) is stored in front of the mail but counts neither in its
-    size, which is the size the sender sent and the one every limit measures, nor in its
-    idempotency key, which is computed over the mail as sent."""
+    The mail is kept exactly as sent: its size is the one every limit measures and its bytes
+    give the idempotency key. A trace (the Received line our edge writes) is kept beside it, not
+    glued in front, which would copy a large mail once more and change both."""
     traces = traces or [b""] * len(mails)
     with db.atomic():
-        return [InboundMail.insert(raw=trace + raw, size=len(raw), source=source,
-                                   mail_from=mail_from, rcpt_to="\n".join(rcpt_to),
+        return [InboundMail.insert(raw=raw, trace=trace.decode("ascii", "replace"), size=len(raw),
+                                   source=source, mail_from=mail_from, rcpt_to="\n".join(rcpt_to),
                                    message_id=message_id_of(raw), received_at=utcnow()).execute()
                 for (raw, source, mail_from, rcpt_to), trace in zip(mails, traces)]
 

@@ -38,7 +38,7 @@ def _add_missing_columns(model, *fields) -> None:
 
 
 def _leases_review_and_sessions():
-    _add_missing_columns(InboundMail, InboundMail.leased_until)
+    _add_missing_columns(InboundMail, InboundMail.leased_until, InboundMail.trace)
     _add_missing_columns(Message, Message.review_reason, Message.outsider)
     db.execute_sql("CREATE INDEX IF NOT EXISTS inbound_mail_leased_until ON inbound_mail (leased_until)")
     # "failed" was the terminal state before attempts and quarantine existed.
@@ -51,7 +51,7 @@ MIGRATIONS = (
     (1, "initial schema", _initial_schema),
     (2, "follow-up tickets and Cc participants", _follow_ups_and_participants),
     (3, "IMAP checkpoints", lambda: db.create_tables([ImapCheckpoint])),
-    (4, "inbound leases, messages for review, server-side web sessions", _leases_review_and_sessions),
+    (4, "inbound leases and trace lines, messages for review, server-side web sessions", _leases_review_and_sessions),
 )
 
 

@@ -82,7 +82,8 @@ class Participant(BaseModel):
 
 
 class InboundMail(BaseModel):
-    raw = pw.BlobField()
+    raw = pw.BlobField()  # byte for byte as the sender sent it
+    trace = pw.TextField(default="")  # the Received line our SMTP edge added on taking it
     size = pw.IntegerField()
     source = pw.CharField()  # smtp / imap / pipe / import
     mail_from = pw.TextField(default="")

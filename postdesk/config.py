@@ -277,7 +277,7 @@ def _check(settings: Settings) -> None:
         if getattr(settings.web, key) < 1:
             raise ConfigError(f"{src}: web.{key}: must be 1 or more")
     w = settings.worker
-    for key in ("mail_budget_seconds", "max_attempts", "sweep_interval_seconds", "stale_after_seconds"):
+    for key in ("mail_budget_seconds", "max_attempts", "sweep_interval_seconds"):
         if getattr(w, key) < 1:
             raise ConfigError(f"{src}: worker.{key}: must be 1 or more")
     if settings.tickets.number_start < 1:
