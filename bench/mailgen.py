@@ -16,8 +16,8 @@ import base64
 import random
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from datetime import datetime, timedelta, timezone
 
 EN_SUBJECTS = ["Cannot log in", "Invoice is wrong", "VPN drops every hour", "Export to CSV fails",
                "Password reset mail never arrives", "App crashes on start", "Refund request",
@@ -27,7 +27,8 @@ ZH_SUBJECTS = ["无法登录", "发票金额不对", "订单还没有发货", "�
 TW_SUBJECTS = ["帳號無法登入", "發票金額錯誤", "訂單尚未出貨", "退款申請"]
 EN_LINES = ["Since this morning it does not work any more.", "I tried twice, same result.",
             "Could you please have a look?", "This blocks our whole team.", "Thanks in advance."]
-ZH_LINES = ["从今天早上开始就不能用了。", "我试了两次，结果一样。", "麻烦帮忙看一下。", "这影响了我们整个团队。", "先谢谢了。"]
+ZH_LINES = ["从今天早上开始就不能用了。", "我试了两次，结果一样。", "麻烦帮忙看一下。",
+            "这影响了我们整个团队。", "先谢谢了。"]
 TW_LINES = ["從今天早上開始就不能用了。", "麻煩幫忙看一下。", "先謝謝了。"]
 ZH_CHARSETS = ["gb2312", "gbk", "gb18030", "utf-8"]
 PDF = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n" * 40
@@ -62,7 +63,7 @@ class Generator:
     def __init__(self, seed: int = 20261124, domain: str = "example.com"):
         self.rng = random.Random(seed)
         self.domain = domain
-        self.clock = datetime(2026, 11, 2, 8, 0, tzinfo=timezone.utc)
+        self.clock = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
         self.serial = 0
         self.threads: list[Thread] = []
 
@@ -145,7 +146,9 @@ class Generator:
             h_charset, h_payload, h_cte = charset, base64.encodebytes(html.encode(charset)), "base64"
             parts = [f"--{boundary}", f"Content-Type: text/plain; charset={charset}",
                      f"Content-Transfer-Encoding: {cte}", ""]
-            raw = _join(head + [f'Content-Type: multipart/{"alternative" if kind == "html" else "mixed"}; boundary="{boundary}"', ""] + parts) + payload
+            subtype = "alternative" if kind == "html" else "mixed"
+            content_type = f'Content-Type: multipart/{subtype}; boundary="{boundary}"'
+            raw = _join(head + [content_type, ""] + parts) + payload
             raw += _join(["", f"--{boundary}", f"Content-Type: text/html; charset={h_charset}",
                           f"Content-Transfer-Encoding: {h_cte}", ""]) + h_payload
             if kind == "attachment":

@@ -45,7 +45,7 @@ def process_all(settings, ids, mails, workers: int) -> float:
     Mails of one thread go to the same process, in order, as they would arrive over time."""
     runtime.close()
     shares = [[] for _ in range(workers)]
-    for inbound_id, mail in zip(ids, mails):
+    for inbound_id, mail in zip(ids, mails, strict=True):
         shares[mail.thread % workers].append(inbound_id)
     started = time.perf_counter()
     children = []

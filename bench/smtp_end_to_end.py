@@ -128,7 +128,7 @@ def main() -> int:
         result = check_threading(all_mails)
         ticks = os.sysconf("SC_CLK_TCK")
         usage = []
-        for process, part in zip(processes, ["smtp"] + ["worker"] * args.workers):
+        for process, part in zip(processes, ["smtp"] + ["worker"] * args.workers, strict=True):
             fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
             usage.append(f"{part} {(int(fields[11]) + int(fields[12])) / ticks:.1f}")
         print(f"CPU seconds: {', '.join(usage)} (plus this client and Redis)", file=sys.stderr)

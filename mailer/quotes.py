@@ -17,7 +17,8 @@ QUOTE_HEADERS = [re.compile(p, re.M) for p in (
     rf"^Am\b{_ON_WROTE}\bschrieb{_ON_WROTE}:[ \t]*$",                     # German clients
     rf"^Le\b{_ON_WROTE}\ba écrit\s*:[ \t]*$",                             # French clients
     r"^[ \t]*-{2,}[ \t]*(?:Original Message|Forwarded message|Reply message)[ \t]*-{2,}[ \t]*$",  # Outlook, Gmail
-    r"^[ \t]*-{3,}(?:[ \t]|&nbsp;)*(?:原始邮件|Original|转发邮件|回复的原邮件)(?:[ \t]|&nbsp;)*-{3,}[ \t]*$",  # QQ, Foxmail, Exmail
+    # QQ, Foxmail, Exmail
+    r"^[ \t]*-{3,}(?:[ \t]|&nbsp;)*(?:原始邮件|Original|转发邮件|回复的原邮件)(?:[ \t]|&nbsp;)*-{3,}[ \t]*$",
     r"^在\s?[^\n]{0,300}写道[：:][ \t]*$",                                  # NetEase 163/126, Apple Mail zh
     r"^[^\n]{0,200}于\s?\d{4}年\d{1,2}月\d{1,2}日[^\n]{0,120}写道[：:][ \t]*$",  # Gmail zh
     r"^\d{4}年\d{1,2}月\d{1,2}日[^\n]{0,200}写道[：:][ \t]*$",               # Apple Mail zh
@@ -74,14 +75,14 @@ def _inline_reply(rest: str) -> str:
     blank = [not line.strip() for line in lines]
     segments = 0
     previous = None
-    for q, b in zip(quoted, blank):
+    for q, b in zip(quoted, blank, strict=True):
         if b:
             continue
         if q != previous:
             segments += 1
             previous = q
     if segments <= 2:  # quote then answer (or answer only)
-        kept = [line for line, q in zip(lines, quoted) if not q]
+        kept = [line for line, q in zip(lines, quoted, strict=True) if not q]
         return "\n".join(kept)
     return _drop_trailing_quotes("\n".join(lines))
 

@@ -54,7 +54,7 @@ class LimitedSMTP(SMTP):
     that idle or greedy clients cannot shut everyone else out (the idle ones are also closed by
     aiosmtpd's `timeout`)."""
 
-    def __init__(self, handler, limits: "ConnectionLimits", **kwargs):
+    def __init__(self, handler, limits: ConnectionLimits, **kwargs):
         super().__init__(handler, **kwargs)
         self.limits, self.client = limits, None
 
@@ -135,7 +135,8 @@ def make_controller(settings, host: str | None = None, port: int | None = None,
     if s.auth_username:
         options.update(authenticator=Authenticator(s.auth_username, s.auth_password),
                        auth_required=s.auth_required, auth_require_tls=True)
-    return EdgeController(Edge(settings, spool.GroupCommitter(settings, batcher)), hostname=host or s.host, port=s.port if port is None else port,
+    return EdgeController(Edge(settings, spool.GroupCommitter(settings, batcher)), hostname=host or s.host,
+                          port=s.port if port is None else port,
                           server_hostname=s.hostname, data_size_limit=s.max_message_bytes,
                           enable_SMTPUTF8=True, decode_data=False, timeout=s.idle_timeout_seconds,
                           limits=ConnectionLimits(s.max_connections, s.max_connections_per_client),

@@ -89,6 +89,6 @@ class GroupCommitter:
             for _, _, future in group:
                 future.set_exception(StorageError(str(exc)))
             return
-        for ((raw, source, _, _), _, future), inbound_id in zip(group, ids):
+        for ((raw, source, _, _), _, future), inbound_id in zip(group, ids, strict=True):
             hand_over(self.settings, raw, source, inbound_id, self.batcher)
             future.set_result(inbound_id)

@@ -9,7 +9,6 @@ from mailer.parsing import message_id_of
 from .base import db, utcnow
 from .tables import ImapCheckpoint, InboundMail
 
-
 INTERRUPTED = "interrupted: the worker holding this mail stopped before it finished"
 OVER_BUDGET = "over budget"
 
@@ -31,7 +30,7 @@ def store_many(mails: list[tuple[bytes, str, str, tuple[str, ...]]],
         return [InboundMail.insert(raw=raw, trace=trace.decode("ascii", "replace"), size=len(raw),
                                    source=source, mail_from=mail_from, rcpt_to="\n".join(rcpt_to),
                                    message_id=message_id_of(raw), received_at=utcnow()).execute()
-                for (raw, source, mail_from, rcpt_to), trace in zip(mails, traces)]
+                for (raw, source, mail_from, rcpt_to), trace in zip(mails, traces, strict=True)]
 
 
 def lease(inbound_id: int, seconds: float) -> InboundMail | None:

@@ -55,6 +55,8 @@ class Supervisor:
 
     def announce(self) -> None:
         s = self.settings
+        out = (f"{s.outgoing.relay_host}:{s.outgoing.relay_port}" if s.outgoing.relay_host
+               else s.path(s.outgoing.folder))
         lines = [
             f"Postdesk is running (config {s.source})",
             f"  SMTP in     {s.smtp.host}:{s.smtp.port}  (mailboxes: {', '.join(m.address for m in s.mailboxes)})",
@@ -64,7 +66,7 @@ class Supervisor:
             + ("  (embedded)" if not s.redis.url else ""),
             f"  database    {s.database.url}",
             *[f"  IMAP in     {a.name}: {a.username}@{a.host}:{a.port}/{a.folder}" for a in s.imap],
-            f"  mail out    {s.outgoing.relay_host + ':' + str(s.outgoing.relay_port) if s.outgoing.relay_host else s.path(s.outgoing.folder)}",
+            f"  mail out    {out}",
             "Press Ctrl-C to stop.",
         ]
         print("\n".join(lines), file=sys.stderr, flush=True)

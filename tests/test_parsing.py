@@ -39,7 +39,8 @@ def test_text_attachment_beside_a_plain_body_is_an_attachment():
     mail = parsing.parse(load_eml("text_attachment_beside_body.eml"))
     assert mail.text == "The import fails; the log is attached."
     [log] = mail.attachments
-    assert (log.filename, log.data) == ("import.log", b"ERROR 42 at line 7")  # RFC 2046: the CRLF belongs to the boundary
+    # RFC 2046: the CRLF before a boundary belongs to the boundary
+    assert (log.filename, log.data) == ("import.log", b"ERROR 42 at line 7")
 
 
 def test_attachments_keep_chinese_names_and_exact_bytes():
@@ -64,7 +65,8 @@ def test_multipart_without_boundary_keeps_its_text():
 
 @pytest.mark.parametrize("raw", [
     b"", b"\x00\x01\x02", b"garbage without headers", b"Subject: =?utf-8?B?!!!?=\r\n\r\nx",
-    b"From: <>\r\nContent-Type: multipart/mixed; boundary=\"a\"\r\n\r\n--a\r\nContent-Type: text/plain; charset=\"\r\n\r\nhi\r\n",
+    b"From: <>\r\nContent-Type: multipart/mixed; boundary=\"a\"\r\n\r\n"
+    b"--a\r\nContent-Type: text/plain; charset=\"\r\n\r\nhi\r\n",
     b"Content-Transfer-Encoding: base64\r\nContent-Type: text/plain; charset=utf-7\r\n\r\n%%%%",
     b"Date: not a date\r\nMessage-ID: <a@b>\r\nFrom: \"unterminated <x@y\r\n\r\nbody",
 ])
