@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import socket
 import ssl
 import threading
 
@@ -128,7 +127,7 @@ class Poller:
                     lock.reacquire()
                     self.sync(client)
                     self.wait(client)
-            except (IMAPClientError, OSError, socket.timeout, redis.RedisError) as exc:
+            except (TimeoutError, IMAPClientError, OSError, redis.RedisError) as exc:
                 log.warning("imap %s: %s; reconnecting in %ds", self.account.name, exc, backoff)
                 self.stop.wait(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF)

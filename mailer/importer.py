@@ -6,7 +6,7 @@ from __future__ import annotations
 import email.utils
 import mailbox
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from models import inbound
@@ -15,7 +15,7 @@ from models.tables import InboundMail
 from . import parsing, pipeline
 
 DATE_RE = re.compile(rb"^Date:[ \t]*(.+?)\r?$", re.I | re.M)
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def read_messages(path: Path) -> list[bytes]:
@@ -40,7 +40,7 @@ def _date_of(raw: bytes) -> datetime:
         date = email.utils.parsedate_to_datetime(match.group(1).decode("ascii", "replace"))
     except (AttributeError, TypeError, ValueError, IndexError):
         return EPOCH
-    return date if date.tzinfo else date.replace(tzinfo=timezone.utc)
+    return date if date.tzinfo else date.replace(tzinfo=UTC)
 
 
 def import_one(settings, raw: bytes, notify: bool) -> dict:

@@ -2,6 +2,15 @@
 
 from .base import db, open_database, utcnow  # noqa: F401
 from .tables import (  # noqa: F401
-    Agent, Attachment, Counter, Customer, Event, InboundMail, Mailbox, Message, Outbox, Survey,
+    Agent,
+    Attachment,
+    Counter,
+    Customer,
+    Event,
+    InboundMail,
+    Mailbox,
+    Message,
+    Outbox,
+    Survey,
     Ticket,
 )

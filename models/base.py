@@ -14,7 +14,7 @@ db = peewee.DatabaseProxy()
 
 def utcnow() -> dt.datetime:
     """Naive UTC, the one time representation stored in the database."""
-    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 class BaseModel(peewee.Model):

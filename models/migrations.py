@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import logging
 
-from playhouse.migrate import SchemaMigrator, migrate as apply_operations
+from playhouse.migrate import SchemaMigrator
+from playhouse.migrate import migrate as apply_operations
 
 from .base import db
-from .tables import (ALL, ImapCheckpoint, InboundMail, LoginFailure, Message, Participant,
-                     SchemaVersion, Ticket, WebSession)
+from .tables import (
+    ALL,
+    ImapCheckpoint,
+    InboundMail,
+    LoginFailure,
+    Message,
+    Participant,
+    SchemaVersion,
+    Ticket,
+    WebSession,
+)
 
 log = logging.getLogger(__name__)
 

@@ -3,9 +3,8 @@
 import subprocess
 import sys
 
-from models.tables import InboundMail
+from models.tables import InboundMail, Ticket
 from tests.conftest import load_eml, make_settings, run_worker
-from models.tables import Ticket
 
 
 def ingest(settings, raw: bytes, *args):

@@ -15,9 +15,8 @@ import redis
 from rq import SimpleWorker
 from rq.exceptions import StopRequested
 
-from postdesk import runtime
-
 from models import inbound, outbox
+from postdesk import runtime
 
 from . import jobs, schedule
 
