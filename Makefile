@@ -31,6 +31,7 @@ test-deps:
 	fi
 
 test: setup test-deps
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
 # Figures of issue 4 (not part of make test: timings need a quiet machine).

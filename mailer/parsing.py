@@ -2,16 +2,12 @@
 
 Any bytes give a ParsedMail, in time and memory linear in their length. A part that cannot be read
 is degraded (guessed, kept as raw bytes, or cut at a bound) and the reason is listed in
-`ParsedMail.problems`; it never costs the rest of the mail. The MIME structure is read here, one
-pass per level and without recursion: the stdlib's feedparser recurses once per nesting level
-(RecursionError at ~300), checks every line against every open boundary (quadratic), and holds a
-50 MB attachment as a list of lines, a string and bytes at once (~530 MB). What the stdlib still
-parses (header fields, addresses, dates) gets bounded input.
+`ParsedMail.problems`; it never costs the rest of the mail. The MIME structure comes from
+`mime.Reader`; what the stdlib still parses here (addresses, dates) gets bounded input.
 """
 
 from __future__ import annotations
 
-import binascii
 import hashlib
 import logging
 import re
@@ -23,47 +19,38 @@ from html import unescape as html_unescape
 
 from . import charsets, htmltext
 from .charsets import decode_words
+from .mime import (
+    BOM,
+    FIELD,
+    FIELD_LIMIT,
+    HEADER_LINES,
+    Leaf,
+    Problems,
+    Reader,
+    all_values,
+    decoded,
+    first,
+    params,
+)
 
 log = logging.getLogger(__name__)
 
 MSGID_RE = re.compile(r"<[^<>\s]+>")
 MSGID_BYTES = re.compile(rb"<[^<>\s]+>")
-BOM = b"\xef\xbb\xbf"
-# A header block as the stdlib's feedparser delimits it (its headerRE): field lines, their
-# continuations (whitespace-only lines included) and "From " lines, up to the first line that is
-# none of these; a blank line there is the separator and belongs to neither. Possessive
-# quantifiers throughout this module: a failed match is never retried from inside itself.
-HEADER_LINES = re.compile(rb"(?:(?:From |[\x21-\x39\x3b-\x7e]*+:|[\t ])[^\n]*+(?:\n|\Z))*+")
-FIELD = re.compile(rb"([\x21-\x39\x3b-\x7e]*+):([^\n]*+\n?(?:[\t ][^\n]*+\n?)*+)")
-FIELD_OR_LINE = re.compile(FIELD.pattern + rb"|[^\n]*+\n?")  # each match a field or a line: contiguous
 MESSAGE_ID_LINE = re.compile(rb"\nmessage-id:", re.I)
 TRACE_FIELD = re.compile(rb"^(?:received|return-path|delivered-to|x-original-to|authentication-results|received-spf"
                          rb"|x-received|arc-[^:\s]*+|x-spam-[^:\s]*+):[^\n]*+\n?(?:[\t ][^\n]*+\n?)*+", re.I | re.M)
-DELIMITER_END = re.compile(rb"(--)?[ \t]*+(?:\r\n|\n|\r|\Z)")  # after "--boundary" (RFC 2046 §5.1.1)
-BLOCK = re.compile(rb"(?:[^\r\n][^\n]*+(?:\n|\Z))++")  # lines up to a blank one
-# name[=value]; a name without "=" is consumed too, so no stretch of text is scanned twice.
-PARAM = re.compile(r'([^\s=;"]++)\s*+(?:=\s*+(?:("(?:[^"\\]|\\.)*+"?)|([^;]*+)))?+', re.S)
-QUOTED_PAIR = re.compile(r"\\(.)", re.S)
 COMMENT_SPECIALS = re.compile(r'\\.|["()]', re.S)
-NOT_BASE64 = bytes(set(range(256)) - set(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"))
 BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]")
 CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-CONTENT_TYPE = re.compile(r"[!#-'*+.0-9a-z^-~-]+/[!#-'*+.0-9a-z^-~-]+")  # RFC 2045 tokens
-FOLD = re.compile(r"\r?\n(?=[ \t])")  # a folded quoted file name: the line break is no part of it
+# RFC 5322 §2.2.3 unfolding: a line break before white space is no part of the value (a folded
+# file name; a CR inside a comment ends getaddresses' comment reading and loses the address).
+FOLD = re.compile(r"\r?\n(?=[ \t])")
 
-# Bounds. Each keeps a stdlib parser, or the objects kept per item, from growing faster than the
-# mail; none is reached by mail a person wrote.
-MAX_DEPTH = 20  # MIME nesting read; a deeper entity is one attachment of its bytes
-MAX_PARTS = 1000  # entities read; the rest of a multipart is one attachment of its bytes
-MAX_FIELDS = 10_000  # header fields kept in all (a field costs ~150 bytes as objects)
-FIELD_LIMIT = 64 * 1024  # bytes of a field's value kept
-PARAM_LIMIT = 4 * 1024  # Content-Type/-Disposition: email.message's parameter parser is quadratic
 SUBJECT_LIMIT = 16 * 1024
 ADDRESS_LIMIT = 64 * 1024  # characters of To/Cc/From… given to getaddresses (~0.5 s per MB)
 MAX_ADDRESSES = 1000  # nobody answers a thousand people
-TREE_TEXT_LIMIT = 2 * 1024 * 1024  # text bodies kept in `headers`, for the bounce detectors
 HTML_LIMIT = 2 * 1024 * 1024  # characters of HTML made into text and sanitised (≤ ~3 s)
-MAX_PROBLEMS = 20
 HASH_CHUNK = 1024 * 1024
 DEGRADED_NOTE = ("This message could not be read, so its text is not shown here. "
                  "The original is attached as original.eml.")
@@ -111,18 +98,10 @@ class ParsedMail:
 
     def header(self, name: str) -> str:
         """A header's decoded value ("" when absent)."""
-        value = _first(self.headers, name) if self.headers is not None else None
+        value = first(self.headers, name) if self.headers is not None else None
         return decode_words(value) if value is not None else ""
 
 
-class Problems(list):
-    """Reasons a part was degraded: the first MAX_PROBLEMS, each one line, then a count."""
-
-    def add(self, reason: str) -> None:
-        if len(self) < MAX_PROBLEMS:
-            self.append(" ".join(reason.split())[:200])
-        elif len(self) == MAX_PROBLEMS:
-            self.append("more problems not listed")
 
 
 def parse(raw: bytes) -> ParsedMail:
@@ -137,22 +116,23 @@ def parse(raw: bytes) -> ParsedMail:
 
 def _parse(raw: bytes) -> ParsedMail:
     problems = Problems()
-    msg, leaves = _Reader(raw, problems).read(3 if raw.startswith(BOM) else 0)
+    msg, leaves = Reader(raw, problems).read(3 if raw.startswith(BOM) else 0)
     message_id, generated = _message_id(raw)
-    from_name, from_address = _guarded(problems, "From", lambda: first_address(_all(msg, "From")), None) or ("", "")
+    sender = _guarded(problems, "From", lambda: first_address(all_values(msg, "From")), None)
+    from_name, from_address = sender or ("", "")
     text, html, reply_basis, attachments = _body(raw, leaves, problems)
     return ParsedMail(
         message_id=message_id,
         message_id_generated=generated,
         from_name=from_name,
         from_address=from_address,
-        to=_guarded(problems, "To", lambda: addresses(_all(msg, "To")), []),
-        cc=_guarded(problems, "Cc", lambda: addresses(_all(msg, "Cc")), []),
-        reply_to=_guarded(problems, "Reply-To", lambda: addresses(_all(msg, "Reply-To")), []),
-        subject=_subject(_first(msg, "Subject"), problems),
-        date=_date(_first(msg, "Date")),
-        in_reply_to=_message_ids(_all(msg, "In-Reply-To")[:1]),
-        references=_message_ids(_all(msg, "References")),
+        to=_guarded(problems, "To", lambda: addresses(all_values(msg, "To")), []),
+        cc=_guarded(problems, "Cc", lambda: addresses(all_values(msg, "Cc")), []),
+        reply_to=_guarded(problems, "Reply-To", lambda: addresses(all_values(msg, "Reply-To")), []),
+        subject=_subject(first(msg, "Subject"), problems),
+        date=_date(first(msg, "Date")),
+        in_reply_to=_message_ids(all_values(msg, "In-Reply-To")[:1]),
+        references=_message_ids(all_values(msg, "References")),
         text=text,
         html=html,
         reply_basis=reply_basis,
@@ -243,7 +223,7 @@ def split_addresses(values: list) -> list[tuple[str, str]]:
     answered to a thousand people. Nested comments are flattened first (see _flat_comments)."""
     kept, size = [], 0
     for value in values:
-        kept.append(charsets.header_text(str(value)[:ADDRESS_LIMIT]))
+        kept.append(charsets.header_text(FOLD.sub("", str(value)[:ADDRESS_LIMIT])))
         size += len(kept[-1]) + 2
         if size > ADDRESS_LIMIT:
             break
@@ -317,182 +297,19 @@ def _date(value) -> datetime | None:
         return None
 
 
-def _first(msg: RawMessage, name: str) -> str | None:
-    """The first field `name` as stored (8-bit bytes as surrogate escapes), or None."""
-    name = name.lower()
-    for key, value in msg.raw_items():
-        if key.lower() == name:
-            return value if isinstance(value, str) else str(value)
-    return None
 
 
-def _all(msg: RawMessage, name: str) -> list[str]:
-    name = name.lower()
-    return [value if isinstance(value, str) else str(value) for key, value in msg.raw_items()
-            if key.lower() == name]
 
 
-@dataclass
-class _Leaf:
-    msg: RawMessage
-    number: str  # 1, 2.1 … as IMAP numbers parts (RFC 3501 §6.4.5)
-    start: int  # the entity (headers and body) …
-    body: int  # … its body …
-    end: int  # … and where it ends, as offsets into the raw mail
-    content_type: str
-    whole: bool = False  # not read: kept as one attachment of the entity's bytes
 
 
-class _Reader:
-    """The MIME structure of a mail as compat32 Messages (for the bounce detectors and `header`),
-    and its leaves in order. Iterative, at most MAX_DEPTH levels and MAX_PARTS entities deep."""
-
-    def __init__(self, raw: bytes, problems: Problems):
-        self.raw, self.problems = raw, problems
-        self.parts = self.fields = self.tree_text = 0
-
-    def read(self, start: int) -> tuple[RawMessage, list[_Leaf]]:
-        leaves: list[_Leaf] = []
-        root = None
-        # (start, end, depth, number, parent, inside an attached message, default content type)
-        work = [(start, len(self.raw), 0, "", None, False, "text/plain")]
-        while work:
-            start, end, depth, number, parent, enclosed, default = work.pop()
-            msg, body = self._entity(start, end, number)
-            msg.set_default_type(default)
-            if parent is None:
-                root = msg
-            else:
-                parent.attach(msg)
-            ctype = _content_type(msg)
-            maintype = ctype.partition("/")[0]
-            if maintype in ("multipart", "message") and ctype != "message/delivery-status" and depth >= MAX_DEPTH:
-                self.problems.add(f"part {number or 1}: nested deeper than {MAX_DEPTH} levels, kept as one attachment")
-                msg.set_payload("")
-                if not enclosed:
-                    leaves.append(_Leaf(msg, number or "1", start, body, end, ctype, whole=True))
-                continue
-            if maintype == "multipart":
-                children = self._split(msg, body, end, number)
-                if children is None:  # no usable boundary: RFC 2046 §5.1.2 says read it as text
-                    self._set_text(msg, body, end, ctype)
-                    if not enclosed:
-                        leaves.append(_Leaf(msg, number or "1", start, body, end, "text/plain"))
-                    continue
-                msg.set_payload([])
-                child_default = "message/rfc822" if ctype == "multipart/digest" else "text/plain"
-                for index, (child_start, child_end, whole) in reversed(list(enumerate(children, 1))):
-                    child_number = f"{number}.{index}" if number else str(index)
-                    if whole and not enclosed:
-                        leaves.append(_Leaf(RawMessage(), child_number, child_start, child_start, child_end,
-                                            "application/octet-stream", whole=True))
-                    elif not whole:
-                        work.append((child_start, child_end, depth + 1, child_number, msg, enclosed, child_default))
-                continue
-            if ctype == "message/delivery-status":  # RFC 3464: blocks of header fields
-                msg.set_payload([self._entity(s, e, number)[0] for s, e in self._blocks(body, end)])
-            elif maintype == "message":
-                msg.set_payload([])
-                work.append((body, end, depth + 1, number or "1", msg, True, "text/plain"))
-            else:
-                self._set_text(msg, body, end, ctype)
-            if not enclosed:
-                leaves.append(_Leaf(msg, number or "1", start, body, end, ctype))
-        return root, _ordered(leaves)
-
-    def _entity(self, start: int, end: int, number: str) -> tuple[RawMessage, int]:
-        """The header fields of the entity at `start` as a Message, and where its body starts."""
-        self.parts += 1
-        msg = RawMessage()
-        head_end = HEADER_LINES.match(self.raw, start, end).end()
-        where = f"part {number}: " if number else ""
-        for found in FIELD_OR_LINE.finditer(self.raw, start, head_end):
-            self.fields += 1
-            if self.fields > MAX_FIELDS:
-                if self.fields == MAX_FIELDS + 1:
-                    self.problems.add(f"{where}more than {MAX_FIELDS} header lines, the rest ignored")
-                break
-            if not found.group(1):
-                continue  # a "From " line, ":value", a continuation of nothing: the feedparser skips them
-            name = found.group(1).decode("ascii")
-            value_start, value_end = found.span(2)
-            limit = PARAM_LIMIT if name.lower() in ("content-type", "content-disposition") else FIELD_LIMIT
-            if value_end - value_start > limit:
-                self.problems.add(f"{where}{name} field of {value_end - value_start} bytes: first {limit} read")
-                value_end = value_start + limit
-            value = self.raw[value_start:value_end].decode("ascii", "surrogateescape")
-            msg.set_raw(name, value.lstrip(" \t").rstrip("\r\n"))  # as compat32 stores it
-        if self.raw.startswith(b"\r\n", head_end, end):
-            return msg, head_end + 2
-        if self.raw.startswith(b"\n", head_end, end):
-            return msg, head_end + 1
-        return msg, head_end  # no blank line: the first line that is no field starts the body
-
-    def _split(self, msg: RawMessage, body: int, end: int, number: str) -> list[tuple[int, int, bool]] | None:
-        """(start, end, kept whole) of each part between the boundary lines (RFC 2046 §5.1.1);
-        None without a boundary or a first boundary line."""
-        boundary = _params(_first(msg, "Content-Type") or "").get("boundary")
-        if not boundary:
-            self.problems.add(f"part {number or 1}: multipart without a boundary, read as text")
-            return None
-        marker = b"--" + boundary.encode("utf-8", "surrogateescape")
-        parts, part_start, position = [], None, body
-        while True:  # bytes.find, not a regular expression: a 50 MB part is passed over in ~10 ms
-            line_start = self.raw.find(marker, position, end)
-            if line_start < 0:
-                break
-            position = line_start + len(marker)
-            line = DELIMITER_END.match(self.raw, position, end)
-            if line is None or (line_start > body and self.raw[line_start - 1] != 10):  # 10: "\n"
-                continue
-            if part_start is not None:
-                parts.append((part_start, _before_line_end(self.raw, part_start, line_start), False))
-            if line.group(1):  # the close delimiter: what follows is the epilogue
-                part_start = None
-                break
-            part_start = position = line.end()
-            if self.parts + len(parts) >= MAX_PARTS:
-                self.problems.add(f"part {number or 1}: more than {MAX_PARTS} parts, the rest kept as one attachment")
-                parts.append((part_start, end, True))
-                return parts
-        if part_start is not None:  # no close delimiter: the last part runs to the end
-            parts.append((part_start, end, False))
-        if not parts:
-            self.problems.add(f"part {number or 1}: multipart without its boundary line, read as text")
-            return None
-        return parts
-
-    def _blocks(self, body: int, end: int):
-        """Spans of the blank-line separated header blocks of a delivery-status body."""
-        for block in BLOCK.finditer(self.raw, body, min(end, body + FIELD_LIMIT)):
-            if self.parts >= MAX_PARTS:
-                return
-            yield block.span()
-
-    def _set_text(self, msg: RawMessage, body: int, end: int, ctype: str) -> None:
-        """Text-like bodies stay in the tree, as compat32 keeps them, for the bounce detectors."""
-        if ctype.startswith(("text/", "message/", "multipart/")) and self.tree_text + end - body <= TREE_TEXT_LIMIT:
-            self.tree_text += end - body
-            msg.set_payload(self.raw[body:end].decode("ascii", "surrogateescape"))
-        else:
-            msg.set_payload("")
 
 
-def _ordered(leaves: list[_Leaf]) -> list[_Leaf]:
-    """Leaves in the order they stand in the mail (parts kept whole are found out of order)."""
-    return sorted(leaves, key=lambda leaf: leaf.start)
 
 
-def _before_line_end(raw: bytes, start: int, line_start: int) -> int:
-    """Where a part ends: the line break before a boundary line belongs to the boundary."""
-    if line_start - 2 >= start and raw[line_start - 2:line_start] == b"\r\n":
-        return line_start - 2
-    if line_start - 1 >= start and raw[line_start - 1] in b"\r\n":
-        return line_start - 1
-    return line_start
 
 
-def _body(raw: bytes, leaves: list[_Leaf], problems: Problems) -> tuple[str, str, str, list[Attachment]]:
+def _body(raw: bytes, leaves: list[Leaf], problems: Problems) -> tuple[str, str, str, list[Attachment]]:
     text_parts, html_parts, attachments = [], [], []
     view = memoryview(raw)
     for leaf in leaves:
@@ -519,7 +336,7 @@ def _tags_removed(markup: str) -> str:
     return " ".join(html_unescape(re.sub(r"<[^<>]*+>", " ", markup)).split())
 
 
-def _take(view: memoryview, leaf: _Leaf, text_parts: list, html_parts: list, attachments: list,
+def _take(view: memoryview, leaf: Leaf, text_parts: list, html_parts: list, attachments: list,
           problems: Problems) -> None:
     """Sort one leaf into body text, HTML body or attachment."""
     if leaf.whole:
@@ -527,12 +344,12 @@ def _take(view: memoryview, leaf: _Leaf, text_parts: list, html_parts: list, att
                                       bytes(view[leaf.start:leaf.end])))
         return
     msg, ctype = leaf.msg, leaf.content_type
-    disposition = (_first(msg, "Content-Disposition") or "").split(";")[0].strip().lower()
+    disposition = (first(msg, "Content-Disposition") or "").split(";")[0].strip().lower()
     filename = _filename(msg, leaf.number, problems)
     is_body = disposition != "attachment" and not filename and ctype in ("text/plain", "text/html")
     if ctype == "message/rfc822":  # an attached or returned mail is one attachment, as sent
         inner = msg.get_payload()
-        subject = decode_words(_first(inner[0], "Subject") or "", 1000) if inner else ""
+        subject = decode_words(first(inner[0], "Subject") or "", 1000) if inner else ""
         attachments.append(Attachment(
             filename or f"{' '.join(subject.split())[:100].replace('/', '_') or 'message'}.eml", ctype,
             bytes(view[leaf.body:leaf.end])))
@@ -540,14 +357,14 @@ def _take(view: memoryview, leaf: _Leaf, text_parts: list, html_parts: list, att
     if ctype.startswith("message/"):  # header blocks (RFC 3464, RFC 5965): kept as sent
         data = bytes(view[leaf.body:leaf.end])
     else:
-        data = _decoded(view[leaf.body:leaf.end], msg)
+        data = decoded(view[leaf.body:leaf.end], msg)
     if is_body:
-        label = _params(_first(msg, "Content-Type") or "").get("charset")
+        label = params(first(msg, "Content-Type") or "").get("charset")
         if not charsets.is_known(label):
             problems.add(f"part {leaf.number}: undecodable charset {label[:40]!r}, guessed")
         (text_parts if ctype == "text/plain" else html_parts).append(charsets.decode(data, label))
         return
-    content_id = charsets.header_text((_first(msg, "Content-ID") or "")[:1000]).strip().strip("<>")
+    content_id = charsets.header_text((first(msg, "Content-ID") or "")[:1000]).strip().strip("<>")
     attachments.append(Attachment(
         filename=filename or _default_name(ctype, len(attachments) + 1),
         content_type=ctype,
@@ -557,32 +374,13 @@ def _take(view: memoryview, leaf: _Leaf, text_parts: list, html_parts: list, att
     ))
 
 
-def _decoded(body: memoryview, msg: RawMessage) -> bytes:
-    """The body without its Content-Transfer-Encoding, read from the raw bytes without copies of
-    the encoded form (binascii skips line breaks and other non-alphabet bytes itself)."""
-    encoding = (_first(msg, "Content-Transfer-Encoding") or "").strip().lower()
-    if encoding == "base64":
-        try:
-            return binascii.a2b_base64(body)
-        except binascii.Error:  # bad padding, a cut-off mail: keep what decodes
-            data = bytes(body).translate(None, NOT_BASE64)
-            data = data[:len(data) - 1] if len(data) % 4 == 1 else data
-            return binascii.a2b_base64(data + b"=" * (-len(data) % 4))
-    if encoding == "quoted-printable":
-        return binascii.a2b_qp(body)
-    if encoding in ("x-uuencode", "uuencode", "uue", "x-uue"):
-        encoded = RawMessage()
-        encoded["Content-Transfer-Encoding"] = encoding
-        encoded.set_payload(bytes(body).decode("ascii", "surrogateescape"))
-        return encoded.get_payload(decode=True)
-    return bytes(body)
 
 
 def _filename(msg: RawMessage, number: str, problems: Problems) -> str:
     """The part's file name: Content-Disposition filename, else Content-Type name, decoded
     (RFC 2231, RFC 2047, or raw UTF-8/GBK bytes) and made safe to show and to save."""
     for header, key in (("Content-Disposition", "filename"), ("Content-Type", "name")):
-        name, unknown = charsets.decode_param(_params(_first(msg, header) or ""), key)
+        name, unknown = charsets.decode_param(params(first(msg, header) or ""), key)
         if unknown:
             problems.add(f"part {number}: undecodable charset {unknown[:40]!r} in the file name, guessed")
         name = FOLD.sub("", name)
@@ -606,30 +404,8 @@ def safe_filename(name: str) -> str:
     return name
 
 
-def _params(value: str) -> dict[str, str]:
-    """The parameters after the first ";" of a Content-Type or Content-Disposition value (RFC
-    2045 §5.1), names in lower case, the first of each name; quoted values unquoted."""
-    params: dict[str, str] = {}
-    rest = value[:PARAM_LIMIT].partition(";")[2]
-    for found in PARAM.finditer(rest):
-        key, quoted, plain = found.group(1).lower(), found.group(2), found.group(3)
-        if quoted is not None:
-            params.setdefault(key, QUOTED_PAIR.sub(r"\1", quoted[1:-1] if quoted.endswith('"') and len(quoted) > 1
-                                                  else quoted[1:]))
-        elif plain is not None:
-            params.setdefault(key, plain.strip())
-    return params
 
 
-def _content_type(msg: RawMessage) -> str:
-    """As compat32's get_content_type, from the raw field (no Header objects for 8-bit bytes)."""
-    value = _first(msg, "Content-Type")
-    if value is None:
-        return msg.get_default_type()
-    ctype = value.partition(";")[0].strip().lower()
-    if ctype.count("/") != 1:
-        return "text/plain"
-    return ctype if CONTENT_TYPE.fullmatch(ctype) else "application/octet-stream"
 
 
 def _default_name(ctype: str, index: int) -> str:

@@ -7,7 +7,7 @@ import time
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mailer import bounces, parsing
+from mailer import bounces, mime, parsing
 from tests.conftest import DATA
 
 SEEDS = sorted(p.name for p in DATA.glob("*.eml"))
@@ -101,7 +101,7 @@ def test_damaged_mail_always_parses_quickly(seed, damage):
     assert mail.message_id == parsing.message_id_of(raw)
     assert storable(mail)
     assert all(isinstance(problem, str) for problem in mail.problems)
-    assert len(mail.problems) <= parsing.MAX_PROBLEMS + 1
+    assert len(mail.problems) <= mime.MAX_PROBLEMS + 1
     assert not [p for p in mail.problems if p.startswith("unreadable:")]  # our bug, caught by parse
     assert not complaints.records, [r.getMessage() for r in complaints.records]
     assert spent < CPU_SECONDS, (seed, spent)

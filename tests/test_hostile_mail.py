@@ -9,7 +9,7 @@ from email.message import EmailMessage
 
 import pytest
 
-from mailer import bounces, htmltext, parsing
+from mailer import bounces, htmltext, mime, parsing
 from tests.conftest import load_eml
 
 HEAD = (b"From: Alice <alice@client.example>\r\nTo: support@example.com\r\n"
@@ -118,7 +118,7 @@ def test_nesting_1000_deep_keeps_headers_and_top_text(kind):
     assert (mail.subject, mail.text, mail.from_address) == ("nested", "Top-level text.", "alice@client.example")
     [deep] = mail.attachments
     assert b"deep text" in deep.data
-    assert any(f"nested deeper than {parsing.MAX_DEPTH} levels" in problem for problem in mail.problems)
+    assert any(f"nested deeper than {mime.MAX_DEPTH} levels" in problem for problem in mail.problems)
     mail.headers.as_bytes()  # the tree the bounce detectors walk is shallow too
     bounces.detect(mail)
     assert seconds < 2, seconds
@@ -206,3 +206,10 @@ def test_bounce_detection_on_malformed_mail_neither_raises_nor_logs_tracebacks(c
     assert bounce is not None and bounce.reason.startswith("non-delivery notice")
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING or r.exc_info]
     assert [r.name for r in caplog.records] == ["mailer.bounces"]
+
+
+def test_an_address_after_a_comment_folded_with_crlf_is_found():
+    # On the wire every line ends in CRLF; a fold inside a comment must not lose the address.
+    raw = (b"From: (Alice (sales)\r\n team) alice@client.example\r\nTo: support@example.com\r\n"
+           b"Subject: folded\r\n\r\nHello\r\n")
+    assert parsing.parse(raw).from_address == "alice@client.example"

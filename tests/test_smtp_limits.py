@@ -11,7 +11,7 @@ from mailer.smtp_edge import make_controller
 from models import migrations
 from models.tables import InboundMail, Message, Ticket
 from postdesk import runtime
-from tests.conftest import free_port, load_eml, make_settings, run_worker
+from tests.conftest import free_port, load_eml, make_settings, run_worker, sent_mail
 
 
 @pytest.fixture
@@ -109,3 +109,43 @@ def test_the_same_mail_without_message_id_twice_makes_one_ticket(edge_with):
     assert InboundMail.select().count() == 2
     assert Ticket.select().count() == 1 and Message.select().count() == 1
     assert sorted(r.outcome for r in InboundMail.select()) == ["duplicate", "new_ticket"]
+
+
+def hostile_mails() -> dict[str, bytes]:
+    """Mail that got 250 and then never became a ticket (issue: "a 250 always ends on a ticket")."""
+    from tests.test_hostile_mail import nested
+    head = b"From: Alice <alice@client.example>\r\nTo: support@example.com\r\nSubject: hostile\r\n"
+    mails = {name: load_eml(name) for name in (
+        "hostile_raw_8bit_filenames.eml", "hostile_charset_not_a_charset.eml",
+        "hostile_nul_in_charset.eml", "hostile_nested_comments.eml", "hostile_utf7_html.eml")}
+    mails["multipart nested 1,000 deep"] = nested("multipart", 1000)
+    mails["message/rfc822 nested 1,000 deep"] = nested("message", 1000)
+    mails["From with 1,200 nested parentheses"] = (
+        b"From: " + b"(" * 1200 + b"x" + b")" * 1200 + b" alice@client.example\r\n" + head[head.index(b"To:"):]
+        + b"\r\nHello\r\n")
+    mails["2 MB To header"] = head + b"Cc: " + b"a@b.example, " * 170_000 + b"\r\n\r\nHello\r\n"
+    return mails
+
+
+def fold(raw: bytes, width: int = 900) -> bytes:
+    """Header lines folded as a client must to stay under SMTP's 1,000-byte line limit (RFC 5322
+    §2.2.3: a line break before white space; inside comments and between addresses it is CFWS)."""
+    head, sep, body = raw.partition(b"\n\n")
+    lines = []
+    for line in head.split(b"\n"):
+        while len(line) > width:
+            lines.append(line[:width])
+            line = b" " + line[width:]
+        lines.append(line)
+    return b"\n".join(lines) + sep + body
+
+
+@pytest.mark.parametrize("name", list(hostile_mails()))
+def test_hostile_mail_that_got_250_becomes_a_ticket_with_an_acknowledgement(edge_with, name):
+    settings, edge = edge_with(max_message_bytes=4_000_000)
+    raw = fold(hostile_mails()[name].replace(b"\r\n", b"\n")).replace(b"\n", b"\r\n")
+    assert deliver(edge, raw)[0] == 250
+    run_worker(settings)
+    row = InboundMail.get()
+    assert (row.state, row.outcome) == ("processed", "new_ticket"), row.error
+    assert Ticket.select().count() == 1 and len(sent_mail(settings)) == 1
