@@ -1,6 +1,6 @@
 """Peak memory of one large mail: the SMTP edge receiving it and a worker processing it.
 
-    python bench/memory.py [--attachment-mb 50] [--factor 4]
+    python bench/memory.py [--attachment-mb 50] [--factor 5]
 
 Sends a mail with one random attachment of the given size (base64 makes the mail about 1.37×
 larger) through a real `postdesk smtp`, then processes it in a fresh `postdesk replay` process,
@@ -52,7 +52,7 @@ def big_mail(size: int) -> bytes:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--attachment-mb", type=float, default=50)
-    parser.add_argument("--factor", type=float, default=4)
+    parser.add_argument("--factor", type=float, default=5)
     args = parser.parse_args()
     raw = big_mail(int(args.attachment_mb * 1024 * 1024))
     with tempfile.TemporaryDirectory() as tmp:

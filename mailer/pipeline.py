@@ -253,8 +253,8 @@ def process(settings, inbound_id: int, notify: bool = True, historic: bool = Fal
     """Run the steps over one stored mail, within its time budget, as one leased attempt.
 
     Outcomes are recorded on the row. An attempt that fails (an error, or over budget) is kept
-    with its reason and retried later; after a failure that may have been the mail's fault
-    (over budget, or the worker died holding it) the next attempt reads the mail without the
+    with its reason and retried later; after a failure that was probably the mail's fault (over
+    budget, or two workers in a row died holding it) the next attempt reads the mail without the
     full parser, so it still opens a ticket, marked for review. When the attempts are used up
     the mail is quarantined with its reason, for `postdesk replay`. Nothing here waits on one
     mail for longer than its budget."""
@@ -269,7 +269,7 @@ def process(settings, inbound_id: int, notify: bool = True, historic: bool = Fal
     if row.attempts > w.max_attempts:
         _quarantine(ctx, f"{row.previous_error}\n(all {w.max_attempts} attempts used)")
         return ctx
-    if row.attempts > 1 and row.previous_error.startswith((inbound.INTERRUPTED, inbound.OVER_BUDGET)):
+    if _suspect(row):
         ctx.degraded = f"read without the MIME parser after attempt {row.attempts - 1}: " \
                        f"{row.previous_error.splitlines()[0]}"
     step = None
@@ -300,6 +300,14 @@ def process(settings, inbound_id: int, notify: bool = True, historic: bool = Fal
         log.info("%s inbound=%d %s ticket=#%s threaded_by=%s", _mid(ctx), inbound_id,
                  ctx.outcome, ctx.ticket.number if ctx.ticket else "-", ctx.threaded_by or "-")
     return ctx
+
+
+def _suspect(row: InboundMail) -> bool:
+    """Did the mail itself probably stop the last attempt? Over budget, yes; a worker that died
+    holding it may have been killed by the mail or by an operator, so only twice in a row."""
+    previous = row.previous_error
+    return previous.startswith(inbound.OVER_BUDGET) or (
+        previous.startswith(inbound.INTERRUPTED) and row.attempts >= 3)
 
 
 def _failed(ctx: Context, error: str) -> None:

@@ -109,3 +109,21 @@ def test_the_customer_s_own_reply_still_brings_in_colleagues(settings):
     ctx = pipeline.process(settings, store(reply))
     assert ctx.outcome == "added" and not Message.get(Message.message_id == "<alice-2@client.example>").outsider
     assert {p.customer.email for p in Participant.select()} == {"carol@client.example"}
+
+
+def test_a_worker_killed_once_costs_the_mail_nothing(settings):
+    inbound_id = store(load_eml("new_question.eml"))
+    assert inbound.lease(inbound_id, 60) is not None  # its worker is SIGKILLed by an operator
+    end_hold(inbound_id)
+    assert pipeline.process(settings, inbound_id).outcome == "new_ticket"
+    message = Message.get()
+    assert not message.review_reason and "cannot log in" in message.text  # read in full, not degraded
+
+
+def test_two_workers_dying_on_the_same_mail_make_the_next_attempt_read_it_degraded(settings):
+    inbound_id = store(load_eml("new_question.eml"))
+    for _ in range(2):
+        assert inbound.lease(inbound_id, 60) is not None
+        end_hold(inbound_id)
+    assert pipeline.process(settings, inbound_id).outcome == "new_ticket"
+    assert "interrupted" in Message.get().review_reason
