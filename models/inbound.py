@@ -10,6 +10,7 @@ from .base import db, utcnow
 from .tables import ImapCheckpoint, InboundMail
 
 INTERRUPTED = "interrupted: the worker holding this mail stopped before it finished"
+PROCESSING = "processing"  # the outcome while an attempt holds the mail
 OVER_BUDGET = "over budget"
 
 
@@ -36,36 +37,47 @@ def store_many(mails: list[tuple[bytes, str, str, tuple[str, ...]]],
 def lease(inbound_id: int, seconds: float) -> InboundMail | None:
     """Take the mail for one processing attempt: a guarded UPDATE is the lock, so two workers
     (or a worker and the sweeper) never hold the same mail. The attempt is counted now, so a
-    worker killed by the mail still uses one up. None when the mail is done or held elsewhere.
-    The returned row's `previous_error` says how the attempt before this one ended."""
+    worker killed by the mail still uses one up: its outcome stays "processing", and the next
+    lease turns that into INTERRUPTED. None when the mail is done or held elsewhere. The returned
+    row's `previous_error` says how the attempt before this one ended ("" for the first).
+
+    Written as SQL: it runs once per mail, and peewee's query building cost more than the
+    statement itself (0.5 ms against 0.03)."""
     now = utcnow()
-    row = InboundMail.get_or_none(InboundMail.id == inbound_id)
-    if row is None or row.state != "received" or (row.leased_until and row.leased_until >= now):
-        return None
-    until = now + dt.timedelta(seconds=seconds)
-    taken = (InboundMail.update(leased_until=until, attempts=InboundMail.attempts + 1,
-                                error=INTERRUPTED)
-             .where((InboundMail.id == inbound_id) & (InboundMail.state == "received")
-                    & (InboundMail.attempts == row.attempts)
-                    & (InboundMail.leased_until.is_null() | (InboundMail.leased_until < now)))
-             .execute())
-    if not taken:
-        return None
-    row.previous_error, row.error = row.error, INTERRUPTED
-    row.attempts, row.leased_until = row.attempts + 1, until
+    p = db.param
+    sql = (f"UPDATE inbound_mail SET leased_until = {p}, attempts = attempts + 1, outcome = {p}, "
+           f"error = CASE WHEN outcome = {p} THEN {p} ELSE error END "
+           f"WHERE id = {p} AND state = 'received' AND (leased_until IS NULL OR leased_until < {p})")
+    params = (now + dt.timedelta(seconds=seconds), PROCESSING, PROCESSING, INTERRUPTED, inbound_id, now)
+    if db.returning_clause:  # one round trip: the row comes back with the update
+        cursor = db.execute_sql(sql + " RETURNING " + ", ".join(COLUMNS), params)
+        found = cursor.fetchone()
+        row = _row(found) if found else None
+    else:
+        row = InboundMail.get_by_id(inbound_id) if db.execute_sql(sql, params).rowcount else None
+    if row is not None:
+        row.previous_error = row.error
     return row
+
+
+COLUMNS = [f.column_name for f in InboundMail._meta.sorted_fields]
+
+
+def _row(values) -> InboundMail:
+    fields = InboundMail._meta.sorted_fields
+    return InboundMail(**{f.name: f.python_value(v) for f, v in zip(fields, values, strict=True)})
 
 
 def release(row: InboundMail) -> None:
     """Hand the mail back untouched (it waits for another mail): the attempt does not count."""
-    InboundMail.update(leased_until=None, attempts=InboundMail.attempts - 1,
-                       error=getattr(row, "previous_error", "")).where(InboundMail.id == row.id).execute()
+    InboundMail.update(leased_until=None, attempts=InboundMail.attempts - 1, outcome="") \
+        .where(InboundMail.id == row.id).execute()
 
 
 def retry_later(row: InboundMail, error: str, seconds: float) -> None:
     """This attempt failed: keep the reason, hold the mail back `seconds`, then any worker may
     try again."""
-    InboundMail.update(error=error, leased_until=utcnow() + dt.timedelta(seconds=seconds)) \
+    InboundMail.update(error=error, outcome="failed", leased_until=utcnow() + dt.timedelta(seconds=seconds)) \
         .where(InboundMail.id == row.id).execute()
 
 
@@ -73,17 +85,6 @@ def quarantine(row: InboundMail, error: str) -> None:
     """Attempts used up: set aside with the reason, out of every queue until replayed."""
     InboundMail.update(state="quarantined", outcome="quarantined", error=error, leased_until=None,
                        processed_at=utcnow()).where(InboundMail.id == row.id).execute()
-
-
-def quarantine_exhausted(max_attempts: int) -> int:
-    """Quarantine mail whose every attempt ended without a result (each killed its worker):
-    it is not leased again. Returns how many."""
-    now = utcnow()
-    return (InboundMail.update(state="quarantined", outcome="quarantined", processed_at=now,
-                               leased_until=None)
-            .where((InboundMail.state == "received") & (InboundMail.attempts >= max_attempts)
-                   & (InboundMail.leased_until.is_null() | (InboundMail.leased_until < now)))
-            .execute())
 
 
 def release_for_replay(ids: list[int]) -> None:
