@@ -67,3 +67,23 @@ def test_sweeper_enqueues_mail_whose_job_was_lost(settings):
     assert jobs.sweep()["inbound"] == 1
     run_worker(settings)
     assert InboundMail.get_by_id(inbound_id).state == "processed"
+
+
+def test_an_idle_worker_stops_at_once_on_sigterm(settings):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    worker = subprocess.Popen([sys.executable, "-m", "postdesk", "--config", settings.source, "worker"],
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while "worker listening" not in (line := worker.stderr.readline()) and time.monotonic() < deadline:
+            assert line or worker.poll() is None, "the worker exited before listening"
+        time.sleep(0.5)  # into RQ's blocking wait for a job
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=10) == 0
+    finally:
+        if worker.poll() is None:
+            worker.kill()

@@ -30,6 +30,12 @@ class Worker(SimpleWorker):
     """SimpleWorker (jobs run in this process: no fork per job, ≈170 jobs/s against ≈50) that
     stops, instead of retrying for ever, when it loses Redis."""
 
+    signalled = False
+
+    def request_stop(self, signum, frame):
+        self.signalled = True  # RQ marks only a busy worker as stopping; we need to know either way
+        return super().request_stop(signum, frame)
+
     def heartbeat(self, *args, **kwargs):
         try:
             return super().heartbeat(*args, **kwargs)
@@ -40,6 +46,7 @@ class Worker(SimpleWorker):
 
 def run(settings, verbose: bool = False) -> int:
     stop = threading.Event()
+    _install_stop_handlers(stop)
     schedule.start_clock(settings, stop)
     while not stop.is_set():
         if redis_answers(settings):
@@ -51,12 +58,14 @@ def run(settings, verbose: bool = False) -> int:
                             worker_ttl=WORKER_TTL)
             log.info("worker listening on queue %s at %s", settings.redis.queue_prefix,
                      runtime.redis_url(settings))
+            if stop.is_set():
+                break
             try:
                 worker.work(with_scheduler=True, logging_level="DEBUG" if verbose else "WARNING")
             except redis.RedisError as exc:  # its clean-up needs Redis too
                 log.debug("worker teardown without Redis: %s", exc)
-            if worker._stop_requested:
-                break  # stopped by a signal (RQ installs the handlers while it works)
+            if worker.signalled:
+                break  # SIGTERM or Ctrl-C (RQ installs the handlers while it works)
             _install_stop_handlers(stop)
         elif not work_from_database(settings):
             stop.wait(DATABASE_POLL_SECONDS)
