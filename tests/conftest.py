@@ -84,6 +84,27 @@ def settings(tmp_path, redis_server):
     runtime.close()
 
 
+@pytest.fixture
+def edge_with(tmp_path, redis_server):
+    """Start a real SMTP edge with [smtp] settings of the test's choosing; returns
+    (settings, controller) and stops it afterwards."""
+    from mailer.smtp_edge import make_controller
+
+    controllers = []
+
+    def start(**smtp):
+        settings = make_settings(tmp_path, redis_server, smtp=smtp)
+        runtime.init(settings, check_schema=False)
+        migrations.migrate()
+        controller = make_controller(settings, host="127.0.0.1", port=free_port())
+        controller.start()
+        controllers.append(controller)
+        return settings, controller
+    yield start
+    for controller in controllers:
+        controller.stop()
+
+
 def run_worker(settings) -> None:
     """Run every queued job in this process, as `postdesk worker` would, then return."""
     SimpleWorker([runtime.queue(settings)], connection=runtime.redis_connection(settings)).work(

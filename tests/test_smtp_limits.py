@@ -7,28 +7,8 @@ import time
 
 import pytest
 
-from mailer.smtp_edge import make_controller
-from models import migrations
 from models.tables import InboundMail, Message, Ticket
-from postdesk import runtime
-from tests.conftest import free_port, load_eml, make_settings, run_worker, sent_mail
-
-
-@pytest.fixture
-def edge_with(tmp_path, redis_server):
-    controllers = []
-
-    def start(**smtp):
-        settings = make_settings(tmp_path, redis_server, smtp=smtp)
-        runtime.init(settings, check_schema=False)
-        migrations.migrate()
-        controller = make_controller(settings, host="127.0.0.1", port=free_port())
-        controller.start()
-        controllers.append(controller)
-        return settings, controller
-    yield start
-    for controller in controllers:
-        controller.stop()
+from tests.conftest import load_eml, run_worker, sent_mail
 
 
 def deliver(edge, raw: bytes, source: str = "127.0.0.1") -> tuple[int, bytes]:

@@ -6,11 +6,9 @@ import subprocess
 
 import pytest
 
-from mailer.smtp_edge import make_controller
-from models import migrations
 from models.tables import InboundMail
-from postdesk import config, runtime
-from tests.conftest import free_port, load_eml, make_settings
+from postdesk import config
+from tests.conftest import load_eml
 
 
 @pytest.fixture(scope="session")
@@ -20,23 +18,6 @@ def certificate(tmp_path_factory):
                     "-subj", "/CN=postdesk.local", "-keyout", str(folder / "key.pem"),
                     "-out", str(folder / "cert.pem")], check=True, capture_output=True)
     return str(folder / "cert.pem"), str(folder / "key.pem")
-
-
-@pytest.fixture
-def edge_with(tmp_path, redis_server):
-    controllers = []
-
-    def start(**smtp):
-        settings = make_settings(tmp_path, redis_server, smtp=smtp)
-        runtime.init(settings, check_schema=False)
-        migrations.migrate()
-        controller = make_controller(settings, host="127.0.0.1", port=free_port())
-        controller.start()
-        controllers.append(controller)
-        return controller
-    yield start
-    for controller in controllers:
-        controller.stop()
 
 
 def insecure():
@@ -50,7 +31,7 @@ def send(smtp):
 
 
 def test_starttls_is_offered_and_mail_flows_over_it(edge_with, certificate):
-    edge = edge_with(tls_cert=certificate[0], tls_key=certificate[1], require_tls=True)
+    _, edge = edge_with(tls_cert=certificate[0], tls_key=certificate[1], require_tls=True)
     with smtplib.SMTP(edge.hostname, edge.port, timeout=10) as smtp:
         smtp.ehlo()
         assert smtp.has_extn("starttls")
@@ -61,7 +42,7 @@ def test_starttls_is_offered_and_mail_flows_over_it(edge_with, certificate):
 
 
 def test_require_tls_refuses_plain_text_mail(edge_with, certificate):
-    edge = edge_with(tls_cert=certificate[0], tls_key=certificate[1], require_tls=True)
+    _, edge = edge_with(tls_cert=certificate[0], tls_key=certificate[1], require_tls=True)
     with smtplib.SMTP(edge.hostname, edge.port, timeout=10) as smtp:
         smtp.ehlo()
         code, text = smtp.mail("alice@client.example")
@@ -69,7 +50,7 @@ def test_require_tls_refuses_plain_text_mail(edge_with, certificate):
 
 
 def test_auth_required_accepts_the_account_and_refuses_others(edge_with, certificate):
-    edge = edge_with(tls_cert=certificate[0], tls_key=certificate[1], auth_username="relay",
+    _, edge = edge_with(tls_cert=certificate[0], tls_key=certificate[1], auth_username="relay",
                      auth_password="relay-secret", auth_required=True)
     with smtplib.SMTP(edge.hostname, edge.port, timeout=10) as smtp:
         smtp.starttls(context=insecure())
@@ -87,7 +68,7 @@ def test_auth_required_accepts_the_account_and_refuses_others(edge_with, certifi
 
 
 def test_connection_limit_answers_421_and_frees_slots(edge_with):
-    edge = edge_with(max_connections=2)
+    _, edge = edge_with(max_connections=2)
     first = smtplib.SMTP(edge.hostname, edge.port, timeout=10)
     second = smtplib.SMTP(edge.hostname, edge.port, timeout=10)
     with pytest.raises(smtplib.SMTPConnectError) as err:
