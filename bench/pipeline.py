@@ -22,8 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from mailgen import Generator  # noqa: E402
 
-from mailer import notify, pipeline  # noqa: E402
-from models import inbound, migrations  # noqa: E402
+from mailer import notify, pipeline, spool  # noqa: E402
+from models import migrations  # noqa: E402
 from models.tables import Message, Outbox, Ticket  # noqa: E402
 from postdesk import config, runtime  # noqa: E402
 
@@ -110,7 +110,7 @@ def main() -> int:
     processed, seconds, all_mails = 0, 0.0, []
     for number in range(3):
         mails = rounds[-1]
-        ids = [inbound.store(m.raw, "bench", "", ("support@example.com",)) for m in mails]
+        ids = [spool.store(m.raw, "bench", "", ("support@example.com",)) for m in mails]
         seconds += process_all(settings, ids, mails, args.workers)
         processed += len(ids)
         all_mails += mails

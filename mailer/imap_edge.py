@@ -70,14 +70,15 @@ class Poller:
         size = client.fetch([uid], ["RFC822.SIZE"]).get(uid, {}).get(b"RFC822.SIZE", 0)
         if size > limit:
             reason = f"message of {size} bytes is over the {limit}-byte limit; left on the server"
-            inbound.store_from_imap(b"", self.account.name, self.rcpt, uidvalidity, uid, rejected=reason)
+            inbound.store_from_imap(b"", "", self.account.name, self.rcpt, uidvalidity, uid, rejected=reason)
             client.add_flags([uid], [TOO_BIG_FLAG])
             log.error("imap %s uid %d: %s", self.account.name, uid, reason)
             return
         # BODY.PEEK leaves \Seen alone: people may read the same mailbox.
         raw = client.fetch([uid], ["BODY.PEEK[]"])[uid][b"BODY[]"]
-        inbound_id = inbound.store_from_imap(raw, self.account.name, self.rcpt, uidvalidity, uid)
-        log.info("%s stored as inbound %d (imap %s uid %d)", message_id_of(raw), inbound_id,
+        message_id = message_id_of(raw)
+        inbound_id = inbound.store_from_imap(raw, message_id, self.account.name, self.rcpt, uidvalidity, uid)
+        log.info("%s stored as inbound %d (imap %s uid %d)", message_id, inbound_id,
                  self.account.name, uid)
         jobs.enqueue_processing(self.settings, [inbound_id])
 

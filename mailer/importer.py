@@ -50,7 +50,7 @@ def import_one(settings, raw: bytes, notify: bool) -> dict:
                                        & InboundMail.state.in_(("processed", "rejected"))).exists())
     if seen:
         return {"message_id": message_id, "outcome": "duplicate", "ticket": None, "threaded_by": None}
-    inbound_id = inbound.store(raw, "import")
+    inbound_id = inbound.store(inbound.Incoming(raw, "import", message_id))
     try:
         ctx = pipeline.process(settings, inbound_id, notify=notify, historic=True)
     except Exception:

@@ -17,25 +17,38 @@ class StorageError(Exception):
     """The mail could not be stored; the sender must be told to try again later."""
 
 
+def incoming(raw: bytes, source: str, mail_from: str = "", rcpt_to: tuple[str, ...] = (),
+             trace: bytes = b"") -> inbound.Incoming:
+    """A mail as an edge took it, with its idempotency key."""
+    return inbound.Incoming(raw, source, message_id_of(raw), mail_from, tuple(rcpt_to), trace)
+
+
+def store(raw: bytes, source: str, mail_from: str = "", rcpt_to: tuple[str, ...] = ()) -> int:
+    """Commit one mail (imports, tests); returns its row id."""
+    return inbound.store(incoming(raw, source, mail_from, rcpt_to))
+
+
 def receive(settings, raw: bytes, source: str, mail_from: str = "", rcpt_to: tuple[str, ...] = (),
             batcher=None) -> int:
     """Store, then enqueue. Returns the InboundMail id once the bytes are committed; raises
     StorageError when they are not. A Redis failure after storing is logged, not raised: the
     sweeper enqueues stored mail that no job took."""
+    mail = incoming(raw, source, mail_from, rcpt_to)
     try:
-        inbound_id = inbound.store(raw, source, mail_from, rcpt_to)
+        inbound_id = inbound.store(mail)
     except Exception as exc:
-        log.error("%s from %s could not be stored: %s", message_id_of(raw), source, exc)
+        log.error("%s from %s could not be stored: %s", mail.message_id, source, exc)
         raise StorageError(str(exc)) from exc
-    hand_over(settings, raw, source, inbound_id, batcher)
+    hand_over(settings, mail, inbound_id, batcher)
     return inbound_id
 
 
-def hand_over(settings, raw: bytes, source: str, inbound_id: int, batcher=None) -> None:
+def hand_over(settings, mail: inbound.Incoming, inbound_id: int, batcher=None) -> None:
     """After the commit: log, then give the id to the batcher, or straight to the workers."""
     from workers import jobs  # edges import the worker API only when they receive
 
-    log.info("%s stored as inbound %d (%s, %d bytes)", message_id_of(raw), inbound_id, source, len(raw))
+    log.info("%s stored as inbound %d (%s, %d bytes)", mail.message_id, inbound_id, mail.source,
+             len(mail.raw))
     if batcher is not None:
         batcher.add(inbound_id)
     else:
@@ -55,9 +68,9 @@ class GroupCommitter:
 
     def submit(self, raw: bytes, source: str, mail_from: str, rcpt_to: tuple[str, ...],
                trace: bytes = b"") -> Future:
-        """Store `raw` as sent, with our `trace` line in front (see inbound.store_many)."""
+        """Store `raw` as sent, with our `trace` line beside it (see inbound.store_many)."""
         future: Future = Future()
-        self.requests.put(((raw, source, mail_from, rcpt_to), trace, future))
+        self.requests.put((incoming(raw, source, mail_from, rcpt_to, trace), future))
         return future
 
     def close(self) -> None:
@@ -83,12 +96,12 @@ class GroupCommitter:
 
     def _commit(self, group) -> None:
         try:
-            ids = inbound.store_many([mail for mail, _, _ in group], [trace for _, trace, _ in group])
+            ids = inbound.store_many([mail for mail, _ in group])
         except Exception as exc:
             log.error("%d mails could not be stored: %s", len(group), exc)
-            for _, _, future in group:
+            for _, future in group:
                 future.set_exception(StorageError(str(exc)))
             return
-        for ((raw, source, _, _), _, future), inbound_id in zip(group, ids, strict=True):
-            hand_over(self.settings, raw, source, inbound_id, self.batcher)
+        for (mail, future), inbound_id in zip(group, ids, strict=True):
+            hand_over(self.settings, mail, inbound_id, self.batcher)
             future.set_result(inbound_id)

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-
-from mailer.parsing import message_id_of
+from dataclasses import dataclass
 
 from .base import db, utcnow
 from .tables import ImapCheckpoint, InboundMail
@@ -14,24 +13,33 @@ PROCESSING = "processing"  # the outcome while an attempt holds the mail
 OVER_BUDGET = "over budget"
 
 
-def store(raw: bytes, source: str, mail_from: str = "", rcpt_to: tuple[str, ...] = (),
-          trace: bytes = b"") -> int:
+@dataclass(frozen=True)
+class Incoming:
+    """One mail as an edge took it. `message_id` is its idempotency key, worked out by the
+    mailer (models/ does not read mail)."""
+
+    raw: bytes  # byte for byte as the sender sent it
+    source: str  # smtp / imap / pipe / import
+    message_id: str
+    mail_from: str = ""
+    rcpt_to: tuple[str, ...] = ()
+    trace: bytes = b""  # the Received line our edge writes
+
+
+def store(mail: Incoming) -> int:
     """Commit the raw bytes; returns the row id. Raises on any storage failure."""
-    return store_many([(raw, source, mail_from, rcpt_to)], traces=[trace])[0]
+    return store_many([mail])[0]
 
 
-def store_many(mails: list[tuple[bytes, str, str, tuple[str, ...]]],
-               traces: list[bytes] | None = None) -> list[int]:
-    """Commit several (raw, source, mail_from, rcpt_to) in one transaction: all or none.
-    The mail is kept exactly as sent: its size is the one every limit measures and its bytes
-    give the idempotency key. A trace (the Received line our edge writes) is kept beside it, not
-    glued in front, which would copy a large mail once more and change both."""
-    traces = traces or [b""] * len(mails)
+def store_many(mails: list[Incoming]) -> list[int]:
+    """Commit several mails in one transaction: all or none. The mail is kept exactly as sent:
+    its size is the one every limit measures and its bytes give the idempotency key. The trace
+    is kept beside it, not glued in front, which would copy a large mail once more."""
     with db.atomic():
-        return [InboundMail.insert(raw=raw, trace=trace.decode("ascii", "replace"), size=len(raw),
-                                   source=source, mail_from=mail_from, rcpt_to="\n".join(rcpt_to),
-                                   message_id=message_id_of(raw), received_at=utcnow()).execute()
-                for (raw, source, mail_from, rcpt_to), trace in zip(mails, traces, strict=True)]
+        return [InboundMail.insert(raw=m.raw, trace=m.trace.decode("ascii", "replace"), size=len(m.raw),
+                                   source=m.source, mail_from=m.mail_from, rcpt_to="\n".join(m.rcpt_to),
+                                   message_id=m.message_id, received_at=utcnow()).execute()
+                for m in mails]
 
 
 def lease(inbound_id: int, seconds: float) -> InboundMail | None:
@@ -126,13 +134,13 @@ def quarantined_ids(limit: int = 1000) -> list[int]:
     return [row.id for row in query]
 
 
-def store_from_imap(raw: bytes, account: str, rcpt_to: tuple[str, ...], uidvalidity: int, uid: int,
-                    rejected: str = "") -> int:
+def store_from_imap(raw: bytes, message_id: str, account: str, rcpt_to: tuple[str, ...], uidvalidity: int,
+                    uid: int, rejected: str = "") -> int:
     """Store one fetched message and advance the account's checkpoint in the same transaction,
     so a crash can neither skip a message nor store it twice."""
     with db.atomic():
         row = InboundMail.create(raw=b"" if rejected else raw, size=len(raw), source="imap",
-                                 message_id=message_id_of(raw) if raw else "",
+                                 message_id=message_id,
                                  mail_from=f"imap:{account}", rcpt_to="\n".join(rcpt_to),
                                  imap_uidvalidity=uidvalidity, imap_uid=uid,
                                  state="rejected" if rejected else "received", error=rejected)

@@ -7,8 +7,8 @@ import threading
 import pytest
 from werkzeug.serving import make_server
 
-from mailer import pipeline
-from models import agents, inbound
+from mailer import pipeline, spool
+from models import agents
 from tests.conftest import free_port, load_eml
 from web import create_app
 
@@ -34,7 +34,7 @@ def browser():
 def admin(settings, tmp_path):
     agents.create_agent("agnes@example.com", "correct horse battery", name="Agnes")
     for name in ("new_question.eml", "chinese_gbk_question.eml", "html_only_with_inline_image.eml"):
-        pipeline.process(settings, inbound.store(load_eml(name), "smtp"))
+        pipeline.process(settings, spool.store(load_eml(name), "smtp"))
     server = make_server("127.0.0.1", free_port(), create_app(settings), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -2,8 +2,8 @@
 
 import pytest
 
-from mailer import pipeline
-from models import inbound, tickets
+from mailer import pipeline, spool
+from models import tickets
 from models.tables import Customer, Event, Message, Outbox, Ticket
 from tests.conftest import load_eml
 
@@ -13,7 +13,7 @@ def alice_bounce_state() -> str:
 
 
 def ingest(settings, raw: bytes):
-    return pipeline.process(settings, inbound.store(raw, "smtp", "", ("support@example.com",)))
+    return pipeline.process(settings, spool.store(raw, "smtp", "", ("support@example.com",)))
 
 
 @pytest.mark.parametrize("name", ["out_of_office.eml", "precedence_bulk.eml", "x_autoreply_header.eml",

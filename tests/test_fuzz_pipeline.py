@@ -9,8 +9,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from mailer import pipeline
-from models import inbound
+from mailer import pipeline, spool
 from models.tables import InboundMail
 from tests.conftest import DATA
 
@@ -55,7 +54,7 @@ def mutate(raw: bytes, rng: random.Random) -> bytes:
 @given(seed=st.sampled_from(SEEDS), salt=st.integers(0, 2**32 - 1))
 def test_mutated_mail_always_ends_in_a_defined_outcome(settings, seed, salt):
     raw = mutate((DATA / seed).read_bytes(), random.Random(salt))
-    inbound_id = inbound.store(raw, "smtp", "sender@client.example", ("support@example.com",))
+    inbound_id = spool.store(raw, "smtp", "sender@client.example", ("support@example.com",))
     started = time.process_time()
     ctx = pipeline.process(settings, inbound_id)
     spent = time.process_time() - started

@@ -4,8 +4,8 @@ import logging
 
 import pytest
 
-from mailer import identity, parsing, pipeline
-from models import agents, inbound
+from mailer import identity, parsing, pipeline, spool
+from models import agents
 from models.tables import Customer, Message, Outbox, Ticket
 from postdesk.config import Inbound
 from tests.conftest import load_eml, make_settings
@@ -24,7 +24,7 @@ def setup(tmp_path, redis_server):
 
 
 def ingest(settings, name):
-    return pipeline.process(settings, inbound.store(load_eml(name), "smtp", "", ("support@example.com",)))
+    return pipeline.process(settings, spool.store(load_eml(name), "smtp", "", ("support@example.com",)))
 
 
 def test_proven_agent_mail_with_tag_is_an_internal_note_on_the_ticket(tmp_path, redis_server):

@@ -9,8 +9,7 @@ import sys
 
 import pytest
 
-from mailer import pipeline
-from models import inbound
+from mailer import pipeline, spool
 from models.base import utcnow
 from models.tables import Event, InboundMail, Message, Outbox, Ticket
 from tests.conftest import load_eml, make_settings, run_worker, sent_mail
@@ -18,7 +17,7 @@ from workers import jobs
 
 
 def ingest(settings, raw: bytes, rcpt=("support@example.com",)):
-    inbound_id = inbound.store(raw, "smtp", "sender@client.example", rcpt)
+    inbound_id = spool.store(raw, "smtp", "sender@client.example", rcpt)
     return pipeline.process(settings, inbound_id)
 
 
@@ -82,7 +81,7 @@ def test_mail_without_message_id_is_deduplicated_by_its_bytes(settings):
 
 
 def test_processing_the_same_stored_row_twice_answers_once(settings):
-    inbound_id = inbound.store(load_eml("new_question.eml"), "smtp")
+    inbound_id = spool.store(load_eml("new_question.eml"), "smtp")
     pipeline.process(settings, inbound_id)
     again = pipeline.process(settings, inbound_id)
     assert again.outcome == "duplicate" and Outbox.select().count() == 1
@@ -157,7 +156,7 @@ def test_a_failing_mail_is_retried_then_quarantined_and_replay_processes_it(sett
         raise RuntimeError("simulated bug in a pipeline step")
 
     raw = load_eml("new_question.eml")
-    inbound_id = inbound.store(raw, "smtp")
+    inbound_id = spool.store(raw, "smtp")
     monkeypatch.setattr(pipeline, "STEPS", pipeline.STEPS[:2] + (broken_step,) + pipeline.STEPS[2:])
     outcomes = []
     for _ in range(settings.worker.max_attempts):
@@ -192,7 +191,7 @@ def test_locked_database_during_processing_loses_nothing(settings):
 
     from models.base import database_path
 
-    inbound_id = inbound.store(load_eml("new_question.eml"), "smtp")
+    inbound_id = spool.store(load_eml("new_question.eml"), "smtp")
     blocker = sqlite3.connect(database_path(settings))
     blocker.execute("BEGIN EXCLUSIVE")
     try:

@@ -3,7 +3,7 @@ double processing, unreadable mail still a ticket, outsiders on a thread bring n
 
 import datetime as dt
 
-from mailer import pipeline
+from mailer import pipeline, spool
 from models import inbound
 from models.base import utcnow
 from models.tables import Event, InboundMail, Message, Participant, Ticket
@@ -12,7 +12,7 @@ from workers import jobs
 
 
 def store(raw: bytes) -> int:
-    return inbound.store(raw, "smtp", "sender@client.example", ("support@example.com",))
+    return spool.store(raw, "smtp", "sender@client.example", ("support@example.com",))
 
 
 def end_hold(inbound_id: int) -> None:

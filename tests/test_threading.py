@@ -2,15 +2,15 @@
 
 import datetime as dt
 
-from mailer import notify, pipeline
-from models import inbound, tickets
+from mailer import notify, pipeline, spool
+from models import tickets
 from models.base import utcnow
 from models.tables import Event, Message, Outbox, Participant, Ticket
 from tests.conftest import load_eml, make_settings
 
 
 def ingest(settings, raw: bytes, rcpt=("support@example.com",)):
-    return pipeline.process(settings, inbound.store(raw, "smtp", "", rcpt))
+    return pipeline.process(settings, spool.store(raw, "smtp", "", rcpt))
 
 
 def test_acknowledgement_gives_out_a_reply_token_address(settings):

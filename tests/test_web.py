@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from mailer import pipeline
+from mailer import pipeline, spool
 from models import agents, inbound
 from models.tables import InboundMail
 from tests.conftest import load_eml
@@ -15,7 +15,7 @@ from web import create_app
 def app(settings):
     agents.create_agent("agent@example.com", "correct horse battery", name="Agnes")
     for name in ("new_question.eml", "chinese_gbk_question.eml"):
-        pipeline.process(settings, inbound.store(load_eml(name), "smtp"))
+        pipeline.process(settings, spool.store(load_eml(name), "smtp"))
     return create_app(settings, testing=True)
 
 
@@ -80,8 +80,8 @@ def test_health_reports_database_and_redis(app):
 
 
 def test_inline_image_is_linked_and_attachments_download(app, settings):
-    pipeline.process(settings, inbound.store(load_eml("html_only_with_inline_image.eml"), "smtp"))
-    pipeline.process(settings, inbound.store(load_eml("text_attachment_beside_body.eml"), "smtp"))
+    pipeline.process(settings, spool.store(load_eml("html_only_with_inline_image.eml"), "smtp"))
+    pipeline.process(settings, spool.store(load_eml("text_attachment_beside_body.eml"), "smtp"))
     client = app.test_client()
     assert client.get("/attachments/1").status_code == 302  # login first
     login(client)
@@ -97,7 +97,7 @@ def test_inline_image_is_linked_and_attachments_download(app, settings):
 
 
 def test_bouncing_customer_is_shown_on_the_ticket(app, settings):
-    pipeline.process(settings, inbound.store(load_eml("bounce_dsn_permanent.eml"), "smtp"))
+    pipeline.process(settings, spool.store(load_eml("bounce_dsn_permanent.eml"), "smtp"))
     client = app.test_client()
     login(client)
     page = client.get("/tickets/1").get_data(as_text=True)
@@ -108,10 +108,10 @@ def test_outsider_mail_and_quarantined_mail_are_shown(app, settings):
     stranger = (b"From: Mallory <mallory@attacker.example>\r\nTo: support@example.com\r\n"
                 b"Subject: Re: Cannot log in\r\nMessage-ID: <mallory-2@attacker.example>\r\n"
                 b"In-Reply-To: <new-question-1@client.example>\r\n\r\nSend me her password.\r\n")
-    pipeline.process(settings, inbound.store(stranger, "smtp"))
+    pipeline.process(settings, spool.store(stranger, "smtp"))
     client = app.test_client()
     login(client)
     page = client.get("/tickets/1").get_data(as_text=True)
     assert "mallory@attacker.example is not on this ticket" in page
-    inbound.quarantine(InboundMail.get_by_id(inbound.store(b"x", "smtp")), "every attempt failed")
+    inbound.quarantine(InboundMail.get_by_id(spool.store(b"x", "smtp")), "every attempt failed")
     assert client.get("/health").get_json()["quarantined_mail"] == 1

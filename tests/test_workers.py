@@ -2,7 +2,7 @@
 
 import datetime as dt
 
-from models import inbound
+from mailer import spool
 from models.base import utcnow
 from models.tables import InboundMail, Message, Ticket
 from postdesk import runtime
@@ -11,7 +11,7 @@ from workers import jobs
 
 
 def store(name: str) -> int:
-    return inbound.store(load_eml(name), "smtp", "", ("support@example.com",))
+    return spool.store(load_eml(name), "smtp", "", ("support@example.com",))
 
 
 def test_reply_stored_before_its_question_still_joins_the_question_ticket(settings):
