@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 import redis
@@ -29,8 +30,16 @@ def init(settings: config.Settings, check_schema: bool = True) -> config.Setting
 
 
 def settings() -> config.Settings:
+    """The settings this process was started with. A job run in a process nobody initialised
+    reads POSTDESK_CONFIG; it never falls back to the checkout's own config.toml, whose embedded
+    database would quietly be a different one than the deployment's."""
     if "settings" not in _state:
-        init(config.load())
+        path = os.environ.get("POSTDESK_CONFIG")
+        if not path:
+            raise config.ConfigError("no settings in this process: start it through `postdesk` "
+                                     "(runtime.init) or set POSTDESK_CONFIG")
+        log.info("settings from POSTDESK_CONFIG=%s", path)
+        init(config.load(path))
     return _state["settings"]
 
 

@@ -99,3 +99,12 @@ def test_cli_stops_with_ex_config_and_the_reason(tmp_path):
                             capture_output=True, text=True)
     assert result.returncode == 78
     assert "tickets.number_start: must be 1 or more" in result.stderr
+
+
+def test_a_process_nobody_initialised_refuses_the_default_config(monkeypatch):
+    from postdesk import runtime
+
+    monkeypatch.setattr(runtime, "_state", {})
+    monkeypatch.delenv("POSTDESK_CONFIG", raising=False)
+    with pytest.raises(config.ConfigError, match="POSTDESK_CONFIG"):
+        runtime.settings()
