@@ -82,12 +82,12 @@ def main() -> int:
             edge.wait()
         probe = ("import resource, sys, json\n"
                  "from postdesk import config, runtime\n"
-                 "from workers import jobs\n"
+                 "from workers import processing\n"
                  "s = runtime.init(config.load())\n"
                  "from models.tables import InboundMail\n"
                  "row_id = InboundMail.select(InboundMail.id).scalar()\n"
                  "base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
-                 "outcome = jobs.process_stored(s, row_id)\n"
+                 "outcome = processing.process_stored(s, row_id)\n"
                  "peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
                  "print(json.dumps({'outcome': outcome, 'kib': peak - base}))\n")
         done = subprocess.run([sys.executable, "-c", probe], env=env, cwd=ROOT, capture_output=True,

@@ -11,7 +11,7 @@ from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 
 from models import inbound
-from workers import jobs
+from workers import processing
 
 from .parsing import message_id_of
 
@@ -80,7 +80,7 @@ class Poller:
         inbound_id = inbound.store_from_imap(raw, message_id, self.account.name, self.rcpt, uidvalidity, uid)
         log.info("%s stored as inbound %d (imap %s uid %d)", message_id, inbound_id,
                  self.account.name, uid)
-        jobs.enqueue_processing(self.settings, [inbound_id])
+        processing.enqueue_processing(self.settings, [inbound_id])
 
     def _tidy(self, client, last_uid: int) -> None:
         """Move or flag what is stored, only ever up to the checkpoint; a failed move is retried

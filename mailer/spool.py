@@ -45,14 +45,14 @@ def receive(settings, raw: bytes, source: str, mail_from: str = "", rcpt_to: tup
 
 def hand_over(settings, mail: inbound.Incoming, inbound_id: int, batcher=None) -> None:
     """After the commit: log, then give the id to the batcher, or straight to the workers."""
-    from workers import jobs  # edges import the worker API only when they receive
+    from workers import processing  # edges import the worker API only when they receive
 
     log.info("%s stored as inbound %d (%s, %d bytes)", mail.message_id, inbound_id, mail.source,
              len(mail.raw))
     if batcher is not None:
         batcher.add(inbound_id)
     else:
-        jobs.enqueue_processing(settings, [inbound_id])
+        processing.enqueue_processing(settings, [inbound_id])
 
 
 class GroupCommitter:

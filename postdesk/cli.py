@@ -139,7 +139,7 @@ def cmd_import(settings, args) -> int:
     from tqdm import tqdm
 
     from mailer import importer
-    from workers import jobs
+    from workers import outgoing
 
     runtime.init(settings)
     raws = importer.read_messages(Path(args.path))
@@ -147,7 +147,7 @@ def cmd_import(settings, args) -> int:
     bar = tqdm(raws, unit="mail", disable=not sys.stderr.isatty(), file=sys.stderr)
     for raw in bar:
         result = importer.import_one(settings, raw, notify=not args.no_notify)
-        jobs.enqueue_deliveries(settings, result.pop("outbox", []))
+        outgoing.enqueue_deliveries(settings, result.pop("outbox", []))
         result.pop("inbound", None)
         outcomes[result["outcome"]] = outcomes.get(result["outcome"], 0) + 1
         if args.json:
@@ -173,14 +173,14 @@ def cmd_inspect(settings, args) -> int:
 
 def cmd_replay(settings, args) -> int:
     from models import inbound
-    from workers import jobs
+    from workers import processing
 
     runtime.init(settings)
     ids = args.ids or inbound.quarantined_ids()
     inbound.release_for_replay(ids)
     failures = 0
     for inbound_id in ids:
-        outcome = jobs.process_stored(settings, inbound_id)
+        outcome = processing.process_stored(settings, inbound_id)
         failures += outcome in ("failed", "quarantined")
         print(json.dumps({"inbound": inbound_id, "outcome": outcome}))
     return 1 if failures else 0
@@ -188,7 +188,7 @@ def cmd_replay(settings, args) -> int:
 
 def cmd_smtp(settings, args) -> int:
     from mailer.smtp_edge import make_controller
-    from workers.jobs import Batcher
+    from workers.processing import Batcher
 
     runtime.init(settings)
     batcher = Batcher(settings)

@@ -10,7 +10,7 @@ from models.base import utcnow
 from models.tables import Outbox
 from postdesk import runtime
 from tests.conftest import free_port, make_settings
-from workers import jobs
+from workers import outgoing
 
 
 class Relay:
@@ -55,15 +55,15 @@ def queued(to: str) -> Outbox:
 def test_delivered_once_even_when_the_job_runs_twice(relay):
     settings, handler = relay
     row = queued("alice@client.example")
-    assert jobs.deliver(row.id) == "sent"
-    assert jobs.deliver(row.id) == "skipped"
+    assert outgoing.deliver(row.id) == "sent"
+    assert outgoing.deliver(row.id) == "skipped"
     assert len(handler.received) == 1 and Outbox.get_by_id(row.id).state == "sent"
 
 
 def test_temporary_refusal_is_retried_later_with_backoff(relay):
     settings, handler = relay
     row = queued("later@client.example")
-    assert jobs.deliver(row.id) == "failed"
+    assert outgoing.deliver(row.id) == "failed"
     row = Outbox.get_by_id(row.id)
     assert row.attempts == 1 and "451" in row.last_error
     assert row.next_attempt_at > utcnow() + dt.timedelta(seconds=50)
@@ -75,7 +75,7 @@ def test_temporary_refusal_is_retried_later_with_backoff(relay):
 def test_permanent_refusal_is_dead_at_once(relay):
     settings, handler = relay
     row = queued("gone@client.example")
-    assert jobs.deliver(row.id) == "dead"
+    assert outgoing.deliver(row.id) == "dead"
     assert "550" in Outbox.get_by_id(row.id).last_error
     assert outbox.resend(row.id) and Outbox.get_by_id(row.id).state == "pending"
 
@@ -86,7 +86,7 @@ def test_gives_up_after_max_attempts(relay):
     states = []
     for _ in range(3):
         Outbox.update(next_attempt_at=utcnow()).where(Outbox.id == row.id).execute()
-        states.append(jobs.deliver(row.id))
+        states.append(outgoing.deliver(row.id))
     assert states == ["failed", "failed", "dead"]
 
 
@@ -97,7 +97,7 @@ def test_relay_down_is_a_temporary_failure(tmp_path, redis_server):
     runtime.init(settings, check_schema=False)
     migrations.migrate()
     row = queued("alice@client.example")
-    assert jobs.deliver(row.id) == "failed"
+    assert outgoing.deliver(row.id) == "failed"
     assert "ConnectionRefused" in Outbox.get_by_id(row.id).last_error
 
 
@@ -108,4 +108,4 @@ def test_delivery_interrupted_mid_send_is_retried(relay):
     assert row.id not in outbox.due_ids()
     Outbox.update(next_attempt_at=utcnow() - outbox.STUCK_AFTER).where(Outbox.id == row.id).execute()
     assert row.id in outbox.due_ids()
-    assert jobs.deliver(row.id) == "sent"
+    assert outgoing.deliver(row.id) == "sent"

@@ -13,7 +13,7 @@ from mailer import pipeline, spool
 from models.base import utcnow
 from models.tables import Event, InboundMail, Message, Outbox, Ticket
 from tests.conftest import load_eml, make_settings, run_worker, sent_mail
-from workers import jobs
+from workers import outgoing, processing, sweeper
 
 
 def ingest(settings, raw: bytes, rcpt=("support@example.com",)):
@@ -45,7 +45,7 @@ def test_new_mail_opens_ticket_one_with_an_acknowledgement_in_the_outbox(setting
 def test_acknowledgement_is_delivered_by_the_worker(settings):
     ingest(settings, load_eml("new_question.eml"))
     assert sent_mail(settings) == []
-    jobs.enqueue_deliveries(settings, [o.id for o in Outbox.select()])
+    outgoing.enqueue_deliveries(settings, [o.id for o in Outbox.select()])
     run_worker(settings)
     [raw] = sent_mail(settings)
     delivered = email.message_from_bytes(raw, policy=email.policy.default)
@@ -160,8 +160,8 @@ def test_a_failing_mail_is_retried_then_quarantined_and_replay_processes_it(sett
     monkeypatch.setattr(pipeline, "STEPS", pipeline.STEPS[:2] + (broken_step,) + pipeline.STEPS[2:])
     outcomes = []
     for _ in range(settings.worker.max_attempts):
-        outcomes.append(jobs.process_inbound(inbound_id))
-        assert jobs.process_inbound(inbound_id) in ("leased", "quarantined")  # held back, not spun on
+        outcomes.append(processing.process_inbound(inbound_id))
+        assert processing.process_inbound(inbound_id) in ("leased", "quarantined")  # held back, not spun on
         end_hold(inbound_id)
     assert outcomes == ["failed"] * (settings.worker.max_attempts - 1) + ["quarantined"]
     row = InboundMail.get_by_id(inbound_id)
@@ -169,7 +169,7 @@ def test_a_failing_mail_is_retried_then_quarantined_and_replay_processes_it(sett
     assert "simulated bug" in row.error and "Traceback" in row.error  # the whole exception
     assert row.message_id == "<new-question-1@client.example>"
     assert Ticket.select().count() == 0  # nothing half-written
-    assert jobs.sweep()["inbound"] == 0  # quarantined mail is out of every queue
+    assert sweeper.sweep()["inbound"] == 0  # quarantined mail is out of every queue
 
     # The bug is fixed and deployed (a new process without the broken step); the operator replays.
     result = subprocess.run([sys.executable, "-m", "postdesk", "--config", settings.source, "replay"],

@@ -8,7 +8,7 @@ from models import inbound
 from models.base import utcnow
 from models.tables import Event, InboundMail, Message, Participant, Ticket
 from tests.conftest import load_eml, make_settings
-from workers import jobs
+from workers import sweeper
 
 
 def store(raw: bytes) -> int:
@@ -60,7 +60,7 @@ def test_a_leased_mail_is_neither_processed_nor_re_enqueued_by_another_worker(se
     assert held is not None and held.attempts == 1
     assert pipeline.process(settings, inbound_id).outcome == "leased"
     InboundMail.update(received_at=utcnow() - dt.timedelta(hours=1)).execute()
-    assert jobs.sweep()["inbound"] == 0
+    assert sweeper.sweep()["inbound"] == 0
     assert Ticket.select().count() == 0
 
 

@@ -11,7 +11,7 @@ from models.base import database_path
 from models.tables import InboundMail, Ticket
 from postdesk import embedded_redis, runtime
 from tests.conftest import free_port, load_eml, make_settings, run_worker, sent_mail
-from workers import jobs
+from workers import sweeper
 
 
 @pytest.fixture
@@ -115,11 +115,11 @@ def test_redis_down_at_receive_time_loses_nothing(tmp_path):
 
     redis = embedded_redis.start(tmp_path / "redis-back", port=port)  # Redis comes back
     try:
-        assert jobs.sweep() == {"inbound": 1, "outbox": 0}
+        assert sweeper.sweep() == {"inbound": 1, "outbox": 0}
         run_worker(settings)
         assert InboundMail.get().state == "processed" and Ticket.select().count() == 1
         assert len(sent_mail(settings)) == 1
-        assert jobs.sweep() == {"inbound": 0, "outbox": 0}  # nothing is processed twice
+        assert sweeper.sweep() == {"inbound": 0, "outbox": 0}  # nothing is processed twice
     finally:
         embedded_redis.stop(redis)
 

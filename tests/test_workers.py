@@ -7,7 +7,7 @@ from models.base import utcnow
 from models.tables import InboundMail, Message, Ticket
 from postdesk import runtime
 from tests.conftest import load_eml, run_worker, sent_mail
-from workers import jobs
+from workers import processing, sweeper
 
 
 def store(name: str) -> int:
@@ -17,7 +17,7 @@ def store(name: str) -> int:
 def test_reply_stored_before_its_question_still_joins_the_question_ticket(settings):
     reply = store("reply_all_from_cc_colleague.eml")  # parallel connections: the reply won the race
     question = store("new_question_with_cc.eml")
-    outcomes = jobs.process_inbound_batch([reply, question])
+    outcomes = processing.process_inbound_batch([reply, question])
     assert outcomes == {"new_ticket": 1, "added": 1}
     assert Ticket.select().count() == 1
     assert Message.get(Message.message_id == "<vpn-bob-reply@client.example>").threaded_by == "header"
@@ -26,9 +26,9 @@ def test_reply_stored_before_its_question_still_joins_the_question_ticket(settin
 def test_a_deferred_mail_is_processed_as_it_stands_after_the_last_deferral(settings):
     reply = store("reply_all_from_cc_colleague.eml")
     store("new_question_with_cc.eml")  # stored, but its job is lost: it never gets processed here
-    assert jobs.process_inbound(reply, wait=False) == "deferred"
+    assert processing.handle(settings, reply, wait=False).outcome == "deferred"
     assert InboundMail.get_by_id(reply).state == "received"  # nothing written while it waits
-    assert jobs.process_inbound(reply, deferrals=jobs.MAX_DEFERRALS) == "new_ticket"
+    assert processing.process_inbound(reply, deferrals=processing.MAX_DEFERRALS) == "new_ticket"
 
 
 def test_one_failing_mail_does_not_stop_its_batch(settings, monkeypatch):
@@ -42,13 +42,13 @@ def test_one_failing_mail_does_not_stop_its_batch(settings, monkeypatch):
         if ctx.row.id == bad:
             raise RuntimeError("simulated bug")
     monkeypatch.setattr(pipeline, "STEPS", (parse_or_fail,) + pipeline.STEPS[1:])
-    assert jobs.process_inbound_batch([bad, good]) == {"failed": 1, "new_ticket": 1}
+    assert processing.process_inbound_batch([bad, good]) == {"failed": 1, "new_ticket": 1}
     row = InboundMail.get_by_id(bad)
     assert row.state == "received" and row.attempts == 1 and "simulated bug" in row.error
 
 
 def test_batcher_hands_stored_mail_to_the_workers_in_one_job(settings):
-    batcher = jobs.Batcher(settings, size=5, wait=0.05)
+    batcher = processing.Batcher(settings, size=5, wait=0.05)
     ids = [store("new_question.eml"), store("no_message_id.eml"), store("chinese_gbk_question.eml")]
     for inbound_id in ids:
         batcher.add(inbound_id)
@@ -61,10 +61,10 @@ def test_batcher_hands_stored_mail_to_the_workers_in_one_job(settings):
 
 def test_sweeper_enqueues_mail_whose_job_was_lost(settings):
     inbound_id = store("new_question.eml")  # stored; its job never reached Redis
-    assert jobs.sweep()["inbound"] == 0  # not stale yet: its job may still be on its way
+    assert sweeper.sweep()["inbound"] == 0  # not stale yet: its job may still be on its way
     stale = utcnow() - dt.timedelta(seconds=settings.worker.stale_after_seconds + 1)
     InboundMail.update(received_at=stale).where(InboundMail.id == inbound_id).execute()
-    assert jobs.sweep()["inbound"] == 1
+    assert sweeper.sweep()["inbound"] == 1
     run_worker(settings)
     assert InboundMail.get_by_id(inbound_id).state == "processed"
 

@@ -1,1 +1,1 @@
-"""RQ jobs (module-level functions taking ids) and the periodic schedule."""
+"""RQ jobs by area (processing, outgoing, sweeper), the worker loop (runner) and the periodic schedule."""

@@ -18,7 +18,7 @@ from rq.exceptions import StopRequested
 from models import inbound, outbox
 from postdesk import runtime
 
-from . import jobs, schedule
+from . import outgoing, processing, schedule
 
 log = logging.getLogger(__name__)
 
@@ -81,15 +81,15 @@ def redis_answers(settings) -> bool:
         return False
 
 
-def work_from_database(settings, limit: int = jobs.BATCH_SIZE) -> int:
+def work_from_database(settings, limit: int = processing.BATCH_SIZE) -> int:
     """Process stored mail no worker holds and send due deliveries, without Redis. Returns how
     many rows it handled (0: nothing to do)."""
     handled = 0
     for inbound_id in inbound.stale_ids(0, limit=limit):
-        jobs.process_stored(settings, inbound_id)
+        processing.process_stored(settings, inbound_id)
         handled += 1
     for outbox_id in outbox.due_ids()[:limit]:
-        jobs.deliver(outbox_id)
+        outgoing.deliver(outbox_id)
         handled += 1
     return handled
 

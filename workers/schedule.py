@@ -10,7 +10,7 @@ import redis
 
 from postdesk import runtime
 
-from . import jobs
+from . import sweeper
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +21,7 @@ def tick(settings) -> bool:
     conn = runtime.redis_connection(settings)
     if not conn.set(f"{settings.redis.queue_prefix}:clock:sweep", "1", nx=True, ex=max(1, interval - 1)):
         return False
-    runtime.queue(settings).enqueue(jobs.sweep)
+    runtime.queue(settings).enqueue(sweeper.sweep)
     return True
 
 

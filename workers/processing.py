@@ -1,5 +1,7 @@
-"""RQ jobs. Each takes ids, reloads its rows and checks their state first, so running a job
-twice does its work once: the database is the guard, RQ only carries the ids."""
+"""Jobs that process stored inbound mail, and the hand-over of stored mail to them.
+
+Each job takes ids and leases its rows first, so running it twice does its work once: the
+database is the guard, RQ only carries the ids."""
 
 from __future__ import annotations
 
@@ -7,13 +9,15 @@ import datetime as dt
 import logging
 import threading
 import time
+from dataclasses import dataclass
 
 import redis
 from rq.timeouts import BaseTimeoutException
 
-from mailer import delivery, pipeline
-from models import inbound, outbox
+from mailer import pipeline
 from postdesk import runtime
+
+from .outgoing import deliver, enqueue_deliveries
 
 log = logging.getLogger(__name__)
 
@@ -23,15 +27,28 @@ QUICK_RETRIES = 10  # 20 ms apart, before handing the wait to RQ's scheduler (1 
 BATCH_SIZE = 20
 
 
-def process_inbound(inbound_id: int, notify: bool = True, deferrals: int = 0,
-                    deliveries: list[int] | None = None, wait: bool = True) -> str:
-    """Process one stored mail; its outgoing mail is enqueued, or added to `deliveries` for
-    the caller to enqueue in one job. A mail answering one not processed yet is retried shortly,
-    then handed to the scheduler; with wait=False it is returned "deferred" to the caller."""
+@dataclass(frozen=True)
+class Processed:
+    outcome: str
+    outbox_ids: tuple[int, ...] = ()
+
+
+def process_inbound(inbound_id: int, notify: bool = True, deferrals: int = 0) -> str:
+    """The job for one stored mail: process it, enqueue its outgoing mail, return the outcome."""
     settings = runtime.settings()
+    result = handle(settings, inbound_id, notify=notify, deferrals=deferrals)
+    enqueue_deliveries(settings, list(result.outbox_ids))
+    return result.outcome
+
+
+def handle(settings, inbound_id: int, notify: bool = True, deferrals: int = 0,
+           wait: bool = True) -> Processed:
+    """Process one stored mail; the caller enqueues the outgoing mail returned. A mail answering
+    one not processed yet is retried shortly, then handed to the scheduler; with wait=False it is
+    returned "deferred" to the caller instead."""
     ctx = pipeline.process(settings, inbound_id, notify=notify, allow_defer=deferrals < MAX_DEFERRALS)
     if ctx.outcome == "deferred" and not wait:
-        return "deferred"
+        return Processed("deferred")
     for _ in range(QUICK_RETRIES if ctx.outcome == "deferred" else 0):
         # The mail it answers is usually being committed by another worker right now.
         time.sleep(0.02)
@@ -40,11 +57,7 @@ def process_inbound(inbound_id: int, notify: bool = True, deferrals: int = 0,
             break
     if ctx.outcome == "deferred":
         _retry_later(settings, inbound_id, deferrals + 1)
-    if deliveries is None:
-        enqueue_deliveries(settings, ctx.outbox_ids)
-    else:
-        deliveries.extend(ctx.outbox_ids)
-    return ctx.outcome
+    return Processed(ctx.outcome, tuple(ctx.outbox_ids))
 
 
 def process_inbound_batch(inbound_ids: list[int]) -> dict:
@@ -57,26 +70,28 @@ def process_inbound_batch(inbound_ids: list[int]) -> dict:
     deliveries: list[int] = []
     deferred = []
     for inbound_id in inbound_ids:
-        outcome = _process_safely(inbound_id, deliveries, wait=False)
-        if outcome == "deferred":
+        result = _handle_safely(settings, inbound_id, wait=False)
+        if result.outcome == "deferred":
             deferred.append(inbound_id)
         else:
-            outcomes[outcome] = outcomes.get(outcome, 0) + 1
+            outcomes[result.outcome] = outcomes.get(result.outcome, 0) + 1
+            deliveries += result.outbox_ids
     for inbound_id in deferred:
-        outcome = _process_safely(inbound_id, deliveries, wait=True)
-        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+        result = _handle_safely(settings, inbound_id, wait=True)
+        outcomes[result.outcome] = outcomes.get(result.outcome, 0) + 1
+        deliveries += result.outbox_ids
     enqueue_deliveries(settings, deliveries)
     return outcomes
 
 
-def _process_safely(inbound_id: int, deliveries: list[int], wait: bool) -> str:
+def _handle_safely(settings, inbound_id: int, wait: bool) -> Processed:
     try:
-        return process_inbound(inbound_id, deliveries=deliveries, wait=wait)
+        return handle(settings, inbound_id, wait=wait)
     except BaseTimeoutException:
         raise  # the job's own deadline: never swallowed (the mail's lease keeps it safe)
     except Exception:  # e.g. the database is unreachable: the row stays stored, the sweeper retries
         log.exception("inbound %d could not be processed", inbound_id)
-        return "failed"
+        return Processed("failed")
 
 
 def process_stored(settings, inbound_id: int) -> str:
@@ -98,46 +113,6 @@ def _retry_later(settings, inbound_id: int, deferrals: int) -> None:
                                            deferrals=deferrals)
     except redis.RedisError as exc:
         log.warning("inbound %d deferred but not re-enqueued (%s); the sweeper will retry", inbound_id, exc)
-
-
-def deliver_batch(outbox_ids: list[int]) -> dict:
-    outcomes: dict[str, int] = {}
-    for outbox_id in outbox_ids:
-        state = deliver(outbox_id)
-        outcomes[state] = outcomes.get(state, 0) + 1
-    return outcomes
-
-
-def deliver(outbox_id: int) -> str:
-    settings = runtime.settings()
-    row = outbox.claim(outbox_id)
-    if row is None:
-        return "skipped"
-    try:
-        delivery.transport_for(settings).send(row.mail_from, row.rcpt_to.split("\n"),
-                                              bytes(row.raw), f"{row.id}")
-    except delivery.DeliveryError as exc:
-        state = outbox.mark_failed(row, str(exc), exc.permanent, settings.outgoing.max_attempts,
-                                   settings.outgoing.retry_base_seconds)
-        log.warning("outbox %d %s to %s: %s (%s)", row.id, row.message_id, row.rcpt_to, exc, state)
-        return state
-    outbox.mark_sent(row)
-    log.info("outbox %d %s sent to %s", row.id, row.message_id, row.rcpt_to)
-    return "sent"
-
-
-def sweep() -> dict:
-    """Re-enqueue what was left behind: mail stored while Redis was down or whose job was lost,
-    and deliveries due for a retry."""
-    settings = runtime.settings()
-    stale = inbound.stale_ids(settings.worker.stale_after_seconds)
-    due = outbox.due_ids()
-    for start in range(0, len(stale), BATCH_SIZE):
-        enqueue_processing(settings, stale[start:start + BATCH_SIZE])
-    enqueue_deliveries(settings, due)
-    if stale or due:
-        log.info("sweep: re-enqueued %d inbound, %d deliveries", len(stale), len(due))
-    return {"inbound": len(stale), "outbox": len(due)}
 
 
 def enqueue_processing(settings, inbound_ids: list[int]) -> bool:
@@ -198,17 +173,3 @@ class Batcher:
                 return
 
 
-def enqueue_deliveries(settings, outbox_ids: list[int]) -> None:
-    if not outbox_ids:
-        return
-    # A slow relay may take its whole timeout per message: give each job room for its batch.
-    timeout = BATCH_SIZE * (settings.outgoing.timeout_seconds + 5)
-    try:
-        q = runtime.queue(settings)
-        if len(outbox_ids) == 1:
-            q.enqueue(deliver, outbox_ids[0])
-        else:
-            for start in range(0, len(outbox_ids), BATCH_SIZE):
-                q.enqueue(deliver_batch, outbox_ids[start:start + BATCH_SIZE], job_timeout=timeout)
-    except redis.RedisError as exc:
-        log.warning("outbox %s not enqueued (%s); the sweeper will retry", outbox_ids, exc)
