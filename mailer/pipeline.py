@@ -181,11 +181,13 @@ def _record_message(ctx: Context) -> None:
         inbound_id=ctx.row.id, automatic=bool(ctx.automatic), at=_when(ctx),
         review_reason=review, outsider=outsider)
     if review:
-        tickets.record(ctx.ticket, "needs_review", review[:1000], actor="postdesk", via="email")
+        tickets.record(ctx.ticket, "needs_review", review[:1000], actor="postdesk", via="email",
+                       new={"reasons": list(getattr(mail, "problems", []))})
     if outsider:
         tickets.record(ctx.ticket, "outsider", f"{customer.email} is not on this ticket "
                        f"(threaded by {ctx.threaded_by}); nobody they copied was added",
-                       actor=customer.email, via="email")
+                       actor=customer.email, via="email",
+                       new={"address": customer.email, "threaded_by": ctx.threaded_by})
         log.warning("%s from %s, who is not on ticket #%s", mail.message_id, customer.email,
                     ctx.ticket.number)
     if ctx.automatic:

@@ -10,6 +10,7 @@ from playhouse.migrate import migrate as apply_operations
 from .base import db
 from .tables import (
     ALL,
+    Event,
     ImapCheckpoint,
     InboundMail,
     LoginFailure,
@@ -56,12 +57,17 @@ def _leases_review_and_sessions():
     db.create_tables([WebSession, LoginFailure])
 
 
+def _event_values():
+    _add_missing_columns(Event, Event.old, Event.new)
+
+
 # Append new migrations; never edit or reorder applied ones. Later ones use playhouse.migrate.
 MIGRATIONS = (
     (1, "initial schema", _initial_schema),
     (2, "follow-up tickets and Cc participants", _follow_ups_and_participants),
     (3, "IMAP checkpoints", lambda: db.create_tables([ImapCheckpoint])),
     (4, "inbound leases and trace lines, messages for review, server-side web sessions", _leases_review_and_sessions),
+    (5, "old and new values of events as data", _event_values),
 )
 
 

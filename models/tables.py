@@ -157,7 +157,10 @@ class Event(BaseModel):
     ticket = pw.ForeignKeyField(Ticket, backref="events", index=True)
     actor = pw.CharField(default="system")
     action = pw.CharField()
-    detail = pw.TextField(default="")
+    detail = pw.TextField(default="")  # for people
+    # The change as data (JSON), for the SLA clocks and dashboards: e.g. status "pending" → "open".
+    old = pw.TextField(null=True)
+    new = pw.TextField(null=True)
     via = pw.CharField(default="system")  # email / web / worker / cli
     created_at = pw.DateTimeField(default=utcnow)
 

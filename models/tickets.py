@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 
 from . import outbox
@@ -109,7 +110,8 @@ def _store_attachments(message: Message, mail) -> None:
 def set_status(ticket: Ticket, status: str, actor: str, via: str) -> None:
     if status == ticket.status:
         return
-    record(ticket, "status", f"{ticket.status} → {status}", actor=actor, via=via)
+    record(ticket, "status", f"{ticket.status} → {status}", actor=actor, via=via,
+           old=ticket.status, new=status)
     ticket.status = status
     now = utcnow()
     if status == "resolved":
@@ -121,9 +123,12 @@ def set_status(ticket: Ticket, status: str, actor: str, via: str) -> None:
 
 
 def record(ticket: Ticket, action: str, detail: str = "", actor: str = "system",
-           via: str = "system") -> None:
-    """Append to the ticket's audit log (an insert only: the log is never read back here)."""
+           via: str = "system", old=None, new=None) -> None:
+    """Append to the ticket's audit log (an insert only: the log is never read back here).
+    `old` and `new` are the values changed, as data (stored as JSON); `detail` is for people."""
     Event.insert(ticket=ticket, action=action, detail=detail, actor=actor, via=via,
+                 old=None if old is None else json.dumps(old, ensure_ascii=False),
+                 new=None if new is None else json.dumps(new, ensure_ascii=False),
                  created_at=utcnow()).execute()
 
 
