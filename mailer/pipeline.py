@@ -9,11 +9,12 @@ from dataclasses import dataclass, field
 
 from peewee import IntegrityError
 
-from models import customers, inbound, tickets
+from actions import mail as mail_actions
+from models import customers, inbound
 from models.base import db, utcnow
 from models.tables import InboundMail, Message, Ticket
 
-from . import bounces, budget, classify, identity, notify, parsing, quotes, threading
+from . import bounces, budget, classify, identity, parsing, quotes, threading
 from .parsing import ParsedMail
 
 log = logging.getLogger(__name__)
@@ -48,8 +49,8 @@ class Context:
     bounce: bounces.Bounce | None = None
     sender: str = ""
     agent: object = None  # an agent proven by our MTA's DKIM/DMARC verdict
-    customer: object = None
     ticket: Ticket | None = None
+    follow_up_of: Ticket | None = None  # the closed ticket this mail answers, when it opens a new one
     threaded_by: str = ""
     reply_text: str = ""
     outcome: str = ""
@@ -117,9 +118,14 @@ def find_ticket(ctx: Context) -> None:
              ("subject_tag", lambda: threading.by_subject_tag(mail, ctx.sender, ctx.agent is not None)))
     for rule, finder in rules:
         ticket = finder()
-        if ticket is not None:
+        if ticket is None:
+            continue
+        if ctx.agent is None and _needs_follow_up(ticket, ctx.settings):
+            # A client answering a ticket closed long ago starts a new one, linked to the old.
+            ctx.follow_up_of, ctx.threaded_by = ticket, "new"
+        else:
             ctx.ticket, ctx.threaded_by = ticket, rule
-            return
+        return
     answered = mail.in_reply_to + mail.references
     if ctx.allow_defer and answered and inbound.is_waiting(answered, other_than=ctx.row.id):
         # Two workers, a question and its reply-all: do not open a second ticket for the reply.
@@ -133,73 +139,31 @@ def extract_reply(ctx: Context) -> None:
 
 
 def apply(ctx: Context) -> None:
-    """Every write of this mail in one transaction, including the row's own outcome."""
+    """Pick what the mail is and call the one action for it; the action's writes and the row's
+    own outcome commit together."""
     mail = ctx.mail
-    if ctx.bounce is None:
-        # Reads before the write transaction: SQLite has one writer at a time.
-        ctx.customer = customers.find(mail.from_address)
+    # Reads before the write transaction: SQLite has one writer at a time.
+    found = customers.find(mail.from_address) if ctx.bounce is None else None
     try:
         with db.atomic():
             if ctx.bounce is not None:
-                _record_bounce(ctx)
+                done = mail_actions.record_bounce(ctx.bounce, ctx.ticket)
             elif ctx.agent is not None and ctx.ticket is not None:
-                _record_agent_note(ctx)
+                done = mail_actions.note_from_agent(ctx.ticket, ctx.agent, mail, reply_text=ctx.reply_text,
+                                               threaded_by=ctx.threaded_by, inbound_id=ctx.row.id)
             else:
-                _record_message(ctx)
+                done = mail_actions.receive_customer_mail(
+                    ctx.settings, mail, ticket=ctx.ticket, follow_up_of=ctx.follow_up_of,
+                    mailbox=_mailbox_for(ctx), threaded_by=ctx.threaded_by, reply_text=ctx.reply_text,
+                    inbound_id=ctx.row.id, automatic=bool(ctx.automatic), notify=ctx.notify,
+                    at=_when(ctx), found_customer=found)
+            ctx.outcome, ctx.ticket, ctx.outbox_ids = done.outcome, done.ticket, list(done.outbox_ids)
             inbound.finish(ctx.row, "processed", ctx.outcome, message_id=mail.message_id)
     except IntegrityError:
         # Another worker stored the same Message-ID between our check and our insert.
         if Message.select().where(Message.message_id == mail.message_id).exists():
             raise Discard("duplicate", f"stored concurrently as {mail.message_id}") from None
         raise
-
-
-def _record_message(ctx: Context) -> None:
-    mail, settings = ctx.mail, ctx.settings
-    customer = customers.find_or_create(mail.from_address, mail.from_name, found=ctx.customer)
-    copied = [(n, a) for n, a in mail.to + mail.cc  # mailbox_for also covers support+tag@
-              if "@" in a and a != customer.email and settings.mailbox_for(a) is None]
-    if ctx.ticket is not None and _needs_follow_up(ctx.ticket, settings):
-        previous, ctx.ticket, ctx.threaded_by = ctx.ticket, None, "new"
-    else:
-        previous = None
-    if ctx.ticket is None:
-        mailbox = tickets.sync_mailbox(_mailbox_for(ctx))
-        ctx.ticket = tickets.open_ticket(mailbox, customer, mail.subject,
-                                         settings.tickets.number_start, follow_up_of=previous,
-                                         at=_when(ctx))
-        ctx.outcome = "new_ticket"
-        outsider = False
-    else:
-        ctx.outcome = "added"
-        # Anyone who knows a Message-ID of the thread can answer it; only the people on the
-        # ticket may bring others in, or a stranger could Cc accomplices whose [#N] tags we trust.
-        outsider = not customers.is_on_ticket(ctx.ticket, customer.email)
-    review = "; ".join(getattr(mail, "problems", []))
-    message = tickets.add_inbound_message(
-        ctx.ticket, customer, mail, reply_text=ctx.reply_text, threaded_by=ctx.threaded_by,
-        inbound_id=ctx.row.id, automatic=bool(ctx.automatic), at=_when(ctx),
-        review_reason=review, outsider=outsider)
-    if review:
-        tickets.record(ctx.ticket, "needs_review", review[:1000], actor="postdesk", via="email",
-                       new={"reasons": list(getattr(mail, "problems", []))})
-    if outsider:
-        tickets.record(ctx.ticket, "outsider", f"{customer.email} is not on this ticket "
-                       f"(threaded by {ctx.threaded_by}); nobody they copied was added",
-                       actor=customer.email, via="email",
-                       new={"address": customer.email, "threaded_by": ctx.threaded_by})
-        log.warning("%s from %s, who is not on ticket #%s", mail.message_id, customer.email,
-                    ctx.ticket.number)
-    if ctx.automatic:
-        ctx.outcome = "auto_reply"
-        return
-    customers.clear_bounce(customer)
-    if not outsider:
-        customers.add_participants(ctx.ticket, copied)
-    if ctx.outcome == "new_ticket" and ctx.notify:
-        ack = notify.acknowledge(settings, ctx.ticket, customer, message)
-        if ack is not None:
-            ctx.outbox_ids.append(ack.id)
 
 
 def _when(ctx: Context):
@@ -209,31 +173,12 @@ def _when(ctx: Context):
     return utcnow()
 
 
-def _record_agent_note(ctx: Context) -> None:
-    """A proven agent's mail on a ticket: kept as an internal note, never sent to the client.
-    (Replies to the client and #commands by mail are a later step.)"""
-    ctx.outcome = "added"
-    tickets.add_agent_note(ctx.ticket, ctx.agent, ctx.mail, reply_text=ctx.reply_text,
-                           threaded_by=ctx.threaded_by, inbound_id=ctx.row.id)
-
-
 def _needs_follow_up(ticket: Ticket, settings) -> bool:
     """A reply to a ticket closed longer ago than the reopen window opens a linked new one."""
     if ticket.status != "closed":
         return False
     window = dt.timedelta(days=settings.tickets.reopen_closed_within_days)
     return ticket.closed_at is None or utcnow() - ticket.closed_at > window
-
-
-def _record_bounce(ctx: Context) -> None:
-    bounce = ctx.bounce
-    ctx.outcome = "bounce"
-    for address, permanent in [(a, True) for a in bounce.permanent] + [(a, False) for a in bounce.temporary]:
-        kind = "permanent" if permanent else "temporary"
-        customer = customers.record_bounce(address, permanent, f"{kind} failure: {bounce.reason}")
-        if customer is not None and ctx.ticket is not None:
-            tickets.record(ctx.ticket, "bounce", f"{kind} delivery failure for {address}",
-                           actor="mail server", via="email")
 
 
 STEPS = (parse, classify_mail, identify_sender, find_ticket, extract_reply, apply)

@@ -1,0 +1,14 @@
+"""What an action did: the caller enqueues the outgoing mail after its commit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from models.tables import Ticket
+
+
+@dataclass(frozen=True)
+class Done:
+    outcome: str  # new_ticket, added, auto_reply, bounce, unchanged …
+    ticket: Ticket | None = None
+    outbox_ids: tuple[int, ...] = ()
