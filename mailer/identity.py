@@ -7,7 +7,7 @@ import re
 
 import authres
 
-from models.tables import Agent
+from models.tables import Agent, AgentAddress
 
 log = logging.getLogger(__name__)
 
@@ -25,10 +25,8 @@ def find_agent(address: str) -> Agent | None:
     agent = Agent.get_or_none((Agent.email == address) & (Agent.active == True))  # noqa: E712
     if agent is not None:
         return agent
-    for candidate in Agent.select().where((Agent.active == True) & Agent.alternate_emails.contains(address)):  # noqa: E712
-        if address in candidate.alternate_emails.lower().split():
-            return candidate
-    return None
+    return (Agent.select().join(AgentAddress)
+            .where((AgentAddress.email == address) & (Agent.active == True)).first())  # noqa: E712
 
 
 def authenticated_domains(mail, inbound) -> set[str]:

@@ -11,7 +11,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from . import sessions
 from .base import db, utcnow
-from .tables import Agent
+from .tables import Agent, AgentAddress
 
 _hasher = PasswordHasher()
 
@@ -26,6 +26,14 @@ def create_agent(email: str, password: str, name: str = "", admin: bool = False)
         agent.active = True
         set_password(agent, password)
     return agent
+
+
+def add_address(agent: Agent, email: str) -> None:
+    """Another address the agent writes from; an address already an agent's is refused."""
+    email = email.strip().lower()
+    if Agent.select().where(Agent.email == email).exists():
+        raise ValueError(f"{email} is an agent's main address")
+    AgentAddress.insert(agent=agent, email=email).on_conflict_ignore().execute()
 
 
 def set_password(agent: Agent, password: str) -> None:

@@ -10,6 +10,8 @@ from playhouse.migrate import migrate as apply_operations
 from .base import db
 from .tables import (
     ALL,
+    Agent,
+    AgentAddress,
     Event,
     ImapCheckpoint,
     InboundMail,
@@ -57,8 +59,16 @@ def _leases_review_and_sessions():
     db.create_tables([WebSession, LoginFailure])
 
 
-def _event_values():
+def _event_values_and_agent_addresses():
     _add_missing_columns(Event, Event.old, Event.new)
+    db.create_tables([AgentAddress])
+    if "alternate_emails" in {c.name for c in db.get_columns(Agent._meta.table_name)}:
+        # Newline-joined text before: one row per address now, then the column goes.
+        for agent_id, text in db.execute_sql("SELECT id, alternate_emails FROM agent").fetchall():
+            for email in dict.fromkeys((text or "").lower().split()):
+                AgentAddress.insert(agent=agent_id, email=email).on_conflict_ignore().execute()
+        apply_operations(SchemaMigrator.from_database(db.obj).drop_column(Agent._meta.table_name,
+                                                                           "alternate_emails"))
 
 
 # Append new migrations; never edit or reorder applied ones. Later ones use playhouse.migrate.
@@ -67,7 +77,7 @@ MIGRATIONS = (
     (2, "follow-up tickets and Cc participants", _follow_ups_and_participants),
     (3, "IMAP checkpoints", lambda: db.create_tables([ImapCheckpoint])),
     (4, "inbound leases and trace lines, messages for review, server-side web sessions", _leases_review_and_sessions),
-    (5, "old and new values of events as data", _event_values),
+    (5, "old and new values of events as data; agent addresses as rows", _event_values_and_agent_addresses),
 )
 
 

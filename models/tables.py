@@ -39,13 +39,19 @@ class Customer(BaseModel):
 
 class Agent(BaseModel):
     email = pw.CharField(unique=True)
-    alternate_emails = pw.TextField(default="")  # one address per line
     name = pw.CharField(default="")
     role = pw.CharField(default="agent")  # agent / admin
     password_hash = pw.CharField(default="")
     reply_secret = pw.CharField(default="")
     active = pw.BooleanField(default=True)
     created_at = pw.DateTimeField(default=utcnow)
+
+
+class AgentAddress(BaseModel):
+    """Another address an agent writes from (a phone's account, an alias): one row each."""
+
+    agent = pw.ForeignKeyField(Agent, backref="addresses", on_delete="CASCADE")
+    email = pw.CharField(unique=True)  # always lower-cased
 
 
 class Ticket(BaseModel):

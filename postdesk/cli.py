@@ -55,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", default="")
     p.add_argument("--admin", action="store_true", help="give the admin role")
     p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    p.add_argument("--also", action="append", default=[], metavar="EMAIL",
+                   help="another address the agent writes from (repeatable)")
     command("check-config", cmd_check_config, "validate the configuration and print it")
     p = command("import", cmd_import, "bring past support mail in: an mbox file, a Maildir or a "
                 "folder of .eml files, oldest first, through the same pipeline; safe to run twice")
@@ -110,6 +112,12 @@ def cmd_create_agent(settings, args) -> int:
         print("postdesk: a password needs at least 8 characters", file=sys.stderr)
         return 1
     agent = agents.create_agent(args.email, password, name=args.name, admin=args.admin)
+    try:
+        for address in args.also:
+            agents.add_address(agent, address)
+    except ValueError as exc:
+        print(f"postdesk: {exc}", file=sys.stderr)
+        return 1
     print(f"agent {agent.email} ({agent.role}) can log in at http://{settings.web.host}:{settings.web.port}/login")
     return 0
 

@@ -125,3 +125,40 @@ MX_HOSTS = ("mx1.example.com", "mx2.example.com")
 ])
 def test_trusted_mta_hosts_name_our_mtas_received_line(name, config, expected):
     assert proven(name, config) is expected
+
+
+def test_an_agent_writing_from_another_of_their_addresses_is_recognised(tmp_path, redis_server):
+    settings = setup(tmp_path, redis_server)
+    from models.tables import Agent
+    Agent.delete().where(Agent.email == "agnes@example.com").execute()
+    other = agents.create_agent("agnes.main@example.com", "correct horse battery", name="Agnes")
+    agents.add_address(other, "AGNES@example.com")  # the address her phone sends from
+    ctx = ingest(settings, "agent_mail_with_dkim_pass.eml")
+    note = Message.get(Message.message_id == "<agent-proven@example.com>")
+    assert ctx.outcome == "added" and note.kind == "note" and note.author_agent.email == "agnes.main@example.com"
+    with pytest.raises(ValueError):
+        agents.add_address(other, "agnes.main@example.com")
+
+
+def test_migration_turns_newline_joined_agent_addresses_into_rows(tmp_path):
+    import peewee
+
+    from models import migrations
+    from models.base import db
+    from models.tables import AgentAddress
+
+    database = peewee.SqliteDatabase(str(tmp_path / "old.db"))
+    db.initialize(database)
+    for version, _, apply in migrations.MIGRATIONS[:4]:
+        if version == 1:
+            db.create_tables([migrations.SchemaVersion])
+        apply()
+        migrations.SchemaVersion.create(version=version)
+    if "alternate_emails" not in {c.name for c in db.get_columns("agent")}:  # as issue 4 shipped it
+        db.execute_sql("ALTER TABLE agent ADD COLUMN alternate_emails TEXT NOT NULL DEFAULT ''")
+    db.execute_sql("INSERT INTO agent (email, alternate_emails, name, role, password_hash, reply_secret, "
+                   "active, created_at) VALUES ('a@example.com', 'A@Phone.example\nb@alias.example\n', "
+                   "'A', 'agent', '', 's', 1, '2026-01-01 00:00:00')")
+    assert migrations.migrate() == [5]
+    assert sorted(a.email for a in AgentAddress.select()) == ["a@phone.example", "b@alias.example"]
+    assert "alternate_emails" not in {c.name for c in db.get_columns("agent")}
