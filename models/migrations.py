@@ -17,6 +17,7 @@ from .tables import (
     InboundMail,
     LoginFailure,
     Message,
+    Outbox,
     Participant,
     SchemaVersion,
     Ticket,
@@ -59,8 +60,22 @@ def _leases_review_and_sessions():
     db.create_tables([WebSession, LoginFailure])
 
 
+def _one_outbox_row_per_recipient():
+    """The Message-ID is no longer unique alone: (message_id, rcpt_to) is. Rows that named
+    several recipients on lines of their own become one row each."""
+    db.execute_sql("DROP INDEX IF EXISTS outbox_message_id")
+    db.execute_sql("CREATE INDEX IF NOT EXISTS outbox_message_id ON outbox (message_id)")
+    db.execute_sql("CREATE UNIQUE INDEX IF NOT EXISTS outbox_message_id_rcpt_to ON outbox (message_id, rcpt_to)")
+    for row in Outbox.select().where(Outbox.rcpt_to.contains("\n")):
+        first, *others = [a for a in row.rcpt_to.split("\n") if a]
+        for address in others:
+            Outbox.insert(**{**row.__data__, "id": None, "rcpt_to": address}).on_conflict_ignore().execute()
+        Outbox.update(rcpt_to=first).where(Outbox.id == row.id).execute()
+
+
 def _event_values_and_agent_addresses():
     _add_missing_columns(Event, Event.old, Event.new)
+    _one_outbox_row_per_recipient()
     db.create_tables([AgentAddress])
     if "alternate_emails" in {c.name for c in db.get_columns(Agent._meta.table_name)}:
         # Newline-joined text before: one row per address now, then the column goes.
@@ -77,7 +92,8 @@ MIGRATIONS = (
     (2, "follow-up tickets and Cc participants", _follow_ups_and_participants),
     (3, "IMAP checkpoints", lambda: db.create_tables([ImapCheckpoint])),
     (4, "inbound leases and trace lines, messages for review, server-side web sessions", _leases_review_and_sessions),
-    (5, "old and new values of events as data; agent addresses as rows", _event_values_and_agent_addresses),
+    (5, "old and new values of events as data; agent addresses and outbox recipients as rows",
+     _event_values_and_agent_addresses),
 )
 
 

@@ -11,10 +11,12 @@ MAX_BACKOFF = dt.timedelta(hours=6)
 STUCK_AFTER = dt.timedelta(minutes=10)
 
 
-def queue(*, ticket, kind: str, mail_from: str, rcpt_to: list[str], raw: bytes,
-          message_id: str) -> Outbox:
-    return Outbox.create(ticket=ticket, kind=kind, mail_from=mail_from, rcpt_to="\n".join(rcpt_to),
-                         raw=raw, message_id=message_id)
+def queue(*, ticket, kind: str, mail_from: str, recipients: list[str], raw: bytes,
+          message_id: str) -> list[Outbox]:
+    """One row per recipient, each delivered, retried and given up on by itself."""
+    return [Outbox.create(ticket=ticket, kind=kind, mail_from=mail_from, rcpt_to=address.lower(),
+                          raw=raw, message_id=message_id)
+            for address in dict.fromkeys(recipients)]
 
 
 def recent_automatic_count(address: str, kinds: tuple[str, ...], within: dt.timedelta) -> int:

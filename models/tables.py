@@ -144,10 +144,12 @@ class Attachment(BaseModel):
 
 class Outbox(BaseModel):
     ticket = pw.ForeignKeyField(Ticket, null=True, backref="outbox")
-    message_id = pw.CharField(unique=True, max_length=998)
+    # One row per recipient: the same mail to two people is two rows with one Message-ID, so one
+    # address that bounces, or a retry to it, touches nobody else.
+    message_id = pw.CharField(index=True, max_length=998)
     kind = pw.CharField()  # acknowledgement, agent_reply, ...
     mail_from = pw.CharField()
-    rcpt_to = pw.TextField(index=True)  # one address per line
+    rcpt_to = pw.CharField(index=True)  # one address
     raw = pw.BlobField()
     state = pw.CharField(default="pending", index=True)  # pending/sending/sent/failed/dead
     attempts = pw.IntegerField(default=0)
@@ -155,6 +157,9 @@ class Outbox(BaseModel):
     last_error = pw.TextField(default="")
     created_at = pw.DateTimeField(default=utcnow)
     sent_at = pw.DateTimeField(null=True)
+
+    class Meta:
+        indexes = ((("message_id", "rcpt_to"), True),)
 
 
 class Event(BaseModel):

@@ -135,5 +135,6 @@ def record(ticket: Ticket, action: str, detail: str = "", actor: str = "system",
 def queue_mail(ticket: Ticket, kind: str, mail_from: str, rcpt_to: str, raw: bytes,
                message_id: str) -> Outbox:
     # The outbox row is its own record (shown on the ticket with its delivery state).
-    return outbox.queue(ticket=ticket, kind=kind, mail_from=mail_from, rcpt_to=[rcpt_to], raw=raw,
-                        message_id=message_id)
+    [row] = outbox.queue(ticket=ticket, kind=kind, mail_from=mail_from, recipients=[rcpt_to], raw=raw,
+                         message_id=message_id)
+    return row

@@ -48,8 +48,9 @@ def relay(tmp_path, redis_server):
 
 def queued(to: str) -> Outbox:
     raw = f"From: support@example.com\r\nTo: {to}\r\nSubject: hi\r\n\r\nhello\r\n".encode()
-    return outbox.queue(ticket=None, kind="test", mail_from="support@example.com", rcpt_to=[to],
-                        raw=raw, message_id=f"<{to}-{utcnow().timestamp()}@example.com>")
+    [row] = outbox.queue(ticket=None, kind="test", mail_from="support@example.com", recipients=[to],
+                         raw=raw, message_id=f"<{to}-{utcnow().timestamp()}@example.com>")
+    return row
 
 
 def test_delivered_once_even_when_the_job_runs_twice(relay):
@@ -109,3 +110,15 @@ def test_delivery_interrupted_mid_send_is_retried(relay):
     Outbox.update(next_attempt_at=utcnow() - outbox.STUCK_AFTER).where(Outbox.id == row.id).execute()
     assert row.id in outbox.due_ids()
     assert outgoing.deliver(row.id) == "sent"
+
+
+def test_a_mail_to_two_recipients_is_two_rows_and_one_bounce_affects_only_its_own(relay):
+    settings, handler = relay
+    raw = b"From: support@example.com\r\nTo: a@client.example, gone@client.example\r\nSubject: hi\r\n\r\nhi\r\n"
+    good, gone = outbox.queue(ticket=None, kind="test", mail_from="support@example.com",
+                              recipients=["a@client.example", "gone@client.example"], raw=raw,
+                              message_id="<two-recipients@example.com>")
+    assert good.message_id == gone.message_id  # one mail, so clients show it once
+    assert outgoing.deliver(gone.id) == "dead"
+    assert outgoing.deliver(good.id) == "sent"
+    assert [rcpts for _, rcpts, _ in handler.received] == [["a@client.example"]]

@@ -138,27 +138,3 @@ def test_an_agent_writing_from_another_of_their_addresses_is_recognised(tmp_path
     assert ctx.outcome == "added" and note.kind == "note" and note.author_agent.email == "agnes.main@example.com"
     with pytest.raises(ValueError):
         agents.add_address(other, "agnes.main@example.com")
-
-
-def test_migration_turns_newline_joined_agent_addresses_into_rows(tmp_path):
-    import peewee
-
-    from models import migrations
-    from models.base import db
-    from models.tables import AgentAddress
-
-    database = peewee.SqliteDatabase(str(tmp_path / "old.db"))
-    db.initialize(database)
-    for version, _, apply in migrations.MIGRATIONS[:4]:
-        if version == 1:
-            db.create_tables([migrations.SchemaVersion])
-        apply()
-        migrations.SchemaVersion.create(version=version)
-    if "alternate_emails" not in {c.name for c in db.get_columns("agent")}:  # as issue 4 shipped it
-        db.execute_sql("ALTER TABLE agent ADD COLUMN alternate_emails TEXT NOT NULL DEFAULT ''")
-    db.execute_sql("INSERT INTO agent (email, alternate_emails, name, role, password_hash, reply_secret, "
-                   "active, created_at) VALUES ('a@example.com', 'A@Phone.example\nb@alias.example\n', "
-                   "'A', 'agent', '', 's', 1, '2026-01-01 00:00:00')")
-    assert migrations.migrate() == [5]
-    assert sorted(a.email for a in AgentAddress.select()) == ["a@phone.example", "b@alias.example"]
-    assert "alternate_emails" not in {c.name for c in db.get_columns("agent")}

@@ -22,8 +22,7 @@ def deliver(outbox_id: int) -> str:
     if row is None:
         return "skipped"
     try:
-        delivery.transport_for(settings).send(row.mail_from, row.rcpt_to.split("\n"),
-                                              bytes(row.raw), f"{row.id}")
+        delivery.transport_for(settings).send(row.mail_from, [row.rcpt_to], bytes(row.raw), f"{row.id}")
     except delivery.DeliveryError as exc:
         state = outbox.mark_failed(row, str(exc), exc.permanent, settings.outgoing.max_attempts,
                                    settings.outgoing.retry_base_seconds)

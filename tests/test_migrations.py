@@ -1,0 +1,36 @@
+"""Migrations on a database as an earlier release left it."""
+
+
+def test_migration_turns_newline_joined_agent_addresses_and_recipients_into_rows(tmp_path):
+    import peewee
+
+    from models import migrations
+    from models.base import db
+    from models.tables import AgentAddress
+
+    database = peewee.SqliteDatabase(str(tmp_path / "old.db"))
+    db.initialize(database)
+    for version, _, apply in migrations.MIGRATIONS[:4]:
+        if version == 1:
+            db.create_tables([migrations.SchemaVersion])
+        apply()
+        migrations.SchemaVersion.create(version=version)
+    if "alternate_emails" not in {c.name for c in db.get_columns("agent")}:  # as issue 4 shipped it
+        db.execute_sql("ALTER TABLE agent ADD COLUMN alternate_emails TEXT NOT NULL DEFAULT ''")
+    db.execute_sql("INSERT INTO agent (email, alternate_emails, name, role, password_hash, reply_secret, "
+                   "active, created_at) VALUES ('a@example.com', 'A@Phone.example\nb@alias.example\n', "
+                   "'A', 'agent', '', 's', 1, '2026-01-01 00:00:00')")
+    # and the outbox as it was: a unique Message-ID, recipients on lines of one row
+    db.execute_sql("DROP INDEX IF EXISTS outbox_message_id_rcpt_to")
+    db.execute_sql("DROP INDEX IF EXISTS outbox_message_id")
+    db.execute_sql("CREATE UNIQUE INDEX outbox_message_id ON outbox (message_id)")
+    db.execute_sql("INSERT INTO outbox (message_id, kind, mail_from, rcpt_to, raw, state, attempts, "
+                   "next_attempt_at, last_error, created_at) VALUES ('<m@example.com>', 'reply', "
+                   "'support@example.com', 'x@client.example\ny@client.example', X'00', 'pending', 0, "
+                   "'2026-01-01 00:00:00', '', '2026-01-01 00:00:00')")
+    assert migrations.migrate() == [5]
+    assert sorted(a.email for a in AgentAddress.select()) == ["a@phone.example", "b@alias.example"]
+    assert "alternate_emails" not in {c.name for c in db.get_columns("agent")}
+    from models.tables import Outbox
+    assert sorted((o.message_id, o.rcpt_to) for o in Outbox.select()) == [
+        ("<m@example.com>", "x@client.example"), ("<m@example.com>", "y@client.example")]
