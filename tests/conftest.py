@@ -105,6 +105,23 @@ def edge_with(tmp_path, redis_server):
         controller.stop()
 
 
+def ingest(settings, mail: bytes | str, rcpt=("support@example.com",)):
+    """Store one mail (raw bytes, or the name of a file under tests/data) as an edge would, run
+    the pipeline over it, and return the pipeline's context."""
+    from mailer import pipeline, spool
+
+    raw = load_eml(mail) if isinstance(mail, str) else mail
+    return pipeline.process(settings, spool.store(raw, "smtp", "", tuple(rcpt)))
+
+
+def csrf_token(client, path="/login") -> str:
+    """The CSRF token of the form on `path`, as a browser would send it back."""
+    import re
+
+    page = client.get(path).get_data(as_text=True)
+    return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+
+
 def run_worker(settings) -> None:
     """Run every queued job in this process, as `postdesk worker` would, then return."""
     SimpleWorker([runtime.queue(settings)], connection=runtime.redis_connection(settings)).work(

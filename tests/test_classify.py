@@ -2,18 +2,14 @@
 
 import pytest
 
-from mailer import pipeline, spool
 from models import tickets
 from models.tables import Customer, Event, Message, Outbox, Ticket
-from tests.conftest import load_eml
+from tests.conftest import ingest, load_eml
 
 
 def alice_bounce_state() -> str:
     return Customer.get(Customer.email == "alice@client.example").bounce_state
 
-
-def ingest(settings, raw: bytes):
-    return pipeline.process(settings, spool.store(raw, "smtp", "", ("support@example.com",)))
 
 
 @pytest.mark.parametrize("name", ["out_of_office.eml", "precedence_bulk.eml", "x_autoreply_header.eml",
@@ -25,7 +21,7 @@ def test_automatic_mail_is_never_answered(settings, name):
 
 
 def test_auto_reply_on_a_pending_ticket_changes_nothing(settings):
-    ingest(settings, load_eml("new_question.eml"))
+    ingest(settings, "new_question.eml")
     ticket = Ticket.get()
     tickets.set_status(ticket, "pending", actor="agent@example.com", via="web")
     ack_id = Outbox.get().message_id
@@ -38,7 +34,7 @@ def test_auto_reply_on_a_pending_ticket_changes_nothing(settings):
 
 
 def test_permanent_bounce_marks_the_customer_and_the_ticket_but_makes_no_ticket(settings):
-    ingest(settings, load_eml("new_question.eml"))
+    ingest(settings, "new_question.eml")
     ack_id = Outbox.get().message_id
     ctx = ingest(settings, load_eml("bounce_dsn_permanent.eml").replace(b"ACK_MESSAGE_ID", ack_id.encode()))
     assert ctx.outcome == "bounce" and Ticket.select().count() == 1
@@ -49,32 +45,32 @@ def test_permanent_bounce_marks_the_customer_and_the_ticket_but_makes_no_ticket(
 
 
 def test_temporary_bounce_does_not_downgrade_a_permanent_one(settings):
-    ingest(settings, load_eml("new_question.eml"))
-    ingest(settings, load_eml("bounce_dsn_permanent.eml"))
-    ingest(settings, load_eml("bounce_dsn_delayed.eml"))
+    ingest(settings, "new_question.eml")
+    ingest(settings, "bounce_dsn_permanent.eml")
+    ingest(settings, "bounce_dsn_delayed.eml")
     assert alice_bounce_state() == "permanent"
 
 
 def test_temporary_bounce_is_recorded_as_temporary(settings):
-    ingest(settings, load_eml("new_question.eml"))
-    assert ingest(settings, load_eml("bounce_dsn_delayed.eml")).outcome == "bounce"
+    ingest(settings, "new_question.eml")
+    assert ingest(settings, "bounce_dsn_delayed.eml").outcome == "bounce"
     assert alice_bounce_state() == "temporary"
 
 
 def test_non_standard_bounce_is_recognised(settings):
-    ctx = ingest(settings, load_eml("bounce_qmail.eml"))
+    ctx = ingest(settings, "bounce_qmail.eml")
     assert ctx.outcome == "bounce" and Ticket.select().count() == 0
 
 
 def test_new_mail_from_a_bouncing_customer_clears_the_state(settings):
-    ingest(settings, load_eml("new_question.eml"))
-    ingest(settings, load_eml("bounce_dsn_permanent.eml"))
-    ingest(settings, load_eml("reply_subject_tag_only.eml"))
+    ingest(settings, "new_question.eml")
+    ingest(settings, "bounce_dsn_permanent.eml")
+    ingest(settings, "reply_subject_tag_only.eml")
     assert alice_bounce_state() == ""
 
 
 def test_our_loop_header_is_dropped_even_from_another_address(settings):
-    ctx = ingest(settings, load_eml("loop_header_from_other_address.eml"))
+    ctx = ingest(settings, "loop_header_from_other_address.eml")
     assert ctx.outcome == "loop" and Ticket.select().count() == 0
 
 

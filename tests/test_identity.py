@@ -4,11 +4,11 @@ import logging
 
 import pytest
 
-from mailer import identity, parsing, pipeline, spool
+from mailer import identity, parsing
 from models import agents
 from models.tables import Customer, Message, Outbox, Ticket
 from postdesk.config import Inbound
-from tests.conftest import load_eml, make_settings
+from tests.conftest import ingest, load_eml, make_settings
 
 
 def setup(tmp_path, redis_server):
@@ -22,9 +22,6 @@ def setup(tmp_path, redis_server):
     ingest(settings, "new_question.eml")  # ticket #1, Alice's
     return settings
 
-
-def ingest(settings, name):
-    return pipeline.process(settings, spool.store(load_eml(name), "smtp", "", ("support@example.com",)))
 
 
 def test_proven_agent_mail_with_tag_is_an_internal_note_on_the_ticket(tmp_path, redis_server):

@@ -7,13 +7,13 @@ from models.tables import InboundMail, Ticket
 from tests.conftest import load_eml, make_settings, run_worker
 
 
-def ingest(settings, raw: bytes, *args):
+def pipe_in(settings, raw: bytes, *args):
     return subprocess.run([sys.executable, "-m", "postdesk", "--config", settings.source, "ingest", *args],
                           input=raw, capture_output=True)
 
 
 def test_piped_mail_is_stored_and_processed(settings):
-    result = ingest(settings, load_eml("new_question.eml"), "--sender", "alice@client.example",
+    result = pipe_in(settings, load_eml("new_question.eml"), "--sender", "alice@client.example",
                     "--recipient", "support@example.com")
     assert result.returncode == 0, result.stderr
     row = InboundMail.get()
@@ -23,12 +23,12 @@ def test_piped_mail_is_stored_and_processed(settings):
 
 
 def test_oversize_mail_is_refused_permanently(settings):
-    result = ingest(settings, b"Subject: big\n\n" + b"x" * settings.smtp.max_message_bytes)
+    result = pipe_in(settings, b"Subject: big\n\n" + b"x" * settings.smtp.max_message_bytes)
     assert result.returncode == 65 and b"larger than" in result.stderr
     assert InboundMail.select().count() == 0
 
 
 def test_unwritable_database_asks_the_mta_to_retry(tmp_path, redis_server):
     settings = make_settings(tmp_path, redis_server, database={"url": "sqlite:////dev/null/postdesk.db"})
-    result = ingest(settings, load_eml("new_question.eml"))
+    result = pipe_in(settings, load_eml("new_question.eml"))
     assert result.returncode == 75 and b"try again later" in result.stderr

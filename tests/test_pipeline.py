@@ -12,13 +12,8 @@ import pytest
 from mailer import pipeline, spool
 from models.base import utcnow
 from models.tables import Event, InboundMail, Message, Outbox, Ticket
-from tests.conftest import load_eml, make_settings, run_worker, sent_mail
+from tests.conftest import ingest, load_eml, make_settings, run_worker, sent_mail
 from workers import outgoing, processing, sweeper
-
-
-def ingest(settings, raw: bytes, rcpt=("support@example.com",)):
-    inbound_id = spool.store(raw, "smtp", "sender@client.example", rcpt)
-    return pipeline.process(settings, inbound_id)
 
 
 def ack_of(ticket) -> Outbox:
@@ -26,7 +21,7 @@ def ack_of(ticket) -> Outbox:
 
 
 def test_new_mail_opens_ticket_one_with_an_acknowledgement_in_the_outbox(settings):
-    ctx = ingest(settings, load_eml("new_question.eml"))
+    ctx = ingest(settings, "new_question.eml")
     ticket = Ticket.get(Ticket.number == 1)
     assert ctx.outcome == "new_ticket" and ctx.threaded_by == "new"
     assert ticket.subject == "Cannot log in to my account" and ticket.status == "new"
@@ -43,7 +38,7 @@ def test_new_mail_opens_ticket_one_with_an_acknowledgement_in_the_outbox(setting
 
 
 def test_acknowledgement_is_delivered_by_the_worker(settings):
-    ingest(settings, load_eml("new_question.eml"))
+    ingest(settings, "new_question.eml")
     assert sent_mail(settings) == []
     outgoing.enqueue_deliveries(settings, [o.id for o in Outbox.select()])
     run_worker(settings)
@@ -60,8 +55,8 @@ def test_ticket_numbers_count_up_from_the_configured_start(tmp_path, redis_serve
     settings = make_settings(tmp_path, redis_server, tickets={"number_start": 1000})
     runtime.init(settings, check_schema=False)
     migrations.migrate()
-    ingest(settings, load_eml("new_question.eml"))
-    ingest(settings, load_eml("no_message_id.eml"))
+    ingest(settings, "new_question.eml")
+    ingest(settings, "no_message_id.eml")
     assert [t.number for t in Ticket.select().order_by(Ticket.id)] == [1000, 1001]
 
 
@@ -88,7 +83,7 @@ def test_processing_the_same_stored_row_twice_answers_once(settings):
 
 
 def test_reply_to_the_acknowledgement_joins_the_ticket_by_header(settings):
-    ingest(settings, load_eml("new_question.eml"))
+    ingest(settings, "new_question.eml")
     ack_id = ack_of(Ticket.get()).message_id
     raw = load_eml("reply_with_headers.eml").replace(b"ACK_MESSAGE_ID", ack_id.encode())
     ctx = ingest(settings, raw)
@@ -100,14 +95,14 @@ def test_reply_to_the_acknowledgement_joins_the_ticket_by_header(settings):
 
 
 def test_subject_tag_threads_mail_from_the_tickets_customer(settings):
-    ingest(settings, load_eml("new_question.eml"))
-    ctx = ingest(settings, load_eml("reply_subject_tag_only.eml"))
+    ingest(settings, "new_question.eml")
+    ctx = ingest(settings, "reply_subject_tag_only.eml")
     assert ctx.threaded_by == "subject_tag" and ctx.ticket.number == 1
 
 
 def test_subject_tag_from_a_stranger_opens_a_new_ticket(settings):
-    ingest(settings, load_eml("new_question.eml"))
-    ctx = ingest(settings, load_eml("stranger_uses_subject_tag.eml"))
+    ingest(settings, "new_question.eml")
+    ctx = ingest(settings, "stranger_uses_subject_tag.eml")
     assert ctx.outcome == "new_ticket" and ctx.ticket.number == 2
     assert Ticket.get(Ticket.number == 1).messages.count() == 1
 
@@ -115,9 +110,9 @@ def test_subject_tag_from_a_stranger_opens_a_new_ticket(settings):
 def test_customer_follow_up_reopens_a_pending_ticket(settings):
     from models import tickets
 
-    ingest(settings, load_eml("new_question.eml"))
+    ingest(settings, "new_question.eml")
     tickets.set_status(Ticket.get(), "pending", actor="agent@example.com", via="web")
-    ingest(settings, load_eml("reply_subject_tag_only.eml"))
+    ingest(settings, "reply_subject_tag_only.eml")
     assert Ticket.get().status == "open"
     changes = [(json.loads(e.old), json.loads(e.new), e.via)
                for e in Event.select().where(Event.action == "status").order_by(Event.id)]
@@ -125,26 +120,26 @@ def test_customer_follow_up_reopens_a_pending_ticket(settings):
 
 
 def test_out_of_office_is_recorded_but_never_answered(settings):
-    ctx = ingest(settings, load_eml("out_of_office.eml"))
+    ctx = ingest(settings, "out_of_office.eml")
     assert ctx.outcome == "auto_reply"
     assert Message.get().kind == "automatic"
     assert Outbox.select().count() == 0
 
 
 def test_mail_from_our_own_address_is_dropped(settings):
-    ctx = ingest(settings, load_eml("from_our_own_address.eml"))
+    ctx = ingest(settings, "from_our_own_address.eml")
     assert ctx.outcome == "loop" and Ticket.select().count() == 0
 
 
 def test_mail_without_sender_is_rejected_with_a_reason(settings):
-    ctx = ingest(settings, load_eml("no_from_header.eml"))
+    ctx = ingest(settings, "no_from_header.eml")
     row = InboundMail.get()
     assert ctx.outcome == "rejected" and row.state == "rejected"
     assert "no usable sender address" in row.error and Ticket.select().count() == 0
 
 
 def test_chinese_gbk_mail_is_decoded_and_acknowledged_in_chinese(settings):
-    ingest(settings, load_eml("chinese_gbk_question.eml"), rcpt=("zh@example.cn",))
+    ingest(settings, "chinese_gbk_question.eml", rcpt=("zh@example.cn",))
     ticket = Ticket.get()
     assert ticket.subject == "发票金额不对" and ticket.customer.name == "张伟"
     assert "我的发票金额不对" in ticket.messages.get().text

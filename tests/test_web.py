@@ -7,7 +7,7 @@ import pytest
 from mailer import pipeline, spool
 from models import agents, inbound
 from models.tables import InboundMail
-from tests.conftest import load_eml
+from tests.conftest import csrf_token, load_eml
 from web import create_app
 
 
@@ -18,9 +18,6 @@ def app(settings):
         pipeline.process(settings, spool.store(load_eml(name), "smtp"))
     return create_app(settings, testing=True)
 
-
-def csrf_token(client, path="/login") -> str:
-    return re.search(r'name="csrf_token" value="([^"]+)"', client.get(path).get_data(as_text=True)).group(1)
 
 
 def login(client, password="correct horse battery"):

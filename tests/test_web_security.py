@@ -10,8 +10,8 @@ import pytest
 from models import agents
 from models.base import db, utcnow
 from models.tables import Agent, Attachment, LoginFailure, Message, WebSession
-from tests.conftest import make_settings
-from tests.test_web import app, csrf_token  # noqa: F401  (app is a fixture)
+from tests.conftest import csrf_token, make_settings
+from tests.test_web import app  # noqa: F401  (a fixture)
 from web import create_app
 from web.auth import local_target
 from web.text import visible_name
