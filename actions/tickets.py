@@ -1,0 +1,137 @@
+"""Staff actions on a ticket: status, assignee, priority, collaborators, internal notes.
+
+Each verb has a `check_…` twin that says, in words a person reads, why the change cannot be
+made ("" when it can); the web form and the mail `#command` both ask it first, so they refuse the
+same things the same way. A verb that changes nothing returns early and records nothing; one that
+changes something writes the row and an Event with the old and new values in one transaction.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from models import customers, tickets
+from models.base import db, utcnow
+from models.tables import Agent, Customer, Message, Participant, Ticket
+
+from .result import Done
+
+STATUSES = ("new", "open", "pending", "resolved", "closed")
+PRIORITIES = ("low", "normal", "high", "urgent")
+
+
+def check_status(ticket: Ticket, status: str) -> str:
+    if status not in STATUSES:
+        return f"unknown status {status!r}: use one of {', '.join(STATUSES)}"
+    if status == "new" and ticket.status != "new":
+        return "a ticket that has been worked on cannot become new again"
+    return ""
+
+
+def set_status(ticket: Ticket, status: str, *, actor: Agent, via: str) -> Done:
+    """Move the ticket to `status` (pending = waiting on the customer)."""
+    _refuse(check_status(ticket, status))
+    if status == ticket.status:
+        return Done("unchanged", ticket)
+    with db.atomic():
+        tickets.set_status(ticket, status, actor=actor.email, via=via)
+    return Done("status", ticket)
+
+
+def check_assignee(agent: Agent | None) -> str:
+    if agent is not None and not agent.active:
+        return f"{agent.email} is not an active agent"
+    return ""
+
+
+def assign(ticket: Ticket, agent: Agent | None, *, actor: Agent, via: str) -> Done:
+    """Give the ticket to `agent` (None: unassigned)."""
+    _refuse(check_assignee(agent))
+    if ticket.assignee_id == (agent.id if agent else None):
+        return Done("unchanged", ticket)
+    old = ticket.assignee.email if ticket.assignee_id else None
+    with db.atomic():
+        new = agent.email if agent else None
+        tickets.record(ticket, "assignee", f"{old or 'nobody'} → {new or 'nobody'}", actor=actor.email,
+                       via=via, old=old, new=new)
+        Ticket.update(assignee=agent, updated_at=utcnow()).where(Ticket.id == ticket.id).execute()
+        ticket.assignee = agent
+    return Done("assignee", ticket)
+
+
+def check_priority(priority: str) -> str:
+    if priority not in PRIORITIES:
+        return f"unknown priority {priority!r}: use one of {', '.join(PRIORITIES)}"
+    return ""
+
+
+def set_priority(ticket: Ticket, priority: str, *, actor: Agent, via: str) -> Done:
+    _refuse(check_priority(priority))
+    if priority == ticket.priority:
+        return Done("unchanged", ticket)
+    with db.atomic():
+        tickets.record(ticket, "priority", f"{ticket.priority} → {priority}", actor=actor.email, via=via,
+                       old=ticket.priority, new=priority)
+        Ticket.update(priority=priority, updated_at=utcnow()).where(Ticket.id == ticket.id).execute()
+        ticket.priority = priority
+    return Done("priority", ticket)
+
+
+def check_collaborator(ticket: Ticket, address: str, settings) -> str:
+    address = address.strip().lower()
+    if "@" not in address or " " in address:
+        return f"{address!r} is not an email address"
+    if settings.mailbox_for(address) is not None:
+        return f"{address} is one of our own mailboxes"
+    if address == ticket.customer.email:
+        return f"{address} is the ticket's customer"
+    return ""
+
+
+def add_collaborator(ticket: Ticket, address: str, *, settings, actor: Agent, via: str, name: str = "") -> Done:
+    """Copy someone on the ticket: they receive its public replies, and their mail is theirs."""
+    _refuse(check_collaborator(ticket, address, settings))
+    with db.atomic():
+        added = customers.add_participants(ticket, [(name, address.strip().lower())])
+        if not added:
+            return Done("unchanged", ticket)
+        tickets.record(ticket, "collaborator_added", address.strip().lower(), actor=actor.email, via=via,
+                       new=address.strip().lower())
+    return Done("collaborator", ticket)
+
+
+def remove_collaborator(ticket: Ticket, address: str, *, actor: Agent, via: str) -> Done:
+    address = address.strip().lower()
+    with db.atomic():
+        customer = Customer.get_or_none(Customer.email == address)
+        removed = customer is not None and Participant.delete().where(
+            (Participant.ticket == ticket) & (Participant.customer == customer)).execute()
+        if not removed:
+            return Done("unchanged", ticket)
+        tickets.record(ticket, "collaborator_removed", address, actor=actor.email, via=via, old=address)
+    return Done("collaborator", ticket)
+
+
+def check_note(text: str) -> str:
+    return "" if text.strip() else "an internal note needs some text"
+
+
+def note(ticket: Ticket, agent: Agent, text: str, *, via: str) -> Done:
+    """An internal note: on the ticket for staff, never sent to the client."""
+    _refuse(check_note(text))
+    with db.atomic():
+        Message.create(ticket=ticket, direction="in", kind="note", author_agent=agent,
+                       message_id=f"<note-{secrets.token_hex(12)}@postdesk.invalid>", subject=ticket.subject,
+                       from_address=agent.email, text=text.strip(), reply_text=text.strip(), threaded_by=via)
+        tickets.record(ticket, "note", f"by {via}", actor=agent.email, via=via)
+        Ticket.update(updated_at=utcnow()).where(Ticket.id == ticket.id).execute()
+    return Done("note", ticket)
+
+
+class Refused(ValueError):
+    """An action was asked for something its check_… twin refuses; the message says why."""
+
+
+def _refuse(reason: str) -> None:
+    if reason:
+        raise Refused(reason)

@@ -1,0 +1,88 @@
+"""Staff actions: each change is one transaction with an Event holding old and new values; a
+change to nothing records nothing; what the check refuses is never applied."""
+
+import json
+
+import pytest
+
+from actions import tickets as act
+from models import agents
+from models.tables import Event, Message, Outbox, Participant, Ticket
+from tests.conftest import ingest
+
+
+@pytest.fixture
+def cast(settings):
+    """Alice is the admin, Bob and Charlie are agents; ticket #1 is a customer's question."""
+    people = {name: agents.create_agent(f"{name}@example.com", "correct horse battery", name=name.title(),
+                                        admin=name == "alice") for name in ("alice", "bob", "charlie")}
+    ingest(settings, "new_question.eml")
+    return people
+
+
+def changes(action: str) -> list:
+    return [(json.loads(e.old) if e.old else None, json.loads(e.new) if e.new else None, e.actor, e.via)
+            for e in Event.select().where(Event.action == action).order_by(Event.id)]
+
+
+def test_status_change_is_an_event_with_old_and_new_values(cast):
+    ticket = Ticket.get()
+    assert act.set_status(ticket, "pending", actor=cast["bob"], via="web").outcome == "status"
+    assert act.set_status(ticket, "pending", actor=cast["bob"], via="web").outcome == "unchanged"
+    assert Ticket.get().status == "pending"
+    assert changes("status") == [("new", "pending", "bob@example.com", "web")]
+
+
+@pytest.mark.parametrize(("status", "reason"), [("done", "unknown status"), ("new", "cannot become new")])
+def test_a_refused_status_changes_nothing_and_says_why(cast, status, reason):
+    ticket = Ticket.get()
+    act.set_status(ticket, "open", actor=cast["bob"], via="web")
+    assert reason in act.check_status(ticket, status)
+    with pytest.raises(act.Refused, match=reason):
+        act.set_status(ticket, status, actor=cast["bob"], via="email")
+    assert Ticket.get().status == "open" and len(changes("status")) == 1
+
+
+def test_assign_and_unassign(cast):
+    ticket = Ticket.get()
+    act.assign(ticket, cast["charlie"], actor=cast["alice"], via="web")
+    act.assign(Ticket.get(), None, actor=cast["charlie"], via="email")
+    assert Ticket.get().assignee is None
+    assert changes("assignee") == [(None, "charlie@example.com", "alice@example.com", "web"),
+                                   ("charlie@example.com", None, "charlie@example.com", "email")]
+    cast["bob"].active = False
+    cast["bob"].save()
+    with pytest.raises(act.Refused, match="not an active agent"):
+        act.assign(ticket, cast["bob"], actor=cast["alice"], via="web")
+
+
+def test_priority(cast):
+    act.set_priority(Ticket.get(), "urgent", actor=cast["bob"], via="web")
+    assert Ticket.get().priority == "urgent" and changes("priority") == [("normal", "urgent", "bob@example.com", "web")]
+    with pytest.raises(act.Refused, match="unknown priority"):
+        act.set_priority(Ticket.get(), "asap", actor=cast["bob"], via="web")
+
+
+def test_collaborators(cast, settings):
+    ticket = Ticket.get()
+    act.add_collaborator(ticket, "Carol@Client.Example", settings=settings, actor=cast["bob"], via="web")
+    assert act.add_collaborator(ticket, "carol@client.example", settings=settings, actor=cast["bob"],
+                                via="web").outcome == "unchanged"
+    assert [p.customer.email for p in Participant.select()] == ["carol@client.example"]
+    for address, reason in (("support@example.com", "our own mailboxes"),
+                            ("alice@client.example", "customer"), ("not an address", "not an email")):
+        assert reason in act.check_collaborator(ticket, address, settings)
+    act.remove_collaborator(ticket, "carol@client.example", actor=cast["bob"], via="email")
+    assert Participant.select().count() == 0
+    assert [c[:2] for c in changes("collaborator_added") + changes("collaborator_removed")] == [
+        (None, "carol@client.example"), ("carol@client.example", None)]
+
+
+def test_a_note_is_kept_for_staff_and_sent_to_nobody(cast):
+    before = Outbox.select().count()
+    act.note(Ticket.get(), cast["bob"], "Customer called, waiting for logs.", via="web")
+    note = Message.get(Message.kind == "note")
+    assert note.author_agent.email == "bob@example.com" and "waiting for logs" in note.text
+    assert Outbox.select().count() == before
+    with pytest.raises(act.Refused):
+        act.note(Ticket.get(), cast["bob"], "   ", via="web")
