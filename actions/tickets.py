@@ -122,7 +122,7 @@ def note(ticket: Ticket, agent: Agent, text: str, *, via: str) -> Done:
     with db.atomic():
         Message.create(ticket=ticket, direction="in", kind="note", author_agent=agent,
                        message_id=f"<note-{secrets.token_hex(12)}@postdesk.invalid>", subject=ticket.subject,
-                       from_address=agent.email, text=text.strip(), reply_text=text.strip(), threaded_by=via)
+                       from_address=agent.email, text=text.strip(), reply_text=text.strip())
         tickets.record(ticket, "note", f"by {via}", actor=agent.email, via=via)
         Ticket.update(updated_at=utcnow()).where(Ticket.id == ticket.id).execute()
     return Done("note", ticket)

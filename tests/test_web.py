@@ -6,7 +6,7 @@ import pytest
 
 from mailer import pipeline, spool
 from models import agents, inbound
-from models.tables import InboundMail
+from models.tables import Event, InboundMail, Ticket
 from tests.conftest import csrf_token, load_eml
 from web import create_app
 
@@ -112,3 +112,38 @@ def test_outsider_mail_and_quarantined_mail_are_shown(app, settings):
     assert "mallory@attacker.example is not on this ticket" in page
     inbound.quarantine(InboundMail.get_by_id(spool.store(b"x", "smtp")), "every attempt failed")
     assert client.get("/health").get_json()["quarantined_mail"] == 1
+
+
+def test_staff_change_status_assignee_priority_and_add_a_note_from_the_ticket_page(app):
+    client = app.test_client()
+    login(client)
+    token = csrf_token(client, "/tickets/1")
+    for path, data in (("status", {"status": "pending"}), ("assignee", {"agent": "agent@example.com"}),
+                       ("priority", {"priority": "high"}), ("note", {"text": "Asked for the logs by phone."})):
+        response = client.post(f"/tickets/1/{path}", data={**data, "csrf_token": token})
+        assert response.status_code == 302 and response.headers["Location"] == "/tickets/1"
+    ticket = Ticket.get(Ticket.number == 1)
+    assert (ticket.status, ticket.assignee.email, ticket.priority) == ("pending", "agent@example.com", "high")
+    page = client.get("/tickets/1").get_data(as_text=True)
+    assert "Asked for the logs by phone." in page
+    staff_events = Event.select().where(Event.action.in_(("status", "assignee", "priority", "note")))
+    assert {e.via for e in staff_events} == {"web"} and staff_events.count() == 4
+
+
+def test_a_refused_change_is_explained_and_applies_nothing(app):
+    client = app.test_client()
+    login(client)
+    response = client.post("/tickets/1/priority", data={"priority": "asap", "csrf_token": csrf_token(client, "/")},
+                           follow_redirects=True)
+    assert "unknown priority" in response.get_data(as_text=True)
+    assert Ticket.get(Ticket.number == 1).priority == "normal"
+
+
+@pytest.mark.parametrize("path", ["/tickets/1/status", "/tickets/1/assignee", "/tickets/1/priority", "/tickets/1/note"])
+def test_every_staff_form_needs_a_login_and_its_csrf_token(app, path):
+    anonymous = app.test_client()
+    assert anonymous.post(path, data={"csrf_token": csrf_token(anonymous)}).status_code == 302  # to the login
+    client = app.test_client()
+    login(client)
+    assert client.post(path, data={"status": "open", "priority": "high", "text": "x"}).status_code == 400
+    assert Event.select().where(Event.via == "web").count() == 0

@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 from urllib.parse import quote
 
-from flask import Blueprint, Response, abort, render_template, request, url_for
+from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, url_for
 from markupsafe import Markup
 
-from models.tables import Attachment, Customer, Event, Message, Outbox, Ticket
+from actions import tickets as act
+from models.tables import Agent, Attachment, Customer, Event, Message, Outbox, Ticket
 
 from .auth import login_required
 from .text import visible_name
@@ -36,15 +37,64 @@ def index():
                            status=status, page=page, more=query.count() > page * PAGE)
 
 
+def ticket_or_404(number: int) -> Ticket:
+    return Ticket.get_or_none(Ticket.number == number) or abort(404)
+
+
 @bp.get("/tickets/<int:number>")
 @login_required
 def show(number):
-    ticket = Ticket.get_or_none(Ticket.number == number) or abort(404)
+    """The thread, its outgoing mail and events, and the staff controls."""
+    ticket = ticket_or_404(number)
     messages = ticket.messages.order_by(Message.created_at, Message.id)
     events = ticket.events.order_by(Event.created_at, Event.id)
     outgoing = ticket.outbox.order_by(Outbox.id)
+    staff = Agent.select().where(Agent.active == True).order_by(Agent.name)  # noqa: E712
     return render_template("web/ticket.html", ticket=ticket, messages=messages, events=events,
-                           outgoing=outgoing, html_of=html_with_images)
+                           outgoing=outgoing, html_of=html_with_images, staff=staff,
+                           statuses=act.STATUSES, priorities=act.PRIORITIES)
+
+
+@bp.post("/tickets/<int:number>/status")
+@login_required
+def set_status(number):
+    """Change the status (pending: waiting on the customer)."""
+    return _apply(number, lambda t: act.set_status(t, request.form.get("status", ""), actor=g.agent, via="web"))
+
+
+@bp.post("/tickets/<int:number>/assignee")
+@login_required
+def assign(number):
+    """Give the ticket to an agent, or to nobody."""
+    email = request.form.get("agent", "")
+    agent = Agent.get_or_none(Agent.email == email) if email else None
+    if email and agent is None:
+        abort(400)
+    return _apply(number, lambda t: act.assign(t, agent, actor=g.agent, via="web"))
+
+
+@bp.post("/tickets/<int:number>/priority")
+@login_required
+def set_priority(number):
+    """Change the priority."""
+    return _apply(number, lambda t: act.set_priority(t, request.form.get("priority", ""), actor=g.agent, via="web"))
+
+
+@bp.post("/tickets/<int:number>/note")
+@login_required
+def note(number):
+    """Add an internal note, for staff only."""
+    return _apply(number, lambda t: act.note(t, g.agent, request.form.get("text", ""), via="web"))
+
+
+def _apply(number: int, action):
+    """Run one action on the ticket; a refusal is shown to the agent with the check's own words."""
+    ticket = ticket_or_404(number)
+    try:
+        action(ticket)
+    except act.Refused as refused:
+        flash(str(refused), "error")
+    return redirect(url_for("tickets.show", number=number))
 
 
 @bp.get("/attachments/<int:attachment_id>")
