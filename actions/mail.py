@@ -16,10 +16,10 @@ log = logging.getLogger(__name__)
 def receive_customer_mail(settings, mail, *, ticket, follow_up_of, mailbox, threaded_by: str,
                           reply_text: str, inbound_id: int | None, automatic: bool, notify: bool,
                           at, found_customer=None) -> Done:
-    """A customer's mail: a new ticket (acknowledged) or a message on `ticket`. Someone who is
-    neither the ticket's customer nor a participant is recorded as an outsider and brings nobody
-    in: anyone who knows a Message-ID of the thread can answer it, and copied people become
-    participants whose [#N] tags are trusted."""
+    """A customer's mail: a new ticket (acknowledged) or a message on `ticket`. Only the ticket's
+    customer brings the people they copy in as participants (whose [#N] tags are trusted): anyone
+    who knows a Message-ID of the thread can answer it. Someone who is neither the customer nor a
+    participant is recorded as an outsider."""
     with db.atomic():
         customer = customers.find_or_create(mail.from_address, mail.from_name, found=found_customer)
         copied = [(n, a) for n, a in mail.to + mail.cc  # mailbox_for also covers support+tag@
@@ -46,7 +46,7 @@ def receive_customer_mail(settings, mail, *, ticket, follow_up_of, mailbox, thre
         if automatic:
             return Done("auto_reply", ticket)
         customers.clear_bounce(customer)
-        if not outsider:
+        if customer.id == ticket.customer_id:  # not a participant's reply-all, not an outsider
             customers.add_participants(ticket, copied)
         ack = notices.acknowledge(settings, ticket, customer, message) if outcome == "new_ticket" and notify else None
     return Done(outcome, ticket, (ack.id,) if ack is not None else ())

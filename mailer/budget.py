@@ -37,18 +37,23 @@ def limit(seconds: float):
     started = time.monotonic()
     outer_handler = signal.getsignal(signal.SIGALRM)
     outer_left = signal.getitimer(signal.ITIMER_REAL)[0]
+    limit_seconds = min(seconds, outer_left) if outer_left else seconds
 
     def expired(signum, frame):
-        if outer_left and time.monotonic() - started >= outer_left - 0.001 and callable(outer_handler):
-            outer_handler(signum, frame)  # the outer deadline came first: it is theirs to handle
-        raise OverBudget(seconds)
+        # Whichever deadline came first (ours, or the job's around us), the mail is charged with
+        # a BaseException: the job's own timeout is an ordinary Exception that any except in
+        # the pipeline would swallow, half-way through some other step.
+        raise OverBudget(limit_seconds)
 
     signal.signal(signal.SIGALRM, expired)
-    signal.setitimer(signal.ITIMER_REAL, min(seconds, outer_left) if outer_left else seconds)
+    signal.setitimer(signal.ITIMER_REAL, limit_seconds)
     try:
         yield
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, outer_handler)
-        if outer_left:
-            signal.setitimer(signal.ITIMER_REAL, max(0.001, outer_left - (time.monotonic() - started)))
+        left = outer_left - (time.monotonic() - started) if outer_left else 0
+        if left > 0:
+            signal.setitimer(signal.ITIMER_REAL, left)
+        elif outer_left:  # spent here: not fired again in the next mail, which has its own budget
+            log.warning("the job's deadline passed while processing one mail; the rest keep theirs")

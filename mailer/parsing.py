@@ -35,6 +35,10 @@ from .mime import (
 
 log = logging.getLogger(__name__)
 
+# Column sizes the values must fit (PostgreSQL enforces them; SQLite does not): a Message-ID of
+# RFC 5322's 998-character line, an address of RFC 5321's 254.
+MAX_ID = 250
+MAX_ADDRESS = 254
 MSGID_RE = re.compile(r"<[^<>\s]+>")
 MSGID_BYTES = re.compile(rb"<[^<>\s]+>")
 MESSAGE_ID_LINE = re.compile(rb"\nmessage-id:", re.I)
@@ -175,7 +179,10 @@ def _message_id(raw: bytes) -> tuple[str, bool]:
         value = FIELD.match(raw, at, head_end)
         ids = MSGID_BYTES.findall(raw, value.start(2), min(value.end(2), value.start(2) + FIELD_LIMIT))
         if ids:
-            return ids[0].decode("ascii", "replace"), False
+            found = ids[0].decode("ascii", "replace")
+            if len(found) > MAX_ID:  # kept as a fixed-size key: the column (and PostgreSQL) has a limit
+                return f"<{hashlib.sha256(ids[0]).hexdigest()}.long@postdesk.invalid>", False
+            return found, False
     return synthetic_message_id(raw), True
 
 
@@ -212,8 +219,8 @@ def addresses(values: list) -> list[tuple[str, str]]:
     for name, address in split_addresses(values):
         # Keep a mailbox without a domain ("no_host", "MAILER-DAEMON"): it is what the header says;
         # the pipeline refuses it as a sender it cannot answer.
-        if address and " " not in address.strip():
-            result.append((" ".join(decode_words(name).split()), address.strip().lower()))
+        if address and " " not in address.strip() and len(address.strip()) <= MAX_ADDRESS:
+            result.append((" ".join(decode_words(name).split())[:255], address.strip().lower()))
     return result
 
 
@@ -364,10 +371,10 @@ def _take(view: memoryview, leaf: Leaf, text_parts: list, html_parts: list, atta
             problems.add(f"part {leaf.number}: undecodable charset {label[:40]!r}, guessed")
         (text_parts if ctype == "text/plain" else html_parts).append(charsets.decode(data, label))
         return
-    content_id = charsets.header_text((first(msg, "Content-ID") or "")[:1000]).strip().strip("<>")
+    content_id = charsets.header_text((first(msg, "Content-ID") or "")[:1000]).strip().strip("<>")[:255]
     attachments.append(Attachment(
         filename=filename or _default_name(ctype, len(attachments) + 1),
-        content_type=ctype,
+        content_type=ctype[:255],
         data=data,
         content_id=content_id,
         inline=disposition == "inline" or (bool(content_id) and disposition != "attachment"),
@@ -435,11 +442,12 @@ def _degraded(raw: bytes, reason: str) -> ParsedMail:
 
     def mailboxes(name: str) -> list[tuple[str, str]]:
         found = DEGRADED_ADDRESS.findall(" ".join(fields.get(name, [])))
-        return [("", address.lower()) for address in found if "@" in address][:MAX_ADDRESSES]
+        return [("", address.lower()) for address in found
+                if "@" in address and len(address) <= MAX_ADDRESS][:MAX_ADDRESSES]
 
     sender = fields.get("from", [""])[0]
     from_address = next((a for _, a in mailboxes("from")), "")
-    from_name = text("from").partition("<")[0].strip().strip('"').strip() if "<" in sender else ""
+    from_name = text("from").partition("<")[0].strip().strip('"').strip()[:255] if "<" in sender else ""
     try:
         message_id, generated = _message_id(raw)
     except Exception:

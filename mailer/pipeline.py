@@ -252,9 +252,7 @@ def process(settings, inbound_id: int, notify: bool = True, historic: bool = Fal
 def _suspect(row: InboundMail) -> bool:
     """Did the mail itself probably stop the last attempt? Over budget, yes; a worker that died
     holding it may have been killed by the mail or by an operator, so only twice in a row."""
-    previous = row.previous_error
-    return previous.startswith(inbound.OVER_BUDGET) or (
-        previous.startswith(inbound.INTERRUPTED) and row.attempts >= 3)
+    return row.previous_error.startswith((inbound.OVER_BUDGET, inbound.INTERRUPTED_AGAIN))
 
 
 def _failed(ctx: Context, error: str) -> None:

@@ -9,6 +9,7 @@ from .base import db, utcnow
 from .tables import ImapCheckpoint, InboundMail
 
 INTERRUPTED = "interrupted: the worker holding this mail stopped before it finished"
+INTERRUPTED_AGAIN = "interrupted again: two workers in a row stopped while holding this mail"
 PROCESSING = "processing"  # the outcome while an attempt holds the mail
 OVER_BUDGET = "over budget"
 
@@ -54,9 +55,11 @@ def lease(inbound_id: int, seconds: float) -> InboundMail | None:
     now = utcnow()
     p = db.param
     sql = (f"UPDATE inbound_mail SET leased_until = {p}, attempts = attempts + 1, outcome = {p}, "
-           f"error = CASE WHEN outcome = {p} THEN {p} ELSE error END "
+           f"error = CASE WHEN outcome = {p} AND error LIKE {p} THEN {p} WHEN outcome = {p} THEN {p} "
+           f"ELSE error END "
            f"WHERE id = {p} AND state = 'received' AND (leased_until IS NULL OR leased_until < {p})")
-    params = (now + dt.timedelta(seconds=seconds), PROCESSING, PROCESSING, INTERRUPTED, inbound_id, now)
+    params = (now + dt.timedelta(seconds=seconds), PROCESSING, PROCESSING, "interrupted%", INTERRUPTED_AGAIN,
+              PROCESSING, INTERRUPTED, inbound_id, now)
     if db.returning_clause:  # one round trip: the row comes back with the update
         cursor = db.execute_sql(sql + " RETURNING " + ", ".join(COLUMNS), params)
         found = cursor.fetchone()
@@ -97,7 +100,7 @@ def quarantine(row: InboundMail, error: str) -> None:
 
 def release_for_replay(ids: list[int]) -> None:
     """Give quarantined (or stuck) mail fresh attempts."""
-    InboundMail.update(state="received", attempts=0, leased_until=None) \
+    InboundMail.update(state="received", attempts=0, leased_until=None, error="", outcome="") \
         .where(InboundMail.id.in_(ids) & InboundMail.state.in_(("quarantined", "received"))).execute()
 
 

@@ -19,12 +19,16 @@ def sync_mailbox(configured) -> Mailbox:
     """The Mailbox row for a configured mailbox, created or updated to match the config; kept
     per process and database, since every new ticket needs it and it changes with the config."""
     key = (getattr(db.obj, "database", None), configured)
-    if key not in _mailboxes:
-        _mailboxes[key] = _sync_mailbox(configured)
-    return _mailboxes[key]
+    if key in _mailboxes:
+        return _mailboxes[key]
+    mailbox, written = _sync_mailbox(configured)
+    if not written:  # a row this transaction wrote may yet be rolled back: not cached until seen again
+        _mailboxes[key] = mailbox
+    return mailbox
 
 
-def _sync_mailbox(configured) -> Mailbox:
+def _sync_mailbox(configured) -> tuple[Mailbox, bool]:
+    """The row, and whether this call wrote it."""
     mailbox, created = Mailbox.get_or_create(address=configured.address.lower(), defaults={
         "name": configured.name, "queue": configured.queue, "language": configured.language,
         "signature": configured.signature})
@@ -33,7 +37,8 @@ def _sync_mailbox(configured) -> Mailbox:
         mailbox.name, mailbox.queue = configured.name, configured.queue
         mailbox.language, mailbox.signature = configured.language, configured.signature
         mailbox.save()
-    return mailbox
+        return mailbox, True
+    return mailbox, created
 
 
 def next_ticket_number(start: int) -> int:

@@ -213,3 +213,16 @@ def test_an_address_after_a_comment_folded_with_crlf_is_found():
     raw = (b"From: (Alice (sales)\r\n team) alice@client.example\r\nTo: support@example.com\r\n"
            b"Subject: folded\r\n\r\nHello\r\n")
     assert parsing.parse(raw).from_address == "alice@client.example"
+
+
+def test_values_fit_their_columns_whatever_the_mail_says():
+    long_id = b"<" + b"x" * 5000 + b"@client.example>"
+    raw = (b"From: alice@" + b"a" * 300 + b".example, Bob <bob@client.example>\r\nTo: support@example.com\r\n"
+           b"Message-ID: " + long_id + b"\r\nSubject: long\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
+           b"--b\r\nContent-Type: text/plain\r\n\r\nhi\r\n--b\r\nContent-Type: image/" + b"p" * 400 +
+           b"\r\nContent-ID: <" + b"c" * 900 + b">\r\n\r\nxx\r\n--b--\r\n")
+    mail = parsing.parse(raw)
+    assert len(mail.message_id) <= 250 and mail.message_id == parsing.message_id_of(raw)
+    assert mail.from_address == "bob@client.example"  # an address no mail system can deliver is skipped
+    [image] = mail.attachments
+    assert len(image.content_type) <= 255 and len(image.content_id) <= 255

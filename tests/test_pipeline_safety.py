@@ -127,3 +127,21 @@ def test_two_workers_dying_on_the_same_mail_make_the_next_attempt_read_it_degrad
         end_hold(inbound_id)
     assert pipeline.process(settings, inbound_id).outcome == "new_ticket"
     assert "interrupted" in Message.get().review_reason
+
+
+def test_the_jobs_own_deadline_charges_the_mail_it_stops_and_not_the_next(settings, monkeypatch):
+    from rq.timeouts import JobTimeoutException, UnixSignalDeathPenalty
+
+    stuck, ordinary = store(load_eml("new_question.eml")), store(load_eml("chinese_gbk_question.eml"))
+    real = pipeline.STEPS
+
+    def spin_on_the_first(ctx):
+        if ctx.row.id == stuck:
+            spinning_step(ctx)
+    monkeypatch.setattr(pipeline, "STEPS", (pipeline.parse, spin_on_the_first) + real[1:])
+    with UnixSignalDeathPenalty(1, JobTimeoutException):  # RQ's job timeout, an ordinary Exception
+        first = pipeline.process(settings, stuck)
+        second = pipeline.process(settings, ordinary)
+    assert first.outcome == "failed" and "budget" in InboundMail.get_by_id(stuck).error
+    assert second.outcome == "new_ticket"  # the spent alarm did not go off again in the next mail
+    assert not Message.get().review_reason  # and the mail it stopped was not read degraded

@@ -87,3 +87,19 @@ def test_an_idle_worker_stops_at_once_on_sigterm(settings):
     finally:
         if worker.poll() is None:
             worker.kill()
+
+
+def test_without_redis_a_reply_stored_before_its_question_still_joins_the_question_ticket(settings):
+    from models import inbound
+    from workers import runner
+
+    reply = store("reply_all_from_cc_colleague.eml")
+    question = store("new_question_with_cc.eml")
+    assert inbound.lease(question, 60) is not None  # another worker holds the question
+    assert runner.work_from_database(settings) == 0  # the reply waits; the question is held
+    assert Ticket.select().count() == 0 and InboundMail.get_by_id(reply).state == "received"
+    InboundMail.update(leased_until=None, outcome="").where(InboundMail.id == question).execute()  # it died
+    while runner.work_from_database(settings):
+        pass
+    assert Ticket.select().count() == 1
+    assert Message.get(Message.message_id == "<vpn-bob-reply@client.example>").threaded_by == "header"

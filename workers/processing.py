@@ -94,11 +94,13 @@ def _handle_safely(settings, inbound_id: int, wait: bool) -> Processed:
         return Processed("failed")
 
 
-def process_stored(settings, inbound_id: int) -> str:
-    """One stored mail without Redis: processed as it stands (no waiting for the mail it
-    answers), its deliveries sent here and now."""
+def process_stored(settings, inbound_id: int, allow_defer: bool = False) -> str:
+    """One stored mail without Redis, its deliveries sent here and now. With allow_defer, a mail
+    answering one that is stored but not processed yet comes back "deferred" (and stays stored)
+    instead of opening a ticket of its own; it is bounded, since every stored mail ends processed,
+    rejected or quarantined."""
     try:
-        ctx = pipeline.process(settings, inbound_id)
+        ctx = pipeline.process(settings, inbound_id, allow_defer=allow_defer)
     except Exception:
         log.exception("inbound %d could not be processed", inbound_id)
         return "failed"
@@ -107,10 +109,17 @@ def process_stored(settings, inbound_id: int) -> str:
     return ctx.outcome
 
 
+def job_timeout(settings, mails: int) -> int:
+    """Each mail has its own budget; the job's timeout is only the backstop behind them, long
+    enough for every mail's budget on every quick retry of a deferred one."""
+    per_mail = (QUICK_RETRIES + 1) * (settings.worker.mail_budget_seconds + pipeline.LEASE_MARGIN_SECONDS)
+    return mails * per_mail + 60
+
+
 def _retry_later(settings, inbound_id: int, deferrals: int) -> None:
     try:
         runtime.queue(settings).enqueue_in(dt.timedelta(seconds=1), process_inbound, inbound_id,
-                                           deferrals=deferrals)
+                                           deferrals=deferrals, job_timeout=job_timeout(settings, 1))
     except redis.RedisError as exc:
         log.warning("inbound %d deferred but not re-enqueued (%s); the sweeper will retry", inbound_id, exc)
 
@@ -118,9 +127,7 @@ def _retry_later(settings, inbound_id: int, deferrals: int) -> None:
 def enqueue_processing(settings, inbound_ids: list[int]) -> bool:
     """Hand stored mail to the workers, one job for all. False when Redis is unreachable: the
     mail is safe in the database and the sweeper picks it up once Redis is back."""
-    # Each mail has its own budget; the job's timeout is only the backstop behind them.
-    w = settings.worker
-    timeout = len(inbound_ids) * (w.mail_budget_seconds + pipeline.LEASE_MARGIN_SECONDS) + 60
+    timeout = job_timeout(settings, len(inbound_ids))
     try:
         if len(inbound_ids) == 1:
             runtime.queue(settings).enqueue(process_inbound, inbound_ids[0], job_timeout=timeout)

@@ -86,8 +86,8 @@ def work_from_database(settings, limit: int = processing.BATCH_SIZE) -> int:
     many rows it handled (0: nothing to do)."""
     handled = 0
     for inbound_id in inbound.stale_ids(0, limit=limit):
-        processing.process_stored(settings, inbound_id)
-        handled += 1
+        # A reply whose question another worker holds waits for it, as on the RQ path.
+        handled += processing.process_stored(settings, inbound_id, allow_defer=True) != "deferred"
     for outbox_id in outbox.due_ids()[:limit]:
         outgoing.deliver(outbox_id)
         handled += 1
