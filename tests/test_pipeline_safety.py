@@ -145,3 +145,35 @@ def test_the_jobs_own_deadline_charges_the_mail_it_stops_and_not_the_next(settin
     assert first.outcome == "failed" and "budget" in InboundMail.get_by_id(stuck).error
     assert second.outcome == "new_ticket"  # the spent alarm did not go off again in the next mail
     assert not Message.get().review_reason  # and the mail it stopped was not read degraded
+
+
+def test_a_participants_reply_all_brings_nobody_in(settings):
+    pipeline.process(settings, store(load_eml("new_question_with_cc.eml")))  # Alice, Cc Bob
+    reply_all = (b"From: Bob Lee <bob@client.example>\r\nTo: support@example.com\r\n"
+                 b"Cc: Eve <eve@elsewhere.example>\r\nSubject: Re: VPN drops every hour\r\n"
+                 b"Message-ID: <bob-2@client.example>\r\nIn-Reply-To: <vpn-question@client.example>\r\n\r\n"
+                 b"Adding Eve.\r\n")
+    assert pipeline.process(settings, store(reply_all)).outcome == "added"
+    assert not Message.get(Message.message_id == "<bob-2@client.example>").outsider
+    assert {p.customer.email for p in Participant.select()} == {"bob@client.example"}
+
+
+def test_replay_of_a_mail_quarantined_over_budget_reads_it_in_full(settings):
+    inbound_id = store(load_eml("new_question.eml"))
+    row = inbound.lease(inbound_id, 60)
+    inbound.quarantine(row, f"{inbound.OVER_BUDGET}: processing took longer than its budget")
+    inbound.release_for_replay([inbound_id])
+    assert pipeline.process(settings, inbound_id).outcome == "new_ticket"
+    assert not Message.get().review_reason  # the fixed deployment gets a real try
+
+
+def test_a_mailbox_row_rolled_back_is_not_remembered(settings):
+    from models import tickets
+    from models.base import db
+    from models.tables import Mailbox
+
+    with db.atomic() as transaction:
+        tickets.sync_mailbox(settings.mailboxes[0])
+        transaction.rollback()
+    assert Mailbox.select().count() == 0
+    assert pipeline.process(settings, store(load_eml("new_question.eml"))).outcome == "new_ticket"
