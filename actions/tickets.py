@@ -8,11 +8,14 @@ changes something writes the row and an Event with the old and new values in one
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 
-from models import customers, tickets
+from mailer import compose
+from mailer.notify import message_id_domain, reply_address
+from models import customers, outbox, tickets
 from models.base import db, utcnow
-from models.tables import Agent, Customer, Message, Participant, Ticket
+from models.tables import Agent, Attachment, Customer, Message, Participant, Ticket
 
 from .result import Done
 
@@ -126,6 +129,53 @@ def note(ticket: Ticket, agent: Agent, text: str, *, via: str) -> Done:
         tickets.record(ticket, "note", f"by {via}", actor=agent.email, via=via)
         Ticket.update(updated_at=utcnow()).where(Ticket.id == ticket.id).execute()
     return Done("note", ticket)
+
+
+def check_reply(text: str, attachments=()) -> str:
+    return "" if text.strip() or attachments else "a reply needs some text or an attachment"
+
+
+def reply(settings, ticket: Ticket, agent: Agent, text: str, *, via: str, attachments=()) -> Done:
+    """The agent's public reply, sent to the customer and the people on the ticket from the
+    support address, threaded under the client's last message. The agent's own address is on
+    nothing the client receives; the client's answer comes back to the ticket (Reply-To token).
+    `attachments`: objects with filename, content_type and data."""
+    _refuse(check_reply(text, attachments))
+    mailbox = ticket.mailbox
+    customer = ticket.customer
+    cc = [p.customer.email for p in ticket.participants]
+    last = (Message.select().where((Message.ticket == ticket) & (Message.direction == "in")
+                                   & (Message.kind == "customer"))
+            .order_by(Message.created_at.desc(), Message.id.desc()).first())
+    references = tuple((last.references.split() if last else [])[-20:])
+    subject = ticket.subject if f"[#{ticket.number}]" in ticket.subject else f"[#{ticket.number}] {ticket.subject}"
+    message_id = compose.new_message_id(message_id_domain(settings))
+    raw = compose.build(sender_name=mailbox.name, sender=mailbox.address, to=customer.email, cc=tuple(cc),
+                        subject=subject, text=text.strip() + _signature(mailbox), message_id=message_id,
+                        in_reply_to=last.message_id if last else "", references=references,
+                        reply_to=reply_address(ticket), attachments=tuple(attachments))
+    with db.atomic():
+        message = Message.create(ticket=ticket, direction="out", kind="agent_reply", author_agent=agent,
+                                 message_id=message_id, in_reply_to=last.message_id if last else "",
+                                 references=" ".join(references), subject=subject, from_address=mailbox.address,
+                                 text=text.strip(), reply_text=text.strip())
+        for part in attachments:
+            Attachment.create(message=message, filename=part.filename, content_type=part.content_type,
+                              size=len(part.data), sha256=hashlib.sha256(part.data).hexdigest(), data=part.data)
+        rows = outbox.queue(ticket=ticket, kind="agent_reply", mail_from=mailbox.address,
+                            recipients=[customer.email, *cc], raw=raw, message_id=message_id)
+        tickets.record(ticket, "reply", f"to {', '.join([customer.email, *cc])}", actor=agent.email, via=via,
+                       new={"to": [customer.email, *cc], "message_id": message_id})
+        if ticket.status == "new":
+            tickets.set_status(ticket, "open", actor=agent.email, via=via)
+        now = utcnow()
+        Ticket.update(updated_at=now, first_responded_at=ticket.first_responded_at or now) \
+            .where(Ticket.id == ticket.id).execute()
+    return Done("reply", ticket, tuple(row.id for row in rows))
+
+
+def _signature(mailbox) -> str:
+    return f"\n\n-- \n{mailbox.signature}" if mailbox.signature else ""
 
 
 class Refused(ValueError):

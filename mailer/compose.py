@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from email import encoders
 from email.header import Header
+from email.mime.base import MIMEBase
+from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.policy import compat32
 from email.utils import format_datetime, formataddr, localtime
@@ -36,12 +39,29 @@ def new_message_id(domain: str) -> str:
 
 def build(*, sender_name: str, sender: str, to: str, subject: str, text: str, message_id: str,
           in_reply_to: str = "", references: tuple[str, ...] = (), automatic: bool = False,
-          reply_to: str = "") -> bytes:
-    """One text/plain UTF-8 message as bytes, ready for the outbox. Built with compat32: the
-    header registry of policy.default costs ~3 ms a message, a tenth of a second per 30 mails."""
-    msg = MIMEText(text, "plain", "us-ascii" if text.isascii() else "utf-8")  # 7bit when it can be
+          reply_to: str = "", cc: tuple[str, ...] = (), attachments: tuple = ()) -> bytes:
+    """One UTF-8 message as bytes, ready for the outbox: text/plain, or multipart/mixed with
+    `attachments` (objects with filename, content_type and data). Built with compat32: the header
+    registry of policy.default costs ~3 ms a message, a tenth of a second per 30 mails."""
+    body = MIMEText(text, "plain", "us-ascii" if text.isascii() else "utf-8")  # 7bit when it can be
+    if attachments:
+        msg = MIMEMultipart("mixed")
+        msg.attach(body)
+        for part in attachments:
+            maintype, _, subtype = (part.content_type or "application/octet-stream").partition("/")
+            item = MIMEBase(maintype, subtype or "octet-stream")
+            item.set_payload(part.data)
+            encoders.encode_base64(item)
+            # RFC 2231 for a non-ASCII name, which every current client reads.
+            item.add_header("Content-Disposition", "attachment",
+                            filename=part.filename if part.filename.isascii() else ("utf-8", "", part.filename))
+            msg.attach(item)
+    else:
+        msg = body
     msg["From"] = formataddr((sender_name, sender), charset="utf-8")  # RFC 2047 for a non-ASCII name
     msg["To"] = to
+    if cc:
+        msg["Cc"] = ", ".join(cc)
     msg["Subject"] = Header(subject, "utf-8") if not subject.isascii() else subject
     msg["Date"] = format_datetime(localtime())
     msg["Message-ID"] = message_id

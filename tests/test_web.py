@@ -139,7 +139,8 @@ def test_a_refused_change_is_explained_and_applies_nothing(app):
     assert Ticket.get(Ticket.number == 1).priority == "normal"
 
 
-@pytest.mark.parametrize("path", ["/tickets/1/status", "/tickets/1/assignee", "/tickets/1/priority", "/tickets/1/note"])
+@pytest.mark.parametrize("path", ["/tickets/1/status", "/tickets/1/assignee", "/tickets/1/priority",
+                                  "/tickets/1/note", "/tickets/1/reply"])
 def test_every_staff_form_needs_a_login_and_its_csrf_token(app, path):
     anonymous = app.test_client()
     assert anonymous.post(path, data={"csrf_token": csrf_token(anonymous)}).status_code == 302  # to the login
@@ -147,3 +148,42 @@ def test_every_staff_form_needs_a_login_and_its_csrf_token(app, path):
     login(client)
     assert client.post(path, data={"status": "open", "priority": "high", "text": "x"}).status_code == 400
     assert Event.select().where(Event.via == "web").count() == 0
+
+
+def test_a_reply_from_the_admin_reaches_the_client_from_the_support_address(app, settings):
+    import email
+    import email.policy
+    import io
+
+    from models.tables import Outbox, Participant
+    from tests.conftest import ingest, run_worker, sent_mail
+
+    ingest(settings, "new_question_with_cc.eml")  # ticket #3: Alice, with Bob copied
+    client = app.test_client()
+    login(client)
+    page = client.get("/tickets/3").get_data(as_text=True)
+    assert "alice@client.example, bob@client.example" in page  # who will receive it
+    response = client.post("/tickets/3/reply", content_type="multipart/form-data", data={
+        "csrf_token": csrf_token(client, "/tickets/3"), "text": "Please restart the VPN client.\n\nAgnes",
+        "attachments": (io.BytesIO(b"step 1: restart"), "步骤.txt", "text/plain")})
+    assert response.status_code == 302
+    rows = list(Outbox.select().where(Outbox.kind == "agent_reply").order_by(Outbox.rcpt_to))
+    assert [r.rcpt_to for r in rows] == ["alice@client.example", "bob@client.example"]
+    assert Participant.select().count() == 1
+    run_worker(settings)
+    sent = [email.message_from_bytes(raw, policy=email.policy.default) for raw in sent_mail(settings)]
+    replies = [m for m in sent if "restart" in str(m.get_body().get_content())]
+    assert len(replies) == 2  # one delivery per recipient, the same mail
+    reply = replies[0]
+    assert reply["To"] == "alice@client.example"
+    assert str(reply["From"]) == "Example Support <support@example.com>"
+    assert str(reply["Subject"]) == "[#3] VPN drops every hour"
+    assert reply["In-Reply-To"] == "<vpn-question@client.example>"
+    assert "<vpn-question@client.example>" in reply["References"]
+    assert reply["Cc"] == "bob@client.example"
+    assert reply["Reply-To"].addresses[0].username.startswith("support+")
+    [attachment] = list(reply.iter_attachments())
+    assert attachment.get_filename() == "步骤.txt" and attachment.get_content() == "step 1: restart"
+    assert b"agent@example.com" not in b"".join(sent_mail(settings))  # the agent's address never leaves
+    ticket = Ticket.get(Ticket.number == 3)
+    assert ticket.status == "open" and ticket.first_responded_at is not None

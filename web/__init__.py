@@ -30,6 +30,7 @@ def create_app(settings: configuration.Settings | None = None, testing: bool = F
         # server, see models/sessions.py; the cookie because each response renews it).
         PERMANENT_SESSION_LIFETIME=dt.timedelta(minutes=settings.web.session_idle_minutes),
         TESTING=testing,
+        MAX_CONTENT_LENGTH=settings.smtp.max_message_bytes,  # a reply's attachments: the mail limit
     )
     csrf.init_app(app)
     if settings.web.proxy_count:

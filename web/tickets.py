@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from urllib.parse import quote
 
-from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, current_app, flash, g, redirect, render_template, request, url_for
 from markupsafe import Markup
 
 from actions import tickets as act
 from models.tables import Agent, Attachment, Customer, Event, Message, Outbox, Ticket
+from workers.outgoing import enqueue_deliveries
 
 from .auth import login_required
 from .text import visible_name
@@ -80,6 +82,24 @@ def set_priority(number):
     return _apply(number, lambda t: act.set_priority(t, request.form.get("priority", ""), actor=g.agent, via="web"))
 
 
+@dataclass(frozen=True)
+class Upload:
+    filename: str
+    content_type: str
+    data: bytes
+
+
+@bp.post("/tickets/<int:number>/reply")
+@login_required
+def reply(number):
+    """Send the agent's public reply to the client (and everyone on the ticket)."""
+    uploads = [Upload(visible_name(f.filename or "attachment"), f.mimetype or "application/octet-stream", f.read())
+               for f in request.files.getlist("attachments") if f.filename]
+    settings = current_app.config["POSTDESK"]
+    return _apply(number, lambda t: act.reply(settings, t, g.agent, request.form.get("text", ""), via="web",
+                                              attachments=uploads))
+
+
 @bp.post("/tickets/<int:number>/note")
 @login_required
 def note(number):
@@ -88,12 +108,15 @@ def note(number):
 
 
 def _apply(number: int, action):
-    """Run one action on the ticket; a refusal is shown to the agent with the check's own words."""
+    """Run one action on the ticket and hand what it queued to the workers; a refusal is shown
+    to the agent with the check's own words."""
     ticket = ticket_or_404(number)
     try:
-        action(ticket)
+        done = action(ticket)
     except act.Refused as refused:
         flash(str(refused), "error")
+    else:
+        enqueue_deliveries(current_app.config["POSTDESK"], list(done.outbox_ids))
     return redirect(url_for("tickets.show", number=number))
 
 
