@@ -1,0 +1,70 @@
+"""`#commands` at the top of an agent's mail: read them, and say what is wrong with the rest.
+
+Only lines at the very top count, each alone on its line (blank lines between them are fine);
+the first line that is not a command ends them, so a "#1" or "#close" quoted further down is
+text. Chinese aliases map to the same commands. Reading applies nothing: the pipeline checks
+each command with its action's `check_…` twin and applies all or none.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+# command → whether it takes an argument
+COMMANDS = {"close": False, "resolve": False, "pending": False, "open": False, "note": False,
+            "assign": True, "priority": True, "tier": True, "category": True}
+ALIASES = {
+    "关闭": "close", "解决": "resolve", "已解决": "resolve", "待定": "pending", "等待": "pending",
+    "打开": "open", "重新打开": "open", "备注": "note", "内部备注": "note", "分配": "assign", "指派": "assign",
+    "优先级": "priority", "等级": "tier", "客户等级": "tier", "分类": "category", "类别": "category",
+}
+LINE = re.compile(r"^[#＃](\S+)(?:[ \t\u3000]+(.*?))?[ \t\u3000]*$")
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    argument: str = ""
+
+
+@dataclass
+class Parsed:
+    commands: list[Command] = field(default_factory=list)
+    text: str = ""  # the mail without its command lines
+    errors: list[str] = field(default_factory=list)  # one line each, for the reply to the agent
+
+    @property
+    def is_note(self) -> bool:
+        return any(c.name == "note" for c in self.commands)
+
+
+def parse(text: str) -> Parsed:
+    result = Parsed()
+    lines = text.replace("\r\n", "\n").split("\n")
+    index = 0
+    while index < len(lines):
+        line = lines[index].strip()
+        if not line:
+            index += 1
+            continue
+        found = LINE.match(line)
+        if not found:
+            break
+        word, argument = found.group(1), (found.group(2) or "").strip()
+        name = ALIASES.get(word, word.lower())
+        if name not in COMMANDS:
+            result.errors.append(f"#{word}: unknown command (known: {', '.join('#' + c for c in COMMANDS)})")
+        elif COMMANDS[name] and not argument:
+            result.errors.append(f"#{word}: needs an argument, e.g. #{name} {_example(name)}")
+        elif not COMMANDS[name] and argument:
+            result.errors.append(f"#{word}: takes no argument (got {argument!r})")
+        else:
+            result.commands.append(Command(name, argument))
+        index += 1
+    result.text = "\n".join(lines[index:]).strip("\n")
+    return result
+
+
+def _example(name: str) -> str:
+    return {"assign": "me", "priority": "high", "tier": "vip", "category": "complaint"}.get(name, "")
