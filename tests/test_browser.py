@@ -74,3 +74,40 @@ def test_log_in_see_the_queue_open_a_thread_and_log_out(browser, admin, tmp_path
     assert "/login" in page.url
     page.goto(admin + "/")
     assert "/login" in page.url
+
+
+def test_reply_with_an_attachment_set_pending_and_assign_in_the_browser(browser, admin, settings, tmp_path):
+    import email
+    import email.policy
+
+    from models.tables import Outbox, Ticket
+    from tests.conftest import run_worker, sent_mail
+
+    page = browser.new_page()
+    page.goto(admin + "/login?next=/tickets/1")
+    page.fill("input[name=email]", "agnes@example.com")
+    page.fill("input[name=password]", "correct horse battery")
+    page.click("button[type=submit]")
+    assert page.url.endswith("/tickets/1")
+    page.fill("#reply-text", "Hello Alice,\n\nI have unlocked your account; please try again.")
+    attachment = tmp_path / "说明.txt"
+    attachment.write_text("1. Open the login page\n", encoding="utf-8")
+    page.set_input_files("input[name=attachments]", str(attachment))
+    page.get_by_role("button", name="Send reply").click()
+    page.select_option("select[name=status]", "pending")
+    page.locator("form", has=page.locator("select[name=status]")).get_by_role("button").click()
+    page.select_option("select[name=agent]", "agnes@example.com")
+    page.get_by_role("button", name="Assign").click()
+    assert page.get_by_text("I have unlocked your account").is_visible()
+    page.screenshot(path=str(tmp_path / "replied.png"), full_page=True)
+
+    ticket = Ticket.get(Ticket.number == 1)
+    assert (ticket.status, ticket.assignee.email) == ("pending", "agnes@example.com")
+    assert Outbox.select().where(Outbox.kind == "agent_reply").count() == 1
+    run_worker(settings)
+    [reply] = [m for m in (email.message_from_bytes(raw, policy=email.policy.default) for raw in sent_mail(settings))
+               if "unlocked" in str(m.get_body().get_content())]
+    assert (str(reply["From"]), reply["To"]) == ("Example Support <support@example.com>", "alice@client.example")
+    assert reply["In-Reply-To"] == "<new-question-1@client.example>"
+    assert str(reply["Subject"]) == "[#1] Cannot log in to my account"
+    assert [a.get_filename() for a in reply.iter_attachments()] == ["说明.txt"]
