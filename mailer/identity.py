@@ -9,6 +9,8 @@ import authres
 
 from models.tables import Agent, AgentAddress
 
+from . import tokens
+
 log = logging.getLogger(__name__)
 
 UNFOLD = re.compile(r"\r?\n(?=[ \t])")  # RFC 5322 §2.2.3: a line break before white space folds
@@ -86,6 +88,20 @@ def passing_domains(results) -> set[str]:
             if prop.type == "header" and prop.name in names and prop.value:
                 domains.add(prop.value.rpartition("@")[2].lower())  # header.i may be a whole address
     return domains
+
+
+def agent_by_token(settings, recipients: list[str], sender: str) -> tuple[Agent | None, str]:
+    """The agent a signed reply token in `recipients` names, when the mail comes from one of that
+    agent's addresses; else (None, why not) — "" when there is no token at all."""
+    for token in tokens.tokens_in(recipients, lambda a: settings.mailbox_for(a) is not None):
+        signed = tokens.read(settings.signing_key, token)
+        if signed is None:
+            continue
+        agent = Agent.get_or_none((Agent.id == signed[0]) & (Agent.active == True))  # noqa: E712
+        if agent is not None and find_agent(sender) == agent:
+            return agent, ""
+        return None, f"agent token of agent {signed[0]} used from {sender}"
+    return None, ""
 
 
 def is_proven(mail, inbound) -> bool:

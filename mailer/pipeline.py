@@ -92,6 +92,12 @@ def identify_sender(ctx: Context) -> None:
     if "@" not in ctx.mail.from_address:
         raise Reject(f"no usable sender address in From ({ctx.mail.from_address or 'none'})")
     ctx.sender = ctx.mail.from_address
+    agent, misuse = identity.agent_by_token(ctx.settings, _recipients(ctx), ctx.sender)
+    if agent is not None:
+        ctx.agent = agent  # a valid per-agent token from that agent's own address
+        return
+    if misuse:  # a forwarded notice, or a stolen token: the mail is a client's, nothing more
+        log.warning("%s %s: handled as a customer", ctx.mail.message_id, misuse)
     proven = identity.is_proven(ctx.mail, ctx.settings.inbound)
     if not proven and ctx.sender.rpartition("@")[2] not in ctx.settings.mailbox_domains:
         return  # neither vouched for by our MTA nor claiming our domain: a customer, no lookup
@@ -111,9 +117,8 @@ def find_ticket(ctx: Context) -> None:
         ctx.ticket = threading.by_message_ids(ctx.bounce.original_message_ids)
         ctx.threaded_by = "header" if ctx.ticket else ""
         return
-    recipients = ctx.row.rcpt_to.split("\n") + [a for _, a in mail.to + mail.cc] + [
-        mail.header(h) for h in ("Delivered-To", "X-Original-To")]
-    rules = (("token", lambda: threading.by_token(ctx.settings, [r for r in recipients if r])),
+    recipients = _recipients(ctx)
+    rules = (("token", lambda: threading.by_token(ctx.settings, recipients)),
              ("header", lambda: threading.by_headers(mail)),
              ("subject_tag", lambda: threading.by_subject_tag(mail, ctx.sender, ctx.agent is not None)))
     for rule, finder in rules:
@@ -131,6 +136,14 @@ def find_ticket(ctx: Context) -> None:
         # Two workers, a question and its reply-all: do not open a second ticket for the reply.
         raise Defer("answers a stored mail that is not processed yet")
     ctx.threaded_by = "new"
+
+
+def _recipients(ctx: Context) -> list[str]:
+    """Where the mail was sent: the envelope, To and Cc, and what our MTA recorded."""
+    mail = ctx.mail
+    found = ctx.row.rcpt_to.split("\n") + [a for _, a in mail.to + mail.cc] + [
+        mail.header(h) for h in ("Delivered-To", "X-Original-To")]
+    return [r for r in found if r]
 
 
 def extract_reply(ctx: Context) -> None:

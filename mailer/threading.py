@@ -7,19 +7,23 @@ import re
 from models import customers
 from models.tables import Message, Outbox, Ticket
 
+from . import tokens
+
 TAG_RE = re.compile(r"\[#(\d+)\]")
 TOKEN_RE = re.compile(r"^[0-9a-f]{20}$")
 
 
 def by_token(settings, addresses: list[str]) -> Ticket | None:
-    """support+TOKEN@ in the envelope or the headers: only our mail carried that address."""
-    for address in addresses:
-        local, _, domain = address.lower().rpartition("@")
-        base, plus, token = local.partition("+")
-        if plus and TOKEN_RE.match(token) and settings.mailbox_for(f"{base}@{domain}") is not None:
+    """support+TOKEN@ in the envelope or the headers: only our mail carried that address. The
+    ticket's own token (given to clients) or a signed agent token (given to staff)."""
+    for token in tokens.tokens_in(addresses, lambda a: settings.mailbox_for(a) is not None):
+        if TOKEN_RE.match(token):
             ticket = Ticket.get_or_none(Ticket.reply_token == token)
-            if ticket is not None:
-                return ticket
+        else:
+            signed = tokens.read(settings.signing_key, token)
+            ticket = Ticket.get_or_none(Ticket.id == signed[1]) if signed else None
+        if ticket is not None:
+            return ticket
     return None
 
 

@@ -162,6 +162,11 @@ class Settings:
         return self.path(self.paths.var)
 
     @functools.cached_property
+    def signing_key(self) -> str:
+        """The installation's secret (see secret_key), for tokens the mail layer checks."""
+        return secret_key(self)
+
+    @functools.cached_property
     def mailbox_addresses(self) -> frozenset[str]:
         return frozenset(m.address.lower() for m in self.mailboxes)
 

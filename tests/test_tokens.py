@@ -1,0 +1,43 @@
+"""Per-agent reply tokens: they prove the agent only from the agent's own address, and cannot be
+made up, moved to another ticket, or kept after the secret is rotated."""
+
+from mailer import tokens
+from models import agents
+from models.tables import Message, Ticket
+from tests.conftest import ingest
+
+
+def test_a_token_reads_back_and_nothing_else_does():
+    token = tokens.agent_token("s3cret", 7, 42)
+    assert tokens.read("s3cret", token) == (7, 42)
+    assert tokens.read("rotated", token) is None  # rotating the secret revokes every token
+    moved = token.replace("t2a-", "t2b-")  # the same MAC on another ticket
+    assert tokens.read("s3cret", moved) is None
+    assert tokens.read("s3cret", token[:-1] + ("0" if token[-1] != "0" else "1")) is None
+    assert tokens.read("s3cret", "0123456789abcdef0123") is None  # a client's ticket token
+
+
+def agent_mail(sender: str, token: str, text: str) -> bytes:
+    return (f"From: Agnes <{sender}>\r\nTo: support+{token}@example.com\r\nSubject: Re: [#1] Cannot log in\r\n"
+            f"Message-ID: <agnes-{len(text)}-{sender}@example.com>\r\n\r\n{text}\r\n").encode()
+
+
+def test_an_agent_answering_to_their_token_is_recognised_without_dkim(settings):
+    ingest(settings, "new_question.eml")
+    agnes = agents.create_agent("agnes@example.com", "correct horse battery", name="Agnes")
+    token = tokens.agent_token(settings.signing_key, agnes.id, Ticket.get().id)
+    mail = agent_mail("agnes@example.com", token, "Checked the logs.")
+    ctx = ingest(settings, mail, rcpt=(f"support+{token}@example.com",))
+    assert (ctx.agent.email, ctx.threaded_by, ctx.ticket.number) == ("agnes@example.com", "token", 1)
+    assert Message.get(Message.from_address == "agnes@example.com").kind == "note"
+
+
+def test_a_token_used_from_another_address_is_a_clients_mail(settings):
+    ingest(settings, "new_question.eml")
+    agnes = agents.create_agent("agnes@example.com", "correct horse battery", name="Agnes")
+    token = tokens.agent_token(settings.signing_key, agnes.id, Ticket.get().id)
+    forwarded = agent_mail("eve@elsewhere.example", token, "I got this notice forwarded.")
+    ctx = ingest(settings, forwarded, rcpt=(f"support+{token}@example.com",))
+    assert ctx.agent is None and ctx.ticket.number == 1
+    message = Message.get(Message.from_address == "eve@elsewhere.example")
+    assert message.kind == "customer" and message.outsider
