@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 
+from mailer import commands, quotes
 from models import customers, tickets
 from models.base import db
 
 from . import notices
+from . import tickets as staff
 from .result import Done
 
 log = logging.getLogger(__name__)
@@ -49,16 +51,84 @@ def receive_customer_mail(settings, mail, *, ticket, follow_up_of, mailbox, thre
         if customer.id == ticket.customer_id:  # not a participant's reply-all, not an outsider
             customers.add_participants(ticket, copied)
         ack = notices.acknowledge(settings, ticket, customer, message) if outcome == "new_ticket" and notify else None
-    return Done(outcome, ticket, (ack.id,) if ack is not None else ())
+        told = notices.notify_staff(settings, ticket, message, event=outcome, author=customer.email,
+                                    outsider=outsider) if notify else []
+    return Done(outcome, ticket, ((ack.id,) if ack is not None else ()) + tuple(row.id for row in told))
 
 
-def note_from_agent(ticket, agent, mail, *, reply_text: str, threaded_by: str, inbound_id: int | None) -> Done:
-    """A proven agent's mail on a ticket: kept as an internal note, never sent to the client.
-    (Replies to the client and #commands by mail are a later step.)"""
+def answer_from_agent(settings, ticket, agent, mail, *, reply_text: str, inbound_id: int | None) -> Done:
+    """A proven agent's mail on a ticket: `#commands` at its top change the ticket, `#note` (or
+    nothing but commands) keeps it internal, anything else is their public reply to the client.
+    What they wrote is what stands above the notice's marker (else the quote rules' cut), so
+    nothing of the notice reaches the client. A wrong command applies nothing: the agent is told."""
+    text = quotes.extract_reply(_above_marker(mail.text)) if _has_marker(mail.text) else reply_text
+    parsed = commands.parse(text)
+    errors = parsed.errors + [error for command in parsed.commands
+                              if (error := _check_command(ticket, agent, command))]
+    if errors:
+        with db.atomic():
+            told = notices.tell_agent_not_applied(settings, ticket, agent, errors, mail.message_id)
+            tickets.record(ticket, "command_refused", "; ".join(errors)[:1000], actor=agent.email, via="email",
+                           new={"errors": errors})
+        return Done("refused", ticket, tuple(row.id for row in told))
     with db.atomic():
-        tickets.add_agent_note(ticket, agent, mail, reply_text=reply_text, threaded_by=threaded_by,
-                               inbound_id=inbound_id)
-    return Done("added", ticket)
+        done = Done("commands", ticket)
+        if parsed.text.strip() and not parsed.is_note:
+            attachments = [a for a in mail.attachments if not a.inline]
+            done = staff.reply(settings, ticket, agent, parsed.text, via="email", attachments=attachments)
+            done = Done("relayed", ticket, done.outbox_ids)
+        elif parsed.text.strip():
+            staff.note(ticket, agent, parsed.text, via="email", message_id=mail.message_id)
+            done = Done("added", ticket)
+        for command in parsed.commands:
+            _apply_command(ticket, agent, command)
+    return done
+
+
+def _has_marker(text: str) -> bool:
+    return any(words in text for words in notices.MARKER_WORDS)
+
+
+def _above_marker(text: str) -> str:
+    """The lines before the first one carrying the marker (quoted or not), and before the quote
+    header the agent's client put right above it."""
+    lines = text.replace("\r\n", "\n").split("\n")
+    for index, line in enumerate(lines):
+        if any(words in line for words in notices.MARKER_WORDS):
+            return "\n".join(lines[:index])
+    return text
+
+
+STATUS_COMMANDS = {"close": "closed", "resolve": "resolved", "pending": "pending", "open": "open"}
+
+
+def _assignee(agent, argument: str):
+    if argument.lower() in ("me", "我"):
+        return agent
+    from models.tables import Agent
+    return Agent.get_or_none((Agent.email == argument.lower()) | (Agent.name == argument))
+
+
+def _check_command(ticket, agent, command) -> str:
+    if command.name in STATUS_COMMANDS:
+        return staff.check_status(ticket, STATUS_COMMANDS[command.name])
+    if command.name == "assign":
+        target = _assignee(agent, command.argument)
+        return f"#assign {command.argument}: no such agent" if target is None else staff.check_assignee(target)
+    if command.name == "priority":
+        return staff.check_priority(command.argument.lower())
+    if command.name in ("tier", "category"):
+        return f"#{command.name}: not available yet"
+    return ""
+
+
+def _apply_command(ticket, agent, command) -> None:
+    if command.name in STATUS_COMMANDS:
+        staff.set_status(ticket, STATUS_COMMANDS[command.name], actor=agent, via="email")
+    elif command.name == "assign":
+        staff.assign(ticket, _assignee(agent, command.argument), actor=agent, via="email")
+    elif command.name == "priority":
+        staff.set_priority(ticket, command.argument.lower(), actor=agent, via="email")
 
 
 def record_bounce(bounce, ticket) -> Done:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from mailer import compose
+from mailer import compose, tokens
 from mailer.notify import message_id_domain, reply_address
 from models import outbox, tickets
-from models.tables import Outbox
+from models.tables import Agent, Outbox
 
 AUTOMATIC_KINDS = ("acknowledgement",)
 
@@ -31,3 +31,62 @@ def acknowledge(settings, ticket, customer, message) -> Outbox | None:
                         references=tuple(message.references.split()), automatic=True)
     return tickets.queue_mail(ticket, "acknowledgement", mailbox.address, customer.email, raw,
                               message_id)
+
+
+# The reply-above-this-line marker (Zendesk, osTicket): the agent's answer is what stands above
+# it, whatever their mail client does with quotes.
+MARKER = "##- Please type your reply above this line · 请在此行以上回复 -##"
+MARKER_WORDS = ("reply above this line", "请在此行以上回复")
+
+
+def notify_staff(settings, ticket, message, *, event: str, author: str, outsider: bool = False) -> list[Outbox]:
+    """Tell the ticket's assignee (else the mailbox's team, else every active agent) about a new
+    ticket or a client's message, except whoever wrote it. Reply-To is each agent's own signed
+    token address, so their answer comes back as theirs; the notice's Message-ID is stored, so
+    the headers thread it too. An agent who turned notices off gets none, and can still reply."""
+    mailbox, customer = ticket.mailbox, ticket.customer
+    configured = settings.mailbox_for(mailbox.address)
+    agents = _recipients(ticket, configured.team if configured else ())
+    rows = []
+    for agent in agents:
+        if agent.email == author:
+            continue
+        subject, body = compose.render("notice", mailbox.language, ticket=ticket, customer=customer,
+                                       mailbox=mailbox, marker=MARKER, event=event, author=author,
+                                       outsider=outsider, text=(message.reply_text or message.text)[:20_000],
+                                       link=f"{admin_url(settings)}/tickets/{ticket.number}")
+        message_id = compose.new_message_id(message_id_domain(settings))
+        token = tokens.agent_token(settings.signing_key, agent.id, ticket.id)
+        local, domain = mailbox.address.split("@", 1)
+        raw = compose.build(sender_name=mailbox.name, sender=mailbox.address, to=agent.email, subject=subject,
+                            text=body, message_id=message_id, in_reply_to=message.message_id,
+                            references=tuple(message.references.split()), reply_to=f"{local}+{token}@{domain}",
+                            automatic=True, auto_submitted="auto-generated")
+        rows += outbox.queue(ticket=ticket, kind="notice", mail_from=mailbox.address, recipients=[agent.email],
+                             raw=raw, message_id=message_id)
+    return rows
+
+
+def tell_agent_not_applied(settings, ticket, agent, errors: list[str], in_reply_to: str) -> list[Outbox]:
+    """A short reply to the agent: what in their mail was wrong; nothing was applied."""
+    mailbox = ticket.mailbox
+    subject, body = compose.render("command_error", "en", ticket=ticket, errors=errors)
+    message_id = compose.new_message_id(message_id_domain(settings))
+    raw = compose.build(sender_name=mailbox.name, sender=mailbox.address, to=agent.email, subject=subject,
+                        text=body, message_id=message_id, in_reply_to=in_reply_to, automatic=True,
+                        auto_submitted="auto-replied")
+    return outbox.queue(ticket=ticket, kind="command_error", mail_from=mailbox.address, recipients=[agent.email],
+                        raw=raw, message_id=message_id)
+
+
+def admin_url(settings) -> str:
+    return settings.web.base_url.rstrip("/") or f"http://{settings.web.host}:{settings.web.port}"
+
+
+def _recipients(ticket, team: tuple[str, ...]) -> list[Agent]:
+    active = (Agent.active == True) & (Agent.notices == True)  # noqa: E712
+    if ticket.assignee_id:
+        return list(Agent.select().where(active & (Agent.id == ticket.assignee_id)))
+    if team:
+        return list(Agent.select().where(active & Agent.email.in_([a.lower() for a in team])))
+    return list(Agent.select().where(active).order_by(Agent.id))

@@ -119,12 +119,14 @@ def check_note(text: str) -> str:
     return "" if text.strip() else "an internal note needs some text"
 
 
-def note(ticket: Ticket, agent: Agent, text: str, *, via: str) -> Done:
-    """An internal note: on the ticket for staff, never sent to the client."""
+def note(ticket: Ticket, agent: Agent, text: str, *, via: str, message_id: str = "") -> Done:
+    """An internal note: on the ticket for staff, never sent to the client. `message_id`: the
+    agent's mail it came from, so the same mail twice makes one note."""
     _refuse(check_note(text))
     with db.atomic():
         Message.create(ticket=ticket, direction="in", kind="note", author_agent=agent,
-                       message_id=f"<note-{secrets.token_hex(12)}@postdesk.invalid>", subject=ticket.subject,
+                       message_id=message_id or f"<note-{secrets.token_hex(12)}@postdesk.invalid>",
+                       subject=ticket.subject,
                        from_address=agent.email, text=text.strip(), reply_text=text.strip())
         tickets.record(ticket, "note", f"by {via}", actor=agent.email, via=via)
         Ticket.update(updated_at=utcnow()).where(Ticket.id == ticket.id).execute()

@@ -72,9 +72,13 @@ def parse(ctx: Context) -> None:
             ctx.mail = parsing.parse_degraded(raw, f"unreadable: {type(exc).__name__}: {exc}")
     if ctx.mail.message_id_generated and ctx.row.message_id:
         ctx.mail.message_id = ctx.row.message_id  # the key the edge computed over the mail as sent
-    # Idempotency key (Discourse): a Message-ID we already hold means this mail was taken.
-    if Message.select().where(Message.message_id == ctx.mail.message_id).exists():
-        raise Discard("duplicate", f"already stored as {ctx.mail.message_id}")
+    # Idempotency key (Discourse): a Message-ID we already hold means this mail was taken. An
+    # agent's mail that was relayed (or refused) is kept as its outcome, not as a message.
+    mid = ctx.mail.message_id
+    if Message.select().where(Message.message_id == mid).exists() or InboundMail.select().where(
+            (InboundMail.message_id == mid) & (InboundMail.id != ctx.row.id) & (InboundMail.state == "processed")
+            & InboundMail.outcome.in_(AGENT_OUTCOMES)).exists():
+        raise Discard("duplicate", f"already stored as {mid}")
 
 
 def classify_mail(ctx: Context) -> None:
@@ -162,8 +166,8 @@ def apply(ctx: Context) -> None:
             if ctx.bounce is not None:
                 done = mail_actions.record_bounce(ctx.bounce, ctx.ticket)
             elif ctx.agent is not None and ctx.ticket is not None:
-                done = mail_actions.note_from_agent(ctx.ticket, ctx.agent, mail, reply_text=ctx.reply_text,
-                                               threaded_by=ctx.threaded_by, inbound_id=ctx.row.id)
+                done = mail_actions.answer_from_agent(ctx.settings, ctx.ticket, ctx.agent, mail,
+                                                      reply_text=ctx.reply_text, inbound_id=ctx.row.id)
             else:
                 done = mail_actions.receive_customer_mail(
                     ctx.settings, mail, ticket=ctx.ticket, follow_up_of=ctx.follow_up_of,
@@ -205,6 +209,7 @@ def _mailbox_for(ctx: Context):
     return ctx.settings.mailboxes[0]
 
 
+AGENT_OUTCOMES = ("relayed", "refused", "commands")
 LEASE_MARGIN_SECONDS = 30  # a lease outlives the budget: only a dead worker's lease runs out
 
 

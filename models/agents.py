@@ -36,6 +36,12 @@ def add_address(agent: Agent, email: str) -> None:
     AgentAddress.insert(agent=agent, email=email).on_conflict_ignore().execute()
 
 
+def set_notices(agent: Agent, on: bool) -> None:
+    """Mail me new tickets and client replies (or not); replying by mail works either way."""
+    Agent.update(notices=on).where(Agent.id == agent.id).execute()
+    agent.notices = on
+
+
 def set_password(agent: Agent, password: str) -> None:
     """The one way to set a password: saves the agent and ends all its sessions, so whoever knew
     the old password (or holds an old cookie) is out."""

@@ -75,6 +75,7 @@ def _one_outbox_row_per_recipient():
 
 def _event_values_and_agent_addresses():
     _add_missing_columns(Event, Event.old, Event.new)
+    _add_missing_columns(Agent, Agent.notices)
     _one_outbox_row_per_recipient()
     db.create_tables([AgentAddress])
     if "alternate_emails" in {c.name for c in db.get_columns(Agent._meta.table_name)}:

@@ -44,6 +44,7 @@ class Agent(BaseModel):
     password_hash = pw.CharField(default="")
     reply_secret = pw.CharField(default="")
     active = pw.BooleanField(default=True)
+    notices = pw.BooleanField(default=True)  # mail me new tickets and client replies
     created_at = pw.DateTimeField(default=utcnow)
 
 

@@ -73,6 +73,7 @@ class Web:
     login_attempts: int = 5
     login_lockout_minutes: int = 15
     proxy_count: int = 0
+    base_url: str = ""
 
 
 @dataclass(frozen=True)
@@ -118,6 +119,7 @@ class Mailbox:
     queue: str = "support"
     language: str = "en"
     signature: str = ""
+    team: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

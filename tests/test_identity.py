@@ -24,14 +24,16 @@ def setup(tmp_path, redis_server):
 
 
 
-def test_proven_agent_mail_with_tag_is_an_internal_note_on_the_ticket(tmp_path, redis_server):
+def test_proven_agent_mail_with_tag_is_relayed_to_the_client(tmp_path, redis_server):
     settings = setup(tmp_path, redis_server)
     ctx = ingest(settings, "agent_mail_with_dkim_pass.eml")
-    assert (ctx.outcome, ctx.threaded_by, ctx.ticket.number) == ("added", "subject_tag", 1)
-    note = Message.get(Message.message_id == "<agent-proven@example.com>")
-    assert note.kind == "note" and note.author_agent.email == "agnes@example.com"
-    assert Outbox.select().count() == 1  # only Alice's acknowledgement: a note goes to nobody
-    assert Ticket.get().status == "new"
+    assert (ctx.outcome, ctx.threaded_by, ctx.ticket.number) == ("relayed", "subject_tag", 1)
+    reply = Message.get(Message.kind == "agent_reply")
+    assert reply.author_agent.email == "agnes@example.com" and "Unlocking now" in reply.text
+    [relayed] = Outbox.select().where(Outbox.kind == "agent_reply")
+    assert relayed.rcpt_to == "alice@client.example" and b"agnes@example.com" not in bytes(relayed.raw)
+    assert Ticket.get().status == "open"
+    assert ingest(settings, "agent_mail_with_dkim_pass.eml").outcome == "duplicate"  # relayed once
 
 
 def test_forged_agent_address_is_handled_as_a_customer(tmp_path, redis_server):
@@ -131,7 +133,7 @@ def test_an_agent_writing_from_another_of_their_addresses_is_recognised(tmp_path
     other = agents.create_agent("agnes.main@example.com", "correct horse battery", name="Agnes")
     agents.add_address(other, "AGNES@example.com")  # the address her phone sends from
     ctx = ingest(settings, "agent_mail_with_dkim_pass.eml")
-    note = Message.get(Message.message_id == "<agent-proven@example.com>")
-    assert ctx.outcome == "added" and note.kind == "note" and note.author_agent.email == "agnes.main@example.com"
+    reply = Message.get(Message.kind == "agent_reply")
+    assert ctx.outcome == "relayed" and reply.author_agent.email == "agnes.main@example.com"
     with pytest.raises(ValueError):
         agents.add_address(other, "agnes.main@example.com")

@@ -17,6 +17,8 @@ def test_migration_turns_newline_joined_agent_addresses_and_recipients_into_rows
         migrations.SchemaVersion.create(version=version)
     if "alternate_emails" not in {c.name for c in db.get_columns("agent")}:  # as issue 4 shipped it
         db.execute_sql("ALTER TABLE agent ADD COLUMN alternate_emails TEXT NOT NULL DEFAULT ''")
+    if "notices" in {c.name for c in db.get_columns("agent")}:  # as issue 4 shipped it: no such column
+        db.execute_sql("ALTER TABLE agent DROP COLUMN notices")
     db.execute_sql("INSERT INTO agent (email, alternate_emails, name, role, password_hash, reply_secret, "
                    "active, created_at) VALUES ('a@example.com', 'A@Phone.example\nb@alias.example\n', "
                    "'A', 'agent', '', 's', 1, '2026-01-01 00:00:00')")

@@ -29,7 +29,8 @@ def test_an_agent_answering_to_their_token_is_recognised_without_dkim(settings):
     mail = agent_mail("agnes@example.com", token, "Checked the logs.")
     ctx = ingest(settings, mail, rcpt=(f"support+{token}@example.com",))
     assert (ctx.agent.email, ctx.threaded_by, ctx.ticket.number) == ("agnes@example.com", "token", 1)
-    assert Message.get(Message.from_address == "agnes@example.com").kind == "note"
+    reply = Message.get(Message.kind == "agent_reply")  # relayed to the client
+    assert reply.author_agent.email == "agnes@example.com" and reply.text == "Checked the logs."
 
 
 def test_a_token_used_from_another_address_is_a_clients_mail(settings):

@@ -187,3 +187,14 @@ def test_a_reply_from_the_admin_reaches_the_client_from_the_support_address(app,
     assert b"agent@example.com" not in b"".join(sent_mail(settings))  # the agent's address never leaves
     ticket = Ticket.get(Ticket.number == 3)
     assert ticket.status == "open" and ticket.first_responded_at is not None
+
+
+def test_an_agent_turns_mail_notices_off_on_the_profile_page(app):
+    from models.tables import Agent
+
+    client = app.test_client()
+    login(client)
+    assert "checked" in client.get("/profile").get_data(as_text=True)
+    client.post("/profile", data={"csrf_token": csrf_token(client, "/profile")})  # the box unticked
+    assert Agent.get(Agent.email == "agent@example.com").notices is False
+    assert client.post("/profile", data={"notices": "on"}).status_code == 400  # CSRF

@@ -58,6 +58,16 @@ def logout():
     return redirect(url_for("auth.login"))
 
 
+@bp.route("/profile", methods=("GET", "POST"))
+@login_required
+def profile():
+    """The agent's own settings: mail notices of new tickets and client replies on or off."""
+    if request.method == "POST":
+        agents.set_notices(g.agent, request.form.get("notices") == "on")
+        return redirect(url_for("auth.profile"))
+    return render_template("web/profile.html")
+
+
 def local_target(target: str, default: str) -> str:
     """`target` if a browser would read it as a path on this site, else `default`.
 

@@ -1,0 +1,120 @@
+"""Staff by mail: notices carry a per-agent token, and the agent's answer to one reaches the
+client as their reply, with nothing of the notice's own text; #note and #commands work too."""
+
+import email
+import email.policy
+
+import pytest
+
+from models import agents
+from models.tables import Event, Message, Outbox, Ticket
+from tests.conftest import ingest
+
+
+def parsed(row: Outbox):
+    return email.message_from_bytes(bytes(row.raw), policy=email.policy.default)
+
+
+@pytest.fixture
+def staff(settings):
+    people = {name: agents.create_agent(f"{name}@example.com", "correct horse battery", name=name.title())
+              for name in ("agnes", "bob")}
+    ingest(settings, "new_question.eml")  # ticket #1 from Alice
+    return people
+
+
+def notice_to(address: str) -> Outbox:
+    notices = Outbox.select().where((Outbox.kind == "notice") & (Outbox.rcpt_to == address))
+    return notices.order_by(Outbox.id.desc()).first()
+
+
+def answer(settings, notice: Outbox, sender: str, text: str):
+    """The agent's answer to a notice, as a mail client writes it: new text, a quote header, the
+    notice quoted with "> "."""
+    original = parsed(notice)
+    quoted = "\n".join("> " + line for line in original.get_content().splitlines())
+    raw = (f"From: Agent <{sender}>\r\nTo: {original['Reply-To']}\r\nSubject: Re: {original['Subject']}\r\n"
+           f"Message-ID: <answer-{abs(hash(text))}@example.com>\r\nIn-Reply-To: {original['Message-ID']}\r\n"
+           f"Content-Type: text/plain; charset=utf-8\r\n\r\n{text}\r\n\r\n"
+           f"On Mon, 23 Nov 2026 at 10:00, Example Support <support@example.com> wrote:\r\n{quoted}\r\n").encode()
+    return ingest(settings, raw, rcpt=(original["Reply-To"].addresses[0].addr_spec,))
+
+
+def test_a_new_ticket_notifies_every_agent_with_their_own_reply_token(staff):
+    agnes, bob = notice_to("agnes@example.com"), notice_to("bob@example.com")
+    mail = parsed(agnes)
+    assert mail["Auto-Submitted"] == "auto-generated" and mail["In-Reply-To"] == "<new-question-1@client.example>"
+    assert "reply above this line" in mail.get_content() and "cannot log in" in mail.get_content()
+    assert mail["Reply-To"] != parsed(bob)["Reply-To"]  # one token per agent
+    assert "/tickets/1" in mail.get_content()
+
+
+def test_the_agents_answer_reaches_the_client_without_the_notice(settings, staff):
+    ctx = answer(settings, notice_to("agnes@example.com"), "agnes@example.com", "Unlocked it, please try again.")
+    assert (ctx.outcome, ctx.threaded_by) == ("relayed", "token")
+    [relayed] = Outbox.select().where(Outbox.kind == "agent_reply")
+    mail = parsed(relayed)
+    assert (str(mail["From"]), mail["To"]) == ("Example Support <support@example.com>", "alice@client.example")
+    assert mail["In-Reply-To"] == "<new-question-1@client.example>"
+    body = mail.get_content()
+    assert "Unlocked it, please try again." in body
+    assert "above this line" not in body and "New ticket from" not in body and "wrote:" not in body
+    assert b"agnes@example.com" not in bytes(relayed.raw)
+
+
+def test_a_chinese_answer_from_foxmail_is_cut_at_the_marker(settings, staff):
+    notice = notice_to("bob@example.com")
+    original = parsed(notice)
+    raw = (f"From: Bob <bob@example.com>\r\nTo: {original['Reply-To']}\r\nSubject: 回复：{original['Subject']}\r\n"
+           f"Message-ID: <bob-zh@example.com>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+           f"好的，已经为您解锁。\r\n\r\n------------------ 原始邮件 ------------------\r\n"
+           f"发件人: \"Example Support\"<support@example.com>\r\n\r\n{original.get_content()}").encode()
+    ctx = ingest(settings, raw, rcpt=(original["Reply-To"].addresses[0].addr_spec,))
+    assert ctx.outcome == "relayed"
+    assert Message.get(Message.kind == "agent_reply").text == "好的，已经为您解锁。"
+
+
+def test_note_by_mail_is_never_relayed(settings, staff):
+    ctx = answer(settings, notice_to("agnes@example.com"), "agnes@example.com", "#note\nShe called, it is her VPN.")
+    assert ctx.outcome == "added" and Outbox.select().where(Outbox.kind == "agent_reply").count() == 0
+    assert Message.get(Message.kind == "note").text == "She called, it is her VPN."
+
+
+def test_commands_apply_and_the_rest_is_relayed(settings, staff):
+    answer(settings, notice_to("agnes@example.com"), "agnes@example.com",
+           "#pending\n#assign me\n#priority high\nCould you send us the log file?")
+    ticket = Ticket.get()
+    assert (ticket.status, ticket.assignee.email, ticket.priority) == ("pending", "agnes@example.com", "high")
+    assert "send us the log file" in parsed(Outbox.get(Outbox.kind == "agent_reply")).get_content()
+    assert {e.via for e in Event.select().where(Event.action.in_(("status", "assignee", "priority")))} == {"email"}
+
+
+def test_a_wrong_command_applies_nothing_and_tells_the_agent(settings, staff):
+    ctx = answer(settings, notice_to("agnes@example.com"), "agnes@example.com", "#priority asap\nDone.")
+    assert ctx.outcome == "refused" and Ticket.get().priority == "normal"
+    assert Outbox.select().where(Outbox.kind == "agent_reply").count() == 0
+    [told] = Outbox.select().where(Outbox.kind == "command_error")
+    assert told.rcpt_to == "agnes@example.com" and "unknown priority" in parsed(told).get_content()
+
+
+def test_a_forwarded_notice_answered_by_someone_else_is_a_clients_mail(settings, staff):
+    ctx = answer(settings, notice_to("agnes@example.com"), "eve@elsewhere.example", "Please send me the data.")
+    assert ctx.agent is None and Outbox.select().where(Outbox.kind == "agent_reply").count() == 0
+    assert Message.get(Message.from_address == "eve@elsewhere.example").outsider
+
+
+def test_an_assigned_ticket_notifies_its_assignee_only_and_notices_can_be_turned_off(settings, staff):
+    from actions import tickets as act
+
+    act.assign(Ticket.get(), staff["bob"], actor=staff["agnes"], via="web")
+    before = Outbox.select().where(Outbox.kind == "notice").count()
+    ingest(settings, "reply_subject_tag_only.eml")  # Alice writes again
+    new = list(Outbox.select().where(Outbox.kind == "notice").order_by(Outbox.id))[before:]
+    assert [n.rcpt_to for n in new] == ["bob@example.com"]
+    staff["bob"].notices = False
+    staff["bob"].save()
+    ingest(settings, b"From: Alice Martin <alice@client.example>\r\nTo: support@example.com\r\n"
+                     b"Subject: Re: [#1] Cannot log in to my account\r\nMessage-ID: <alice-3@client.example>\r\n\r\n"
+                     b"Still locked.\r\n")
+    assert Ticket.select().count() == 1
+    assert Outbox.select().where(Outbox.kind == "notice").count() == before + 1  # none for Bob now
