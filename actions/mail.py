@@ -7,6 +7,7 @@ import logging
 from mailer import commands, quotes
 from models import customers, tickets
 from models.base import db
+from models.tables import Agent
 
 from . import notices
 from . import tickets as staff
@@ -105,7 +106,6 @@ STATUS_COMMANDS = {"close": "closed", "resolve": "resolved", "pending": "pending
 def _assignee(agent, argument: str):
     if argument.lower() in ("me", "我"):
         return agent
-    from models.tables import Agent
     return Agent.get_or_none((Agent.email == argument.lower()) | (Agent.name == argument))
 
 

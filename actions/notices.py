@@ -57,10 +57,9 @@ def notify_staff(settings, ticket, message, *, event: str, author: str, outsider
                                        link=f"{admin_url(settings)}/tickets/{ticket.number}")
         message_id = compose.new_message_id(message_id_domain(settings))
         token = tokens.agent_token(settings.signing_key, agent.id, ticket.id)
-        local, domain = mailbox.address.split("@", 1)
         raw = compose.build(sender_name=mailbox.name, sender=mailbox.address, to=agent.email, subject=subject,
                             text=body, message_id=message_id, in_reply_to=message.message_id,
-                            references=tuple(message.references.split()), reply_to=f"{local}+{token}@{domain}",
+                            references=tuple(message.references.split()), reply_to=reply_address(ticket, token),
                             automatic=True, auto_submitted="auto-generated")
         rows += outbox.queue(ticket=ticket, kind="notice", mail_from=mailbox.address, recipients=[agent.email],
                              raw=raw, message_id=message_id)

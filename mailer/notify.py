@@ -7,7 +7,8 @@ def message_id_domain(settings) -> str:
     return settings.outgoing.message_id_domain or settings.mailboxes[0].address.split("@")[1]
 
 
-def reply_address(ticket) -> str:
-    """support+TOKEN@domain: replies to it find their ticket whatever the client does to headers."""
+def reply_address(ticket, token: str = "") -> str:
+    """support+TOKEN@domain: replies to it find their ticket whatever the client does to headers.
+    The ticket's own token (clients), or a signed agent token (staff notices)."""
     local, domain = ticket.mailbox.address.split("@", 1)
-    return f"{local}+{ticket.reply_token}@{domain}"
+    return f"{local}+{token or ticket.reply_token}@{domain}"

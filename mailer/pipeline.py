@@ -52,6 +52,7 @@ class Context:
     ticket: Ticket | None = None
     follow_up_of: Ticket | None = None  # the closed ticket this mail answers, when it opens a new one
     threaded_by: str = ""
+    recipients: list[str] = field(default_factory=list)  # envelope, To, Cc, Delivered-To…
     reply_text: str = ""
     outcome: str = ""
     outbox_ids: list[int] = field(default_factory=list)
@@ -96,7 +97,8 @@ def identify_sender(ctx: Context) -> None:
     if "@" not in ctx.mail.from_address:
         raise Reject(f"no usable sender address in From ({ctx.mail.from_address or 'none'})")
     ctx.sender = ctx.mail.from_address
-    agent, misuse = identity.agent_by_token(ctx.settings, _recipients(ctx), ctx.sender)
+    ctx.recipients = _recipients(ctx)
+    agent, misuse = identity.agent_by_token(ctx.settings, ctx.recipients, ctx.sender)
     if agent is not None:
         ctx.agent = agent  # a valid per-agent token from that agent's own address
         return
@@ -121,8 +123,7 @@ def find_ticket(ctx: Context) -> None:
         ctx.ticket = threading.by_message_ids(ctx.bounce.original_message_ids)
         ctx.threaded_by = "header" if ctx.ticket else ""
         return
-    recipients = _recipients(ctx)
-    rules = (("token", lambda: threading.by_token(ctx.settings, recipients)),
+    rules = (("token", lambda: threading.by_token(ctx.settings, ctx.recipients)),
              ("header", lambda: threading.by_headers(mail)),
              ("subject_tag", lambda: threading.by_subject_tag(mail, ctx.sender, ctx.agent is not None)))
     for rule, finder in rules:

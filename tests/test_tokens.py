@@ -1,6 +1,8 @@
 """Per-agent reply tokens: they prove the agent only from the agent's own address, and cannot be
 made up, moved to another ticket, or kept after the secret is rotated."""
 
+import pytest
+
 from mailer import tokens
 from models import agents
 from models.tables import Message, Ticket
@@ -22,10 +24,15 @@ def agent_mail(sender: str, token: str, text: str) -> bytes:
             f"Message-ID: <agnes-{len(text)}-{sender}@example.com>\r\n\r\n{text}\r\n").encode()
 
 
-def test_an_agent_answering_to_their_token_is_recognised_without_dkim(settings):
+@pytest.fixture
+def token(settings):
+    """Agnes's token for ticket #1, Alice's question."""
     ingest(settings, "new_question.eml")
     agnes = agents.create_agent("agnes@example.com", "correct horse battery", name="Agnes")
-    token = tokens.agent_token(settings.signing_key, agnes.id, Ticket.get().id)
+    return tokens.agent_token(settings.signing_key, agnes.id, Ticket.get().id)
+
+
+def test_an_agent_answering_to_their_token_is_recognised_without_dkim(settings, token):
     mail = agent_mail("agnes@example.com", token, "Checked the logs.")
     ctx = ingest(settings, mail, rcpt=(f"support+{token}@example.com",))
     assert (ctx.agent.email, ctx.threaded_by, ctx.ticket.number) == ("agnes@example.com", "token", 1)
@@ -33,10 +40,7 @@ def test_an_agent_answering_to_their_token_is_recognised_without_dkim(settings):
     assert reply.author_agent.email == "agnes@example.com" and reply.text == "Checked the logs."
 
 
-def test_a_token_used_from_another_address_is_a_clients_mail(settings):
-    ingest(settings, "new_question.eml")
-    agnes = agents.create_agent("agnes@example.com", "correct horse battery", name="Agnes")
-    token = tokens.agent_token(settings.signing_key, agnes.id, Ticket.get().id)
+def test_a_token_used_from_another_address_is_a_clients_mail(settings, token):
     forwarded = agent_mail("eve@elsewhere.example", token, "I got this notice forwarded.")
     ctx = ingest(settings, forwarded, rcpt=(f"support+{token}@example.com",))
     assert ctx.agent is None and ctx.ticket.number == 1

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import re
 import unicodedata
 
-# Bidirectional controls (Unicode TR #9): embeddings and overrides U+202A–U+202E, isolates
-# U+2066–U+2069, the marks U+200E, U+200F and U+061C. "invoice\u202efdp.exe" shows as
-# "invoiceexe.pdf"; without its controls it reads "invoicefdp.exe", its real extension.
-BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]")
+# Names stored before parsing cleaned them may still carry bidi controls (Unicode TR #9):
+# "invoice\u202efdp.exe" shows as "invoiceexe.pdf"; without them it reads "invoicefdp.exe".
+from mailer.parsing import BIDI_CONTROLS
+
 REPLACEMENT = "\ufffd"
 
 
