@@ -83,11 +83,6 @@ def render(markup: str) -> tuple[str, str, str]:
     return (*_texts(bounded), _clean(bounded)) if bounded else ("", "", "")
 
 
-def sanitise(markup: str) -> str:
-    """Markup safe to show in the admin: no scripts, styles, event handlers or remote forms."""
-    return _clean(bounded_markup(markup))
-
-
 def _clean(bounded: str) -> str:
     return nh3.clean(bounded, url_schemes={"http", "https", "mailto", "cid"})
 

@@ -93,18 +93,6 @@ def add_inbound_message(ticket: Ticket, customer: Customer, mail, *, reply_text:
     return message
 
 
-def add_agent_note(ticket: Ticket, agent, mail, *, reply_text: str, threaded_by: str,
-                   inbound_id: int | None) -> Message:
-    message = Message.create(
-        ticket=ticket, direction="in", kind="note", author_agent=agent, message_id=mail.message_id,
-        in_reply_to=" ".join(mail.in_reply_to), references=" ".join(mail.references),
-        subject=mail.subject, from_address=mail.from_address, text=mail.text,
-        reply_text=reply_text, html=mail.html, inbound=inbound_id, threaded_by=threaded_by)
-    _store_attachments(message, mail)
-    record(ticket, "note", f"by email, threaded by {threaded_by}", actor=agent.email, via="email")
-    return message
-
-
 def _store_attachments(message: Message, mail) -> None:
     for part in mail.attachments:
         Attachment.create(message=message, filename=part.filename, content_type=part.content_type,

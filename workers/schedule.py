@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 
 import redis
 
@@ -37,16 +36,3 @@ def start_clock(settings, stop: threading.Event) -> threading.Thread:
     thread = threading.Thread(target=run, name="postdesk-clock", daemon=True)
     thread.start()
     return thread
-
-
-def wait_for_redis(settings, stop: threading.Event, timeout: float | None = None) -> bool:
-    started = time.monotonic()
-    while not stop.is_set():
-        try:
-            runtime.redis_connection(settings).ping()
-            return True
-        except redis.RedisError:
-            if timeout is not None and time.monotonic() - started > timeout:
-                return False
-            stop.wait(0.5)
-    return False
