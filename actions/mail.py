@@ -9,6 +9,7 @@ from models import customers, tickets
 from models.base import db
 from models.tables import Agent
 
+from . import customers as customer_actions
 from . import notices
 from . import tickets as staff
 from .result import Done
@@ -24,7 +25,8 @@ def receive_customer_mail(settings, mail, *, ticket, follow_up_of, mailbox, thre
     who knows a Message-ID of the thread can answer it. Someone who is neither the customer nor a
     participant is recorded as an outsider."""
     with db.atomic():
-        customer = customers.find_or_create(mail.from_address, mail.from_name, found=found_customer)
+        customer = customers.find_or_create(mail.from_address, mail.from_name, found=found_customer,
+                                           tier=settings.customers.default_tier)
         copied = [(n, a) for n, a in mail.to + mail.cc  # mailbox_for also covers support+tag@
                   if "@" in a and a != customer.email and settings.mailbox_for(a) is None]
         if ticket is None:
@@ -65,7 +67,7 @@ def answer_from_agent(settings, ticket, agent, mail, *, reply_text: str, inbound
     text = quotes.extract_reply(_above_marker(mail.text)) if _has_marker(mail.text) else reply_text
     parsed = commands.parse(text)
     errors = parsed.errors + [error for command in parsed.commands
-                              if (error := _check_command(ticket, agent, command))]
+                              if (error := _check_command(settings, ticket, agent, command))]
     if errors:
         with db.atomic():
             told = notices.tell_agent_not_applied(settings, ticket, agent, errors, mail.message_id)
@@ -82,7 +84,7 @@ def answer_from_agent(settings, ticket, agent, mail, *, reply_text: str, inbound
             staff.note(ticket, agent, parsed.text, via="email", message_id=mail.message_id)
             done = Done("added", ticket)
         for command in parsed.commands:
-            _apply_command(ticket, agent, command)
+            _apply_command(settings, ticket, agent, command)
     return done
 
 
@@ -109,7 +111,7 @@ def _assignee(agent, argument: str):
     return Agent.get_or_none((Agent.email == argument.lower()) | (Agent.name == argument))
 
 
-def _check_command(ticket, agent, command) -> str:
+def _check_command(settings, ticket, agent, command) -> str:
     if command.name in STATUS_COMMANDS:
         return staff.check_status(ticket, STATUS_COMMANDS[command.name])
     if command.name == "assign":
@@ -117,18 +119,25 @@ def _check_command(ticket, agent, command) -> str:
         return f"#assign {command.argument}: no such agent" if target is None else staff.check_assignee(target)
     if command.name == "priority":
         return staff.check_priority(command.argument.lower())
-    if command.name in ("tier", "category"):
-        return f"#{command.name}: not available yet"
+    if command.name == "tier":
+        return customer_actions.check_tier(command.argument.lower(), settings)
+    if command.name == "category":
+        return staff.check_category(command.argument.lower(), settings)
     return ""
 
 
-def _apply_command(ticket, agent, command) -> None:
+def _apply_command(settings, ticket, agent, command) -> None:
     if command.name in STATUS_COMMANDS:
         staff.set_status(ticket, STATUS_COMMANDS[command.name], actor=agent, via="email")
     elif command.name == "assign":
         staff.assign(ticket, _assignee(agent, command.argument), actor=agent, via="email")
     elif command.name == "priority":
         staff.set_priority(ticket, command.argument.lower(), actor=agent, via="email")
+    elif command.name == "tier":
+        customer_actions.set_tier(ticket.customer, command.argument.lower(), settings=settings, actor=agent,
+                                  via="email", ticket=ticket)
+    elif command.name == "category":
+        staff.set_category(ticket, command.argument.lower(), settings=settings, actor=agent, via="email")
 
 
 def record_bounce(bounce, ticket) -> Done:

@@ -17,7 +17,7 @@ from models import customers, outbox, tickets
 from models.base import db, utcnow
 from models.tables import Agent, Attachment, Customer, Message, Participant, Ticket
 
-from .result import Done
+from .result import Done, refuse
 
 STATUSES = ("new", "open", "pending", "resolved", "closed")
 PRIORITIES = ("low", "normal", "high", "urgent")
@@ -33,7 +33,7 @@ def check_status(ticket: Ticket, status: str) -> str:
 
 def set_status(ticket: Ticket, status: str, *, actor: Agent, via: str) -> Done:
     """Move the ticket to `status` (pending = waiting on the customer)."""
-    _refuse(check_status(ticket, status))
+    refuse(check_status(ticket, status))
     if status == ticket.status:
         return Done("unchanged", ticket)
     with db.atomic():
@@ -49,7 +49,7 @@ def check_assignee(agent: Agent | None) -> str:
 
 def assign(ticket: Ticket, agent: Agent | None, *, actor: Agent, via: str) -> Done:
     """Give the ticket to `agent` (None: unassigned)."""
-    _refuse(check_assignee(agent))
+    refuse(check_assignee(agent))
     if ticket.assignee_id == (agent.id if agent else None):
         return Done("unchanged", ticket)
     old = ticket.assignee.email if ticket.assignee_id else None
@@ -69,7 +69,7 @@ def check_priority(priority: str) -> str:
 
 
 def set_priority(ticket: Ticket, priority: str, *, actor: Agent, via: str) -> Done:
-    _refuse(check_priority(priority))
+    refuse(check_priority(priority))
     if priority == ticket.priority:
         return Done("unchanged", ticket)
     with db.atomic():
@@ -78,6 +78,26 @@ def set_priority(ticket: Ticket, priority: str, *, actor: Agent, via: str) -> Do
         Ticket.update(priority=priority, updated_at=utcnow()).where(Ticket.id == ticket.id).execute()
         ticket.priority = priority
     return Done("priority", ticket)
+
+
+def check_category(category: str, settings) -> str:
+    known = settings.tickets.categories
+    if category and category not in known:
+        return f"unknown category {category!r}: use one of {', '.join(known)}"
+    return ""
+
+
+def set_category(ticket: Ticket, category: str, *, settings, actor: Agent, via: str) -> Done:
+    """File the ticket under `category` ("": none)."""
+    refuse(check_category(category, settings))
+    if category == ticket.category:
+        return Done("unchanged", ticket)
+    with db.atomic():
+        tickets.record(ticket, "category", f"{ticket.category or 'none'} → {category or 'none'}",
+                       actor=actor.email, via=via, old=ticket.category or None, new=category or None)
+        Ticket.update(category=category, updated_at=utcnow()).where(Ticket.id == ticket.id).execute()
+        ticket.category = category
+    return Done("category", ticket)
 
 
 def check_collaborator(ticket: Ticket, address: str, settings) -> str:
@@ -93,7 +113,7 @@ def check_collaborator(ticket: Ticket, address: str, settings) -> str:
 
 def add_collaborator(ticket: Ticket, address: str, *, settings, actor: Agent, via: str, name: str = "") -> Done:
     """Copy someone on the ticket: they receive its public replies, and their mail is theirs."""
-    _refuse(check_collaborator(ticket, address, settings))
+    refuse(check_collaborator(ticket, address, settings))
     with db.atomic():
         added = customers.add_participants(ticket, [(name, address.strip().lower())])
         if not added:
@@ -122,7 +142,7 @@ def check_note(text: str) -> str:
 def note(ticket: Ticket, agent: Agent, text: str, *, via: str, message_id: str = "") -> Done:
     """An internal note: on the ticket for staff, never sent to the client. `message_id`: the
     agent's mail it came from, so the same mail twice makes one note."""
-    _refuse(check_note(text))
+    refuse(check_note(text))
     with db.atomic():
         Message.create(ticket=ticket, direction="in", kind="note", author_agent=agent,
                        message_id=message_id or f"<note-{secrets.token_hex(12)}@postdesk.invalid>",
@@ -142,7 +162,7 @@ def reply(settings, ticket: Ticket, agent: Agent, text: str, *, via: str, attach
     support address, threaded under the client's last message. The agent's own address is on
     nothing the client receives; the client's answer comes back to the ticket (Reply-To token).
     `attachments`: objects with filename, content_type and data."""
-    _refuse(check_reply(text, attachments))
+    refuse(check_reply(text, attachments))
     mailbox = ticket.mailbox
     customer = ticket.customer
     cc = [p.customer.email for p in ticket.participants]
@@ -179,11 +199,3 @@ def reply(settings, ticket: Ticket, agent: Agent, text: str, *, via: str, attach
 def _signature(mailbox) -> str:
     return f"\n\n-- \n{mailbox.signature}" if mailbox.signature else ""
 
-
-class Refused(ValueError):
-    """An action was asked for something its check_… twin refuses; the message says why."""
-
-
-def _refuse(reason: str) -> None:
-    if reason:
-        raise Refused(reason)

@@ -12,13 +12,14 @@ def find(address: str) -> Customer | None:
     return Customer.get_or_none(Customer.email == address.lower())
 
 
-def find_or_create(address: str, name: str = "", found: Customer | None = None) -> Customer:
-    """The customer with this address (`found` when the caller looked already), named if unnamed."""
+def find_or_create(address: str, name: str = "", found: Customer | None = None, tier: str = "") -> Customer:
+    """The customer with this address (`found` when the caller looked already), named if unnamed;
+    a new one starts in `tier` (else the column's default)."""
     address = address.lower()
     customer = found or Customer.get_or_none(Customer.email == address)
     if customer is None:
         # INSERT … ON CONFLICT DO NOTHING: no savepoint, and a concurrent creator is no error.
-        Customer.insert(email=address, name=name).on_conflict_ignore().execute()
+        Customer.insert(email=address, name=name, **({"tier": tier} if tier else {})).on_conflict_ignore().execute()
         return Customer.get(Customer.email == address)
     if name and not customer.name:
         customer.name = name

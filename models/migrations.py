@@ -87,6 +87,11 @@ def _event_values_and_agent_addresses():
                                                                            "alternate_emails"))
 
 
+def _ticket_categories():
+    _add_missing_columns(Ticket, Ticket.category)
+    db.execute_sql("CREATE INDEX IF NOT EXISTS ticket_category ON ticket (category)")
+
+
 # Append new migrations; never edit or reorder applied ones. Later ones use playhouse.migrate.
 MIGRATIONS = (
     (1, "initial schema", _initial_schema),
@@ -95,6 +100,7 @@ MIGRATIONS = (
     (4, "inbound leases and trace lines, messages for review, server-side web sessions", _leases_review_and_sessions),
     (5, "old and new values of events as data; agent addresses and outbox recipients as rows",
      _event_values_and_agent_addresses),
+    (6, "ticket categories", _ticket_categories),
 )
 
 

@@ -8,7 +8,6 @@ from .base import BaseModel, utcnow
 
 TICKET_STATUSES = ("new", "open", "pending", "resolved", "closed")
 PRIORITIES = ("low", "normal", "high", "urgent")
-TIERS = ("vip", "standard", "basic")
 
 
 class Counter(BaseModel):
@@ -30,7 +29,7 @@ class Customer(BaseModel):
     email = pw.CharField(unique=True)  # always lower-cased
     name = pw.CharField(default="")
     organisation = pw.CharField(default="")
-    tier = pw.CharField(default="standard")
+    tier = pw.CharField(default="standard")  # one of config customers.tiers
     language = pw.CharField(default="")
     bounce_state = pw.CharField(default="")  # "", "temporary", "permanent"
     bounce_detail = pw.TextField(default="")
@@ -62,6 +61,7 @@ class Ticket(BaseModel):
     subject = pw.TextField(default="")
     status = pw.CharField(default="new", index=True)
     priority = pw.CharField(default="normal")
+    category = pw.CharField(default="", index=True)  # one of config tickets.categories; "": none yet
     assignee = pw.ForeignKeyField(Agent, null=True, backref="tickets")
     reply_token = pw.CharField(unique=True)
     first_response_due = pw.DateTimeField(null=True, index=True)

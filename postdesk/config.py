@@ -5,12 +5,16 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
+import re
 import secrets
 import tomllib
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
+
+# A tier or category name: one word (any script), lower-case, as typed after #tier or #category.
+NAME = re.compile(r"[\w-]{1,40}")
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config.toml"
 
@@ -101,6 +105,13 @@ class Inbound:
 class Tickets:
     number_start: int = 1
     reopen_closed_within_days: int = 30
+    categories: tuple[str, ...] = ("question", "problem", "complaint")
+
+
+@dataclass(frozen=True)
+class Customers:
+    tiers: tuple[str, ...] = ("vip", "standard", "basic")  # most valued first
+    default_tier: str = "standard"
 
 
 @dataclass(frozen=True)
@@ -151,6 +162,7 @@ class Settings:
     outgoing: Outgoing = field(default_factory=Outgoing)
     inbound: Inbound = field(default_factory=Inbound)
     tickets: Tickets = field(default_factory=Tickets)
+    customers: Customers = field(default_factory=Customers)
     worker: Worker = field(default_factory=Worker)
     mailboxes: tuple[Mailbox, ...] = (Mailbox(address="support@example.com"),)
     imap: tuple[ImapAccount, ...] = ()
@@ -289,6 +301,14 @@ def _check(settings: Settings) -> None:
             raise ConfigError(f"{src}: worker.{key}: must be 1 or more")
     if settings.tickets.number_start < 1:
         raise ConfigError(f"{src}: tickets.number_start: must be 1 or more")
+    for section, key in (("customers", "tiers"), ("tickets", "categories")):
+        names = getattr(getattr(settings, section), key)
+        if not names or any(not NAME.fullmatch(n) or n != n.lower() for n in names) or len(set(names)) < len(names):
+            raise ConfigError(f"{src}: {section}.{key}: a list of distinct lower-case names "
+                              f"(letters, digits, - and _) is required")
+    if settings.customers.default_tier not in settings.customers.tiers:
+        raise ConfigError(f"{src}: customers.default_tier: {settings.customers.default_tier!r} is not "
+                          f"one of customers.tiers")
     url = settings.database.url
     if not url.startswith(("sqlite:///", "postgresql://", "postgres://")):
         raise ConfigError(f"{src}: database.url: must start with sqlite:/// or postgresql://")

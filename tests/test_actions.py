@@ -6,6 +6,7 @@ import json
 import pytest
 
 from actions import tickets as act
+from actions.result import Refused
 from models import agents
 from models.tables import Event, Message, Outbox, Participant, Ticket
 from tests.conftest import ingest
@@ -38,7 +39,7 @@ def test_a_refused_status_changes_nothing_and_says_why(cast, status, reason):
     ticket = Ticket.get()
     act.set_status(ticket, "open", actor=cast["bob"], via="web")
     assert reason in act.check_status(ticket, status)
-    with pytest.raises(act.Refused, match=reason):
+    with pytest.raises(Refused, match=reason):
         act.set_status(ticket, status, actor=cast["bob"], via="email")
     assert Ticket.get().status == "open" and len(changes("status")) == 1
 
@@ -52,15 +53,44 @@ def test_assign_and_unassign(cast):
                                    ("charlie@example.com", None, "charlie@example.com", "email")]
     cast["bob"].active = False
     cast["bob"].save()
-    with pytest.raises(act.Refused, match="not an active agent"):
+    with pytest.raises(Refused, match="not an active agent"):
         act.assign(ticket, cast["bob"], actor=cast["alice"], via="web")
 
 
 def test_priority(cast):
     act.set_priority(Ticket.get(), "urgent", actor=cast["bob"], via="web")
     assert Ticket.get().priority == "urgent" and changes("priority") == [("normal", "urgent", "bob@example.com", "web")]
-    with pytest.raises(act.Refused, match="unknown priority"):
+    with pytest.raises(Refused, match="unknown priority"):
         act.set_priority(Ticket.get(), "asap", actor=cast["bob"], via="web")
+
+
+def test_category_from_the_configured_list_or_none(cast, settings):
+    act.set_category(Ticket.get(), "complaint", settings=settings, actor=cast["bob"], via="web")
+    act.set_category(Ticket.get(), "", settings=settings, actor=cast["bob"], via="email")
+    assert Ticket.get().category == ""
+    assert changes("category") == [(None, "complaint", "bob@example.com", "web"),
+                                   ("complaint", None, "bob@example.com", "email")]
+    with pytest.raises(Refused, match="unknown category 'gripe': use one of question, problem, complaint"):
+        act.set_category(Ticket.get(), "gripe", settings=settings, actor=cast["bob"], via="web")
+
+
+def test_a_tier_change_is_an_event_on_each_of_the_customers_tickets_not_closed(cast, settings):
+    from actions import customers as customer_actions
+    from models.tables import Customer
+
+    first = Ticket.get()
+    ingest(settings, b"From: Alice Martin <alice@client.example>\r\nTo: support@example.com\r\n"
+                     b"Subject: Another question\r\nMessage-ID: <alice-other@client.example>\r\n\r\nHello\r\n")
+    closed = Ticket.get(Ticket.id != first.id)
+    act.set_status(closed, "closed", actor=cast["bob"], via="web")
+    alice = Customer.get(Customer.email == "alice@client.example")
+    assert alice.tier == "standard"  # customers.default_tier
+    customer_actions.set_tier(alice, "vip", settings=settings, actor=cast["bob"], via="email", ticket=first)
+    assert Customer.get_by_id(alice.id).tier == "vip"
+    assert [(e.ticket_id, json.loads(e.old), json.loads(e.new)) for e in Event.select().where(Event.action == "tier")] \
+        == [(first.id, "standard", "vip")]
+    with pytest.raises(Refused, match="unknown tier 'gold'"):
+        customer_actions.set_tier(alice, "gold", settings=settings, actor=cast["bob"], via="web")
 
 
 def test_collaborators(cast, settings):
@@ -84,5 +114,5 @@ def test_a_note_is_kept_for_staff_and_sent_to_nobody(cast):
     note = Message.get(Message.kind == "note")
     assert note.author_agent.email == "bob@example.com" and "waiting for logs" in note.text
     assert Outbox.select().count() == before
-    with pytest.raises(act.Refused):
+    with pytest.raises(Refused):
         act.note(Ticket.get(), cast["bob"], "   ", via="web")

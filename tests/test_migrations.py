@@ -1,7 +1,7 @@
 """Migrations on a database as an earlier release left it."""
 
 
-def test_migration_turns_newline_joined_agent_addresses_and_recipients_into_rows(tmp_path):
+def test_migrations_turn_newline_joined_agent_addresses_and_recipients_into_rows_and_add_categories(tmp_path):
     import peewee
 
     from models import migrations
@@ -30,7 +30,10 @@ def test_migration_turns_newline_joined_agent_addresses_and_recipients_into_rows
                    "next_attempt_at, last_error, created_at) VALUES ('<m@example.com>', 'reply', "
                    "'support@example.com', 'x@client.example\ny@client.example', X'00', 'pending', 0, "
                    "'2026-01-01 00:00:00', '', '2026-01-01 00:00:00')")
-    assert migrations.migrate() == [5]
+    db.execute_sql("DROP INDEX IF EXISTS ticket_category")  # and tickets had no category
+    db.execute_sql("ALTER TABLE ticket DROP COLUMN category")
+    assert migrations.migrate() == [5, 6]
+    assert "category" in {c.name for c in db.get_columns("ticket")}
     assert sorted(a.email for a in AgentAddress.select()) == ["a@phone.example", "b@alias.example"]
     assert "alternate_emails" not in {c.name for c in db.get_columns("agent")}
     from models.tables import Outbox

@@ -89,6 +89,16 @@ def test_commands_apply_and_the_rest_is_relayed(settings, staff):
     assert {e.via for e in Event.select().where(Event.action.in_(("status", "assignee", "priority")))} == {"email"}
 
 
+def test_tier_and_category_by_mail_in_english_and_chinese(settings, staff):
+    answer(settings, notice_to("agnes@example.com"), "agnes@example.com", "#tier vip\n＃分类 complaint")
+    ticket = Ticket.get()
+    assert (ticket.customer.tier, ticket.category) == ("vip", "complaint")
+    assert Outbox.select().where(Outbox.kind == "agent_reply").count() == 0  # commands only: nothing relayed
+    ctx = answer(settings, notice_to("agnes@example.com"), "agnes@example.com", "#等级 gold\nHello")
+    assert ctx.outcome == "refused" and Ticket.get().customer.tier == "vip"
+    assert "unknown tier 'gold'" in parsed(Outbox.get(Outbox.kind == "command_error")).get_content()
+
+
 def test_a_wrong_command_applies_nothing_and_tells_the_agent(settings, staff):
     ctx = answer(settings, notice_to("agnes@example.com"), "agnes@example.com", "#priority asap\nDone.")
     assert ctx.outcome == "refused" and Ticket.get().priority == "normal"

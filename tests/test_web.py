@@ -119,15 +119,18 @@ def test_staff_change_status_assignee_priority_and_add_a_note_from_the_ticket_pa
     login(client)
     token = csrf_token(client, "/tickets/1")
     for path, data in (("status", {"status": "pending"}), ("assignee", {"agent": "agent@example.com"}),
-                       ("priority", {"priority": "high"}), ("note", {"text": "Asked for the logs by phone."})):
+                       ("priority", {"priority": "high"}), ("note", {"text": "Asked for the logs by phone."}),
+                       ("category", {"category": "problem"}), ("tier", {"tier": "vip"})):
         response = client.post(f"/tickets/1/{path}", data={**data, "csrf_token": token})
         assert response.status_code == 302 and response.headers["Location"] == "/tickets/1"
     ticket = Ticket.get(Ticket.number == 1)
     assert (ticket.status, ticket.assignee.email, ticket.priority) == ("pending", "agent@example.com", "high")
+    assert (ticket.category, ticket.customer.tier) == ("problem", "vip")
     page = client.get("/tickets/1").get_data(as_text=True)
-    assert "Asked for the logs by phone." in page
-    staff_events = Event.select().where(Event.action.in_(("status", "assignee", "priority", "note")))
-    assert {e.via for e in staff_events} == {"web"} and staff_events.count() == 4
+    assert "Asked for the logs by phone." in page and "category problem" in page and "(vip)" in page
+    staff_events = Event.select().where(Event.action.in_(("status", "assignee", "priority", "note", "category",
+                                                          "tier")))
+    assert {e.via for e in staff_events} == {"web"} and staff_events.count() == 6
 
 
 def test_a_refused_change_is_explained_and_applies_nothing(app):
@@ -140,13 +143,14 @@ def test_a_refused_change_is_explained_and_applies_nothing(app):
 
 
 @pytest.mark.parametrize("path", ["/tickets/1/status", "/tickets/1/assignee", "/tickets/1/priority",
-                                  "/tickets/1/note", "/tickets/1/reply"])
+                                  "/tickets/1/note", "/tickets/1/reply", "/tickets/1/category", "/tickets/1/tier"])
 def test_every_staff_form_needs_a_login_and_its_csrf_token(app, path):
     anonymous = app.test_client()
     assert anonymous.post(path, data={"csrf_token": csrf_token(anonymous)}).status_code == 302  # to the login
     client = app.test_client()
     login(client)
-    assert client.post(path, data={"status": "open", "priority": "high", "text": "x"}).status_code == 400
+    assert client.post(path, data={"status": "open", "priority": "high", "text": "x", "category": "problem",
+                                   "tier": "vip"}).status_code == 400
     assert Event.select().where(Event.via == "web").count() == 0
 
 

@@ -9,7 +9,9 @@ from urllib.parse import quote
 from flask import Blueprint, Response, abort, current_app, flash, g, redirect, render_template, request, url_for
 from markupsafe import Markup
 
+from actions import customers as customer_actions
 from actions import tickets as act
+from actions.result import Refused
 from models.tables import Agent, Attachment, Customer, Event, Message, Outbox, Ticket
 from workers.outgoing import enqueue_deliveries
 
@@ -52,9 +54,11 @@ def show(number):
     events = ticket.events.order_by(Event.created_at, Event.id)
     outgoing = ticket.outbox.order_by(Outbox.id)
     staff = Agent.select().where(Agent.active == True).order_by(Agent.name)  # noqa: E712
+    settings = current_app.config["POSTDESK"]
     return render_template("web/ticket.html", ticket=ticket, messages=messages, events=events,
                            outgoing=outgoing, html_of=html_with_images, staff=staff,
-                           statuses=act.STATUSES, priorities=act.PRIORITIES)
+                           statuses=act.STATUSES, priorities=act.PRIORITIES,
+                           categories=settings.tickets.categories, tiers=settings.customers.tiers)
 
 
 @bp.post("/tickets/<int:number>/status")
@@ -80,6 +84,24 @@ def assign(number):
 def set_priority(number):
     """Change the priority."""
     return _apply(number, lambda t: act.set_priority(t, request.form.get("priority", ""), actor=g.agent, via="web"))
+
+
+@bp.post("/tickets/<int:number>/category")
+@login_required
+def set_category(number):
+    """File the ticket under a category, or none."""
+    settings = current_app.config["POSTDESK"]
+    return _apply(number, lambda t: act.set_category(t, request.form.get("category", ""), settings=settings,
+                                                     actor=g.agent, via="web"))
+
+
+@bp.post("/tickets/<int:number>/tier")
+@login_required
+def set_tier(number):
+    """Put the ticket's customer in a tier."""
+    settings = current_app.config["POSTDESK"]
+    return _apply(number, lambda t: customer_actions.set_tier(t.customer, request.form.get("tier", ""),
+                                                              settings=settings, actor=g.agent, via="web", ticket=t))
 
 
 @dataclass(frozen=True)
@@ -113,7 +135,7 @@ def _apply(number: int, action):
     ticket = ticket_or_404(number)
     try:
         done = action(ticket)
-    except act.Refused as refused:
+    except Refused as refused:
         flash(str(refused), "error")
     else:
         enqueue_deliveries(current_app.config["POSTDESK"], list(done.outbox_ids))
