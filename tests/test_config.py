@@ -108,3 +108,18 @@ def test_a_process_nobody_initialised_refuses_the_default_config(monkeypatch):
     monkeypatch.delenv("POSTDESK_CONFIG", raising=False)
     with pytest.raises(config.ConfigError, match="POSTDESK_CONFIG"):
         runtime.settings()
+
+
+@pytest.mark.parametrize(("extra", "reason"), [
+    ('[customers]\ntiers = ["VIP", "standard"]\n', "customers.tiers: a list of distinct lower-case names"),
+    ('[customers]\ntiers = ["gold", "silver"]\n', "customers.default_tier: 'standard' is not one of customers.tiers"),
+    ('[tickets]\ncategories = []\n', "tickets.categories: a list of distinct lower-case names"),
+])
+def test_tiers_and_categories_must_be_usable_names(tmp_path, extra, reason):
+    with pytest.raises(config.ConfigError, match=reason):
+        config.load(write(tmp_path, MINIMAL + extra), environ={})
+
+
+def test_chinese_tier_names_are_fine(tmp_path):
+    extra = '[customers]\ntiers = ["重要", "普通"]\ndefault_tier = "普通"\n'
+    assert config.load(write(tmp_path, MINIMAL + extra), environ={}).customers.tiers == ("重要", "普通")
