@@ -59,9 +59,10 @@ def receive_customer_mail(settings, mail, *, ticket, follow_up_of, mailbox, thre
     return Done(outcome, ticket, ((ack.id,) if ack is not None else ()) + tuple(row.id for row in told))
 
 
-def answer_from_agent(settings, ticket, agent, mail, *, reply_text: str, inbound_id: int | None) -> Done:
-    """A proven agent's mail on a ticket: `#commands` at its top change the ticket, `#note` (or
-    nothing but commands) keeps it internal, anything else is their public reply to the client.
+def answer_from_agent(settings, ticket, agent, mail, *, reply_text: str, inbound_id: int | None,
+                      note: bool = False) -> Done:
+    """A proven agent's mail on a ticket: `#commands` at its top change the ticket, `#note` or the
+    note address (`note`) keeps it internal, anything else is their public reply to the client.
     What they wrote is what stands above the notice's marker (else the quote rules' cut), so
     nothing of the notice reaches the client. A wrong command applies nothing: the agent is told."""
     text = quotes.extract_reply(_above_marker(mail.text)) if _has_marker(mail.text) else reply_text
@@ -76,7 +77,7 @@ def answer_from_agent(settings, ticket, agent, mail, *, reply_text: str, inbound
         return Done("refused", ticket, tuple(row.id for row in told))
     with db.atomic():
         done = Done("commands", ticket)
-        if parsed.text.strip() and not parsed.is_note:
+        if parsed.text.strip() and not (parsed.is_note or note):
             attachments = [a for a in mail.attachments if not a.inline]
             done = staff.reply(settings, ticket, agent, parsed.text, via="email", attachments=attachments)
             done = Done("relayed", ticket, done.outbox_ids)

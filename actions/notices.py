@@ -51,10 +51,12 @@ def notify_staff(settings, ticket, message, *, event: str, author: str, outsider
     for agent in agents:
         if agent.email == author:
             continue
+        note_address = reply_address(ticket, tokens.agent_token(settings.signing_key, agent.id, ticket.id, note=True))
         subject, body = compose.render("notice", mailbox.language, ticket=ticket, customer=customer,
                                        mailbox=mailbox, marker=MARKER, event=event, author=author,
                                        outsider=outsider, text=(message.reply_text or message.text)[:20_000],
-                                       link=f"{admin_url(settings)}/tickets/{ticket.number}")
+                                       link=f"{admin_url(settings)}/tickets/{ticket.number}",
+                                       note_address=note_address)
         message_id = compose.new_message_id(message_id_domain(settings))
         token = tokens.agent_token(settings.signing_key, agent.id, ticket.id)
         raw = compose.build(sender_name=mailbox.name, sender=mailbox.address, to=agent.email, subject=subject,

@@ -90,18 +90,19 @@ def passing_domains(results) -> set[str]:
     return domains
 
 
-def agent_by_token(settings, recipients: list[str], sender: str) -> tuple[Agent | None, str]:
-    """The agent a signed reply token in `recipients` names, when the mail comes from one of that
-    agent's addresses; else (None, why not) — "" when there is no token at all."""
-    for token in tokens.tokens_in(recipients, lambda a: settings.mailbox_for(a) is not None):
-        signed = tokens.read(settings.signing_key, token)
-        if signed is None:
-            continue
-        agent = Agent.get_or_none((Agent.id == signed[0]) & (Agent.active == True))  # noqa: E712
-        if agent is not None and find_agent(sender) == agent:
-            return agent, ""
-        return None, f"agent token of agent {signed[0]} used from {sender}"
-    return None, ""
+def agent_by_token(settings, recipients: list[str], sender: str) -> tuple[Agent | None, str, bool]:
+    """The agent a signed token in `recipients` names, when the mail comes from one of that
+    agent's addresses, and whether it went to their note address (a reply-all to a notice that
+    adds the note address stays internal too); else (None, why not, False), with "" for why
+    not when there is no token at all."""
+    ours = tokens.tokens_in(recipients, lambda a: settings.mailbox_for(a) is not None)
+    signed = [s for s in (tokens.read(settings.signing_key, t) for t in ours) if s is not None]
+    if not signed:
+        return None, "", False
+    agent = Agent.get_or_none((Agent.id == signed[0].agent_id) & (Agent.active == True))  # noqa: E712
+    if agent is None or find_agent(sender) != agent:
+        return None, f"agent token of agent {signed[0].agent_id} used from {sender}", False
+    return agent, "", any(s.note for s in signed if s.agent_id == agent.id)
 
 
 def is_proven(mail, inbound) -> bool:

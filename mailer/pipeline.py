@@ -48,7 +48,8 @@ class Context:
     automatic: str = ""  # why the mail is an automatic reply, or ""
     bounce: bounces.Bounce | None = None
     sender: str = ""
-    agent: object = None  # an agent proven by our MTA's DKIM/DMARC verdict
+    agent: object = None  # an agent proven by a token of theirs or our MTA's DKIM/DMARC verdict
+    to_note_address: bool = False  # the agent wrote to their note address: internal only
     ticket: Ticket | None = None
     follow_up_of: Ticket | None = None  # the closed ticket this mail answers, when it opens a new one
     threaded_by: str = ""
@@ -98,9 +99,9 @@ def identify_sender(ctx: Context) -> None:
         raise Reject(f"no usable sender address in From ({ctx.mail.from_address or 'none'})")
     ctx.sender = ctx.mail.from_address
     ctx.recipients = _recipients(ctx)
-    agent, misuse = identity.agent_by_token(ctx.settings, ctx.recipients, ctx.sender)
+    agent, misuse, note = identity.agent_by_token(ctx.settings, ctx.recipients, ctx.sender)
     if agent is not None:
-        ctx.agent = agent  # a valid per-agent token from that agent's own address
+        ctx.agent, ctx.to_note_address = agent, note  # a valid per-agent token from that agent's own address
         return
     if misuse:  # a forwarded notice, or a stolen token: the mail is a client's, nothing more
         log.warning("%s %s: handled as a customer", ctx.mail.message_id, misuse)
@@ -168,7 +169,8 @@ def apply(ctx: Context) -> None:
                 done = mail_actions.record_bounce(ctx.bounce, ctx.ticket)
             elif ctx.agent is not None and ctx.ticket is not None:
                 done = mail_actions.answer_from_agent(ctx.settings, ctx.ticket, ctx.agent, mail,
-                                                      reply_text=ctx.reply_text, inbound_id=ctx.row.id)
+                                                      reply_text=ctx.reply_text, inbound_id=ctx.row.id,
+                                                      note=ctx.to_note_address)
             else:
                 done = mail_actions.receive_customer_mail(
                     ctx.settings, mail, ticket=ctx.ticket, follow_up_of=ctx.follow_up_of,

@@ -21,7 +21,7 @@ def by_token(settings, addresses: list[str]) -> Ticket | None:
             ticket = Ticket.get_or_none(Ticket.reply_token == token)
         else:
             signed = tokens.read(settings.signing_key, token)
-            ticket = Ticket.get_or_none(Ticket.id == signed[1]) if signed else None
+            ticket = Ticket.get_or_none(Ticket.id == signed.ticket_id) if signed else None
         if ticket is not None:
             return ticket
     return None

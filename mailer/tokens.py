@@ -1,8 +1,9 @@
 """Per-agent, per-ticket reply tokens: support+TOKEN@ addresses that prove who answers.
 
-A staff notice carries Reply-To support+a<agent>t<ticket>-<mac>@domain. The MAC is an HMAC of
-agent and ticket with the installation's secret, so a token cannot be made up or moved to another
-ticket or agent, and rotating the secret revokes every token at once. Holding a token proves
+A staff notice carries Reply-To support+a<agent>t<ticket>-<mac>@domain, and offers a note address
+support+n<agent>t<ticket>-<mac>@domain whose mail stays internal. The MAC is an HMAC of purpose,
+agent and ticket with the installation's secret, so a token cannot be made up, moved to another
+ticket or agent, or turned from a note into a reply; rotating the secret revokes every token. Holding a token proves
 nothing alone: the mail must also come from that agent's address (a forwarded notice does not
 make its reader an agent).
 """
@@ -12,23 +13,31 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+from typing import NamedTuple
 
-TOKEN = re.compile(r"^a([0-9a-f]{1,12})t([0-9a-f]{1,12})-([0-9a-f]{20})$")
-
-
-def agent_token(secret: str, agent_id: int, ticket_id: int) -> str:
-    return f"a{agent_id:x}t{ticket_id:x}-{_mac(secret, agent_id, ticket_id)}"
+TOKEN = re.compile(r"^([an])([0-9a-f]{1,12})t([0-9a-f]{1,12})-([0-9a-f]{20})$")
 
 
-def read(secret: str, token: str) -> tuple[int, int] | None:
-    """(agent id, ticket id) of a genuine token, else None."""
+class Signed(NamedTuple):
+    agent_id: int
+    ticket_id: int
+    note: bool  # the note address: what comes to it is an internal note, never relayed
+
+
+def agent_token(secret: str, agent_id: int, ticket_id: int, note: bool = False) -> str:
+    kind = "n" if note else "a"
+    return f"{kind}{agent_id:x}t{ticket_id:x}-{_mac(secret, agent_id, ticket_id, note)}"
+
+
+def read(secret: str, token: str) -> Signed | None:
+    """Agent, ticket and purpose of a genuine token, else None."""
     found = TOKEN.match(token.lower())
     if not found or not secret:
         return None
-    agent_id, ticket_id = int(found.group(1), 16), int(found.group(2), 16)
-    if not hmac.compare_digest(found.group(3), _mac(secret, agent_id, ticket_id)):
+    note, agent_id, ticket_id = found.group(1) == "n", int(found.group(2), 16), int(found.group(3), 16)
+    if not hmac.compare_digest(found.group(4), _mac(secret, agent_id, ticket_id, note)):
         return None
-    return agent_id, ticket_id
+    return Signed(agent_id, ticket_id, note)
 
 
 def tokens_in(addresses: list[str], is_ours) -> list[str]:
@@ -42,6 +51,7 @@ def tokens_in(addresses: list[str], is_ours) -> list[str]:
     return found
 
 
-def _mac(secret: str, agent_id: int, ticket_id: int) -> str:
-    message = f"postdesk-agent-token:{agent_id}:{ticket_id}".encode()
+def _mac(secret: str, agent_id: int, ticket_id: int, note: bool) -> str:
+    purpose = "postdesk-agent-note" if note else "postdesk-agent-token"  # the reply's as first shipped
+    message = f"{purpose}:{agent_id}:{ticket_id}".encode()
     return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()[:20]

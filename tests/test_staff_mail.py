@@ -80,6 +80,21 @@ def test_note_by_mail_is_never_relayed(settings, staff):
     assert Message.get(Message.kind == "note").text == "She called, it is her VPN."
 
 
+def test_mail_to_the_note_address_in_the_notice_is_a_note_even_with_a_reply_all(settings, staff):
+    import re
+
+    notice = parsed(notice_to("agnes@example.com"))
+    [note_address] = re.findall(r"support\+n[0-9a-f]+t[0-9a-f]+-[0-9a-f]{20}@example\.com", notice.get_content())
+    raw = (f"From: Agnes <agnes@example.com>\r\nTo: {notice['Reply-To']}, {note_address}\r\n"
+           f"Subject: Re: {notice['Subject']}\r\nMessage-ID: <agnes-note@example.com>\r\n\r\n"
+           f"Her VPN blocks us; I will call her.\r\n").encode()
+    ctx = ingest(settings, raw, rcpt=(notice["Reply-To"].addresses[0].addr_spec, note_address))
+    assert ctx.outcome == "added" and Outbox.select().where(Outbox.kind == "agent_reply").count() == 0
+    assert Message.get(Message.kind == "note").text == "Her VPN blocks us; I will call her."
+    forwarded = raw.replace(b"agnes@example.com>", b"eve@elsewhere.example>").replace(b"agnes-note", b"eve")
+    assert ingest(settings, forwarded, rcpt=(note_address,)).agent is None  # only Agnes's own address
+
+
 def test_commands_apply_and_the_rest_is_relayed(settings, staff):
     answer(settings, notice_to("agnes@example.com"), "agnes@example.com",
            "#pending\n#assign me\n#priority high\nCould you send us the log file?")

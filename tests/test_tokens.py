@@ -11,7 +11,10 @@ from tests.conftest import ingest
 
 def test_a_token_reads_back_and_nothing_else_does():
     token = tokens.agent_token("s3cret", 7, 42)
-    assert tokens.read("s3cret", token) == (7, 42)
+    assert tokens.read("s3cret", token) == (7, 42, False)
+    note = tokens.agent_token("s3cret", 7, 42, note=True)
+    assert tokens.read("s3cret", note) == (7, 42, True)
+    assert tokens.read("s3cret", "a" + note[1:]) is None  # a note address cannot be made a reply address
     assert tokens.read("rotated", token) is None  # rotating the secret revokes every token
     moved = token.replace("t2a-", "t2b-")  # the same MAC on another ticket
     assert tokens.read("s3cret", moved) is None
