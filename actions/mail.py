@@ -66,6 +66,7 @@ def answer_from_agent(settings, ticket, agent, mail, *, reply_text: str, inbound
     What they wrote is what stands above the notice's marker (else the quote rules' cut), so
     nothing of the notice reaches the client. A wrong command applies nothing: the agent is told."""
     text = quotes.extract_reply(_above_marker(mail.text)) if _has_marker(mail.text) else reply_text
+    text = quotes.drop_named_signature(text, _names(agent))
     parsed = commands.parse(text)
     errors = parsed.errors + [error for command in parsed.commands
                               if (error := _check_command(settings, ticket, agent, command))]
@@ -87,6 +88,12 @@ def answer_from_agent(settings, ticket, agent, mail, *, reply_text: str, inbound
         for command in parsed.commands:
             _apply_command(settings, ticket, agent, command)
     return done
+
+
+def _names(agent) -> tuple[str, ...]:
+    """What an agent's signature starts with: their name, its first word, their addresses."""
+    first = agent.name.split()[0] if " " in agent.name.strip() else ""
+    return (agent.name, first, agent.email, *(a.email for a in agent.addresses))
 
 
 def _has_marker(text: str) -> bool:

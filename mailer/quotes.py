@@ -96,3 +96,36 @@ def _drop_signatures(text: str) -> str:
     if separators and text[:separators[-1].start()].strip():
         text = text[:separators[-1].start()]
     return text.rstrip()
+
+
+# A rule line some clients put above the signature (QQ Mail's "------------------", Foxmail's).
+RULE_LINE = re.compile(r"^[ \t]*(?:-{2,}|_{2,}|—{2,}|={2,})[ \t]*$")
+SIGNATURE_LINES = 8  # a signature block is at most this many lines; longer is the message itself
+
+
+def drop_named_signature(text: str, names: tuple[str, ...]) -> str:
+    """The text without the writer's signature block, for mail from someone whose name we know
+    (an agent): the last few lines from a rule line, or from a line that starts with one of
+    `names` and is no sentence ("Agnes Smith", "Agnes Smith | Support", "李娜 客服经理", not "Agnes
+    will call you."). The sign-off above it ("Best regards,") stays."""
+    lines = text.rstrip().split("\n")
+    start = max(0, len(lines) - SIGNATURE_LINES)
+    for index in range(start, len(lines)):
+        line = lines[index].strip()
+        if index and (RULE_LINE.match(line) or _is_name_line(line, names)):
+            return "\n".join(lines[:index]).rstrip()
+    return text.rstrip()
+
+
+def _is_name_line(line: str, names: tuple[str, ...]) -> bool:
+    for name in (n.strip() for n in names if n and n.strip()):
+        if not line.casefold().startswith(name.casefold()):
+            continue
+        rest = line[len(name):]
+        if rest and rest[0].isalnum() and name.isascii():
+            continue  # "Agnesa", not Agnes
+        if rest.rstrip().endswith((".", "?", "!", "。", "？", "！", ":", "：")):
+            continue
+        if len(re.split(r"[|,，·/–—-]", rest, maxsplit=1)[0].split()) <= 2:
+            return True
+    return False

@@ -50,3 +50,22 @@ def test_html_only_reply_drops_gmail_quote_container():
     mail = parsing.parse(raw)
     assert quotes.extract_reply(mail.reply_basis) == "Works now."
     assert "Old text" in mail.text
+
+
+@pytest.mark.parametrize(("text", "kept"), [
+    ("Hi Alice,\n\nDone.\n\nBest regards,\nAgnes Smith\nSupport Engineer | Example Corp\n+1 555 0100",
+     "Hi Alice,\n\nDone.\n\nBest regards,"),
+    ("Done.\n\nAgnes", "Done."),
+    ("Done.\n\nagnes@example.com", "Done."),
+    ("Done.\n------------------\n李娜\n客服部", "Done."),
+    ("您好，已解锁。\n\n李娜 客服经理\n电话 010-12345678", "您好，已解锁。"),
+    ("Agnes will call you tomorrow.", "Agnes will call you tomorrow."),
+    ("Hi,\n\nAgnes will call you tomorrow", "Hi,\n\nAgnes will call you tomorrow"),
+    ("Hi,\nAgnesa wrote the fix.", "Hi,\nAgnesa wrote the fix."),
+    ("Agnes Smith", "Agnes Smith"),  # a name alone is the message, not a signature
+    ("Agnes Smith\n" + "step\n" * 9, "Agnes Smith\n" + "step\n" * 9),  # more than a signature follows
+])
+def test_an_agents_signature_block_is_dropped_by_their_name_or_a_rule_line(text, kept):
+    from mailer.quotes import drop_named_signature
+
+    assert drop_named_signature(text, ("Agnes Smith", "Agnes", "agnes@example.com", "李娜")) == kept.rstrip()
