@@ -172,7 +172,10 @@ def reply(settings, ticket: Ticket, agent: Agent, text: str, *, via: str, attach
     references = tuple((last.references.split() if last else [])[-20:])
     subject = ticket.subject if f"[#{ticket.number}]" in ticket.subject else f"[#{ticket.number}] {ticket.subject}"
     message_id = compose.new_message_id(message_id_domain(settings))
-    raw = compose.build(sender_name=mailbox.name, sender=mailbox.address, to=customer.email, cc=tuple(cc),
+    configured = settings.mailbox_for(mailbox.address)
+    sender_name = f"{agent.name} ({mailbox.name})" if configured and configured.agent_names and agent.name \
+        else mailbox.name
+    raw = compose.build(sender_name=sender_name, sender=mailbox.address, to=customer.email, cc=tuple(cc),
                         subject=subject, text=text.strip() + _signature(mailbox), message_id=message_id,
                         in_reply_to=last.message_id if last else "", references=references,
                         reply_to=reply_address(ticket), attachments=tuple(attachments))

@@ -131,6 +131,7 @@ class Mailbox:
     language: str = "en"
     signature: str = ""
     team: tuple[str, ...] = ()
+    agent_names: bool = False  # staff replies come From "Agnes Smith (Example Support)"
 
 
 @dataclass(frozen=True)

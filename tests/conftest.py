@@ -128,6 +128,34 @@ def run_worker(settings) -> None:
         burst=True, logging_level="WARNING")
 
 
+class RelaySink:
+    """A real SMTP server standing for the world outside: what Postdesk relays, with envelopes."""
+
+    def __init__(self):
+        self.received: list[tuple[str, tuple[str, ...], bytes]] = []
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's hook name)
+        self.received.append((envelope.mail_from, tuple(envelope.rcpt_tos), envelope.original_content))
+        return "250 2.0.0 Ok: queued"
+
+    def to(self, address: str) -> list[tuple[str, email.message.EmailMessage, bytes]]:
+        """(envelope sender, parsed mail, raw bytes) of each delivery to `address`, in order."""
+        return [(sender, email.message_from_bytes(raw, policy=email.policy.default), raw)
+                for sender, rcpts, raw in self.received if address in rcpts]
+
+
+@pytest.fixture
+def relay_sink():
+    from aiosmtpd.controller import Controller
+
+    sink = RelaySink()
+    controller = Controller(sink, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    sink.port = controller.port
+    yield sink
+    controller.stop()
+
+
 def sent_mail(settings) -> list[bytes]:
     folder = settings.path(settings.outgoing.folder)
     return [p.read_bytes() for p in sorted(folder.glob("*.eml"))] if folder.exists() else []
