@@ -66,7 +66,7 @@ def answer_from_agent(settings, ticket, agent, mail, *, reply_text: str, inbound
     What they wrote is what stands above the notice's marker (else the quote rules' cut), so
     nothing of the notice reaches the client. A wrong command applies nothing: the agent is told."""
     text = quotes.extract_reply(_above_marker(mail.text)) if _has_marker(mail.text) else reply_text
-    text = quotes.drop_named_signature(text, _names(agent))
+    text = quotes.tidy(quotes.drop_named_signature(text, _names(agent)))
     parsed = commands.parse(text)
     errors = parsed.errors + [error for command in parsed.commands
                               if (error := _check_command(settings, ticket, agent, command))]

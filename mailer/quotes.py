@@ -129,3 +129,11 @@ def _is_name_line(line: str, names: tuple[str, ...]) -> bool:
         if len(re.split(r"[|,，·/–—-]", rest, maxsplit=1)[0].split()) <= 2:
             return True
     return False
+
+
+def tidy(text: str) -> str:
+    """Whitespace as a person sees it: no trailing spaces, at most one blank line in a row (Outlook
+    turns each empty paragraph into a line holding a space between blank lines)."""
+    lines = [line.rstrip() for line in text.replace("\r\n", "\n").split("\n")]
+    kept = [line for i, line in enumerate(lines) if line or (i and lines[i - 1])]
+    return "\n".join(kept).strip("\n")
