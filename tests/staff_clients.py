@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 
 __all__ = ["CLIENTS", "SIGNATURES", "agent_reply"]
 
-CLIENTS = ("outlook_desktop", "outlook_web", "gmail", "apple_mail", "foxmail", "qq_mail")
+CLIENTS = ("outlook_desktop", "outlook_desktop_plain", "outlook_web", "gmail", "apple_mail", "foxmail", "qq_mail")
 LANGUAGES = ("en", "zh")
 
 # The agent's signature: their name (`agent_name`), then these lines.
@@ -483,6 +483,37 @@ def outlook_desktop(r: Reply) -> str:
     ], preamble="This is a multipart message in MIME format." + CRLF + CRLF, close=CRLF + CRLF)
 
 
+def outlook_desktop_plain(r: Reply) -> str:
+    """Outlook 16 answering a plain-text mail in plain text (its default for a text/plain notice):
+    one text/plain part, the typed text, the signature, then "-----Original Message-----" (zh
+    "-----原始邮件-----") over the From/Sent/To/Subject lines and the notice, unindented."""
+    n, zh = r.notice, r.zh
+    charset = gb2312_or(UTF8, r.texts()) if zh else ascii_or_utf8(r.texts())
+    labels = ("发件人", "发送时间", "收件人", "主题") if zh else ("From", "Sent", "To", "Subject")
+    values = (named(n.sender), dates(n.date)["outlook_zh" if zh else "outlook_en"], named(n.to), n.subject)
+    lines = [*r.typed, "", *r.signature, "", "-----原始邮件-----" if zh else "-----Original Message-----",
+             *(f"{k}: {v}" for k, v in zip(labels, values, strict=True)), "", *n.lines]
+    headers = [
+        f"From: {mailbox_header(r.agent, charset, quote=True)}",
+        f"To: {mailbox_header(n.reply_to, charset, quote=True)}",
+        f"References: {' '.join(r.references)}",
+        f"In-Reply-To: {n.message_id}",
+        f"Subject: {header_text(('答复: ' if zh else 'RE: ') + n.subject, charset)}",
+        f"Date: {rfc2822(r.date)}",
+        f"Message-ID: {r.message_id}",
+        "MIME-Version: 1.0",
+        f'Content-Type: text/plain;{CRLF}\tcharset="{charset.label}"',
+        "X-Mailer: Microsoft Outlook 16.0",
+        f"Thread-Index: {thread_index(r)}",
+        f"Content-Language: {'zh-cn' if zh else 'en-us'}",
+    ]
+    text = CRLF.join(lines) + CRLF
+    if charset.codec == "ascii":
+        return CRLF.join([*headers, "Content-Transfer-Encoding: 7bit", "", text])
+    return CRLF.join([*headers, "Content-Transfer-Encoding: quoted-printable", "",
+                      quoted_printable(charset.encode(text), break_at_space=True)])
+
+
 # --- Outlook on the web / new Outlook (Exchange Online) -------------------------------------------
 
 OWA_FONT = "font-family: Aptos, Aptos_EmbeddedFont, Aptos_MSFontService, Calibri, Helvetica, sans-serif; " \
@@ -793,6 +824,7 @@ def qq_mail(r: Reply) -> str:
 
 BUILDERS = {
     "outlook_desktop": outlook_desktop,
+    "outlook_desktop_plain": outlook_desktop_plain,
     "outlook_web": outlook_web,
     "gmail": gmail,
     "apple_mail": apple_mail,
