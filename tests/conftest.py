@@ -269,6 +269,8 @@ def postdesk(tmp_path, request):
     config = tmp_path / "config.toml"
     data = {"smtp": {"port": smtp_port}, "web": {"port": web_port, "workers": 1},
             "mailboxes": [{"address": "support@example.com", "name": "Example Support"}]}
+    if "relay_sink" in request.fixturenames:  # mail out through the test's relay, not to var/sent
+        data["outgoing"] = {"relay_host": "127.0.0.1", "relay_port": request.getfixturevalue("relay_sink").port}
     for marker in request.node.iter_markers("postdesk_config"):
         for section, values in marker.kwargs.items():
             data.setdefault(section, {}).update(values)

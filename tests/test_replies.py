@@ -72,4 +72,5 @@ def test_an_agents_signature_block_is_dropped_by_their_name_or_a_rule_line(text,
 
 
 def test_tidy_keeps_paragraphs_and_drops_outlooks_empty_ones():
-    assert quotes.tidy("Hi Alice,\r\n\r\n \r\n\r\nUnlocked.  \r\n\r\n\r\nBest,\r\n") == "Hi Alice,\n\nUnlocked.\n\nBest,"
+    outlook = "Hi Alice,\r\n\r\n \r\n\r\nUnlocked.  \r\n\r\n\r\nBest,\r\n"
+    assert quotes.tidy(outlook) == "Hi Alice,\n\nUnlocked.\n\nBest,"

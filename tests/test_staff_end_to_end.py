@@ -347,3 +347,44 @@ def test_two_agents_answering_at_once_each_reach_the_client_once(desk):
                    for _, m, _ in desk.to_client())
     assert texts == ["Agnes here: unlocked.", "Bob here: reset your password too."]
     assert Message.select().where(Message.kind == "agent_reply").count() == 2
+
+
+@pytest.mark.e2e
+def test_two_agents_answering_at_once_through_a_whole_postdesk_run(relay_sink, postdesk):
+    """The same, with `postdesk run`'s own worker processes taking the two answers."""
+    import subprocess
+    import sys
+
+    from tests.conftest import wait_for
+
+    for address, name in (("agnes@example.com", "Agnes Smith"), ("bob@example.com", "Bob Chen")):
+        subprocess.run([sys.executable, "-m", "postdesk", "create-agent", "--name", name, "--password-stdin", address],
+                       input="correct horse battery", text=True, env=postdesk["env"], check=True,
+                       capture_output=True)
+    question = (f"From: Alice Martin <{ALICE}>\r\nTo: support@example.com\r\nSubject: Cannot log in\r\n"
+                f"Message-ID: <alice-1@client.example>\r\n\r\nI cannot log in.\r\n").encode()
+    with smtplib.SMTP("127.0.0.1", postdesk["smtp"], timeout=10) as client:
+        client.sendmail(ALICE, ["support@example.com"], question)
+    notices = {a: wait_for(lambda a=a: relay_sink.to(a), what=f"the notice to {a}")[-1]
+               for a in ("agnes@example.com", "bob@example.com")}
+    texts = {"agnes@example.com": "Agnes here: unlocked.", "bob@example.com": "Bob here: reset your password too."}
+
+    def answer(address):
+        _, notice, raw = notices[address]
+        mail = staff_clients.agent_reply("gmail", "en", raw, agent_name=address.split("@")[0].title(),
+                                         agent_email=address, text=texts[address],
+                                         message_id=f"<{address}-at-once@example.com>")
+        with smtplib.SMTP("127.0.0.1", postdesk["smtp"], timeout=10) as client:
+            client.sendmail(address, [notice["Reply-To"].addresses[0].addr_spec], mail)
+    threads = [threading.Thread(target=answer, args=(a,)) for a in texts]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    def replies():
+        return [d for d in relay_sink.to(ALICE) if d[1]["Auto-Submitted"] is None]
+    wait_for(lambda: len(replies()) >= 2, what="both answers at the client")
+    time.sleep(2)  # anything doubled would arrive by now
+    got = sorted(m.get_body(("plain",)).get_content().strip() for _, m, _ in replies())  # no mailbox signature here
+    assert got == sorted(texts.values())
