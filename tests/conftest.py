@@ -114,6 +114,26 @@ def ingest(settings, mail: bytes | str, rcpt=("support@example.com",)):
     return pipeline.process(settings, spool.store(raw, "smtp", "", tuple(rcpt)))
 
 
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def cast(settings):
+    """The staff: Agnes Smith (admin), Bob Chen and Charlie Li, active agents, password PASSWORD."""
+    from models import agents
+
+    return {name: agents.create_agent(f"{name}@example.com", PASSWORD, name=full, admin=name == "agnes")
+            for name, full in (("agnes", "Agnes Smith"), ("bob", "Bob Chen"), ("charlie", "Charlie Li"))}
+
+
+def signed_in(app, email: str = "agnes@example.com", password: str = PASSWORD):
+    """A test client of `app` logged in through the login form, with its CSRF token."""
+    client = app.test_client()
+    response = client.post("/login", data={"email": email, "password": password, "csrf_token": csrf_token(client)})
+    assert response.status_code == 302, "login failed"
+    return client
+
+
 def csrf_token(client, path="/login") -> str:
     """The CSRF token of the form on `path`, as a browser would send it back."""
     import re

@@ -6,7 +6,6 @@ import email.policy
 
 import pytest
 
-from models import agents
 from models.tables import Event, Message, Outbox, Ticket
 from tests.conftest import ingest
 
@@ -16,11 +15,10 @@ def parsed(row: Outbox):
 
 
 @pytest.fixture
-def staff(settings):
-    people = {name: agents.create_agent(f"{name}@example.com", "correct horse battery", name=name.title())
-              for name in ("agnes", "bob")}
-    ingest(settings, "new_question.eml")  # ticket #1 from Alice
-    return people
+def staff(cast, settings):
+    """The staff, and ticket #1 from Alice, of which every agent got a notice."""
+    ingest(settings, "new_question.eml")
+    return cast
 
 
 def notice_to(address: str) -> Outbox:

@@ -5,24 +5,18 @@ import re
 import pytest
 
 from mailer import pipeline, spool
-from models import agents, inbound
+from models import inbound
 from models.tables import Event, InboundMail, Ticket
-from tests.conftest import csrf_token, load_eml
+from tests.conftest import csrf_token, load_eml, signed_in
 from web import create_app
 
 
 @pytest.fixture
-def app(settings):
-    agents.create_agent("agent@example.com", "correct horse battery", name="Agnes")
+def app(settings, cast):
     for name in ("new_question.eml", "chinese_gbk_question.eml"):
         pipeline.process(settings, spool.store(load_eml(name), "smtp"))
     return create_app(settings, testing=True)
 
-
-
-def login(client, password="correct horse battery"):
-    return client.post("/login", data={"email": "Agent@Example.com", "password": password,
-                                        "csrf_token": csrf_token(client)})
 
 
 def test_admin_pages_require_login(app):
@@ -33,20 +27,20 @@ def test_admin_pages_require_login(app):
 
 def test_wrong_password_is_refused(app):
     client = app.test_client()
-    response = login(client, password="wrong password")
+    response = client.post("/login", data={"email": "Agnes@Example.com", "password": "wrong password",
+                                           "csrf_token": csrf_token(client)})
     assert response.status_code == 401 and "wrong password" in response.get_data(as_text=True)
     assert client.get("/").status_code == 302
 
 
 def test_login_without_csrf_token_is_refused(app):
-    response = app.test_client().post("/login", data={"email": "agent@example.com",
+    response = app.test_client().post("/login", data={"email": "agnes@example.com",
                                                       "password": "correct horse battery"})
     assert response.status_code == 400
 
 
 def test_ticket_list_and_thread_after_login(app):
-    client = app.test_client()
-    assert login(client).status_code == 302
+    client = signed_in(app, "Agnes@Example.com")  # addresses are case-insensitive
     listing = client.get("/").get_data(as_text=True)
     assert "Cannot log in to my account" in listing and "发票金额不对" in listing
     page = client.get("/tickets/1").get_data(as_text=True)
@@ -59,14 +53,13 @@ def test_ticket_list_and_thread_after_login(app):
 def test_open_redirect_after_login_is_refused(app):
     client = app.test_client()
     response = client.post("/login?next=//evil.example/", data={
-        "email": "agent@example.com", "password": "correct horse battery",
+        "email": "agnes@example.com", "password": "correct horse battery",
         "csrf_token": csrf_token(client)})
     assert response.headers["Location"] == "/"
 
 
 def test_logout(app):
-    client = app.test_client()
-    login(client)
+    client = signed_in(app)
     client.post("/logout", data={"csrf_token": csrf_token(client, "/")})
     assert client.get("/").status_code == 302
 
@@ -79,9 +72,8 @@ def test_health_reports_database_and_redis(app):
 def test_inline_image_is_linked_and_attachments_download(app, settings):
     pipeline.process(settings, spool.store(load_eml("html_only_with_inline_image.eml"), "smtp"))
     pipeline.process(settings, spool.store(load_eml("text_attachment_beside_body.eml"), "smtp"))
-    client = app.test_client()
-    assert client.get("/attachments/1").status_code == 302  # login first
-    login(client)
+    assert app.test_client().get("/attachments/1").status_code == 302  # login first
+    client = signed_in(app)
     page = client.get("/tickets/3").get_data(as_text=True)
     image = re.search(r'src="(/attachments/\d+)"', page).group(1)
     assert "cid:" not in page and "<script" not in page.split("<main>")[1]
@@ -95,8 +87,7 @@ def test_inline_image_is_linked_and_attachments_download(app, settings):
 
 def test_bouncing_customer_is_shown_on_the_ticket(app, settings):
     pipeline.process(settings, spool.store(load_eml("bounce_dsn_permanent.eml"), "smtp"))
-    client = app.test_client()
-    login(client)
+    client = signed_in(app)
     page = client.get("/tickets/1").get_data(as_text=True)
     assert "Mail to alice@client.example is bouncing" in page and "(permanent)" in page
 
@@ -106,8 +97,7 @@ def test_outsider_mail_and_quarantined_mail_are_shown(app, settings):
                 b"Subject: Re: Cannot log in\r\nMessage-ID: <mallory-2@attacker.example>\r\n"
                 b"In-Reply-To: <new-question-1@client.example>\r\n\r\nSend me her password.\r\n")
     pipeline.process(settings, spool.store(stranger, "smtp"))
-    client = app.test_client()
-    login(client)
+    client = signed_in(app)
     page = client.get("/tickets/1").get_data(as_text=True)
     assert "mallory@attacker.example is not on this ticket" in page
     inbound.quarantine(InboundMail.get_by_id(spool.store(b"x", "smtp")), "every attempt failed")
@@ -115,16 +105,15 @@ def test_outsider_mail_and_quarantined_mail_are_shown(app, settings):
 
 
 def test_staff_change_status_assignee_priority_and_add_a_note_from_the_ticket_page(app):
-    client = app.test_client()
-    login(client)
+    client = signed_in(app)
     token = csrf_token(client, "/tickets/1")
-    for path, data in (("status", {"status": "pending"}), ("assignee", {"agent": "agent@example.com"}),
+    for path, data in (("status", {"status": "pending"}), ("assignee", {"agent": "agnes@example.com"}),
                        ("priority", {"priority": "high"}), ("note", {"text": "Asked for the logs by phone."}),
                        ("category", {"category": "problem"}), ("tier", {"tier": "vip"})):
         response = client.post(f"/tickets/1/{path}", data={**data, "csrf_token": token})
         assert response.status_code == 302 and response.headers["Location"] == "/tickets/1"
     ticket = Ticket.get(Ticket.number == 1)
-    assert (ticket.status, ticket.assignee.email, ticket.priority) == ("pending", "agent@example.com", "high")
+    assert (ticket.status, ticket.assignee.email, ticket.priority) == ("pending", "agnes@example.com", "high")
     assert (ticket.category, ticket.customer.tier) == ("problem", "vip")
     page = client.get("/tickets/1").get_data(as_text=True)
     assert "Asked for the logs by phone." in page and "category problem" in page and "(vip)" in page
@@ -134,8 +123,7 @@ def test_staff_change_status_assignee_priority_and_add_a_note_from_the_ticket_pa
 
 
 def test_a_refused_change_is_explained_and_applies_nothing(app):
-    client = app.test_client()
-    login(client)
+    client = signed_in(app)
     response = client.post("/tickets/1/priority", data={"priority": "asap", "csrf_token": csrf_token(client, "/")},
                            follow_redirects=True)
     assert "unknown priority" in response.get_data(as_text=True)
@@ -147,8 +135,7 @@ def test_a_refused_change_is_explained_and_applies_nothing(app):
 def test_every_staff_form_needs_a_login_and_its_csrf_token(app, path):
     anonymous = app.test_client()
     assert anonymous.post(path, data={"csrf_token": csrf_token(anonymous)}).status_code == 302  # to the login
-    client = app.test_client()
-    login(client)
+    client = signed_in(app)
     assert client.post(path, data={"status": "open", "priority": "high", "text": "x", "category": "problem",
                                    "tier": "vip"}).status_code == 400
     assert Event.select().where(Event.via == "web").count() == 0
@@ -163,8 +150,7 @@ def test_a_reply_from_the_admin_reaches_the_client_from_the_support_address(app,
     from tests.conftest import ingest, run_worker, sent_mail
 
     ingest(settings, "new_question_with_cc.eml")  # ticket #3: Alice, with Bob copied
-    client = app.test_client()
-    login(client)
+    client = signed_in(app)
     page = client.get("/tickets/3").get_data(as_text=True)
     assert "alice@client.example, bob@client.example" in page  # who will receive it
     response = client.post("/tickets/3/reply", content_type="multipart/form-data", data={
@@ -188,7 +174,7 @@ def test_a_reply_from_the_admin_reaches_the_client_from_the_support_address(app,
     assert reply["Reply-To"].addresses[0].username.startswith("support+")
     [attachment] = list(reply.iter_attachments())
     assert attachment.get_filename() == "步骤.txt" and attachment.get_content() == "step 1: restart"
-    assert b"agent@example.com" not in b"".join(sent_mail(settings))  # the agent's address never leaves
+    assert b"agnes@example.com" not in b"".join(sent_mail(settings))  # the agent's address never leaves
     ticket = Ticket.get(Ticket.number == 3)
     assert ticket.status == "open" and ticket.first_responded_at is not None
 
@@ -196,9 +182,8 @@ def test_a_reply_from_the_admin_reaches_the_client_from_the_support_address(app,
 def test_an_agent_turns_mail_notices_off_on_the_profile_page(app):
     from models.tables import Agent
 
-    client = app.test_client()
-    login(client)
+    client = signed_in(app)
     assert "checked" in client.get("/profile").get_data(as_text=True)
     client.post("/profile", data={"csrf_token": csrf_token(client, "/profile")})  # the box unticked
-    assert Agent.get(Agent.email == "agent@example.com").notices is False
+    assert Agent.get(Agent.email == "agnes@example.com").notices is False
     assert client.post("/profile", data={"notices": "on"}).status_code == 400  # CSRF
