@@ -10,16 +10,14 @@ import pytest
 from models import agents
 from models.base import db, utcnow
 from models.tables import Agent, Attachment, LoginFailure, Message, WebSession
-from tests.conftest import csrf_token, make_settings
+from tests.conftest import PASSWORD, csrf_token, make_settings
 from tests.test_web import app  # noqa: F401  (a fixture)
 from web import create_app
 from web.auth import local_target
 from web.text import visible_name
 
-PASSWORD = "correct horse battery"
 
-
-def log_in(client, email="agent@example.com", password=PASSWORD, next_=None):
+def log_in(client, email="agnes@example.com", password=PASSWORD, next_=None):
     return client.post("/login" + (f"?next={quote(next_)}" if next_ is not None else ""), data={
         "email": email, "password": password, "csrf_token": csrf_token(client)})
 
@@ -72,7 +70,7 @@ def test_wrong_passwords_for_one_address_lock_it_for_the_window(app):
     body = refused.get_data(as_text=True)
     assert refused.status_code == 429 and "Too many failed logins" in body and "15 more minutes" in body
     assert int(refused.headers["Retry-After"]) > 0
-    assert LoginFailure.select().where(LoginFailure.key == "email:agent@example.com").count() == 5
+    assert LoginFailure.select().where(LoginFailure.key == "email:agnes@example.com").count() == 5
 
     LoginFailure.update(at=utcnow() - dt.timedelta(minutes=16)).execute()  # the window passes
     assert log_in(from_address(app, "203.0.113.9")).status_code == 302
@@ -92,7 +90,7 @@ def test_behind_a_proxy_the_forwarded_client_address_is_the_one_limited(tmp_path
     from postdesk import runtime
     runtime.init(settings, check_schema=False)
     migrations.migrate()
-    agents.create_agent("agent@example.com", PASSWORD)
+    agents.create_agent("agnes@example.com", PASSWORD)
     proxied = create_app(settings, testing=True)
 
     def via_proxy(client_address):
@@ -117,12 +115,12 @@ def test_a_successful_login_clears_the_failures_of_its_address(app):
 def test_guesses_sent_at_once_get_no_more_than_the_limit(app):
     def guess(n):
         with db.connection_context():
-            return agents.log_in("agent@example.com", "guess", client=f"198.51.100.{n}", attempts=5,
+            return agents.log_in("agnes@example.com", "guess", client=f"198.51.100.{n}", attempts=5,
                                  lockout_minutes=15, idle_minutes=480)
     with ThreadPoolExecutor(max_workers=20) as pool:
         results = list(pool.map(guess, range(20)))
     assert sum(1 for r in results if r.locked_until) == 15
-    assert LoginFailure.select().where(LoginFailure.key == "email:agent@example.com").count() == 5
+    assert LoginFailure.select().where(LoginFailure.key == "email:agnes@example.com").count() == 5
 
 
 def test_old_login_failures_are_pruned(app):
@@ -142,7 +140,7 @@ def test_the_session_cookie_holds_only_a_server_side_id(app):
     log_in(client)
     data = app.session_interface.get_signing_serializer(app).loads(session_cookie(client))
     assert set(data) - {"_permanent"} == {"session_id"}  # _permanent: Flask's flag for the expiry
-    assert WebSession.get_by_id(data["session_id"]).agent.email == "agent@example.com"
+    assert WebSession.get_by_id(data["session_id"]).agent.email == "agnes@example.com"
 
 
 def test_a_cookie_replayed_after_logout_gets_the_login_page(app):
@@ -165,9 +163,9 @@ def test_a_password_change_ends_every_session_of_the_agent(app, change):
     other = app.test_client()
     log_in(other, email="other@example.com", password="other long password")
     if change == "set_password":
-        agents.set_password(Agent.get(Agent.email == "agent@example.com"), "a new long password")
+        agents.set_password(Agent.get(Agent.email == "agnes@example.com"), "a new long password")
     else:  # what `postdesk create-agent` does to reset a password
-        agents.create_agent("agent@example.com", "a new long password")
+        agents.create_agent("agnes@example.com", "a new long password")
     assert laptop.get("/").status_code == 302 and phone.get("/").status_code == 302
     assert other.get("/").status_code == 200  # someone else's password changed nothing here
     assert log_in(laptop, password="a new long password").status_code == 302
