@@ -1,11 +1,16 @@
-"""Staff actions on a customer: their tier (how much they matter to the business)."""
+"""Actions on customers: their tier (how much they matter to the business), and a list of
+customers brought in from a file."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from models import tickets
 from models.base import db
 from models.tables import Agent, Customer, Ticket
+from sla import rules
 
+from . import sla
 from .result import Done, refuse
 
 
@@ -32,4 +37,73 @@ def set_tier(customer: Customer, tier: str, *, settings, actor: Agent, via: str,
         for ticket_id in sorted(ids):
             tickets.record(Ticket(id=ticket_id), "tier", f"{customer.email}: {old} → {tier}", actor=actor.email,
                            via=via, old=old, new=tier)
+        for affected in Ticket.select().where(Ticket.id.in_(sorted(ids))):
+            sla.recompute(settings, affected, via=via)  # the tier may change the policy
     return Done("tier", ticket)
+
+
+COLUMNS = ("email", "name", "organisation", "tier", "language")
+LANGUAGES = ("", "en", "zh")
+
+
+@dataclass(frozen=True)
+class Row:
+    """One customer as a file lists them; `line` is where, for the errors."""
+
+    line: int
+    email: str
+    name: str = ""
+    organisation: str = ""
+    tier: str = ""
+    language: str = ""
+
+
+def check_import(rows: list[Row], settings) -> list[str]:
+    """Every problem of the file, one line each ("line 4: unknown tier 'gold' …"); [] when it
+    can be imported as a whole."""
+    errors, seen = [], {}
+    for row in rows:
+        address = row.email.strip().lower()
+        if "@" not in address or " " in address or address.startswith("@") or address.endswith("@"):
+            errors.append(f"line {row.line}: {row.email!r} is not an email address")
+        elif address in seen:
+            errors.append(f"line {row.line}: {address} is listed already on line {seen[address]}")
+        else:
+            seen[address] = row.line
+        if row.tier and (reason := check_tier(row.tier.strip().lower(), settings)):
+            errors.append(f"line {row.line}: {reason}")
+        if row.language.strip().lower() not in LANGUAGES:
+            errors.append(f"line {row.line}: language {row.language!r}: use en, zh or leave it empty")
+    return errors
+
+
+def import_customers(rows: list[Row], *, settings, actor, via: str = "cli") -> dict[str, int]:
+    """Create or update every customer of `rows` in one transaction, or none (the file is checked
+    first). Running it twice changes nothing the second time. An empty cell leaves the value as
+    it is; a new customer without a tier gets the tier rules' or the default. A changed tier is
+    `set_tier`'s: events on their tickets and clocks recomputed."""
+    refuse("; ".join(check_import(rows, settings)))
+    counts = {"created": 0, "updated": 0, "unchanged": 0}
+    with db.atomic():
+        for row in rows:
+            address = row.email.strip().lower()
+            customer = Customer.get_or_none(Customer.email == address)
+            tier = row.tier.strip().lower()
+            if customer is None:
+                tier = tier or rules.tier_for(settings.customers.rules, settings.customers.default_tier, address,
+                                              row.organisation.strip())
+                Customer.create(email=address, name=row.name.strip(), organisation=row.organisation.strip(),
+                                tier=tier, language=row.language.strip().lower())
+                counts["created"] += 1
+                continue
+            changes = {key: value for key, value in (("name", row.name.strip()),
+                                                     ("organisation", row.organisation.strip()),
+                                                     ("language", row.language.strip().lower()))
+                       if value and value != getattr(customer, key)}
+            if changes:
+                Customer.update(**changes).where(Customer.id == customer.id).execute()
+            retiered = tier and tier != customer.tier
+            if retiered:
+                set_tier(customer, tier, settings=settings, actor=actor, via=via)
+            counts["updated" if changes or retiered else "unchanged"] += 1
+    return counts

@@ -8,9 +8,10 @@ from mailer import commands, quotes
 from models import customers, tickets
 from models.base import db
 from models.tables import Agent
+from sla import rules
 
 from . import customers as customer_actions
-from . import notices
+from . import notices, sla
 from . import tickets as staff
 from .result import Done
 
@@ -25,13 +26,15 @@ def receive_customer_mail(settings, mail, *, ticket, follow_up_of, mailbox, thre
     who knows a Message-ID of the thread can answer it. Someone who is neither the customer nor a
     participant is recorded as an outsider."""
     with db.atomic():
-        customer = customers.find_or_create(mail.from_address, mail.from_name, found=found_customer,
-                                           tier=settings.customers.default_tier)
+        tier = rules.tier_for(settings.customers.rules, settings.customers.default_tier, mail.from_address)
+        customer = customers.find_or_create(mail.from_address, mail.from_name, found=found_customer, tier=tier)
         copied = [(n, a) for n, a in mail.to + mail.cc  # mailbox_for also covers support+tag@
                   if "@" in a and a != customer.email and settings.mailbox_for(a) is None]
         if ticket is None:
             ticket = tickets.open_ticket(tickets.sync_mailbox(mailbox), customer, mail.subject,
-                                         settings.tickets.number_start, follow_up_of=follow_up_of, at=at)
+                                         settings.tickets.number_start, follow_up_of=follow_up_of, at=at,
+                                         category=rules.category_for(settings.tickets.category_rules, mail.subject,
+                                                                     mail.text, mailbox.address))
             outcome, outsider = "new_ticket", False
         else:
             outcome, outsider = "added", not customers.is_on_ticket(ticket, customer.email)
@@ -48,6 +51,7 @@ def receive_customer_mail(settings, mail, *, ticket, follow_up_of, mailbox, thre
                            actor=customer.email, via="email",
                            new={"address": customer.email, "threaded_by": threaded_by})
             log.warning("%s from %s, who is not on ticket #%s", mail.message_id, customer.email, ticket.number)
+        sla.recompute(settings, ticket, at=at, via="email")
         if automatic:
             return Done("auto_reply", ticket)
         customers.clear_bounce(customer)
@@ -136,11 +140,11 @@ def _check_command(settings, ticket, agent, command) -> str:
 
 def _apply_command(settings, ticket, agent, command) -> None:
     if command.name in STATUS_COMMANDS:
-        staff.set_status(ticket, STATUS_COMMANDS[command.name], actor=agent, via="email")
+        staff.set_status(ticket, STATUS_COMMANDS[command.name], settings=settings, actor=agent, via="email")
     elif command.name == "assign":
         staff.assign(ticket, _assignee(agent, command.argument), actor=agent, via="email")
     elif command.name == "priority":
-        staff.set_priority(ticket, command.argument.lower(), actor=agent, via="email")
+        staff.set_priority(ticket, command.argument.lower(), settings=settings, actor=agent, via="email")
     elif command.name == "tier":
         customer_actions.set_tier(ticket.customer, command.argument.lower(), settings=settings, actor=agent,
                                   via="email", ticket=ticket)

@@ -23,7 +23,7 @@ def acknowledge(settings, ticket, customer, message) -> Outbox | None:
         return None
     mailbox = ticket.mailbox
     subject, body = compose.render("acknowledgement", mailbox.language, ticket=ticket,
-                                   customer=customer, mailbox=mailbox)
+                                   customer=customer, mailbox=mailbox, expect=expected_answer(settings, ticket))
     message_id = compose.new_message_id(message_id_domain(settings))
     raw = compose.build(sender_name=mailbox.name, sender=mailbox.address, to=customer.email,
                         subject=subject, text=body, message_id=message_id,
@@ -31,6 +31,27 @@ def acknowledge(settings, ticket, customer, message) -> Outbox | None:
                         references=tuple(message.references.split()), automatic=True)
     return tickets.queue_mail(ticket, "acknowledgement", mailbox.address, customer.email, raw,
                               message_id)
+
+
+WEEKDAYS_ZH = "一二三四五六日"
+
+
+def expected_answer(settings, ticket) -> str:
+    """When the first answer is due, in the policy calendar's time zone and the mailbox's
+    language ("Thursday 3 December 2026, 10:00 (Asia/Shanghai)"); "" without a target."""
+    from zoneinfo import ZoneInfo
+
+    from . import sla
+
+    if ticket.first_response_due is None:
+        return ""
+    policy = sla.policy_of(settings, ticket)
+    zone = next(c.timezone for c in settings.calendars if c.name == policy.calendar)
+    local = ticket.first_response_due.replace(tzinfo=dt.UTC).astimezone(ZoneInfo(zone))
+    if ticket.mailbox.language == "zh":
+        weekday = WEEKDAYS_ZH[local.weekday()]
+        return f"{local.year}年{local.month}月{local.day}日（星期{weekday}）{local:%H:%M}（{zone} 时间）"
+    return f"{local:%A} {local.day} {local:%B %Y, %H:%M} ({zone})"
 
 
 # The reply-above-this-line marker (Zendesk, osTicket): the agent's answer is what stands above
@@ -82,6 +103,16 @@ def tell_agent_not_applied(settings, ticket, agent, errors: list[str], in_reply_
 
 def admin_url(settings) -> str:
     return settings.web.base_url.rstrip("/") or f"http://{settings.web.host}:{settings.web.port}"
+
+
+def team_of(settings, ticket) -> list[Agent]:
+    """The mailbox's team (config), else every active agent."""
+    configured = settings.mailbox_for(ticket.mailbox.address)
+    team = configured.team if configured else ()
+    active = Agent.active == True  # noqa: E712
+    if team:
+        return list(Agent.select().where(active & Agent.email.in_([a.lower() for a in team])))
+    return list(Agent.select().where(active).order_by(Agent.id))
 
 
 def _recipients(ticket, team: tuple[str, ...]) -> list[Agent]:

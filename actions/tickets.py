@@ -17,6 +17,7 @@ from models import customers, outbox, tickets
 from models.base import db, utcnow
 from models.tables import Agent, Attachment, Customer, Message, Participant, Ticket
 
+from . import sla
 from .result import Done, refuse
 
 STATUSES = ("new", "open", "pending", "resolved", "closed")
@@ -31,13 +32,14 @@ def check_status(ticket: Ticket, status: str) -> str:
     return ""
 
 
-def set_status(ticket: Ticket, status: str, *, actor: Agent, via: str) -> Done:
-    """Move the ticket to `status` (pending = waiting on the customer)."""
+def set_status(ticket: Ticket, status: str, *, settings, actor: Agent, via: str) -> Done:
+    """Move the ticket to `status` (pending = waiting on the customer: the SLA clocks pause)."""
     refuse(check_status(ticket, status))
     if status == ticket.status:
         return Done("unchanged", ticket)
     with db.atomic():
         tickets.set_status(ticket, status, actor=actor.email, via=via)
+        sla.recompute(settings, ticket, via=via)
     return Done("status", ticket)
 
 
@@ -68,7 +70,8 @@ def check_priority(priority: str) -> str:
     return ""
 
 
-def set_priority(ticket: Ticket, priority: str, *, actor: Agent, via: str) -> Done:
+def set_priority(ticket: Ticket, priority: str, *, settings, actor: Agent, via: str) -> Done:
+    """Change the priority; the SLA clocks are recomputed under the policy it leads to."""
     refuse(check_priority(priority))
     if priority == ticket.priority:
         return Done("unchanged", ticket)
@@ -77,6 +80,7 @@ def set_priority(ticket: Ticket, priority: str, *, actor: Agent, via: str) -> Do
                        old=ticket.priority, new=priority)
         Ticket.update(priority=priority, updated_at=utcnow()).where(Ticket.id == ticket.id).execute()
         ticket.priority = priority
+        sla.recompute(settings, ticket, via=via)
     return Done("priority", ticket)
 
 
@@ -97,6 +101,7 @@ def set_category(ticket: Ticket, category: str, *, settings, actor: Agent, via: 
                        actor=actor.email, via=via, old=ticket.category or None, new=category or None)
         Ticket.update(category=category, updated_at=utcnow()).where(Ticket.id == ticket.id).execute()
         ticket.category = category
+        sla.recompute(settings, ticket, via=via)
     return Done("category", ticket)
 
 
@@ -196,6 +201,7 @@ def reply(settings, ticket: Ticket, agent: Agent, text: str, *, via: str, attach
         now = utcnow()
         Ticket.update(updated_at=now, first_responded_at=ticket.first_responded_at or now) \
             .where(Ticket.id == ticket.id).execute()
+        sla.recompute(settings, ticket, at=now, via=via)
     return Done("reply", ticket, tuple(row.id for row in rows))
 
 

@@ -20,6 +20,7 @@ from .tables import (
     Outbox,
     Participant,
     SchemaVersion,
+    SlaMark,
     Ticket,
     WebSession,
 )
@@ -92,6 +93,12 @@ def _ticket_categories():
     db.execute_sql("CREATE INDEX IF NOT EXISTS ticket_category ON ticket (category)")
 
 
+def _sla_clocks():
+    _add_missing_columns(Ticket, Ticket.sla_policy, Ticket.sla_clocks, Ticket.sla_next_check)
+    db.execute_sql("CREATE INDEX IF NOT EXISTS ticket_sla_next_check ON ticket (sla_next_check)")
+    db.create_tables([SlaMark])
+
+
 # Append new migrations; never edit or reorder applied ones. Later ones use playhouse.migrate.
 MIGRATIONS = (
     (1, "initial schema", _initial_schema),
@@ -101,6 +108,7 @@ MIGRATIONS = (
     (5, "old and new values of events as data; agent addresses and outbox recipients as rows",
      _event_values_and_agent_addresses),
     (6, "ticket categories", _ticket_categories),
+    (7, "SLA clocks: policy, clock states, next check; marks for warnings and escalations", _sla_clocks),
 )
 
 

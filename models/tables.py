@@ -67,8 +67,11 @@ class Ticket(BaseModel):
     first_response_due = pw.DateTimeField(null=True, index=True)
     next_response_due = pw.DateTimeField(null=True, index=True)
     resolution_due = pw.DateTimeField(null=True, index=True)
-    sla_state = pw.CharField(default="")
+    sla_state = pw.CharField(default="")  # worst of the clocks: "", running, paused, met, breached
     escalation_level = pw.IntegerField(default=0)
+    sla_policy = pw.CharField(default="")  # the [[policies]] name the clocks run by
+    sla_clocks = pw.TextField(default="")  # JSON: each clock's state, due, target and use, as last computed
+    sla_next_check = pw.DateTimeField(null=True, index=True)  # when the SLA job must look next (warning, breach…)
     first_responded_at = pw.DateTimeField(null=True)
     resolved_at = pw.DateTimeField(null=True)
     closed_at = pw.DateTimeField(null=True)
@@ -185,6 +188,20 @@ class Survey(BaseModel):
     rating = pw.IntegerField(null=True)
     comment = pw.TextField(default="")
     responded_at = pw.DateTimeField(null=True)
+
+
+class SlaMark(BaseModel):
+    """A warning or escalation level done for one run of one clock: its unique key is the claim
+    that makes it happen once, however many SLA jobs run, overlap or catch up."""
+
+    ticket = pw.ForeignKeyField(Ticket, backref="sla_marks", on_delete="CASCADE")
+    clock = pw.CharField()  # first_response / next_response / resolution
+    run = pw.CharField()  # when this run of the clock started (next response runs once per client message)
+    mark = pw.CharField()  # "warning", "breach-0", "breach-1", …
+    at = pw.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("ticket", "clock", "run", "mark"), True),)
 
 
 class ImapCheckpoint(BaseModel):

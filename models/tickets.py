@@ -56,13 +56,15 @@ def next_ticket_number(start: int) -> int:
 
 
 def open_ticket(mailbox: Mailbox, customer: Customer, subject: str, number_start: int,
-                via: str = "email", follow_up_of: Ticket | None = None, at=None) -> Ticket:
+                via: str = "email", follow_up_of: Ticket | None = None, at=None, category: str = "") -> Ticket:
     # Lower-case hex: some MTAs lower-case the local part carrying it (support+TOKEN@).
     ticket = Ticket.create(number=next_ticket_number(number_start), mailbox=mailbox,
                            customer=customer, subject=subject[:1000],
-                           reply_token=secrets.token_hex(10), follow_up_of=follow_up_of,
+                           reply_token=secrets.token_hex(10), follow_up_of=follow_up_of, category=category,
                            created_at=at or utcnow(), updated_at=at or utcnow())
     record(ticket, "created", f"from {customer.email}", actor=customer.email, via=via)
+    if category:
+        record(ticket, "category", f"none → {category} (a rule)", actor="postdesk", via=via, new=category)
     if follow_up_of is not None:
         record(ticket, "follow_up", f"follow-up of closed ticket #{follow_up_of.number}",
                actor=customer.email, via=via)

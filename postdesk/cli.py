@@ -57,6 +57,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     p.add_argument("--also", action="append", default=[], metavar="EMAIL",
                    help="another address the agent writes from (repeatable)")
+    p = command("customers", None, "manage customers")
+    customers_sub = p.add_subparsers(required=True, metavar="ACTION")
+    p = customers_sub.add_parser("import", help="create or update customers from a CSV file with the columns email, "
+                                 "name, organisation, tier, language (a header line first; only email is required); "
+                                 "all rows or none, safe to run twice")
+    p.set_defaults(command=cmd_customers_import)
+    p.add_argument("file", metavar="FILE.csv")
     command("check-config", cmd_check_config, "validate the configuration and print it")
     p = command("import", cmd_import, "bring past support mail in: an mbox file, a Maildir or a "
                 "folder of .eml files, oldest first, through the same pipeline; safe to run twice")
@@ -119,6 +126,45 @@ def cmd_create_agent(settings, args) -> int:
         print(f"postdesk: {exc}", file=sys.stderr)
         return 1
     print(f"agent {agent.email} ({agent.role}) can log in at http://{settings.web.host}:{settings.web.port}/login")
+    return 0
+
+
+def cmd_customers_import(settings, args) -> int:
+    """Exit 0 when imported, 65 (EX_DATAERR) with every bad row listed when nothing was."""
+    import csv
+
+    from actions import customers
+    from actions.result import Refused
+
+    try:
+        with open(args.file, encoding="utf-8-sig", newline="") as handle:
+            reader = csv.DictReader(handle)
+            header = [h.strip().lower() for h in reader.fieldnames or []]
+            unknown = [h for h in header if h not in customers.COLUMNS]
+            if "email" not in header or unknown:
+                print(f"postdesk: {args.file}: the first line must name the columns: email (required), "
+                      f"{', '.join(customers.COLUMNS[1:])}" + (f"; unknown: {', '.join(unknown)}" if unknown else ""),
+                      file=sys.stderr)
+                return 65
+            reader.fieldnames = header
+            rows = [customers.Row(line=reader.line_num, **{k: (v or "") for k, v in record.items() if k in header})
+                    for record in reader]
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        print(f"postdesk: {args.file}: {exc}", file=sys.stderr)
+        return 65
+    runtime.init(settings)
+
+    class Cli:
+        email, name = "cli", "postdesk customers import"
+    try:
+        counts = customers.import_customers(rows, settings=settings, actor=Cli(), via="cli")
+    except Refused:
+        for error in customers.check_import(rows, settings):
+            print(f"postdesk: {args.file}: {error}", file=sys.stderr)
+        print("postdesk: nothing was imported", file=sys.stderr)
+        return 65
+    print(f"{len(rows)} rows: {counts['created']} created, {counts['updated']} updated, "
+          f"{counts['unchanged']} unchanged")
     return 0
 
 

@@ -106,12 +106,70 @@ class Tickets:
     number_start: int = 1
     reopen_closed_within_days: int = 30
     categories: tuple[str, ...] = ("question", "problem", "complaint")
+    category_rules: tuple[CategoryRule, ...] = ()
+
+
+@dataclass(frozen=True)
+class TierRule:
+    tier: str
+    domains: tuple[str, ...] = ()  # the address's domain (or a subdomain of it)
+    organisations: tuple[str, ...] = ()  # the customer's organisation, case-insensitive
 
 
 @dataclass(frozen=True)
 class Customers:
     tiers: tuple[str, ...] = ("vip", "standard", "basic")  # most valued first
     default_tier: str = "standard"
+    rules: tuple[TierRule, ...] = ()
+
+
+@dataclass(frozen=True)
+class CategoryRule:
+    category: str
+    keywords: tuple[str, ...] = ()  # in the subject or the text, case-insensitive
+    mailboxes: tuple[str, ...] = ()  # mail to one of these addresses
+
+
+@dataclass(frozen=True)
+class Calendar:
+    name: str
+    timezone: str = "UTC"
+    always_open: bool = False  # 24x7
+    monday: tuple[str, ...] = ("09:00-17:00",)
+    tuesday: tuple[str, ...] = ("09:00-17:00",)
+    wednesday: tuple[str, ...] = ("09:00-17:00",)
+    thursday: tuple[str, ...] = ("09:00-17:00",)
+    friday: tuple[str, ...] = ("09:00-17:00",)
+    saturday: tuple[str, ...] = ()
+    sunday: tuple[str, ...] = ()
+    holidays: tuple[str, ...] = ()
+    workdays: tuple[str, ...] = ()
+    country: str = ""
+    subdivision: str = ""
+    makeup_hours_from: str = "monday"
+
+
+@dataclass(frozen=True)
+class Escalation:
+    after_minutes: int = 0  # business minutes after the breach
+    notify: tuple[str, ...] = ()  # "assignee", "team", or agents' addresses
+    priority: str = ""  # raise the priority to this (never lowers it)
+    assign: str = ""  # give the ticket to this agent
+
+
+@dataclass(frozen=True)
+class Policy:
+    name: str
+    tiers: tuple[str, ...] = ()  # empty: any
+    priorities: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    mailboxes: tuple[str, ...] = ()
+    calendar: str = "business"
+    first_response_minutes: int = 0  # 0: no target
+    next_response_minutes: int = 0
+    resolution_minutes: int = 0
+    warning_minutes: int = 0  # warn the assignee this many business minutes before a due time
+    escalations: tuple[Escalation, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -164,6 +222,10 @@ class Settings:
     inbound: Inbound = field(default_factory=Inbound)
     tickets: Tickets = field(default_factory=Tickets)
     customers: Customers = field(default_factory=Customers)
+    calendars: tuple[Calendar, ...] = (Calendar(name="business"), Calendar(name="24x7", always_open=True))
+    policies: tuple[Policy, ...] = (Policy(name="default", first_response_minutes=480, next_response_minutes=960,
+                                           resolution_minutes=4800, warning_minutes=60,
+                                           escalations=(Escalation(notify=("assignee", "team")),)),)
     worker: Worker = field(default_factory=Worker)
     mailboxes: tuple[Mailbox, ...] = (Mailbox(address="support@example.com"),)
     imap: tuple[ImapAccount, ...] = ()
@@ -310,9 +372,64 @@ def _check(settings: Settings) -> None:
     if settings.customers.default_tier not in settings.customers.tiers:
         raise ConfigError(f"{src}: customers.default_tier: {settings.customers.default_tier!r} is not "
                           f"one of customers.tiers")
+    _check_service_levels(settings)
     url = settings.database.url
     if not url.startswith(("sqlite:///", "postgresql://", "postgres://")):
         raise ConfigError(f"{src}: database.url: must start with sqlite:/// or postgresql://")
+
+
+PRIORITIES = ("low", "normal", "high", "urgent")
+
+
+def _check_service_levels(settings: Settings) -> None:
+    """Tier and category rules, calendars and policies name only things that exist."""
+    from sla.calendar import Calendar as BusinessCalendar
+    from sla.calendar import CalendarError
+
+    src, tiers, categories = settings.source, settings.customers.tiers, settings.tickets.categories
+    for i, rule in enumerate(settings.customers.rules):
+        if rule.tier not in tiers:
+            raise ConfigError(f"{src}: customers.rules[{i}].tier: {rule.tier!r} is not one of customers.tiers")
+    for i, rule in enumerate(settings.tickets.category_rules):
+        if rule.category not in categories:
+            raise ConfigError(f"{src}: tickets.category_rules[{i}].category: {rule.category!r} is not one of "
+                              f"tickets.categories")
+    names = [c.name for c in settings.calendars]
+    for i, calendar in enumerate(settings.calendars):
+        if names.count(calendar.name) > 1:
+            raise ConfigError(f"{src}: calendars[{i}].name: {calendar.name!r} is used twice")
+        try:
+            BusinessCalendar.from_config(calendar)
+        except CalendarError as exc:
+            raise ConfigError(f"{src}: calendars[{i}]: {exc}") from None
+    last = settings.policies[-1] if settings.policies else None
+    if last is None or last.tiers or last.priorities or last.categories or last.mailboxes:
+        raise ConfigError(f"{src}: policies: the last [[policies]] must match every ticket (no tiers, "
+                          f"priorities, categories or mailboxes), so every ticket has one")
+    for i, policy in enumerate(settings.policies):
+        where = f"{src}: policies[{i}]"
+        for key, known in (("tiers", tiers), ("priorities", PRIORITIES), ("categories", categories)):
+            unknown = [v for v in getattr(policy, key) if v not in known]
+            if unknown:
+                raise ConfigError(f"{where}.{key}: {unknown[0]!r} is not one of {', '.join(known)}")
+        for address in policy.mailboxes:
+            if settings.mailbox_for(address) is None:
+                raise ConfigError(f"{where}.mailboxes: {address!r} is not a configured mailbox")
+        if policy.calendar not in names:
+            raise ConfigError(f"{where}.calendar: no [[calendars]] is named {policy.calendar!r}")
+        for key in ("first_response_minutes", "next_response_minutes", "resolution_minutes", "warning_minutes"):
+            if getattr(policy, key) < 0:
+                raise ConfigError(f"{where}.{key}: must be 0 or more")
+        for j, level in enumerate(policy.escalations):
+            bad = [n for n in level.notify if n not in ("assignee", "team") and "@" not in n]
+            if bad:
+                raise ConfigError(f"{where}.escalations[{j}].notify: {bad[0]!r} is not \"assignee\", \"team\" "
+                                  f"or an agent's address")
+            if level.priority and level.priority not in PRIORITIES:
+                raise ConfigError(f"{where}.escalations[{j}].priority: {level.priority!r} is not one of "
+                                  f"{', '.join(PRIORITIES)}")
+            if level.after_minutes < 0:
+                raise ConfigError(f"{where}.escalations[{j}].after_minutes: must be 0 or more")
 
 
 def secret_key(settings: Settings) -> str:

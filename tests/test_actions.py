@@ -23,21 +23,21 @@ def changes(action: str) -> list:
             for e in Event.select().where(Event.action == action).order_by(Event.id)]
 
 
-def test_status_change_is_an_event_with_old_and_new_values(cast):
+def test_status_change_is_an_event_with_old_and_new_values(cast, settings):
     ticket = Ticket.get()
-    assert act.set_status(ticket, "pending", actor=cast["bob"], via="web").outcome == "status"
-    assert act.set_status(ticket, "pending", actor=cast["bob"], via="web").outcome == "unchanged"
+    assert act.set_status(ticket, "pending", settings=settings, actor=cast["bob"], via="web").outcome == "status"
+    assert act.set_status(ticket, "pending", settings=settings, actor=cast["bob"], via="web").outcome == "unchanged"
     assert Ticket.get().status == "pending"
     assert changes("status") == [("new", "pending", "bob@example.com", "web")]
 
 
 @pytest.mark.parametrize(("status", "reason"), [("done", "unknown status"), ("new", "cannot become new")])
-def test_a_refused_status_changes_nothing_and_says_why(cast, status, reason):
+def test_a_refused_status_changes_nothing_and_says_why(cast, settings, status, reason):
     ticket = Ticket.get()
-    act.set_status(ticket, "open", actor=cast["bob"], via="web")
+    act.set_status(ticket, "open", settings=settings, actor=cast["bob"], via="web")
     assert reason in act.check_status(ticket, status)
     with pytest.raises(Refused, match=reason):
-        act.set_status(ticket, status, actor=cast["bob"], via="email")
+        act.set_status(ticket, status, settings=settings, actor=cast["bob"], via="email")
     assert Ticket.get().status == "open" and len(changes("status")) == 1
 
 
@@ -54,11 +54,11 @@ def test_assign_and_unassign(cast):
         act.assign(ticket, cast["bob"], actor=cast["agnes"], via="web")
 
 
-def test_priority(cast):
-    act.set_priority(Ticket.get(), "urgent", actor=cast["bob"], via="web")
+def test_priority(cast, settings):
+    act.set_priority(Ticket.get(), "urgent", settings=settings, actor=cast["bob"], via="web")
     assert Ticket.get().priority == "urgent" and changes("priority") == [("normal", "urgent", "bob@example.com", "web")]
     with pytest.raises(Refused, match="unknown priority"):
-        act.set_priority(Ticket.get(), "asap", actor=cast["bob"], via="web")
+        act.set_priority(Ticket.get(), "asap", settings=settings, actor=cast["bob"], via="web")
 
 
 def test_category_from_the_configured_list_or_none(cast, settings):
@@ -79,7 +79,7 @@ def test_a_tier_change_is_an_event_on_each_of_the_customers_tickets_not_closed(c
     ingest(settings, b"From: Alice Martin <alice@client.example>\r\nTo: support@example.com\r\n"
                      b"Subject: Another question\r\nMessage-ID: <alice-other@client.example>\r\n\r\nHello\r\n")
     closed = Ticket.get(Ticket.id != first.id)
-    act.set_status(closed, "closed", actor=cast["bob"], via="web")
+    act.set_status(closed, "closed", settings=settings, actor=cast["bob"], via="web")
     alice = Customer.get(Customer.email == "alice@client.example")
     assert alice.tier == "standard"  # customers.default_tier
     customer_actions.set_tier(alice, "vip", settings=settings, actor=cast["bob"], via="email", ticket=first)

@@ -10,8 +10,10 @@ from flask import Blueprint, Response, abort, current_app, flash, g, redirect, r
 from markupsafe import Markup
 
 from actions import customers as customer_actions
+from actions import sla
 from actions import tickets as act
 from actions.result import Refused
+from models.base import utcnow
 from models.tables import Agent, Attachment, Customer, Event, Message, Outbox, Ticket
 from workers.outgoing import enqueue_deliveries
 
@@ -41,6 +43,13 @@ def index():
                            status=status, page=page, more=query.count() > page * PAGE)
 
 
+def business_minutes(value: float) -> str:
+    """Business time as "2 h 05 min" or "45 min" (in hours: a business day is not 24 hours)."""
+    value = round(value)
+    hours, minutes = divmod(value, 60)
+    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min"
+
+
 def ticket_or_404(number: int) -> Ticket:
     return Ticket.get_or_none(Ticket.number == number) or abort(404)
 
@@ -58,14 +67,17 @@ def show(number):
     return render_template("web/ticket.html", ticket=ticket, messages=messages, events=events,
                            outgoing=outgoing, html_of=html_with_images, staff=staff,
                            statuses=act.STATUSES, priorities=act.PRIORITIES,
-                           categories=settings.tickets.categories, tiers=settings.customers.tiers)
+                           categories=settings.tickets.categories, tiers=settings.customers.tiers,
+                           clocks=sla.clocks_of(settings, ticket, utcnow())[2], minutes=business_minutes)
 
 
 @bp.post("/tickets/<int:number>/status")
 @login_required
 def set_status(number):
     """Change the status (pending: waiting on the customer)."""
-    return _apply(number, lambda t: act.set_status(t, request.form.get("status", ""), actor=g.agent, via="web"))
+    settings = current_app.config["POSTDESK"]
+    return _apply(number, lambda t: act.set_status(t, request.form.get("status", ""), settings=settings,
+                                                   actor=g.agent, via="web"))
 
 
 @bp.post("/tickets/<int:number>/assignee")
@@ -83,7 +95,9 @@ def assign(number):
 @login_required
 def set_priority(number):
     """Change the priority."""
-    return _apply(number, lambda t: act.set_priority(t, request.form.get("priority", ""), actor=g.agent, via="web"))
+    settings = current_app.config["POSTDESK"]
+    return _apply(number, lambda t: act.set_priority(t, request.form.get("priority", ""), settings=settings,
+                                                     actor=g.agent, via="web"))
 
 
 @bp.post("/tickets/<int:number>/category")

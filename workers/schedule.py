@@ -9,16 +9,23 @@ import redis
 
 from postdesk import runtime
 
-from . import sweeper
+from . import sla, sweeper
 
 log = logging.getLogger(__name__)
 
 
+SLA_INTERVAL = 60  # seconds
+
+
 def tick(settings) -> bool:
-    """Enqueue the sweep unless another clock did so within the interval."""
+    """Enqueue the sweep, and every minute the SLA job, unless another clock (another worker
+    process or machine) did so within the interval: one of each per installation."""
     interval = settings.worker.sweep_interval_seconds
     conn = runtime.redis_connection(settings)
-    if not conn.set(f"{settings.redis.queue_prefix}:clock:sweep", "1", nx=True, ex=max(1, interval - 1)):
+    prefix = settings.redis.queue_prefix
+    if conn.set(f"{prefix}:clock:sla", "1", nx=True, ex=SLA_INTERVAL - 1):
+        runtime.queue(settings).enqueue(sla.check_slas)
+    if not conn.set(f"{prefix}:clock:sweep", "1", nx=True, ex=max(1, interval - 1)):
         return False
     runtime.queue(settings).enqueue(sweeper.sweep)
     return True

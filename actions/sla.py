@@ -1,0 +1,229 @@
+"""The SLA clocks move here: recomputed from the ticket's history after every change that can
+move them, and the warnings and escalation levels that fall due, each done exactly once.
+
+The due times, the worst state and the next moment the SLA job must look (`sla_next_check`,
+indexed) live on the ticket, so "what is about to breach" is one indexed query. A warning or a
+level is claimed by inserting its unique `SlaMark` row in the transaction that does it: a second
+job, an overlapping one or one catching up after an outage finds the row and does nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import json
+
+from mailer import compose, tokens
+from mailer.notify import message_id_domain, reply_address
+from models import outbox, tickets
+from models.base import db, utcnow
+from models.tables import Agent, Event, SlaMark, Ticket
+from sla import clocks as sla_clocks
+from sla import policies
+from sla.calendar import Calendar
+
+HISTORY = ("created", "customer_replied", "reply", "status")
+SYSTEM = "postdesk"
+
+
+@functools.lru_cache(maxsize=64)
+def calendar_for(configured) -> Calendar:
+    return Calendar.from_config(configured)
+
+
+def policy_of(settings, ticket: Ticket):
+    return policies.choose(settings.policies, tier=ticket.customer.tier, priority=ticket.priority,
+                           category=ticket.category, mailbox=ticket.mailbox.address)
+
+
+def calendar_of(settings, policy) -> Calendar:
+    return calendar_for(next(c for c in settings.calendars if c.name == policy.calendar))
+
+
+def history(ticket: Ticket) -> list[sla_clocks.Happening]:
+    found = [sla_clocks.Happening(ticket.created_at, "created")]
+    for event in (Event.select(Event.action, Event.new, Event.created_at)
+                  .where((Event.ticket == ticket) & Event.action.in_(HISTORY[1:]))
+                  .order_by(Event.created_at, Event.id)):
+        if event.action == "status":
+            found.append(sla_clocks.Happening(event.created_at, "status", json.loads(event.new)))
+        else:
+            found.append(sla_clocks.Happening(event.created_at, "customer" if event.action == "customer_replied"
+                                              else "reply"))
+    return found
+
+
+def clocks_of(settings, ticket: Ticket, now: dt.datetime) -> tuple[object, Calendar, dict[str, sla_clocks.Clock]]:
+    policy = policy_of(settings, ticket)
+    calendar = calendar_of(settings, policy)
+    return policy, calendar, sla_clocks.compute(history(ticket), policies.targets(policy), calendar, now)
+
+
+def recompute(settings, ticket: Ticket, *, at: dt.datetime | None = None, via: str = "system") -> dict:
+    """Bring the ticket's clocks up to date (call inside the action's transaction, after its
+    change). Each clock that started, paused, resumed or was met is an Event."""
+    now = at or utcnow()
+    policy, calendar, clocks = clocks_of(settings, ticket, now)
+    before = json.loads(ticket.sla_clocks) if ticket.sla_clocks else {}
+    if before.get("policy") not in (None, policy.name):
+        tickets.record(ticket, "sla_policy", f"{before['policy']} → {policy.name}", actor=SYSTEM, via=via,
+                       old=before["policy"], new=policy.name)
+    for name, clock in clocks.items():
+        old = before.get(name, {}).get("state", "")
+        change = _transition(old, clock.state, before.get(name, {}).get("started_at"), clock)
+        if change:
+            tickets.record(ticket, f"sla_{change}", f"{name.replace('_', ' ')} {change}", actor=SYSTEM, via=via,
+                           old=old or None, new=_as_data(clock))
+    state = {"policy": policy.name, **{name: _as_data(clock) for name, clock in clocks.items()}}
+    fields = {"sla_policy": policy.name, "sla_clocks": json.dumps(state, ensure_ascii=False),
+              "sla_state": sla_clocks.worst(clocks),
+              "first_response_due": clocks["first_response"].due, "next_response_due": clocks["next_response"].due,
+              "resolution_due": clocks["resolution"].due,
+              "sla_next_check": _next_check(ticket, policy, calendar, clocks, now)}
+    Ticket.update(**fields).where(Ticket.id == ticket.id).execute()
+    for key, value in fields.items():
+        setattr(ticket, key, value)
+    return clocks
+
+
+def _transition(old: str, new: str, old_run, clock) -> str:
+    if clock.started_at is not None and old_run not in (None, clock.started_at.isoformat()):
+        return "started"  # a new run of the next-response clock
+    if new == old or not new:
+        return ""
+    if not old:
+        return "started" if new in ("running", "breached") else ("paused" if new == "paused" else "")
+    if new == "met":
+        return "met"
+    if new == "paused":
+        return "paused"
+    if old in ("paused", "met") and new in ("running", "breached"):
+        return "resumed"
+    return ""
+
+
+def _as_data(clock: sla_clocks.Clock) -> dict:
+    def iso(value):
+        return value.isoformat() if value else None
+    return {"state": clock.state, "target": clock.target, "used": round(clock.used, 1),
+            "started_at": iso(clock.started_at), "due": iso(clock.due), "met_at": iso(clock.met_at),
+            "breached_at": iso(clock.breached_at)}
+
+
+def marks(policy, calendar, clock: sla_clocks.Clock) -> list[tuple[dt.datetime, str]]:
+    """(when, mark) of the warning and each escalation level of a running clock, in time order."""
+    if clock.due is None:
+        return []
+    found = []
+    if policy.warning_minutes:
+        found.append((calendar.subtract(clock.due, policy.warning_minutes), "warning"))
+    for level, escalation in enumerate(policy.escalations):
+        found.append((calendar.add(clock.due, escalation.after_minutes), f"breach-{level}"))
+    return sorted(found)
+
+
+def _done(ticket: Ticket) -> set[tuple[str, str, str]]:
+    return {(m.clock, m.run, m.mark) for m in SlaMark.select().where(SlaMark.ticket == ticket)}
+
+
+def _next_check(ticket, policy, calendar, clocks, now) -> dt.datetime | None:
+    done = _done(ticket)
+    pending = [when for clock in clocks.values() for when, mark in marks(policy, calendar, clock)
+               if (clock.name, clock.started_at.isoformat(), mark) not in done]
+    return min(pending) if pending else None
+
+
+def run_due(settings, ticket: Ticket, now: dt.datetime | None = None) -> list[int]:
+    """Do the warnings and escalation levels of the ticket that are due by `now`, oldest first,
+    each once; returns the outbox ids to deliver."""
+    now = now or utcnow()
+    queued = []
+    with db.atomic():
+        policy, calendar, clocks = clocks_of(settings, ticket, now)
+        due = sorted((when, mark, clock.name) for clock in clocks.values()
+                     for when, mark in marks(policy, calendar, clock) if when <= now)
+        for when, mark, name in due:
+            clock = clocks[name]
+            claimed = SlaMark.insert(ticket=ticket, clock=name, run=clock.started_at.isoformat(), mark=mark,
+                                     at=now).on_conflict_ignore().as_rowcount().execute()
+            if not claimed:  # done already, by this job earlier or by another
+                continue
+            if mark == "warning":
+                queued += _warn(settings, ticket, clock, when)
+            else:
+                queued += _escalate(settings, ticket, policy, int(mark.split("-")[1]), clock, when)
+        recompute(settings, ticket, at=now, via="worker")
+    return queued
+
+
+def _warn(settings, ticket: Ticket, clock, when: dt.datetime) -> list[int]:
+    what = clock.name.replace("_", " ")
+    tickets.record(ticket, "sla_warning", f"{what} due {clock.due:%Y-%m-%d %H:%M} UTC", actor=SYSTEM, via="worker",
+                   new={"clock": clock.name, "due": clock.due.isoformat(), "at": when.isoformat()})
+    return _alert(settings, ticket, ["assignee"], "warning", clock)
+
+
+def _escalate(settings, ticket: Ticket, policy, level: int, clock, when: dt.datetime) -> list[int]:
+    """One escalation level of a breached clock: recorded, then its actions."""
+    from . import tickets as staff  # the staff verbs raise the priority and assign
+
+    escalation = policy.escalations[level]
+    tickets.record(ticket, "sla_breach", f"{clock.name.replace('_', ' ')} breached: escalation level {level + 1}",
+                   actor=SYSTEM, via="worker", new={"clock": clock.name, "due": clock.due.isoformat(),
+                                                    "level": level + 1, "at": when.isoformat()})
+    ticket.escalation_level = max(ticket.escalation_level, level + 1)
+    Ticket.update(escalation_level=ticket.escalation_level).where(Ticket.id == ticket.id).execute()
+    if escalation.priority and _rank(escalation.priority) > _rank(ticket.priority):
+        staff.set_priority(ticket, escalation.priority, settings=settings, actor=_System(), via="worker")
+    target = Agent.get_or_none((Agent.email == escalation.assign.lower()) & (Agent.active == True)) \
+        if escalation.assign else None  # noqa: E712
+    if target is not None:
+        staff.assign(ticket, target, actor=_System(), via="worker")
+    return _alert(settings, ticket, list(escalation.notify), "breach", clock, level=level + 1)
+
+
+def _rank(priority: str) -> int:
+    from .tickets import PRIORITIES
+
+    return PRIORITIES.index(priority)
+
+
+class _System:
+    """The actor of what the SLA job does."""
+
+    email = SYSTEM
+    name = "Postdesk"
+
+
+def _alert(settings, ticket: Ticket, notify: list[str], kind: str, clock, level: int = 0) -> list[int]:
+    """Mail the agents an escalation names: "assignee" (else the team), "team", addresses."""
+    from . import notices
+
+    agents: dict[int, Agent] = {}
+    for who in notify:
+        if who == "assignee" and ticket.assignee_id:
+            found = [ticket.assignee]
+        elif who in ("assignee", "team"):
+            found = notices.team_of(settings, ticket)
+        else:
+            found = list(Agent.select().where((Agent.email == who.lower()) & (Agent.active == True)))  # noqa: E712
+        agents.update({a.id: a for a in found if a.active})
+    mailbox = ticket.mailbox
+    rows = []
+    for agent in agents.values():
+        subject, body = compose.render("sla_alert", mailbox.language, ticket=ticket, kind=kind, clock=clock,
+                                       level=level, link=f"{notices.admin_url(settings)}/tickets/{ticket.number}")
+        message_id = compose.new_message_id(message_id_domain(settings))
+        token = tokens.agent_token(settings.signing_key, agent.id, ticket.id)
+        raw = compose.build(sender_name=mailbox.name, sender=mailbox.address, to=agent.email, subject=subject,
+                            text=body, message_id=message_id, reply_to=reply_address(ticket, token), automatic=True,
+                            auto_submitted="auto-generated")
+        rows += outbox.queue(ticket=ticket, kind=f"sla_{kind}", mail_from=mailbox.address, recipients=[agent.email],
+                             raw=raw, message_id=message_id)
+    return [row.id for row in rows]
+
+
+def due_tickets(now: dt.datetime, limit: int = 500):
+    """The tickets whose next warning or escalation is due: an indexed range query."""
+    return (Ticket.select().where(Ticket.sla_next_check <= now)
+            .order_by(Ticket.sla_next_check, Ticket.id).limit(limit))
