@@ -63,15 +63,23 @@ def make_settings(tmp_path: Path, redis_url: str, **sections) -> config.Settings
 
 
 def to_toml(data: dict) -> str:
-    """Just enough TOML writing for test configs: tables of scalars and arrays of tables."""
-    def scalar(v):
-        return ("true" if v else "false") if isinstance(v, bool) else (
-            str(v) if isinstance(v, int) else '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"')
+    """Just enough TOML writing for test configs: tables of values and arrays of tables, where a
+    value may be a list or an inline table."""
+    def value(v):
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, int):
+            return str(v)
+        if isinstance(v, list):
+            return "[" + ", ".join(value(x) for x in v) + "]"
+        if isinstance(v, dict):
+            return "{" + ", ".join(f"{k} = {value(x)}" for k, x in v.items()) + "}"
+        return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
     lines = []
     for section, values in data.items():
         for table in (values if isinstance(values, list) else [values]):
             lines.append(f"[[{section}]]" if isinstance(values, list) else f"[{section}]")
-            lines += [f"{k} = {scalar(v)}" for k, v in table.items()]
+            lines += [f"{k} = {value(v)}" for k, v in table.items()]
     return "\n".join(lines) + "\n"
 
 

@@ -1,0 +1,261 @@
+"""SLA clocks through real mail and real staff replies, the time moved by time-machine: met by
+the first reply and not by a note, paused while pending, restarted by the client, recomputed on
+a priority or tier change; warnings and escalation levels once each, whatever the job does."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+import sys
+import threading
+
+import pytest
+import time_machine
+
+from actions import customers as customer_actions
+from actions import sla
+from actions import tickets as act
+from mailer import tokens
+from models import agents, migrations
+from models.tables import Customer, Event, Outbox, SlaMark, Ticket
+from postdesk import runtime
+from tests.conftest import PASSWORD, ingest, make_settings
+from workers.sla import check_slas
+
+T0 = dt.datetime(2026, 12, 7, 9, 0)  # a Monday, naive UTC as stored
+ESCALATIONS = [{"after_minutes": 0, "notify": ["assignee", "team"], "priority": "high"},
+               {"after_minutes": 30, "notify": ["team"], "assign": "bob@example.com"}]
+POLICIES = [
+    {"name": "urgent", "priorities": ["urgent"], "calendar": "24x7", "first_response_minutes": 15,
+     "next_response_minutes": 15, "resolution_minutes": 60},
+    {"name": "complaint", "categories": ["complaint"], "calendar": "24x7", "first_response_minutes": 20,
+     "next_response_minutes": 20, "resolution_minutes": 90},
+    {"name": "vip", "tiers": ["vip"], "calendar": "24x7", "first_response_minutes": 30,
+     "next_response_minutes": 20, "resolution_minutes": 120, "warning_minutes": 5},
+    {"name": "office", "mailboxes": ["zh@example.cn"], "calendar": "office", "first_response_minutes": 60,
+     "next_response_minutes": 60, "resolution_minutes": 480},
+    {"name": "default", "calendar": "24x7", "first_response_minutes": 60, "next_response_minutes": 30,
+     "resolution_minutes": 240, "warning_minutes": 10, "escalations": ESCALATIONS},
+]
+CALENDARS = [{"name": "24x7", "always_open": True},
+             {"name": "office", "timezone": "Asia/Shanghai", "monday": ["09:00-12:00", "13:00-18:00"],
+              "tuesday": ["09:00-12:00", "13:00-18:00"], "wednesday": ["09:00-12:00", "13:00-18:00"],
+              "thursday": ["09:00-12:00", "13:00-18:00"], "friday": ["09:00-12:00", "13:00-18:00"],
+              "country": "CN"}]
+
+
+@pytest.fixture
+def clock():
+    with time_machine.travel(T0.replace(tzinfo=dt.UTC), tick=False) as traveller:
+        yield traveller
+
+
+@pytest.fixture
+def desk(tmp_path, redis_server, clock):
+    settings = make_settings(tmp_path, redis_server, policies=POLICIES, calendars=CALENDARS,
+                             customers={"rules": [{"tier": "vip", "domains": ["bigclient.com"]}]},
+                             tickets={"category_rules": [{"category": "complaint", "keywords": ["投诉", "complaint"]}]})
+    runtime.init(settings, check_schema=False)
+    migrations.migrate()
+    staff = {name: agents.create_agent(f"{name}@example.com", PASSWORD, name=name.title()) for name in ("agnes", "bob")}
+    yield settings, staff
+    runtime.close()
+
+
+def at(minutes: float) -> dt.datetime:
+    return T0 + dt.timedelta(minutes=minutes)
+
+
+def client_writes(settings, n: int = 1, sender="Alice <alice@client.example>", subject="Cannot log in",
+                  to="support@example.com", text="It still does not work."):
+    """The client's mail: the first (n=1) opens a ticket, later ones answer ticket #1."""
+    if n > 1:
+        subject = f"Re: [#1] {subject}"
+    raw = (f"From: {sender}\r\nTo: {to}\r\nSubject: {subject}\r\nMessage-ID: <c-{n}-{subject.encode().hex()}@x>\r\n"
+           f"Content-Type: text/plain; charset=utf-8\r\n\r\n{text}\r\n").encode()
+    return ingest(settings, raw, rcpt=(to,))
+
+
+def agent_answers(settings, agent, ticket, text: str, n: int = 1):
+    """The agent's answer by mail, to their signed reply address (as to a notice)."""
+    token = tokens.agent_token(settings.signing_key, agent.id, ticket.id)
+    raw = (f"From: {agent.name} <{agent.email}>\r\nTo: support+{token}@example.com\r\n"
+           f"Subject: Re: [#{ticket.number}]\r\n"
+           f"Message-ID: <a-{agent.id}-{n}@example.com>\r\n\r\n{text}\r\n").encode()
+    ctx = ingest(settings, raw, rcpt=(f"support+{token}@example.com",))
+    assert ctx.agent is not None
+    return ctx
+
+
+def clocks(ticket_id: int = 1, now=None):
+    settings = runtime.settings()
+    return sla.clocks_of(settings, Ticket.get_by_id(ticket_id), now or dt.datetime.now(dt.UTC).replace(tzinfo=None))[2]
+
+
+def sla_events(ticket_id: int = 1) -> list[str]:
+    return [e.action for e in Event.select().where((Event.ticket == ticket_id) & Event.action.startswith("sla_"))
+            .order_by(Event.id)]
+
+
+def test_the_first_response_is_met_by_the_first_public_reply_not_by_a_note(desk, clock):
+    settings, staff = desk
+    client_writes(settings)
+    ticket = Ticket.get()
+    assert (ticket.sla_policy, ticket.first_response_due, ticket.resolution_due) == ("default", at(60), at(240))
+    [ack] = Outbox.select().where(Outbox.kind == "acknowledgement")
+    assert "You can expect our first answer by Monday 7 December 2026, 10:00 (UTC)" in bytes(ack.raw).decode()
+    clock.shift(dt.timedelta(minutes=10))
+    act.note(Ticket.get(), staff["agnes"], "Looking into it.", via="web")
+    assert clocks()["first_response"].state == "running"
+    clock.shift(dt.timedelta(minutes=10))
+    agent_answers(settings, staff["agnes"], Ticket.get(), "Fixed, please try again.")
+    first = clocks()["first_response"]
+    assert (first.state, first.met_at, first.used, first.late) == ("met", at(20), 20, False)
+    assert Ticket.get().first_response_due is None and Ticket.get().resolution_due == at(240)
+    assert sla_events() == ["sla_started", "sla_started", "sla_met"]  # first response and resolution, then met
+
+
+def test_pending_pauses_the_clocks_and_resuming_adds_the_paused_time_back(desk, clock):
+    settings, staff = desk
+    client_writes(settings)
+    clock.shift(dt.timedelta(minutes=20))
+    act.set_status(Ticket.get(), "pending", settings=settings, actor=staff["agnes"], via="web")
+    assert (Ticket.get().first_response_due, Ticket.get().sla_state) == (None, "paused")
+    clock.shift(dt.timedelta(minutes=100))  # two hours waiting on the client count for nothing
+    assert clocks()["first_response"].used == 20
+    client_writes(settings, 2)  # the client answers: open again
+    ticket = Ticket.get()
+    assert ticket.status == "open"
+    assert (ticket.first_response_due, ticket.resolution_due) == (at(120 + 40), at(120 + 220))
+    assert sla_events()[-4:] == ["sla_paused", "sla_paused", "sla_resumed", "sla_resumed"]
+
+
+def test_the_next_response_runs_from_the_oldest_unanswered_client_message(desk, clock):
+    settings, staff = desk
+    client_writes(settings)
+    clock.shift(dt.timedelta(minutes=10))
+    agent_answers(settings, staff["agnes"], Ticket.get(), "Try again?", n=1)
+    assert clocks()["next_response"].state == ""  # nothing waits for an answer
+    clock.shift(dt.timedelta(minutes=10))
+    client_writes(settings, 2)
+    assert Ticket.get().next_response_due == at(20 + 30)
+    clock.shift(dt.timedelta(minutes=10))
+    client_writes(settings, 3)  # a second message does not move the due time
+    assert Ticket.get().next_response_due == at(50)
+    clock.shift(dt.timedelta(minutes=10))
+    agent_answers(settings, staff["bob"], Ticket.get(), "Done.", n=2)
+    assert clocks()["next_response"].state == "met" and Ticket.get().next_response_due is None
+    clock.shift(dt.timedelta(minutes=20))
+    client_writes(settings, 4)
+    assert Ticket.get().next_response_due == at(60 + 30)  # a new run for the new message
+
+
+def test_a_breach_runs_the_warning_and_each_escalation_level_once(desk, clock):
+    settings, staff = desk
+    client_writes(settings)
+    assert Ticket.get().sla_next_check == at(50)  # the warning, 10 minutes before the due time
+    clock.move_to((at(49)).replace(tzinfo=dt.UTC))
+    assert check_slas()["alerts"] == 0
+    clock.move_to(at(50).replace(tzinfo=dt.UTC))
+    check_slas()
+    check_slas()  # again in the same minute: nothing more
+    warnings = Outbox.select().where(Outbox.kind == "sla_warning")
+    assert sorted(w.rcpt_to for w in warnings) == ["agnes@example.com", "bob@example.com"]  # no assignee: the team
+    clock.move_to(at(60).replace(tzinfo=dt.UTC))
+    check_slas()
+    ticket = Ticket.get()
+    assert (ticket.priority, ticket.escalation_level, ticket.sla_state) == ("high", 1, "breached")
+    clock.move_to(at(90).replace(tzinfo=dt.UTC))
+    threads = [threading.Thread(target=check_slas) for _ in range(2)]  # two jobs at once
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    check_slas()
+    ticket = Ticket.get()
+    assert (ticket.assignee.email, ticket.escalation_level) == ("bob@example.com", 2)
+    marks = sorted((m.clock, m.mark) for m in SlaMark.select())
+    assert marks == [("first_response", "breach-0"), ("first_response", "breach-1"), ("first_response", "warning")]
+    assert [json.loads(e.new)["level"] for e in Event.select().where(Event.action == "sla_breach")] == [1, 2]
+    assert Outbox.select().where(Outbox.kind == "sla_breach").count() == 2 + 2  # level 1: team (no assignee yet)
+
+
+def test_down_for_an_hour_the_job_catches_up_in_due_order(desk, clock):
+    settings, staff = desk
+    client_writes(settings)
+    clock.shift(dt.timedelta(minutes=5))
+    client_writes(settings, 1, sender="Dave <dave@other.example>", subject="Invoice")
+    clock.move_to(at(160).replace(tzinfo=dt.UTC))  # nothing ran since the tickets came in
+    check_slas()
+    done = [(e.ticket_id, e.action, json.loads(e.new).get("level"), json.loads(e.new)["at"])
+            for e in Event.select().where(Event.action.in_(("sla_warning", "sla_breach"))).order_by(Event.id)]
+    for ticket_id in (1, 2):
+        mine = [(action, level) for t, action, level, _ in done if t == ticket_id]
+        assert mine == [("sla_warning", None), ("sla_breach", 1), ("sla_breach", 2)]
+        times = [when for t, _, _, when in done if t == ticket_id]
+        assert times == sorted(times)
+    assert check_slas()["alerts"] == 0
+
+
+def test_a_priority_or_tier_change_recomputes_the_due_times_from_the_history(desk, clock):
+    settings, staff = desk
+    client_writes(settings)
+    clock.shift(dt.timedelta(minutes=10))
+    customer_actions.set_tier(Ticket.get().customer, "vip", settings=settings, actor=staff["agnes"], via="web",
+                              ticket=Ticket.get())
+    assert (Ticket.get().sla_policy, Ticket.get().first_response_due) == ("vip", at(30))  # counted from creation
+    act.set_priority(Ticket.get(), "urgent", settings=settings, actor=staff["agnes"], via="web")
+    assert (Ticket.get().sla_policy, Ticket.get().first_response_due) == ("urgent", at(15))
+    assert [json.loads(e.new) for e in Event.select().where(Event.action == "sla_policy")] == ["vip", "urgent"]
+
+
+def test_tier_rules_and_category_rules_choose_the_policy(desk):
+    settings, _ = desk
+    client_writes(settings, sender="Carl <carl@sales.bigclient.com>", subject="Quote")
+    assert (Customer.get(Customer.email == "carl@sales.bigclient.com").tier, Ticket.get().sla_policy) == ("vip", "vip")
+    client_writes(settings, sender="Erin <erin@client.example>", subject="我要投诉", text="服务太差了")
+    complaint = Ticket.get(Ticket.number == 2)
+    assert (complaint.category, complaint.sla_policy) == ("complaint", "complaint")
+    assert complaint.first_response_due == at(20)
+
+
+def test_business_hours_a_lunch_break_and_chinese_acknowledgement(desk, clock):
+    settings, _ = desk
+    clock.move_to(dt.datetime(2026, 12, 7, 3, 30, tzinfo=dt.UTC))  # Monday 11:30 in Shanghai
+    client_writes(settings, to="zh@example.cn", subject="无法登录")
+    ticket = Ticket.get()
+    # 30 minutes before lunch, the lunch hour does not count, 30 minutes after: 13:30 Shanghai
+    assert (ticket.sla_policy, ticket.first_response_due) == ("office", dt.datetime(2026, 12, 7, 5, 30))
+    [ack] = Outbox.select().where(Outbox.kind == "acknowledgement")
+    text = ack.raw.tobytes() if hasattr(ack.raw, "tobytes") else bytes(ack.raw)
+    import email
+    import email.policy
+    body = email.message_from_bytes(text, policy=email.policy.default).get_content()
+    assert "我们将在 2026年12月7日（星期一）13:30（Asia/Shanghai 时间） 之前首次答复您" in body
+
+
+def test_customers_import_is_all_or_nothing_idempotent_and_recomputes_tiers(desk, tmp_path):
+    settings, _ = desk
+    client_writes(settings)  # Alice's ticket, standard tier → default policy
+    bad = tmp_path / "bad.csv"
+    bad.write_text("email,name,organisation,tier,language\nalice@client.example,Alice,Client,vip,en\n"
+                   "not-an-address,X,,,\nbob@x.example,Bob,,gold,\nbob@x.example,Bob,,,fr\n", encoding="utf-8")
+    run = [sys.executable, "-m", "postdesk", "--config", settings.source, "customers", "import"]
+    refused = subprocess.run([*run, str(bad)], capture_output=True, text=True)
+    assert refused.returncode == 65
+    for expected in ("line 3: 'not-an-address' is not an email address", "line 4: unknown tier 'gold'",
+                     "line 5: bob@x.example is listed already on line 4", "line 5: language 'fr'",
+                     "nothing was imported"):
+        assert expected in refused.stderr
+    assert Customer.get(Customer.email == "alice@client.example").tier == "standard"
+    good = tmp_path / "good.csv"
+    good.write_text("\ufeffemail,name,organisation,tier\nalice@client.example,Alice,Client Ltd,vip\n"
+                    "李雷@例子.中国,李雷,,\nnew@bigclient.com,New,,\n", encoding="utf-8")
+    first = subprocess.run([*run, str(good)], capture_output=True, text=True)
+    assert first.returncode == 0 and "3 rows: 2 created, 1 updated, 0 unchanged" in first.stdout, first.stderr
+    again = subprocess.run([*run, str(good)], capture_output=True, text=True)
+    assert "3 rows: 0 created, 0 updated, 3 unchanged" in again.stdout
+    assert Customer.get(Customer.email == "new@bigclient.com").tier == "vip"  # the domain rule
+    assert Ticket.get().sla_policy == "vip"  # Alice's open ticket, recomputed
+    assert Event.select().where((Event.action == "tier") & (Event.via == "cli")).count() == 1
