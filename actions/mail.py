@@ -51,6 +51,8 @@ def receive_customer_mail(settings, mail, *, ticket, follow_up_of, mailbox, thre
                            actor=customer.email, via="email",
                            new={"address": customer.email, "threaded_by": threaded_by})
             log.warning("%s from %s, who is not on ticket #%s", mail.message_id, customer.email, ticket.number)
+        if not automatic and outcome == "added" and ticket.sla_state == "breached":
+            sla.complain(settings, ticket, f"{customer.email} wrote while the ticket was past its SLA")
         sla.recompute(settings, ticket, at=at, via="email")
         if automatic:
             return Done("auto_reply", ticket)

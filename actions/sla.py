@@ -110,6 +110,19 @@ def _as_data(clock: sla_clocks.Clock) -> dict:
             "breached_at": iso(clock.breached_at)}
 
 
+def complain(settings, ticket: Ticket, why: str) -> None:
+    """A complaint: the client chased a breached ticket (or, later, rated it low). With
+    `tickets.complaint_category` set, the ticket is filed under it, so the complaint policy and
+    queue take it over; the event says why either way."""
+    category = settings.tickets.complaint_category
+    tickets.record(ticket, "complaint", why, actor=SYSTEM, via="email", new={"category": category or None})
+    if category and ticket.category != category:
+        tickets.record(ticket, "category", f"{ticket.category or 'none'} → {category} ({why})", actor=SYSTEM,
+                       via="email", old=ticket.category or None, new=category)
+        Ticket.update(category=category).where(Ticket.id == ticket.id).execute()
+        ticket.category = category
+
+
 def marks(policy, calendar, clock: sla_clocks.Clock) -> list[tuple[dt.datetime, str]]:
     """(when, mark) of the warning and each escalation level of a running clock, in time order."""
     if clock.due is None:

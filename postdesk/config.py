@@ -107,6 +107,7 @@ class Tickets:
     reopen_closed_within_days: int = 30
     categories: tuple[str, ...] = ("question", "problem", "complaint")
     category_rules: tuple[CategoryRule, ...] = ()
+    complaint_category: str = "complaint"  # a client chasing a breached ticket files it here ("": only an event)
 
 
 @dataclass(frozen=True)
@@ -394,6 +395,9 @@ def _check_service_levels(settings: Settings) -> None:
         if rule.category not in categories:
             raise ConfigError(f"{src}: tickets.category_rules[{i}].category: {rule.category!r} is not one of "
                               f"tickets.categories")
+    if settings.tickets.complaint_category and settings.tickets.complaint_category not in categories:
+        raise ConfigError(f"{src}: tickets.complaint_category: {settings.tickets.complaint_category!r} is not one of "
+                          f"tickets.categories")
     names = [c.name for c in settings.calendars]
     for i, calendar in enumerate(settings.calendars):
         if names.count(calendar.name) > 1:

@@ -259,3 +259,15 @@ def test_customers_import_is_all_or_nothing_idempotent_and_recomputes_tiers(desk
     assert Customer.get(Customer.email == "new@bigclient.com").tier == "vip"  # the domain rule
     assert Ticket.get().sla_policy == "vip"  # Alice's open ticket, recomputed
     assert Event.select().where((Event.action == "tier") & (Event.via == "cli")).count() == 1
+
+
+def test_a_client_chasing_a_breached_ticket_is_a_complaint_with_its_own_policy(desk, clock):
+    settings, _ = desk
+    client_writes(settings)
+    clock.move_to(at(70).replace(tzinfo=dt.UTC))
+    check_slas()
+    assert Ticket.get().sla_state == "breached"
+    client_writes(settings, 2, text="Why has nobody answered?")
+    ticket = Ticket.get()
+    assert (ticket.category, ticket.sla_policy) == ("complaint", "complaint")
+    assert Event.select().where(Event.action == "complaint").count() == 1
