@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from models import tickets
 from models.base import db
 from models.tables import Agent, Customer, Ticket
-from sla import rules
+from servicelevels import rules
 
 from . import sla
 from .result import Done, refuse

@@ -8,7 +8,7 @@ from mailer import commands, quotes
 from models import customers, tickets
 from models.base import db
 from models.tables import Agent
-from sla import rules
+from servicelevels import rules
 
 from . import customers as customer_actions
 from . import notices, sla
@@ -53,7 +53,7 @@ def receive_customer_mail(settings, mail, *, ticket, follow_up_of, mailbox, thre
             log.warning("%s from %s, who is not on ticket #%s", mail.message_id, customer.email, ticket.number)
         if not automatic and outcome == "added" and ticket.sla_state == "breached":
             sla.complain(settings, ticket, f"{customer.email} wrote while the ticket was past its SLA")
-        sla.recompute(settings, ticket, at=at, via="email")
+        sla.recompute(settings, ticket, at=at, via="email", new=outcome == "new_ticket")
         if automatic:
             return Done("auto_reply", ticket)
         customers.clear_bounce(customer)

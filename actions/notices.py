@@ -41,11 +41,9 @@ def expected_answer(settings, ticket) -> str:
     language ("Thursday 3 December 2026, 10:00 (Asia/Shanghai)"); "" without a target."""
     from zoneinfo import ZoneInfo
 
-    from . import sla
-
     if ticket.first_response_due is None:
         return ""
-    policy = sla.policy_of(settings, ticket)
+    policy = next(p for p in settings.policies if p.name == ticket.sla_policy)  # as just computed
     zone = next(c.timezone for c in settings.calendars if c.name == policy.calendar)
     local = ticket.first_response_due.replace(tzinfo=dt.UTC).astimezone(ZoneInfo(zone))
     if ticket.mailbox.language == "zh":

@@ -18,9 +18,9 @@ from mailer.notify import message_id_domain, reply_address
 from models import outbox, tickets
 from models.base import db, utcnow
 from models.tables import Agent, Event, SlaMark, Ticket
-from sla import clocks as sla_clocks
-from sla import policies
-from sla.calendar import Calendar
+from servicelevels import clocks as sla_clocks
+from servicelevels import policies
+from servicelevels.calendar import Calendar
 
 HISTORY = ("created", "customer_replied", "reply", "status")
 SYSTEM = "postdesk"
@@ -53,33 +53,41 @@ def history(ticket: Ticket) -> list[sla_clocks.Happening]:
     return found
 
 
-def clocks_of(settings, ticket: Ticket, now: dt.datetime) -> tuple[object, Calendar, dict[str, sla_clocks.Clock]]:
+def clocks_of(settings, ticket: Ticket, now: dt.datetime, *, new: bool = False
+              ) -> tuple[object, Calendar, dict[str, sla_clocks.Clock]]:
+    """The ticket's policy, its calendar and its clocks at `now` (`new`: the ticket was just
+    created, so its history is its creation alone)."""
     policy = policy_of(settings, ticket)
     calendar = calendar_of(settings, policy)
-    return policy, calendar, sla_clocks.compute(history(ticket), policies.targets(policy), calendar, now)
+    happened = [sla_clocks.Happening(ticket.created_at, "created")] if new else history(ticket)
+    return policy, calendar, sla_clocks.compute(happened, policies.targets(policy), calendar, now)
 
 
-def recompute(settings, ticket: Ticket, *, at: dt.datetime | None = None, via: str = "system") -> dict:
+def recompute(settings, ticket: Ticket, *, at: dt.datetime | None = None, via: str = "system",
+              new: bool = False) -> dict:
     """Bring the ticket's clocks up to date (call inside the action's transaction, after its
-    change). Each clock that started, paused, resumed or was met is an Event."""
+    change; `new` for a ticket just opened). Each clock that started, paused, resumed or was met
+    is an Event."""
     now = at or utcnow()
-    policy, calendar, clocks = clocks_of(settings, ticket, now)
+    policy, calendar, clocks = clocks_of(settings, ticket, now, new=new)
     before = json.loads(ticket.sla_clocks) if ticket.sla_clocks else {}
+    events = []
     if before.get("policy") not in (None, policy.name):
-        tickets.record(ticket, "sla_policy", f"{before['policy']} → {policy.name}", actor=SYSTEM, via=via,
-                       old=before["policy"], new=policy.name)
+        events.append({"action": "sla_policy", "detail": f"{before['policy']} → {policy.name}",
+                       "old": before["policy"], "new": policy.name})
     for name, clock in clocks.items():
         old = before.get(name, {}).get("state", "")
         change = _transition(old, clock.state, before.get(name, {}).get("started_at"), clock)
         if change:
-            tickets.record(ticket, f"sla_{change}", f"{name.replace('_', ' ')} {change}", actor=SYSTEM, via=via,
-                           old=old or None, new=_as_data(clock))
+            events.append({"action": f"sla_{change}", "detail": f"{name.replace('_', ' ')} {change}",
+                           "old": old or None, "new": _as_data(clock)})
+    tickets.record_many(ticket, [{**e, "actor": SYSTEM, "via": via} for e in events])
     state = {"policy": policy.name, **{name: _as_data(clock) for name, clock in clocks.items()}}
     fields = {"sla_policy": policy.name, "sla_clocks": json.dumps(state, ensure_ascii=False),
               "sla_state": sla_clocks.worst(clocks),
               "first_response_due": clocks["first_response"].due, "next_response_due": clocks["next_response"].due,
               "resolution_due": clocks["resolution"].due,
-              "sla_next_check": _next_check(ticket, policy, calendar, clocks, now)}
+              "sla_next_check": _next_check(ticket, policy, calendar, clocks, done=set() if new else None)}
     Ticket.update(**fields).where(Ticket.id == ticket.id).execute()
     for key, value in fields.items():
         setattr(ticket, key, value)
@@ -139,8 +147,8 @@ def _done(ticket: Ticket) -> set[tuple[str, str, str]]:
     return {(m.clock, m.run, m.mark) for m in SlaMark.select().where(SlaMark.ticket == ticket)}
 
 
-def _next_check(ticket, policy, calendar, clocks, now) -> dt.datetime | None:
-    done = _done(ticket)
+def _next_check(ticket, policy, calendar, clocks, done=None) -> dt.datetime | None:
+    done = _done(ticket) if done is None else done
     pending = [when for clock in clocks.values() for when, mark in marks(policy, calendar, clock)
                if (clock.name, clock.started_at.isoformat(), mark) not in done]
     return min(pending) if pending else None

@@ -384,8 +384,8 @@ PRIORITIES = ("low", "normal", "high", "urgent")
 
 def _check_service_levels(settings: Settings) -> None:
     """Tier and category rules, calendars and policies name only things that exist."""
-    from sla.calendar import Calendar as BusinessCalendar
-    from sla.calendar import CalendarError
+    from servicelevels.calendar import Calendar as BusinessCalendar
+    from servicelevels.calendar import CalendarError
 
     src, tiers, categories = settings.source, settings.customers.tiers, settings.tickets.categories
     for i, rule in enumerate(settings.customers.rules):

@@ -1,4 +1,5 @@
-"""sla.calendar: business-time arithmetic. Every expected value below was worked out by hand (see the comments).
+"""servicelevels.calendar: business-time arithmetic. Every expected value below was worked out by hand
+(see the comments).
 
 All datetimes are naive UTC. Handy offsets: Asia/Shanghai is UTC+8 all year; America/New_York is EST (UTC-5)
 until 2026-03-08 02:00 local, EDT (UTC-4) until 2026-11-01 02:00 local, then EST again; Europe/Berlin is CET
@@ -19,7 +20,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from sla.calendar import WEEKDAYS, Calendar, CalendarError
+from servicelevels.calendar import WEEKDAYS, Calendar, CalendarError
 
 T = datetime.fromisoformat
 WEEK = WEEKDAYS[:5]
