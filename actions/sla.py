@@ -17,7 +17,7 @@ from mailer import compose, tokens
 from mailer.notify import message_id_domain, reply_address
 from models import outbox, tickets
 from models.base import db, utcnow
-from models.tables import Agent, Event, SlaMark, Ticket
+from models.tables import Agent, Customer, Event, Mailbox, SlaMark, Ticket
 from servicelevels import clocks as sla_clocks
 from servicelevels import policies
 from servicelevels.calendar import Calendar
@@ -64,14 +64,16 @@ def clocks_of(settings, ticket: Ticket, now: dt.datetime, *, new: bool = False
 
 
 def recompute(settings, ticket: Ticket, *, at: dt.datetime | None = None, via: str = "system",
-              new: bool = False) -> dict:
+              new: bool = False, known=None, done: set | None = None, events: list | None = None) -> dict:
     """Bring the ticket's clocks up to date (call inside the action's transaction, after its
     change; `new` for a ticket just opened). Each clock that started, paused, resumed or was met
-    is an Event."""
+    is an Event. `known`: (policy, calendar, clocks) the caller computed at `at` with nothing
+    changed since, and `done` the marks it knows, to spare reading them again; `events`: the
+    caller's own, written in the same insert."""
     now = at or utcnow()
-    policy, calendar, clocks = clocks_of(settings, ticket, now, new=new)
+    policy, calendar, clocks = known or clocks_of(settings, ticket, now, new=new)
     before = json.loads(ticket.sla_clocks) if ticket.sla_clocks else {}
-    events = []
+    events = list(events or [])
     if before.get("policy") not in (None, policy.name):
         events.append({"action": "sla_policy", "detail": f"{before['policy']} → {policy.name}",
                        "old": before["policy"], "new": policy.name})
@@ -84,10 +86,11 @@ def recompute(settings, ticket: Ticket, *, at: dt.datetime | None = None, via: s
     tickets.record_many(ticket, [{**e, "actor": SYSTEM, "via": via} for e in events])
     state = {"policy": policy.name, **{name: _as_data(clock) for name, clock in clocks.items()}}
     fields = {"sla_policy": policy.name, "sla_clocks": json.dumps(state, ensure_ascii=False),
+              "escalation_level": ticket.escalation_level,
               "sla_state": sla_clocks.worst(clocks),
               "first_response_due": clocks["first_response"].due, "next_response_due": clocks["next_response"].due,
               "resolution_due": clocks["resolution"].due,
-              "sla_next_check": _next_check(ticket, policy, calendar, clocks, done=set() if new else None)}
+              "sla_next_check": _next_check(ticket, policy, calendar, clocks, done=set() if new else done)}
     Ticket.update(**fields).where(Ticket.id == ticket.id).execute()
     for key, value in fields.items():
         setattr(ticket, key, value)
@@ -154,53 +157,83 @@ def _next_check(ticket, policy, calendar, clocks, done=None) -> dt.datetime | No
     return min(pending) if pending else None
 
 
-def run_due(settings, ticket: Ticket, now: dt.datetime | None = None) -> list[int]:
+def run_due(settings, ticket: Ticket, now: dt.datetime | None = None, team_cache: dict | None = None) -> list[int]:
     """Do the warnings and escalation levels of the ticket that are due by `now`, oldest first,
-    each once; returns the outbox ids to deliver."""
+    each once; returns the outbox ids to deliver. A warning whose breach is due too (the job was
+    down, or ran late) is marked done without a mail: "due soon" for a time already past is noise.
+    `team_cache`: the teams already looked up in this sweep, by mailbox."""
     now = now or utcnow()
-    queued = []
-    with db.atomic():
+    queued, changed, events = [], False, []
+    with db.atomic():  # SQLite: BEGIN IMMEDIATE (models.base), so what is read below is current
+        ticket = (Ticket.select(Ticket, Customer, Mailbox).join(Customer).switch(Ticket).join(Mailbox)
+                  .where(Ticket.id == ticket.id).get())  # as it is now, not as the due query saw it
         policy, calendar, clocks = clocks_of(settings, ticket, now)
         due = sorted((when, mark, clock.name) for clock in clocks.values()
                      for when, mark in marks(policy, calendar, clock) if when <= now)
-        for when, mark, name in due:
-            clock = clocks[name]
-            claimed = SlaMark.insert(ticket=ticket, clock=name, run=clock.started_at.isoformat(), mark=mark,
-                                     at=now).on_conflict_ignore().as_rowcount().execute()
-            if not claimed:  # done already, by this job earlier or by another
+        breached = {name for _, mark, name in due if mark != "warning"}
+        keys = {(name, clocks[name].started_at.isoformat(), mark): when for when, mark, name in due}
+        claimed = _claim(ticket, list(keys), now)  # every due mark is done after this, here or before
+        for (name, _, mark), when in sorted(keys.items(), key=lambda item: item[1]):
+            if (name, _, mark) not in claimed:
                 continue
+            clock = clocks[name]
             if mark == "warning":
-                queued += _warn(settings, ticket, clock, when)
-            else:
-                queued += _escalate(settings, ticket, policy, int(mark.split("-")[1]), clock, when)
-        recompute(settings, ticket, at=now, via="worker")
+                if name not in breached:
+                    queued += _warn(settings, ticket, clock, when, team_cache, events)
+                continue
+            alerts, acted = _escalate(settings, ticket, policy, int(mark.split("-")[1]), clock, when, team_cache,
+                                      events)
+            queued += alerts
+            changed = changed or acted
+        if not claimed and ticket.sla_next_check and ticket.sla_next_check > now:
+            return queued  # another job did it all while this one waited
+        # A raised priority or a new assignee changed the clocks; else what was read stands.
+        recompute(settings, ticket, at=now, via="worker", known=None if changed else (policy, calendar, clocks),
+                  done=None if changed else set(keys), events=events)
     return queued
 
 
-def _warn(settings, ticket: Ticket, clock, when: dt.datetime) -> list[int]:
+def _claim(ticket: Ticket, keys: list[tuple[str, str, str]], now: dt.datetime) -> set[tuple[str, str, str]]:
+    """Insert the marks' rows; the ones this call inserted are its to do (a unique key each)."""
+    if not keys:
+        return set()
+    rows = [{"ticket": ticket, "clock": c, "run": r, "mark": m, "at": now} for c, r, m in keys]
+    if db.returning_clause:  # one statement: INSERT … ON CONFLICT DO NOTHING RETURNING
+        query = SlaMark.insert_many(rows).on_conflict_ignore().returning(SlaMark.clock, SlaMark.run, SlaMark.mark)
+        return set(query.tuples().execute())
+    return {key for key, row in zip(keys, rows, strict=True)
+            if SlaMark.insert(**row).on_conflict_ignore().as_rowcount().execute()}
+
+
+def _warn(settings, ticket: Ticket, clock, when: dt.datetime, team_cache, events: list) -> list[int]:
     what = clock.name.replace("_", " ")
-    tickets.record(ticket, "sla_warning", f"{what} due {clock.due:%Y-%m-%d %H:%M} UTC", actor=SYSTEM, via="worker",
-                   new={"clock": clock.name, "due": clock.due.isoformat(), "at": when.isoformat()})
-    return _alert(settings, ticket, ["assignee"], "warning", clock)
+    events.append({"action": "sla_warning", "detail": f"{what} due {clock.due:%Y-%m-%d %H:%M} UTC",
+                   "new": {"clock": clock.name, "due": clock.due.isoformat(), "at": when.isoformat()}})
+    return _alert(settings, ticket, ["assignee"], "warning", clock, team_cache=team_cache)
 
 
-def _escalate(settings, ticket: Ticket, policy, level: int, clock, when: dt.datetime) -> list[int]:
-    """One escalation level of a breached clock: recorded, then its actions."""
+def _escalate(settings, ticket: Ticket, policy, level: int, clock, when: dt.datetime,
+              team_cache, events: list) -> tuple[list[int], bool]:
+    """One escalation level of a breached clock: recorded, then its actions. Returns the alerts
+    queued and whether the priority or assignee changed."""
     from . import tickets as staff  # the staff verbs raise the priority and assign
 
     escalation = policy.escalations[level]
-    tickets.record(ticket, "sla_breach", f"{clock.name.replace('_', ' ')} breached: escalation level {level + 1}",
-                   actor=SYSTEM, via="worker", new={"clock": clock.name, "due": clock.due.isoformat(),
-                                                    "level": level + 1, "at": when.isoformat()})
-    ticket.escalation_level = max(ticket.escalation_level, level + 1)
-    Ticket.update(escalation_level=ticket.escalation_level).where(Ticket.id == ticket.id).execute()
+    events.append({"action": "sla_breach", "detail": f"{clock.name.replace('_', ' ')} breached: escalation level "
+                   f"{level + 1}", "new": {"clock": clock.name, "due": clock.due.isoformat(), "level": level + 1,
+                                           "at": when.isoformat()}})
+    ticket.escalation_level = max(ticket.escalation_level, level + 1)  # written by the recompute that follows
+    acted = False
     if escalation.priority and _rank(escalation.priority) > _rank(ticket.priority):
         staff.set_priority(ticket, escalation.priority, settings=settings, actor=_System(), via="worker")
+        acted = True
     target = Agent.get_or_none((Agent.email == escalation.assign.lower()) & (Agent.active == True)) \
         if escalation.assign else None  # noqa: E712
-    if target is not None:
+    if target is not None and target.id != ticket.assignee_id:
         staff.assign(ticket, target, actor=_System(), via="worker")
-    return _alert(settings, ticket, list(escalation.notify), "breach", clock, level=level + 1)
+        acted = True
+    alerts = _alert(settings, ticket, list(escalation.notify), "breach", clock, level=level + 1, team_cache=team_cache)
+    return alerts, acted
 
 
 def _rank(priority: str) -> int:
@@ -216,35 +249,40 @@ class _System:
     name = "Postdesk"
 
 
-def _alert(settings, ticket: Ticket, notify: list[str], kind: str, clock, level: int = 0) -> list[int]:
+def _alert(settings, ticket: Ticket, notify: list[str], kind: str, clock, level: int = 0,
+           team_cache: dict | None = None) -> list[int]:
     """Mail the agents an escalation names: "assignee" (else the team), "team", addresses."""
     from . import notices
 
+    team_cache = {} if team_cache is None else team_cache
     agents: dict[int, Agent] = {}
     for who in notify:
         if who == "assignee" and ticket.assignee_id:
             found = [ticket.assignee]
         elif who in ("assignee", "team"):
-            found = notices.team_of(settings, ticket)
+            if ticket.mailbox_id not in team_cache:
+                team_cache[ticket.mailbox_id] = notices.team_of(settings, ticket)
+            found = team_cache[ticket.mailbox_id]
         else:
             found = list(Agent.select().where((Agent.email == who.lower()) & (Agent.active == True)))  # noqa: E712
         agents.update({a.id: a for a in found if a.active})
     mailbox = ticket.mailbox
+    subject, body = compose.render("sla_alert", mailbox.language, ticket=ticket, kind=kind, clock=clock,
+                                   level=level, link=f"{notices.admin_url(settings)}/tickets/{ticket.number}")
     rows = []
-    for agent in agents.values():
-        subject, body = compose.render("sla_alert", mailbox.language, ticket=ticket, kind=kind, clock=clock,
-                                       level=level, link=f"{notices.admin_url(settings)}/tickets/{ticket.number}")
+    for agent in agents.values():  # each their own Reply-To token, so their answer is theirs
         message_id = compose.new_message_id(message_id_domain(settings))
         token = tokens.agent_token(settings.signing_key, agent.id, ticket.id)
         raw = compose.build(sender_name=mailbox.name, sender=mailbox.address, to=agent.email, subject=subject,
                             text=body, message_id=message_id, reply_to=reply_address(ticket, token), automatic=True,
                             auto_submitted="auto-generated")
-        rows += outbox.queue(ticket=ticket, kind=f"sla_{kind}", mail_from=mailbox.address, recipients=[agent.email],
-                             raw=raw, message_id=message_id)
-    return [row.id for row in rows]
+        rows.append({"ticket": ticket, "kind": f"sla_{kind}", "mail_from": mailbox.address, "rcpt_to": agent.email,
+                     "raw": raw, "message_id": message_id})
+    return [row.id for row in outbox.queue_many(rows)]
 
 
 def due_tickets(now: dt.datetime, limit: int = 500):
-    """The tickets whose next warning or escalation is due: an indexed range query."""
-    return (Ticket.select().where(Ticket.sla_next_check <= now)
+    """The tickets whose next warning or escalation is due (their ids; `run_due` reads each
+    afresh in its transaction): an indexed range query."""
+    return (Ticket.select(Ticket.id, Ticket.number).where(Ticket.sla_next_check <= now)
             .order_by(Ticket.sla_next_check, Ticket.id).limit(limit))

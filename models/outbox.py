@@ -14,9 +14,18 @@ STUCK_AFTER = dt.timedelta(minutes=10)
 def queue(*, ticket, kind: str, mail_from: str, recipients: list[str], raw: bytes,
           message_id: str) -> list[Outbox]:
     """One row per recipient, each delivered, retried and given up on by itself."""
-    return [Outbox.create(ticket=ticket, kind=kind, mail_from=mail_from, rcpt_to=address.lower(),
-                          raw=raw, message_id=message_id)
-            for address in dict.fromkeys(recipients)]
+    return queue_many([{"ticket": ticket, "kind": kind, "mail_from": mail_from, "rcpt_to": address.lower(),
+                        "raw": raw, "message_id": message_id} for address in dict.fromkeys(recipients)])
+
+
+def queue_many(rows: list[dict]) -> list[Outbox]:
+    """Several outbox rows (dicts of Outbox fields) in one insert when the database returns ids."""
+    if not rows:
+        return []
+    if not db.returning_clause or len(rows) == 1:
+        return [Outbox.create(**row) for row in rows]
+    ids = [r[0] for r in Outbox.insert_many(rows).returning(Outbox.id).tuples().execute()]
+    return [Outbox(id=outbox_id, **row) for outbox_id, row in zip(ids, rows, strict=True)]
 
 
 def recent_automatic_count(address: str, kinds: tuple[str, ...], within: dt.timedelta) -> int:

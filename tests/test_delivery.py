@@ -122,3 +122,19 @@ def test_a_mail_to_two_recipients_is_two_rows_and_one_bounce_affects_only_its_ow
     assert outgoing.deliver(gone.id) == "dead"
     assert outgoing.deliver(good.id) == "sent"
     assert [rcpts for _, rcpts, _ in handler.received] == [["a@client.example"]]
+
+
+def test_a_text_mail_is_folded_encoded_and_cannot_have_headers_injected():
+    import email
+    import email.policy
+
+    from mailer import compose
+
+    raw = compose.build(sender_name="客服中心", sender="zh@example.cn", to="a@client.example",
+                        subject="[#1] 无法登录\r\nBcc: victim@example.com", text="你好\n" + "x" * 1200,
+                        message_id="<m@example.cn>", references=tuple(f"<r{i}@example.com>" for i in range(9)))
+    assert all(len(line) <= 78 for line in raw.split(b"\r\n\r\n")[0].split(b"\r\n"))
+    mail = email.message_from_bytes(raw, policy=email.policy.default)
+    assert mail["Bcc"] is None and str(mail["Subject"]) == "[#1] 无法登录 Bcc: victim@example.com"
+    assert (mail["From"].addresses[0].display_name, mail.get_content()) == ("客服中心", "你好\n" + "x" * 1200)
+    assert mail["References"].split() == [f"<r{i}@example.com>" for i in range(9)]

@@ -20,7 +20,7 @@ def check_slas(now=None) -> dict:
     at once, or twice in a minute, does each once. Returns what it did."""
     settings = runtime.settings()
     now = now or utcnow()
-    seen, failed, queued = 0, 0, []
+    seen, failed, queued, teams = 0, 0, [], {}
     last_id = None
     while True:
         batch = list(sla.due_tickets(now, BATCH))
@@ -28,7 +28,7 @@ def check_slas(now=None) -> dict:
             break
         for ticket in batch:
             try:
-                queued += sla.run_due(settings, ticket, now)
+                queued += sla.run_due(settings, ticket, now, team_cache=teams)
                 seen += 1
             except Exception:  # one ticket's failure does not stop the others; it stays due
                 log.exception("SLA check of ticket #%s failed", ticket.number)
