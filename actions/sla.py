@@ -41,16 +41,22 @@ def calendar_of(settings, policy) -> Calendar:
 
 
 def history(ticket: Ticket) -> list[sla_clocks.Happening]:
-    found = [sla_clocks.Happening(ticket.created_at, "created")]
-    for event in (Event.select(Event.action, Event.new, Event.created_at)
-                  .where((Event.ticket == ticket) & Event.action.in_(HISTORY[1:]))
+    return histories([ticket])[ticket.id]
+
+
+def histories(found: list[Ticket]) -> dict[int, list[sla_clocks.Happening]]:
+    """Each ticket's happenings, from its creation and its events, in one query for them all."""
+    result = {t.id: [sla_clocks.Happening(t.created_at, "created")] for t in found}
+    for event in (Event.select(Event.ticket, Event.action, Event.new, Event.created_at)
+                  .where(Event.ticket.in_(list(result)) & Event.action.in_(HISTORY[1:]))
                   .order_by(Event.created_at, Event.id)):
         if event.action == "status":
-            found.append(sla_clocks.Happening(event.created_at, "status", json.loads(event.new)))
+            happening = sla_clocks.Happening(event.created_at, "status", json.loads(event.new))
         else:
-            found.append(sla_clocks.Happening(event.created_at, "customer" if event.action == "customer_replied"
-                                              else "reply"))
-    return found
+            happening = sla_clocks.Happening(event.created_at, "customer" if event.action == "customer_replied"
+                                             else "reply")
+        result[event.ticket_id].append(happening)
+    return result
 
 
 def clocks_of(settings, ticket: Ticket, now: dt.datetime, *, new: bool = False
@@ -64,16 +70,23 @@ def clocks_of(settings, ticket: Ticket, now: dt.datetime, *, new: bool = False
 
 
 def recompute(settings, ticket: Ticket, *, at: dt.datetime | None = None, via: str = "system",
-              new: bool = False, known=None, done: set | None = None, events: list | None = None) -> dict:
+              new: bool = False, events: list | None = None) -> dict:
     """Bring the ticket's clocks up to date (call inside the action's transaction, after its
     change; `new` for a ticket just opened). Each clock that started, paused, resumed or was met
-    is an Event. `known`: (policy, calendar, clocks) the caller computed at `at` with nothing
-    changed since, and `done` the marks it knows, to spare reading them again; `events`: the
-    caller's own, written in the same insert."""
+    is an Event; `events`: the caller's own, written in the same insert."""
     now = at or utcnow()
-    policy, calendar, clocks = known or clocks_of(settings, ticket, now, new=new)
+    policy, calendar, clocks = clocks_of(settings, ticket, now, new=new)
+    fields, events = _state(ticket, policy, calendar, clocks, done=set() if new else None, events=events or [])
+    tickets.record_many(ticket, [{**e, "actor": SYSTEM, "via": via} for e in events])
+    Ticket.update(**fields).where(Ticket.id == ticket.id).execute()
+    return clocks
+
+
+def _state(ticket: Ticket, policy, calendar, clocks, *, done: set | None, events: list) -> tuple[dict, list]:
+    """The ticket's SLA fields for `clocks` (also set on `ticket`), and the events of the clocks'
+    transitions after `events`. `done`: the marks known done (None: read them)."""
     before = json.loads(ticket.sla_clocks) if ticket.sla_clocks else {}
-    events = list(events or [])
+    events = list(events)
     if before.get("policy") not in (None, policy.name):
         events.append({"action": "sla_policy", "detail": f"{before['policy']} → {policy.name}",
                        "old": before["policy"], "new": policy.name})
@@ -83,18 +96,16 @@ def recompute(settings, ticket: Ticket, *, at: dt.datetime | None = None, via: s
         if change:
             events.append({"action": f"sla_{change}", "detail": f"{name.replace('_', ' ')} {change}",
                            "old": old or None, "new": _as_data(clock)})
-    tickets.record_many(ticket, [{**e, "actor": SYSTEM, "via": via} for e in events])
     state = {"policy": policy.name, **{name: _as_data(clock) for name, clock in clocks.items()}}
     fields = {"sla_policy": policy.name, "sla_clocks": json.dumps(state, ensure_ascii=False),
               "escalation_level": ticket.escalation_level,
               "sla_state": sla_clocks.worst(clocks),
               "first_response_due": clocks["first_response"].due, "next_response_due": clocks["next_response"].due,
               "resolution_due": clocks["resolution"].due,
-              "sla_next_check": _next_check(ticket, policy, calendar, clocks, done=set() if new else done)}
-    Ticket.update(**fields).where(Ticket.id == ticket.id).execute()
+              "sla_next_check": _next_check(ticket, policy, calendar, clocks, done=done)}
     for key, value in fields.items():
         setattr(ticket, key, value)
-    return clocks
+    return fields, events
 
 
 def _transition(old: str, new: str, old_run, clock) -> str:
@@ -157,55 +168,73 @@ def _next_check(ticket, policy, calendar, clocks, done=None) -> dt.datetime | No
     return min(pending) if pending else None
 
 
-def run_due(settings, ticket: Ticket, now: dt.datetime | None = None, team_cache: dict | None = None) -> list[int]:
-    """Do the warnings and escalation levels of the ticket that are due by `now`, oldest first,
-    each once; returns the outbox ids to deliver. A warning whose breach is due too (the job was
-    down, or ran late) is marked done without a mail: "due soon" for a time already past is noise.
-    `team_cache`: the teams already looked up in this sweep, by mailbox."""
+def run_due(settings, ticket_ids: list[int], now: dt.datetime | None = None,
+            cache: dict | None = None) -> list[int]:
+    """Do the warnings and escalation levels of these tickets that are due by `now`, oldest
+    first, each once; returns the outbox ids to deliver. One transaction for the batch, a few
+    statements for all of it (the reads, the claims, the mail, the events) and one update per
+    ticket. A warning whose breach is due too (the job was down, or ran late) is marked done
+    without a mail: "due soon" for a time already past is noise. `cache`: teams and the like
+    already looked up in this sweep."""
     now = now or utcnow()
-    queued, changed, events = [], False, []
+    cache = {} if cache is None else cache
+    mail, all_events, updates = [], [], []
     with db.atomic():  # SQLite: BEGIN IMMEDIATE (models.base), so what is read below is current
-        ticket = (Ticket.select(Ticket, Customer, Mailbox).join(Customer).switch(Ticket).join(Mailbox)
-                  .where(Ticket.id == ticket.id).get())  # as it is now, not as the due query saw it
-        policy, calendar, clocks = clocks_of(settings, ticket, now)
-        due = sorted((when, mark, clock.name) for clock in clocks.values()
-                     for when, mark in marks(policy, calendar, clock) if when <= now)
-        breached = {name for _, mark, name in due if mark != "warning"}
-        keys = {(name, clocks[name].started_at.isoformat(), mark): when for when, mark, name in due}
-        claimed = _claim(ticket, list(keys), now)  # every due mark is done after this, here or before
-        for (name, _, mark), when in sorted(keys.items(), key=lambda item: item[1]):
-            if (name, _, mark) not in claimed:
+        found = list(Ticket.select(Ticket, Customer, Mailbox).join(Customer).switch(Ticket).join(Mailbox)
+                     .where(Ticket.id.in_(list(ticket_ids))).order_by(Ticket.sla_next_check, Ticket.id))
+        happened = histories(found)
+        plans = []
+        for ticket in found:
+            policy = policy_of(settings, ticket)
+            calendar = calendar_of(settings, policy)
+            clocks = sla_clocks.compute(happened[ticket.id], policies.targets(policy), calendar, now)
+            due = {(clock.name, clock.started_at.isoformat(), mark): when for clock in clocks.values()
+                   for when, mark in marks(policy, calendar, clock) if when <= now}
+            plans.append((ticket, policy, calendar, clocks, due))
+        claimed = _claim([(t.id, *key) for t, _, _, _, due in plans for key in due], now)
+        for ticket, policy, calendar, clocks, due in plans:
+            mine = sorted((when, key) for key, when in due.items() if (ticket.id, *key) in claimed)
+            if not mine and ticket.sla_next_check and ticket.sla_next_check > now:
+                continue  # another job did it all while this one waited
+            events, changed = [], False
+            breached = {name for name, _, mark in due if mark != "warning"}
+            for when, (name, _, mark) in mine:
+                clock = clocks[name]
+                if mark == "warning":
+                    if name not in breached:
+                        mail += _warn(settings, ticket, clock, when, cache, events)
+                    continue
+                alerts, acted = _escalate(settings, ticket, policy, int(mark.split("-")[1]), clock, when, cache,
+                                          events)
+                mail += alerts
+                changed = changed or acted
+            if changed:  # a raised priority or a new assignee: the clocks are read again
+                recompute(settings, ticket, at=now, via="worker", events=events)
                 continue
-            clock = clocks[name]
-            if mark == "warning":
-                if name not in breached:
-                    queued += _warn(settings, ticket, clock, when, team_cache, events)
-                continue
-            alerts, acted = _escalate(settings, ticket, policy, int(mark.split("-")[1]), clock, when, team_cache,
-                                      events)
-            queued += alerts
-            changed = changed or acted
-        if not claimed and ticket.sla_next_check and ticket.sla_next_check > now:
-            return queued  # another job did it all while this one waited
-        # A raised priority or a new assignee changed the clocks; else what was read stands.
-        recompute(settings, ticket, at=now, via="worker", known=None if changed else (policy, calendar, clocks),
-                  done=None if changed else set(keys), events=events)
-    return queued
+            fields, events = _state(ticket, policy, calendar, clocks, done=set(due), events=events)
+            all_events += [{**e, "ticket": ticket.id, "actor": SYSTEM, "via": "worker"} for e in events]
+            updates.append((ticket.id, fields))
+        tickets.record_all(all_events)
+        for ticket_id, fields in updates:
+            Ticket.update(**fields).where(Ticket.id == ticket_id).execute()
+        return [row.id for row in outbox.queue_many(mail)]
 
 
-def _claim(ticket: Ticket, keys: list[tuple[str, str, str]], now: dt.datetime) -> set[tuple[str, str, str]]:
-    """Insert the marks' rows; the ones this call inserted are its to do (a unique key each)."""
+def _claim(keys: list[tuple[int, str, str, str]], now: dt.datetime) -> set[tuple[int, str, str, str]]:
+    """Insert the marks' rows (ticket id, clock, run, mark); the ones this call inserted are its
+    to do: each has a unique key, so a mark another job inserted first is not."""
     if not keys:
         return set()
-    rows = [{"ticket": ticket, "clock": c, "run": r, "mark": m, "at": now} for c, r, m in keys]
+    rows = [{"ticket": t, "clock": c, "run": r, "mark": m, "at": now} for t, c, r, m in keys]
     if db.returning_clause:  # one statement: INSERT … ON CONFLICT DO NOTHING RETURNING
-        query = SlaMark.insert_many(rows).on_conflict_ignore().returning(SlaMark.clock, SlaMark.run, SlaMark.mark)
+        query = SlaMark.insert_many(rows).on_conflict_ignore().returning(
+            SlaMark.ticket, SlaMark.clock, SlaMark.run, SlaMark.mark)
         return set(query.tuples().execute())
     return {key for key, row in zip(keys, rows, strict=True)
             if SlaMark.insert(**row).on_conflict_ignore().as_rowcount().execute()}
 
 
-def _warn(settings, ticket: Ticket, clock, when: dt.datetime, team_cache, events: list) -> list[int]:
+def _warn(settings, ticket: Ticket, clock, when: dt.datetime, team_cache, events: list) -> list[dict]:
     what = clock.name.replace("_", " ")
     events.append({"action": "sla_warning", "detail": f"{what} due {clock.due:%Y-%m-%d %H:%M} UTC",
                    "new": {"clock": clock.name, "due": clock.due.isoformat(), "at": when.isoformat()}})
@@ -213,7 +242,7 @@ def _warn(settings, ticket: Ticket, clock, when: dt.datetime, team_cache, events
 
 
 def _escalate(settings, ticket: Ticket, policy, level: int, clock, when: dt.datetime,
-              team_cache, events: list) -> tuple[list[int], bool]:
+              team_cache, events: list) -> tuple[list[dict], bool]:
     """One escalation level of a breached clock: recorded, then its actions. Returns the alerts
     queued and whether the priority or assignee changed."""
     from . import tickets as staff  # the staff verbs raise the priority and assign
@@ -250,8 +279,9 @@ class _System:
 
 
 def _alert(settings, ticket: Ticket, notify: list[str], kind: str, clock, level: int = 0,
-           team_cache: dict | None = None) -> list[int]:
-    """Mail the agents an escalation names: "assignee" (else the team), "team", addresses."""
+           team_cache: dict | None = None) -> list[dict]:
+    """The outbox rows of a mail to the agents an escalation names: "assignee" (else the team),
+    "team", addresses."""
     from . import notices
 
     team_cache = {} if team_cache is None else team_cache
@@ -278,7 +308,7 @@ def _alert(settings, ticket: Ticket, notify: list[str], kind: str, clock, level:
                             auto_submitted="auto-generated")
         rows.append({"ticket": ticket, "kind": f"sla_{kind}", "mail_from": mailbox.address, "rcpt_to": agent.email,
                      "raw": raw, "message_id": message_id})
-    return [row.id for row in outbox.queue_many(rows)]
+    return rows
 
 
 def due_tickets(now: dt.datetime, limit: int = 500):

@@ -126,10 +126,15 @@ def record(ticket: Ticket, action: str, detail: str = "", actor: str = "system",
 
 
 def record_many(ticket: Ticket, events: list[dict]) -> None:
-    """Several events of one moment in one insert: dicts of `record`'s keyword arguments."""
+    """Several events of one ticket and moment in one insert: dicts of `record`'s arguments."""
+    record_all([{**e, "ticket": ticket} for e in events])
+
+
+def record_all(events: list[dict]) -> None:
+    """Events of any tickets in one insert: dicts of `record`'s arguments and "ticket"."""
     if events:
         now = utcnow()
-        Event.insert_many([{"ticket": ticket, "action": e["action"], "detail": e.get("detail", ""),
+        Event.insert_many([{"ticket": e["ticket"], "action": e["action"], "detail": e.get("detail", ""),
                             "actor": e.get("actor", "system"), "via": e.get("via", "system"),
                             "old": _json(e.get("old")), "new": _json(e.get("new")), "created_at": now}
                            for e in events]).execute()

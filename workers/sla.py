@@ -20,20 +20,25 @@ def check_slas(now=None) -> dict:
     at once, or twice in a minute, does each once. Returns what it did."""
     settings = runtime.settings()
     now = now or utcnow()
-    seen, failed, queued, teams = 0, 0, [], {}
-    last_id = None
+    seen, failed, queued, cache = 0, 0, [], {}
+    last = None
     while True:
-        batch = list(sla.due_tickets(now, BATCH))
-        if not batch or batch[-1].id == last_id:
+        batch = [t.id for t in sla.due_tickets(now, BATCH)]
+        if not batch or batch == last:
             break
-        for ticket in batch:
-            try:
-                queued += sla.run_due(settings, ticket, now, team_cache=teams)
-                seen += 1
-            except Exception:  # one ticket's failure does not stop the others; it stays due
-                log.exception("SLA check of ticket #%s failed", ticket.number)
-                failed += 1
-        last_id = batch[-1].id
+        try:
+            queued += sla.run_due(settings, batch, now, cache)
+            seen += len(batch)
+        except Exception:  # a failing batch is done ticket by ticket, so one bad ticket stays due alone
+            log.exception("SLA batch of %d tickets failed; trying them one by one", len(batch))
+            for ticket_id in batch:
+                try:
+                    queued += sla.run_due(settings, [ticket_id], now, cache)
+                    seen += 1
+                except Exception:
+                    log.exception("SLA check of ticket id %d failed", ticket_id)
+                    failed += 1
+        last = batch
         if len(batch) < BATCH or failed:
             break
     enqueue_deliveries(settings, queued)
