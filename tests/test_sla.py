@@ -273,3 +273,14 @@ def test_a_client_chasing_a_breached_ticket_is_a_complaint_with_its_own_policy(d
     ticket = Ticket.get()
     assert (ticket.category, ticket.sla_policy) == ("complaint", "complaint")
     assert Event.select().where(Event.action == "complaint").count() == 1
+
+
+def test_complaints_have_their_own_queue_in_the_admin(desk):
+    from tests.conftest import signed_in
+    from web import create_app
+
+    settings, _ = desk
+    client_writes(settings, sender="Erin <erin@client.example>", subject="我要投诉", text="服务太差了")
+    client_writes(settings, sender="Finn <finn@client.example>", subject="A question", text="How do I export?")
+    page = signed_in(create_app(settings, testing=True)).get("/?category=complaint").get_data(as_text=True)
+    assert "我要投诉" in page and "A question" not in page

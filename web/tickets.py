@@ -34,13 +34,17 @@ CID = re.compile(r"""(src=["'])cid:([^"']+)(["'])""", re.I)
 @bp.get("/")
 @login_required
 def index():
-    status = request.args.get("status", "")
+    status, category = request.args.get("status", ""), request.args.get("category", "")
     page = max(request.args.get("page", 1, type=int), 1)
     query = Ticket.select(Ticket, Customer).join(Customer).order_by(Ticket.updated_at.desc())
     if status:
         query = query.where(Ticket.status == status)
-    return render_template("web/tickets.html", tickets=list(query.paginate(page, PAGE)),
-                           status=status, page=page, more=query.count() > page * PAGE)
+    if category:  # e.g. the complaints queue
+        query = query.where(Ticket.category == category)
+    settings = current_app.config["POSTDESK"]
+    return render_template("web/tickets.html", tickets=list(query.paginate(page, PAGE)), status=status,
+                           category=category, categories=settings.tickets.categories, page=page,
+                           more=query.count() > page * PAGE)
 
 
 def business_minutes(value: float) -> str:
