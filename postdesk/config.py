@@ -102,11 +102,19 @@ class Inbound:
 
 
 @dataclass(frozen=True)
+class CategoryRule:
+    category: str
+    keywords: tuple[str, ...] = ()  # in the subject or the text, case-insensitive
+    mailboxes: tuple[str, ...] = ()  # mail to one of these addresses
+
+
+@dataclass(frozen=True)
 class Tickets:
     number_start: int = 1
     reopen_closed_within_days: int = 30
     categories: tuple[str, ...] = ("question", "problem", "complaint")
-    category_rules: tuple[CategoryRule, ...] = ()
+    category_rules: tuple[CategoryRule, ...] = (CategoryRule(category="complaint", keywords=(
+        "complaint", "complain", "unacceptable", "投诉", "不满", "抱怨")),)
     complaint_category: str = "complaint"  # a client chasing a breached ticket files it here ("": only an event)
 
 
@@ -122,13 +130,6 @@ class Customers:
     tiers: tuple[str, ...] = ("vip", "standard", "basic")  # most valued first
     default_tier: str = "standard"
     rules: tuple[TierRule, ...] = ()
-
-
-@dataclass(frozen=True)
-class CategoryRule:
-    category: str
-    keywords: tuple[str, ...] = ()  # in the subject or the text, case-insensitive
-    mailboxes: tuple[str, ...] = ()  # mail to one of these addresses
 
 
 @dataclass(frozen=True)
