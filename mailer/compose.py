@@ -15,7 +15,15 @@ from pathlib import Path
 
 import jinja2
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+def _templates() -> Path:
+    """templates/ of the checkout, else where a wheel installs it (site-packages/postdesk/templates)."""
+    root = Path(__file__).resolve().parent.parent
+    checkout = root / "templates"
+    return checkout if checkout.is_dir() else root / "postdesk" / "templates"
+
+
+TEMPLATES = _templates()
 LOOP_HEADER = "X-Postdesk-Loop"
 SMTP_COMPAT = compat32.clone(linesep="\r\n")
 

@@ -7,6 +7,7 @@ import functools
 import os
 import re
 import secrets
+import sys
 import tomllib
 import types
 import typing
@@ -16,7 +17,11 @@ from pathlib import Path
 # A tier or category name: one word (any script), lower-case, as typed after #tier or #category.
 NAME = re.compile(r"[\w-]{1,40}")
 
-DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config.toml"
+# The checkout's config.toml; installed as a package, ./config.toml (a wheel ships the documented
+# defaults as share/postdesk/config.toml under its prefix, to copy).
+CHECKOUT_CONFIG = Path(__file__).resolve().parent.parent / "config.toml"
+DEFAULT_CONFIG = CHECKOUT_CONFIG if CHECKOUT_CONFIG.is_file() else Path("config.toml")
+SHIPPED_CONFIG = Path(sys.prefix) / "share" / "postdesk" / "config.toml"
 
 # Secrets and deployment switches that may come from the environment instead of the file.
 ENVIRONMENT = {
@@ -272,7 +277,8 @@ def load(path: str | os.PathLike | None = None, environ=os.environ) -> Settings:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ConfigError(f"{path}: file not found") from None
+        hint = f" (start from a copy of {SHIPPED_CONFIG})" if SHIPPED_CONFIG.is_file() else ""
+        raise ConfigError(f"{path}: file not found{hint}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     for variable, (section, key) in ENVIRONMENT.items():
