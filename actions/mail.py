@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from mailer import commands, quotes
+from mailer import commands, quotes, threading
 from models import customers, tickets
 from models.base import db
 from models.tables import Agent
@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 
 def receive_customer_mail(settings, mail, *, ticket, follow_up_of, mailbox, threaded_by: str,
                           reply_text: str, inbound_id: int | None, automatic: bool, notify: bool,
-                          at, found_customer=None) -> Done:
+                          at, found_customer=None, conflict: dict | None = None) -> Done:
     """A customer's mail: a new ticket (acknowledged) or a message on `ticket`. Only the ticket's
     customer brings the people they copy in as participants (whose [#N] tags are trusted): anyone
     who knows a Message-ID of the thread can answer it. Someone who is neither the customer nor a
@@ -38,6 +38,14 @@ def receive_customer_mail(settings, mail, *, ticket, follow_up_of, mailbox, thre
             outcome, outsider = "new_ticket", False
         else:
             outcome, outsider = "added", not customers.is_on_ticket(ticket, customer.email)
+            if outsider and threading.is_colleague(ticket, customer.email, mail):
+                customers.add_participants(ticket, [(mail.from_name, customer.email)])  # the customer's colleague
+                tickets.record(ticket, "collaborator_added", f"{customer.email} (a colleague writing with the "
+                               f"customer in copy)", actor=customer.email, via="email", new=customer.email)
+                outsider = False
+        if conflict:
+            tickets.record(ticket, "threading_conflict", _conflict_text(conflict), actor="postdesk", via="email",
+                           new=conflict)
         review = "; ".join(mail.problems)
         message = tickets.add_inbound_message(
             ticket, customer, mail, reply_text=reply_text, threaded_by=threaded_by, inbound_id=inbound_id,
@@ -63,6 +71,12 @@ def receive_customer_mail(settings, mail, *, ticket, follow_up_of, mailbox, thre
         told = notices.notify_staff(settings, ticket, message, event=outcome, author=customer.email,
                                     outsider=outsider) if notify else []
     return Done(outcome, ticket, ((ack.id,) if ack is not None else ()) + tuple(row.id for row in told))
+
+
+def _conflict_text(conflict: dict) -> str:
+    names = {"in_reply_to": "In-Reply-To", "subject_tag": "the [#N] tag", "references": "References"}
+    others = [f"{names[k]} named #{v}" for k, v in conflict.items() if k != "chosen"]
+    return f"{' and '.join(others)}; {names[conflict['chosen']]} was followed"
 
 
 def answer_from_agent(settings, ticket, agent, mail, *, reply_text: str, inbound_id: int | None,

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from peewee import IntegrityError
 
 from actions import mail as mail_actions
+from actions.result import Done
 from models import customers, inbound
 from models.base import db, utcnow
 from models.tables import InboundMail, Message, Ticket
@@ -54,6 +55,7 @@ class Context:
     follow_up_of: Ticket | None = None  # the closed ticket this mail answers, when it opens a new one
     threaded_by: str = ""
     recipients: list[str] = field(default_factory=list)  # envelope, To, Cc, Delivered-To…
+    conflict: dict | None = None  # threading rules that named different tickets, and which won
     reply_text: str = ""
     outcome: str = ""
     outbox_ids: list[int] = field(default_factory=list)
@@ -119,29 +121,48 @@ def identify_sender(ctx: Context) -> None:
 
 
 def find_ticket(ctx: Context) -> None:
+    """The ticket a mail answers, by the evidence in order of strength: our signed token; an
+    In-Reply-To naming a mail we sent or stored; a [#N] tag from someone trusted on that ticket;
+    References. When In-Reply-To or the tag disagrees with a weaker rule, the stronger wins and
+    the disagreement is kept (`ctx.conflict`), so one early misthreaded mail named in References
+    does not pull the rest of the conversation after it."""
     mail = ctx.mail
     if ctx.bounce is not None:
         ctx.ticket = threading.by_message_ids(ctx.bounce.original_message_ids)
         ctx.threaded_by = "header" if ctx.ticket else ""
         return
-    rules = (("token", lambda: threading.by_token(ctx.settings, ctx.recipients)),
-             ("header", lambda: threading.by_headers(mail)),
-             ("subject_tag", lambda: threading.by_subject_tag(mail, ctx.sender, ctx.agent is not None)))
-    for rule, finder in rules:
-        ticket = finder()
-        if ticket is None:
-            continue
-        if ctx.agent is None and _needs_follow_up(ticket, ctx.settings):
+    found, rule = threading.by_token(ctx.settings, ctx.recipients), "token"
+    if found is None:
+        found, rule = _by_weighed_evidence(ctx)
+    if found is not None:
+        if ctx.agent is None and _needs_follow_up(found, ctx.settings):
             # A client answering a ticket closed long ago starts a new one, linked to the old.
-            ctx.follow_up_of, ctx.threaded_by = ticket, "new"
+            ctx.follow_up_of, ctx.threaded_by = found, "new"
         else:
-            ctx.ticket, ctx.threaded_by = ticket, rule
+            ctx.ticket, ctx.threaded_by = found, rule
         return
     answered = mail.in_reply_to + mail.references
     if ctx.allow_defer and answered and inbound.is_waiting(answered, other_than=ctx.row.id):
         # Two workers, a question and its reply-all: do not open a second ticket for the reply.
         raise Defer("answers a stored mail that is not processed yet")
     ctx.threaded_by = "new"
+
+
+def _by_weighed_evidence(ctx: Context):
+    mail = ctx.mail
+    replied = threading.by_message_ids(list(dict.fromkeys(mail.in_reply_to)))
+    tagged = threading.by_subject_tag(mail, ctx.sender, ctx.agent is not None) \
+        if threading.TAG_RE.search(mail.subject) else None
+    if replied is not None:
+        if tagged is not None and tagged.id != replied.id:
+            ctx.conflict = {"chosen": "in_reply_to", "in_reply_to": replied.number, "subject_tag": tagged.number}
+        return replied, "header"
+    referenced = threading.by_message_ids(list(dict.fromkeys(mail.references[::-1])))
+    if tagged is not None:
+        if referenced is not None and referenced.id != tagged.id:
+            ctx.conflict = {"chosen": "subject_tag", "subject_tag": tagged.number, "references": referenced.number}
+        return tagged, "subject_tag"
+    return referenced, "header"
 
 
 def _recipients(ctx: Context) -> list[str]:
@@ -167,6 +188,10 @@ def apply(ctx: Context) -> None:
         with db.atomic():
             if ctx.bounce is not None:
                 done = mail_actions.record_bounce(ctx.bounce, ctx.ticket)
+            elif ctx.automatic and ctx.ticket is None:
+                # An out-of-office that answers nothing we know: kept (the row), opens no ticket,
+                # gets no answer, so two robots cannot feed each other tickets.
+                done = Done("auto_reply_unthreaded")
             elif ctx.agent is not None and ctx.ticket is not None:
                 done = mail_actions.answer_from_agent(ctx.settings, ctx.ticket, ctx.agent, mail,
                                                       reply_text=ctx.reply_text, inbound_id=ctx.row.id,
@@ -176,7 +201,7 @@ def apply(ctx: Context) -> None:
                     ctx.settings, mail, ticket=ctx.ticket, follow_up_of=ctx.follow_up_of,
                     mailbox=_mailbox_for(ctx), threaded_by=ctx.threaded_by, reply_text=ctx.reply_text,
                     inbound_id=ctx.row.id, automatic=bool(ctx.automatic), notify=ctx.notify,
-                    at=_when(ctx), found_customer=found)
+                    at=_when(ctx), found_customer=found, conflict=ctx.conflict)
             ctx.outcome, ctx.ticket, ctx.outbox_ids = done.outcome, done.ticket, list(done.outbox_ids)
             inbound.finish(ctx.row, "processed", ctx.outcome, message_id=mail.message_id)
     except IntegrityError:

@@ -49,11 +49,32 @@ def by_message_ids(ids: list[str]) -> Ticket | None:
 
 
 def by_subject_tag(mail, sender: str, is_agent: bool = False) -> Ticket | None:
-    """A [#N] tag in the subject, trusted only from a proven agent or someone on that ticket (its
-    customer or a copied colleague): anyone can type a number, and a stranger's mail must not
-    land on somebody else's ticket."""
-    for number in TAG_RE.findall(mail.subject):
+    """A [#N] tag in the subject, trusted only from a proven agent, someone on that ticket (its
+    customer or a copied colleague) or a colleague of its customer (`is_colleague`): anyone can
+    type a number, and a stranger's mail must not land on somebody else's ticket."""
+    for number in TAG_RE.findall(mail.subject)[:5]:
         ticket = Ticket.get_or_none(Ticket.number == int(number))
-        if ticket is not None and (is_agent or customers.is_on_ticket(ticket, sender)):
+        if ticket is not None and (is_agent or customers.is_on_ticket(ticket, sender)
+                                   or is_colleague(ticket, sender, mail)):
             return ticket
     return None
+
+
+# Mail providers anyone can have an address at: sharing one proves no tie to a customer.
+PUBLIC_PROVIDERS = frozenset("""
+gmail.com googlemail.com outlook.com hotmail.com live.com msn.com yahoo.com yahoo.co.jp ymail.com aol.com
+icloud.com me.com mac.com proton.me protonmail.com pm.me gmx.com gmx.de gmx.net web.de mail.com zoho.com
+yandex.ru yandex.com mail.ru rambler.ru qq.com foxmail.com 163.com 126.com yeah.net sina.com sina.cn
+sohu.com 139.com 189.cn aliyun.com tom.com naver.com daum.net hanmail.net rediffmail.com fastmail.com
+hey.com tutanota.com laposte.net orange.fr free.fr libero.it t-online.de
+""".split())
+
+
+def is_colleague(ticket: Ticket, sender: str, mail) -> bool:
+    """Someone at the customer's own organisation domain (not a public mail provider) who writes
+    with the customer in To or Cc: answering alongside them, not merely copying them. A stranger
+    who copies the customer fails the domain; a stranger at a public provider fails the list."""
+    customer = ticket.customer.email
+    domain = sender.rpartition("@")[2].lower()
+    return (domain == customer.rpartition("@")[2] and domain not in PUBLIC_PROVIDERS and sender.lower() != customer
+            and customer in {a.lower() for _, a in mail.to + mail.cc})

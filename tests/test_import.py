@@ -47,7 +47,7 @@ def test_import_in_date_order_and_twice_adds_nothing(settings, tmp_path, kind):
     assert by_id["<vpn-alice-again@client.example>"]["outcome"] == "added"
     assert by_id["<vpn-alice-again@client.example>"]["threaded_by"] == "header"
     assert by_id["<qmail-bounce@mail.client.example>"]["outcome"] == "bounce"
-    assert by_id["<ooo-1@client.example>"]["outcome"] == "auto_reply"
+    assert by_id["<ooo-1@client.example>"]["outcome"] == "auto_reply_unthreaded"
     assert by_id["<no-from-1@client.example>"]["outcome"] == "rejected"
     assert Outbox.select().count() == 0  # --no-notify: historic mail sends nothing
     first = Ticket.get(Ticket.number == 1)

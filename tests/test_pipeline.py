@@ -119,11 +119,24 @@ def test_customer_follow_up_reopens_a_pending_ticket(settings):
     assert changes == [("new", "pending", "web"), ("pending", "open", "email")]  # as data, not prose
 
 
-def test_out_of_office_is_recorded_but_never_answered(settings):
+def test_an_out_of_office_answering_nothing_we_know_opens_no_ticket_and_is_kept(settings):
     ctx = ingest(settings, "out_of_office.eml")
-    assert ctx.outcome == "auto_reply"
-    assert Message.get().kind == "automatic"
-    assert Outbox.select().count() == 0
+    assert ctx.outcome == "auto_reply_unthreaded"
+    assert Ticket.select().count() == 0 and Outbox.select().count() == 0
+    row = InboundMail.get()
+    assert (row.state, row.outcome) == ("processed", "auto_reply_unthreaded")  # kept, with what it was
+
+
+def test_an_out_of_office_on_a_ticket_is_recorded_but_never_answered(settings):
+    ingest(settings, "new_question.eml")
+    before = Outbox.select().count()
+    ctx = ingest(settings, b"From: Alice Martin <alice@client.example>\r\nTo: support@example.com\r\n"
+                           b"Subject: Automatic reply: [#1] Cannot log in to my account\r\n"
+                           b"Message-ID: <alice-ooo@client.example>\r\nIn-Reply-To: <new-question-1@client.example>\r\n"
+                           b"Auto-Submitted: auto-replied\r\n\r\nI am out of the office until Monday.\r\n")
+    assert (ctx.outcome, ctx.ticket.number) == ("auto_reply", 1)
+    assert Message.get(Message.message_id == "<alice-ooo@client.example>").kind == "automatic"
+    assert Outbox.select().count() == before
 
 
 def test_mail_from_our_own_address_is_dropped(settings):

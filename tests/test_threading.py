@@ -97,3 +97,59 @@ def test_zero_day_window_always_opens_a_follow_up(tmp_path, redis_server):
     Ticket.update(closed_at=utcnow() - dt.timedelta(seconds=1)).execute()
     assert ingest(settings, "reply_to_own_sent_mail.eml").ticket.number == 2
     assert Participant.select().count() == 1
+
+
+def mail(sender: str, subject: str, message_id: str, *, to="support@example.com", cc="", in_reply_to="",
+         references="", text="More details.") -> bytes:
+    headers = [f"From: {sender}", f"To: {to}", f"Subject: {subject}", f"Message-ID: {message_id}"]
+    headers += [f"Cc: {cc}"] * bool(cc) + [f"In-Reply-To: {in_reply_to}"] * bool(in_reply_to)
+    headers += [f"References: {references}"] * bool(references)
+    return ("\r\n".join(headers) + f"\r\n\r\n{text}\r\n").encode()
+
+
+def test_a_trusted_tag_outranks_references_to_a_misthreaded_mail_and_the_conflict_is_kept(settings):
+    ingest(settings, mail("Alice <alice@client.example>", "Cannot log in", "<a1@client.example>"))
+    # Her next mail lost every header and its tag: it opened ticket #2 by mistake.
+    ingest(settings, mail("Alice <alice@client.example>", "still broken", "<a2@client.example>"))
+    # Later mails name that mistake in References but carry the right tag.
+    ctx = ingest(settings, mail("Alice <alice@client.example>", "Re: [#1] Cannot log in", "<a3@client.example>",
+                                references="<a1@client.example> <a2@client.example>"))
+    assert (ctx.ticket.number, ctx.threaded_by) == (1, "subject_tag")
+    [conflict] = Event.select().where(Event.action == "threading_conflict")
+    assert conflict.ticket.number == 1 and "References named #2" in conflict.detail
+
+
+def test_in_reply_to_a_mail_we_know_outranks_a_tag_and_the_conflict_is_kept(settings):
+    ingest(settings, mail("Alice <alice@client.example>", "Cannot log in", "<a1@client.example>"))
+    ingest(settings, mail("Alice <alice@client.example>", "Invoice", "<a2@client.example>"))
+    ctx = ingest(settings, mail("Alice <alice@client.example>", "Re: [#1] Cannot log in", "<a3@client.example>",
+                                in_reply_to="<a2@client.example>"))
+    assert (ctx.ticket.number, ctx.threaded_by) == (2, "header")
+    assert "the [#N] tag named #1" in Event.get(Event.action == "threading_conflict").detail
+
+
+def test_a_strangers_tag_still_reaches_no_ticket_even_with_references(settings):
+    ingest(settings, mail("Alice <alice@client.example>", "Cannot log in", "<a1@client.example>"))
+    ctx = ingest(settings, mail("Eve <eve@attacker.example>", "Re: [#1] Cannot log in", "<e1@attacker.example>",
+                                cc="alice@client.example"))
+    assert ctx.ticket.number == 2  # a new ticket of her own
+    assert not Participant.select().where(Participant.ticket == 1).exists()
+
+
+def test_a_colleague_writing_with_the_customer_in_copy_joins_the_ticket(settings):
+    ingest(settings, mail("Alice <alice@client.example>", "Cannot log in", "<a1@client.example>"))
+    ctx = ingest(settings, mail("Bob <bob@client.example>", "Re: [#1] Cannot log in", "<b1@client.example>",
+                                cc="Alice <alice@client.example>", text="Same here on my laptop."))
+    assert (ctx.ticket.number, ctx.threaded_by, ctx.outcome) == (1, "subject_tag", "added")
+    assert not Message.get(Message.message_id == "<b1@client.example>").outsider
+    assert [p.customer.email for p in Participant.select()] == ["bob@client.example"]
+
+
+def test_a_colleague_without_the_customer_in_copy_or_at_a_public_provider_is_no_colleague(settings):
+    ingest(settings, mail("Alice <alice@client.example>", "Cannot log in", "<a1@client.example>"))
+    alone = ingest(settings, mail("Bob <bob@client.example>", "Re: [#1] Cannot log in", "<b1@client.example>"))
+    assert alone.ticket.number == 2  # the customer not in copy: a tag alone proves nothing
+    ingest(settings, mail("Gil <gil@gmail.com>", "Broken", "<g1@gmail.com>"))  # ticket #3
+    other = ingest(settings, mail("Mallory <mallory@gmail.com>", "Re: [#3] Broken", "<m1@gmail.com>",
+                                  cc="gil@gmail.com"))
+    assert other.ticket.number == 4  # sharing gmail.com is no tie
