@@ -24,7 +24,7 @@ from mailgen import Generator  # noqa: E402
 
 from mailer import notify, pipeline, spool  # noqa: E402
 from models import migrations  # noqa: E402
-from models.tables import Message, Outbox, Ticket  # noqa: E402
+from models.tables import InboundMail, Message, Outbox, Ticket  # noqa: E402
 from postdesk import config, runtime  # noqa: E402
 
 
@@ -71,15 +71,18 @@ def process_all(settings, ids, mails, workers: int) -> float:
 
 def check_threading(all_mails) -> dict:
     """Ground truth: every mail that carries a token, a known header or a valid tag lands on its
-    thread's ticket; nothing is lost or doubled."""
+    thread's ticket; nothing is lost or doubled. An automatic reply that answers nothing opens no
+    ticket by design: it counts as kept when its stored row was processed as such."""
     tickets_by_mid = {m.message_id: m.ticket_id for m in Message.select(Message.message_id, Message.ticket)}
+    kept_alone = {m for (m,) in InboundMail.select(InboundMail.message_id)
+                  .where(InboundMail.outcome == "auto_reply_unthreaded").tuples()}
     thread_ticket, right, wrong, lost = {}, 0, [], []
     for mail in all_mails:
         if mail.kind.startswith("question"):
             thread_ticket[mail.thread] = tickets_by_mid.get(mail.message_id)
     must = [m for m in all_mails if m.expect in ("header", "subject_tag", "token")]
     for mail in all_mails:
-        if mail.message_id not in tickets_by_mid:
+        if mail.message_id not in tickets_by_mid and not (mail.kind == "auto_reply" and mail.message_id in kept_alone):
             lost.append(mail.message_id)
     for mail in must:
         if tickets_by_mid.get(mail.message_id) == thread_ticket.get(mail.thread):
