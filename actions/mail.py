@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from mailer import commands, quotes, threading
+from mailer import commands, language, quotes, threading
 from models import customers, tickets
 from models.base import db
 from models.tables import Agent
@@ -64,6 +64,8 @@ def receive_customer_mail(settings, mail, *, ticket, follow_up_of, mailbox, thre
         sla.recompute(settings, ticket, at=at, via="email", new=outcome == "new_ticket")
         if automatic:
             return Done("auto_reply", ticket)
+        if not customer.language and customer.id == ticket.customer_id:
+            customers.set_language(customer, language.detect(f"{mail.subject}\n{reply_text or mail.text}"))
         customers.clear_bounce(customer)
         if customer.id == ticket.customer_id:  # not a participant's reply-all, not an outsider
             customers.add_participants(ticket, copied)

@@ -22,7 +22,7 @@ def acknowledge(settings, ticket, customer, message) -> Outbox | None:
                        new={"address": customer.email, "limit_per_hour": limit})
         return None
     mailbox = ticket.mailbox
-    subject, body = compose.render("acknowledgement", mailbox.language, ticket=ticket,
+    subject, body = compose.render("acknowledgement", client_language(customer, mailbox), ticket=ticket,
                                    customer=customer, mailbox=mailbox, expect=expected_answer(settings, ticket))
     message_id = compose.new_message_id(message_id_domain(settings))
     raw = compose.build(sender_name=mailbox.name, sender=mailbox.address, to=customer.email,
@@ -36,6 +36,11 @@ def acknowledge(settings, ticket, customer, message) -> Outbox | None:
 WEEKDAYS_ZH = "一二三四五六日"
 
 
+def client_language(customer, mailbox) -> str:
+    """The customer's language (set, or seen in their first mail), else the mailbox's."""
+    return customer.language if customer.language in ("en", "zh") else mailbox.language
+
+
 def expected_answer(settings, ticket) -> str:
     """When the first answer is due, in the policy calendar's time zone and the mailbox's
     language ("Thursday 3 December 2026, 10:00 (Asia/Shanghai)"); "" without a target."""
@@ -46,7 +51,7 @@ def expected_answer(settings, ticket) -> str:
     policy = next(p for p in settings.policies if p.name == ticket.sla_policy)  # as just computed
     zone = next(c.timezone for c in settings.calendars if c.name == policy.calendar)
     local = ticket.first_response_due.replace(tzinfo=dt.UTC).astimezone(ZoneInfo(zone))
-    if ticket.mailbox.language == "zh":
+    if client_language(ticket.customer, ticket.mailbox) == "zh":
         weekday = WEEKDAYS_ZH[local.weekday()]
         return f"{local.year}年{local.month}月{local.day}日（星期{weekday}）{local:%H:%M}（{zone} 时间）"
     return f"{local:%A} {local.day} {local:%B %Y, %H:%M} ({zone})"

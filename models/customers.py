@@ -66,3 +66,10 @@ def clear_bounce(customer: Customer) -> None:
     if customer.bounce_state:
         customer.bounce_state = ""
         customer.save()
+
+
+def set_language(customer: Customer, language: str) -> None:
+    """The language of our mail to them, once known ("" leaves it unknown)."""
+    if language and language != customer.language:
+        Customer.update(language=language).where(Customer.id == customer.id).execute()
+        customer.language = language
