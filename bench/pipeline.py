@@ -40,10 +40,15 @@ def acks_by_thread(mails, tickets_by_mid) -> dict:
     return result
 
 
+COST = {"statements": 0, "cpu": 0.0}  # summed over the worker processes, for the per-mail figures
+
+
 def process_all(settings, ids, mails, workers: int) -> float:
     """Process the stored rows with `workers` processes; returns the wall-clock seconds.
-    Mails of one thread go to the same process, in order, as they would arrive over time."""
+    Mails of one thread go to the same process, in order, as they would arrive over time. Each
+    process counts its SQL statements and CPU time into COST."""
     runtime.close()
+    report = Path(tempfile.mkdtemp(prefix="postdesk-bench-cost-"))
     shares = [[] for _ in range(workers)]
     for inbound_id, mail in zip(ids, mails, strict=True):
         shares[mail.thread % workers].append(inbound_id)
@@ -55,18 +60,40 @@ def process_all(settings, ids, mails, workers: int) -> float:
             status = 0
             try:
                 runtime.init(settings)
+                statements = count_statements()
+                cpu = time.process_time()
                 for inbound_id in share:
                     pipeline.process(settings, inbound_id)
+                (report / str(os.getpid())).write_text(f"{statements[0]} {time.process_time() - cpu}")
             except BaseException:
                 status = 1
             os._exit(status)
         children.append(pid)
     failed = sum(os.waitpid(pid, 0)[1] != 0 for pid in children)
     elapsed = time.perf_counter() - started
+    for path in report.iterdir():
+        statements, cpu = path.read_text().split()
+        COST["statements"] += int(statements)
+        COST["cpu"] += float(cpu)
     runtime.init(settings)
     if failed:
         raise SystemExit(f"{failed} worker process(es) failed")
     return elapsed
+
+
+def count_statements() -> list[int]:
+    """Count every SQL statement this process sends from now on (a one-item list, kept current)."""
+    from models.base import db
+
+    counter = [0]
+    database = db.obj
+    send = database.execute_sql
+
+    def counting(*args, **kwargs):
+        counter[0] += 1
+        return send(*args, **kwargs)
+    database.execute_sql = counting
+    return counter
 
 
 def check_threading(all_mails) -> dict:
@@ -128,7 +155,9 @@ def main() -> int:
     print(f"corpus: {processed} mails in {args.threads} threads, 3 rounds (seed fixed): "
           + ", ".join(f"{k} {v}" for k, v in sorted(kinds.items())))
     print(f"(a) processing throughput, stored mail → committed ticket: {processed / seconds:.0f} mails/s "
-          f"({processed} mails in {seconds:.2f} s, {args.workers} worker process(es), SQLite WAL)")
+          f"({processed} mails in {seconds:.2f} s, {args.workers} worker process(es), SQLite WAL); "
+          f"{COST['statements'] / processed:.1f} SQL statements and {1000 * COST['cpu'] / processed:.1f} ms "
+          f"of CPU per mail")
     print(f"(c) threading: {result['right']}/{result['must_thread']} mails that carry a token, a known "
           f"header or a valid tag are on their thread's ticket; lost {len(result['lost'])}, "
           f"doubled {result['doubled']}; tickets {Ticket.select().count()}")
