@@ -107,9 +107,10 @@ def answer_from_agent(settings, ticket, agent, mail, *, reply_text: str, inbound
         elif parsed.text.strip():
             staff.note(ticket, agent, parsed.text, via="email", message_id=mail.message_id)
             done = Done("added", ticket)
+        queued = list(done.outbox_ids)
         for command in parsed.commands:
-            _apply_command(settings, ticket, agent, command)
-    return done
+            queued += _apply_command(settings, ticket, agent, command)
+    return Done(done.outcome, ticket, tuple(queued))
 
 
 def _names(agent) -> tuple[str, ...]:
@@ -156,10 +157,12 @@ def _check_command(settings, ticket, agent, command) -> str:
     return ""
 
 
-def _apply_command(settings, ticket, agent, command) -> None:
+def _apply_command(settings, ticket, agent, command) -> list[int]:
+    """Apply one checked command; returns the outbox ids it queued (a status update)."""
     if command.name in STATUS_COMMANDS:
-        staff.set_status(ticket, STATUS_COMMANDS[command.name], settings=settings, actor=agent, via="email")
-    elif command.name == "assign":
+        return list(staff.set_status(ticket, STATUS_COMMANDS[command.name], settings=settings, actor=agent,
+                                     via="email").outbox_ids)
+    if command.name == "assign":
         staff.assign(ticket, _assignee(agent, command.argument), actor=agent, via="email")
     elif command.name == "priority":
         staff.set_priority(ticket, command.argument.lower(), settings=settings, actor=agent, via="email")
@@ -168,6 +171,7 @@ def _apply_command(settings, ticket, agent, command) -> None:
                                   via="email", ticket=ticket)
     elif command.name == "category":
         staff.set_category(ticket, command.argument.lower(), settings=settings, actor=agent, via="email")
+    return []
 
 
 def record_bounce(bounce, ticket) -> Done:

@@ -7,7 +7,7 @@ import datetime as dt
 from mailer import compose, tokens
 from mailer.notify import message_id_domain, reply_address
 from models import outbox, tickets
-from models.tables import Agent, Outbox
+from models.tables import Agent, Message, Outbox
 
 AUTOMATIC_KINDS = ("acknowledgement",)
 
@@ -31,6 +31,30 @@ def acknowledge(settings, ticket, customer, message) -> Outbox | None:
                         references=tuple(message.references.split()), automatic=True)
     return tickets.queue_mail(ticket, "acknowledgement", mailbox.address, customer.email, raw,
                               message_id)
+
+
+def status_update(settings, ticket, old: str, new: str) -> list[Outbox]:
+    """Tell the client of a status change an agent made, in their language, when the change is
+    one `outgoing.status_updates` lists (pending, resolved, closed, reopened); threaded under
+    their last message, from the support address, Reply-To the ticket. Nothing to an address
+    that bounced for good."""
+    change = "reopened" if new == "open" and old in ("resolved", "closed") else new
+    customer, mailbox = ticket.customer, ticket.mailbox
+    if change not in settings.outgoing.status_updates or customer.bounce_state == "permanent":
+        return []
+    subject, body = compose.render("status_update", client_language(customer, mailbox), ticket=ticket,
+                                   customer=customer, mailbox=mailbox, change=change,
+                                   reopen_days=settings.tickets.reopen_closed_within_days)
+    last = (Message.select(Message.message_id, Message.references)
+            .where((Message.ticket == ticket) & (Message.direction == "in") & (Message.kind == "customer"))
+            .order_by(Message.created_at.desc(), Message.id.desc()).first())
+    message_id = compose.new_message_id(message_id_domain(settings))
+    raw = compose.build(sender_name=mailbox.name, sender=mailbox.address, to=customer.email, subject=subject,
+                        text=body, message_id=message_id, in_reply_to=last.message_id if last else "",
+                        references=tuple(last.references.split()) if last else (), reply_to=reply_address(ticket),
+                        automatic=True, auto_submitted="auto-generated")
+    return outbox.queue(ticket=ticket, kind="status_update", mail_from=mailbox.address, recipients=[customer.email],
+                        raw=raw, message_id=message_id)
 
 
 WEEKDAYS_ZH = "一二三四五六日"

@@ -17,7 +17,7 @@ from models import customers, outbox, tickets
 from models.base import db, utcnow
 from models.tables import Agent, Attachment, Customer, Message, Participant, Ticket
 
-from . import sla
+from . import notices, sla
 from .result import Done, refuse
 
 STATUSES = ("new", "open", "pending", "resolved", "closed")
@@ -37,10 +37,12 @@ def set_status(ticket: Ticket, status: str, *, settings, actor: Agent, via: str)
     refuse(check_status(ticket, status))
     if status == ticket.status:
         return Done("unchanged", ticket)
+    old = ticket.status
     with db.atomic():
         tickets.set_status(ticket, status, actor=actor.email, via=via)
         sla.recompute(settings, ticket, via=via)
-    return Done("status", ticket)
+        told = notices.status_update(settings, ticket, old, status)
+    return Done("status", ticket, tuple(row.id for row in told))
 
 
 def check_assignee(agent: Agent | None) -> str:

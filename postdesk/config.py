@@ -98,6 +98,8 @@ class Outgoing:
     retry_base_seconds: int = 60
     message_id_domain: str = ""
     auto_reply_limit_per_hour: int = 5
+    # Status changes an agent makes that the client is told of: pending, resolved, closed, reopened.
+    status_updates: tuple[str, ...] = ("resolved", "closed", "reopened")
 
 
 @dataclass(frozen=True)
@@ -387,6 +389,7 @@ def _check(settings: Settings) -> None:
 
 
 PRIORITIES = ("low", "normal", "high", "urgent")
+STATUS_UPDATES = ("pending", "resolved", "closed", "reopened")
 
 
 def _check_service_levels(settings: Settings) -> None:
@@ -402,6 +405,9 @@ def _check_service_levels(settings: Settings) -> None:
         if rule.category not in categories:
             raise ConfigError(f"{src}: tickets.category_rules[{i}].category: {rule.category!r} is not one of "
                               f"tickets.categories")
+    unknown = [u for u in settings.outgoing.status_updates if u not in STATUS_UPDATES]
+    if unknown:
+        raise ConfigError(f"{src}: outgoing.status_updates: {unknown[0]!r} is not one of {', '.join(STATUS_UPDATES)}")
     if settings.tickets.complaint_category and settings.tickets.complaint_category not in categories:
         raise ConfigError(f"{src}: tickets.complaint_category: {settings.tickets.complaint_category!r} is not one of "
                           f"tickets.categories")

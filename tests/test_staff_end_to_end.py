@@ -215,7 +215,7 @@ def test_a_note_by_hash_note_or_by_the_note_address_never_reaches_the_client(des
     ("＃分配 我", lambda t: t.assignee.email == "agnes@example.com"),
     ("#优先级 high\n#分类 problem", lambda t: (t.priority, t.category) == ("high", "problem")),
 ])
-def test_each_command_by_mail_changes_the_ticket_and_sends_the_client_nothing(desk, command, check):
+def test_each_command_by_mail_changes_the_ticket_and_relays_no_reply(desk, command, check):
     desk.client_writes()
     desk.agent_answers(desk.agnes, command)
     assert check(Ticket.get())
@@ -388,3 +388,36 @@ def test_two_agents_answering_at_once_through_a_whole_postdesk_run(relay_sink, p
     time.sleep(2)  # anything doubled would arrive by now
     got = sorted(m.get_body(("plain",)).get_content().strip() for _, m, _ in replies())  # no mailbox signature here
     assert got == sorted(texts.values())
+
+
+# --- status updates -----------------------------------------------------------------------------
+
+def status_mail(desk, address=ALICE):
+    return [d for d in desk.sink.to(address) if d[1]["Auto-Submitted"] == "auto-generated"]
+
+
+def test_resolving_closing_and_reopening_tell_the_client_in_their_language(desk):
+    desk.client_writes()
+    desk.agent_answers(desk.agnes, "#pending")  # off by default: the reply says what we wait for
+    assert status_mail(desk) == []
+    desk.agent_answers(desk.agnes, "#resolve\nFixed on our side.")
+    [(sender, resolved, _)] = status_mail(desk)
+    assert (sender, str(resolved["From"]), resolved["To"]) == ("support@example.com",
+                                                               "Example Support <support@example.com>", ALICE)
+    assert str(resolved["Subject"]) == "[#1] Cannot log in" and resolved["In-Reply-To"] == "<alice-1@client.example>"
+    assert resolved["Reply-To"].addresses[0].addr_spec == f"support+{Ticket.get().reply_token}@example.com"
+    assert "resolved" in resolved.get_content() and "within 30 days" in resolved.get_content()
+    desk.agent_answers(desk.agnes, "#open")
+    assert "reopened ticket #1" in status_mail(desk)[-1][1].get_content()
+    assert len(desk.to_client()) == 1  # and the reply itself, once
+
+
+def test_a_chinese_client_is_told_in_chinese_and_a_bouncing_one_not_at_all(desk):
+    desk.client_writes("我从今天早上开始无法登录。", subject="无法登录", sender=f"李明 <{ALICE}>",
+                       to="zh@example.cn")
+    desk.agent_answers(desk.agnes, "#close", lang="zh")
+    [(_, closed, _)] = status_mail(desk)
+    assert "工单 #1 已关闭" in closed.get_content()
+    Customer.update(bounce_state="permanent").execute()
+    desk.agent_answers(desk.agnes, "#open", lang="zh")
+    assert len(status_mail(desk)) == 1  # nothing to an address that bounced for good
