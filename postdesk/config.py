@@ -417,8 +417,8 @@ def _check_service_levels(settings: Settings) -> None:
             raise ConfigError(f"{src}: calendars[{i}].name: {calendar.name!r} is used twice")
         try:
             BusinessCalendar.from_config(calendar)
-        except CalendarError as exc:
-            raise ConfigError(f"{src}: calendars[{i}]: {exc}") from None
+        except CalendarError as exc:  # "hours.monday: …" names the config key monday
+            raise ConfigError(f"{src}: calendars[{i}].{str(exc).removeprefix('hours.')}") from None
     last = settings.policies[-1] if settings.policies else None
     if last is None or last.tiers or last.priorities or last.categories or last.mailboxes:
         raise ConfigError(f"{src}: policies: the last [[policies]] must match every ticket (no tiers, "

@@ -123,3 +123,10 @@ def test_tiers_and_categories_must_be_usable_names(tmp_path, extra, reason):
 def test_chinese_tier_names_are_fine(tmp_path):
     extra = '[customers]\ntiers = ["重要", "普通"]\ndefault_tier = "普通"\n'
     assert config.load(write(tmp_path, MINIMAL + extra), environ={}).customers.tiers == ("重要", "普通")
+
+
+def test_a_bad_calendar_names_its_key(tmp_path):
+    extra = ('[[calendars]]\nname = "office"\nmonday = ["9-17"]\n'
+             '[[calendars]]\nname = "business"\n[[calendars]]\nname = "24x7"\nalways_open = true\n')
+    with pytest.raises(config.ConfigError, match=r"calendars\[0\]\.monday: \"9-17\" is not HH:MM-HH:MM"):
+        config.load(write(tmp_path, MINIMAL + extra), environ={})
