@@ -71,10 +71,13 @@ hey.com tutanota.com laposte.net orange.fr free.fr libero.it t-online.de
 
 
 def is_colleague(ticket: Ticket, sender: str, mail) -> bool:
-    """Someone at the customer's own organisation domain (not a public mail provider) who writes
-    with the customer in To or Cc: answering alongside them, not merely copying them. A stranger
-    who copies the customer fails the domain; a stranger at a public provider fails the list."""
-    customer = ticket.customer.email
+    """Someone at the customer's own organisation domain who writes with the customer in To or Cc:
+    answering alongside them, not merely copying them. Only for a customer we know to belong to an
+    organisation (its name set by an agent or the customer import): a shared domain alone is no
+    tie (no list of public providers is ever complete: hotmail.co.uk, a university…). A stranger
+    who copies the customer fails the domain."""
+    customer = ticket.customer
     domain = sender.rpartition("@")[2].lower()
-    return (domain == customer.rpartition("@")[2] and domain not in PUBLIC_PROVIDERS and sender.lower() != customer
-            and customer in {a.lower() for _, a in mail.to + mail.cc})
+    return (bool(customer.organisation) and "." in domain and domain == customer.email.rpartition("@")[2]
+            and domain not in PUBLIC_PROVIDERS and sender.lower() != customer.email
+            and customer.email in {a.lower() for _, a in mail.to + mail.cc})

@@ -137,7 +137,10 @@ def test_a_strangers_tag_still_reaches_no_ticket_even_with_references(settings):
 
 
 def test_a_colleague_writing_with_the_customer_in_copy_joins_the_ticket(settings):
+    from models.tables import Customer
+
     ingest(settings, mail("Alice <alice@client.example>", "Cannot log in", "<a1@client.example>"))
+    Customer.update(organisation="Client Ltd").execute()  # known to be an organisation (admin, import)
     ctx = ingest(settings, mail("Bob <bob@client.example>", "Re: [#1] Cannot log in", "<b1@client.example>",
                                 cc="Alice <alice@client.example>", text="Same here on my laptop."))
     assert (ctx.ticket.number, ctx.threaded_by, ctx.outcome) == (1, "subject_tag", "added")
@@ -146,10 +149,20 @@ def test_a_colleague_writing_with_the_customer_in_copy_joins_the_ticket(settings
 
 
 def test_a_colleague_without_the_customer_in_copy_or_at_a_public_provider_is_no_colleague(settings):
+    from models.tables import Customer
+
     ingest(settings, mail("Alice <alice@client.example>", "Cannot log in", "<a1@client.example>"))
+    Customer.update(organisation="Client Ltd").execute()
     alone = ingest(settings, mail("Bob <bob@client.example>", "Re: [#1] Cannot log in", "<b1@client.example>"))
     assert alone.ticket.number == 2  # the customer not in copy: a tag alone proves nothing
     ingest(settings, mail("Gil <gil@gmail.com>", "Broken", "<g1@gmail.com>"))  # ticket #3
     other = ingest(settings, mail("Mallory <mallory@gmail.com>", "Re: [#3] Broken", "<m1@gmail.com>",
                                   cc="gil@gmail.com"))
     assert other.ticket.number == 4  # sharing gmail.com is no tie
+
+
+def test_a_shared_domain_of_a_customer_not_known_as_an_organisation_is_no_tie(settings):
+    ingest(settings, mail("Alice <alice@hotmail.co.uk>", "Cannot log in", "<a1@hotmail.co.uk>"))
+    ctx = ingest(settings, mail("Mallory <mallory@hotmail.co.uk>", "Re: [#1] Cannot log in", "<m1@hotmail.co.uk>",
+                                cc="alice@hotmail.co.uk"))
+    assert ctx.ticket.number == 2 and not Participant.select().where(Participant.ticket == 1).exists()
