@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 
 def receive_customer_mail(settings, mail, *, ticket, follow_up_of, mailbox, threaded_by: str,
                           reply_text: str, inbound_id: int | None, automatic: bool, notify: bool,
-                          at, found_customer=None, conflict: dict | None = None) -> Done:
+                          at, found_customer=None, conflict: dict | None = None, historic: bool = False) -> Done:
     """A customer's mail: a new ticket (acknowledged) or a message on `ticket`. Only the ticket's
     customer brings the people they copy in as participants (whose [#N] tags are trusted): anyone
     who knows a Message-ID of the thread can answer it. Someone who is neither the customer nor a
@@ -59,9 +59,10 @@ def receive_customer_mail(settings, mail, *, ticket, follow_up_of, mailbox, thre
                            actor=customer.email, via="email",
                            new={"address": customer.email, "threaded_by": threaded_by})
             log.warning("%s from %s, who is not on ticket #%s", mail.message_id, customer.email, ticket.number)
-        if not automatic and outcome == "added" and ticket.sla_state == "breached":
-            sla.complain(settings, ticket, f"{customer.email} wrote while the ticket was past its SLA")
-        sla.recompute(settings, ticket, at=at, via="email", new=outcome == "new_ticket")
+        if not automatic and outcome == "added" and sla.awaits_overdue_answer(ticket):
+            sla.complain(settings, ticket, f"{customer.email} wrote while owed an answer past its SLA")
+        sla.recompute(settings, ticket, at=None if historic else at, via="email", new=outcome == "new_ticket",
+                      settle=historic)
         if automatic:
             return Done("auto_reply", ticket)
         if not customer.language and customer.id == ticket.customer_id:

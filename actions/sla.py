@@ -47,11 +47,12 @@ def history(ticket: Ticket) -> list[sla_clocks.Happening]:
 def histories(found: list[Ticket]) -> dict[int, list[sla_clocks.Happening]]:
     """Each ticket's happenings, from its creation and its events, in one query for them all."""
     result = {t.id: [sla_clocks.Happening(t.created_at, "created")] for t in found}
-    for event in (Event.select(Event.ticket, Event.action, Event.new, Event.created_at)
+    for event in (Event.select(Event.ticket, Event.action, Event.new, Event.detail, Event.created_at)
                   .where(Event.ticket.in_(list(result)) & Event.action.in_(HISTORY[1:]))
                   .order_by(Event.created_at, Event.id)):
-        if event.action == "status":
-            happening = sla_clocks.Happening(event.created_at, "status", json.loads(event.new))
+        if event.action == "status":  # events from before old/new were data carry it in their detail
+            status = json.loads(event.new) if event.new else event.detail.rpartition("→")[2].strip()
+            happening = sla_clocks.Happening(event.created_at, "status", status)
         else:
             happening = sla_clocks.Happening(event.created_at, "customer" if event.action == "customer_replied"
                                              else "reply")
@@ -70,13 +71,21 @@ def clocks_of(settings, ticket: Ticket, now: dt.datetime, *, new: bool = False
 
 
 def recompute(settings, ticket: Ticket, *, at: dt.datetime | None = None, via: str = "system",
-              new: bool = False, events: list | None = None) -> dict:
+              new: bool = False, events: list | None = None, settle: bool = False) -> dict:
     """Bring the ticket's clocks up to date (call inside the action's transaction, after its
     change; `new` for a ticket just opened). Each clock that started, paused, resumed or was met
-    is an Event; `events`: the caller's own, written in the same insert."""
+    is an Event; `events`: the caller's own, written in the same insert. `settle`: past mail
+    being imported, whose warnings and escalations already due are marked done without a word
+    (no alert storm for last year's tickets)."""
     now = at or utcnow()
     policy, calendar, clocks = clocks_of(settings, ticket, now, new=new)
-    fields, events = _state(ticket, policy, calendar, clocks, done=set() if new else None, events=events or [])
+    done = set() if new else None
+    if settle:
+        past = [(ticket.id, c.name, c.started_at.isoformat(), mark) for c in clocks.values()
+                for when, mark in marks(policy, calendar, c) if when <= now]
+        _claim(past, now)
+        done = {key[1:] for key in past}
+    fields, events = _state(ticket, policy, calendar, clocks, done=done, events=events or [])
     tickets.record_many(ticket, [{**e, "actor": SYSTEM, "via": via} for e in events])
     Ticket.update(**fields).where(Ticket.id == ticket.id).execute()
     return clocks
@@ -132,6 +141,14 @@ def _as_data(clock: sla_clocks.Clock) -> dict:
             "breached_at": iso(clock.breached_at)}
 
 
+def awaits_overdue_answer(ticket: Ticket) -> bool:
+    """The client is owed an answer past its due time: a response clock breached (as last
+    computed), and the ticket not waiting on the client (then they are answering us)."""
+    states = json.loads(ticket.sla_clocks) if ticket.sla_clocks else {}
+    return ticket.status != "pending" and any(
+        states.get(name, {}).get("state") == "breached" for name in ("first_response", "next_response"))
+
+
 def complain(settings, ticket: Ticket, why: str) -> None:
     """A complaint: the client chased a breached ticket (or, later, rated it low). With
     `tickets.complaint_category` set, the ticket is filed under it, so the complaint policy and
@@ -154,6 +171,8 @@ def marks(policy, calendar, clock: sla_clocks.Clock) -> list[tuple[dt.datetime, 
         found.append((calendar.subtract(clock.due, policy.warning_minutes), "warning"))
     for level, escalation in enumerate(policy.escalations):
         found.append((calendar.add(clock.due, escalation.after_minutes), f"breach-{level}"))
+    if not policy.escalations:  # still recorded, and the ticket shown as breached
+        found.append((clock.due, "breach"))
     return sorted(found)
 
 
@@ -202,6 +221,10 @@ def run_due(settings, ticket_ids: list[int], now: dt.datetime | None = None,
                 if mark == "warning":
                     if name not in breached:
                         mail += _warn(settings, ticket, clock, when, cache, events)
+                    continue
+                if mark == "breach":  # a policy without escalation levels: recorded only
+                    events.append({"action": "sla_breach", "detail": f"{name.replace('_', ' ')} breached",
+                                   "new": {"clock": name, "due": clock.due.isoformat(), "at": when.isoformat()}})
                     continue
                 alerts, acted = _escalate(settings, ticket, policy, int(mark.split("-")[1]), clock, when, cache,
                                           events)
@@ -286,7 +309,7 @@ def _alert(settings, ticket: Ticket, notify: list[str], kind: str, clock, level:
     team_cache = {} if team_cache is None else team_cache
     agents: dict[int, Agent] = {}
     for who in notify:
-        if who == "assignee" and ticket.assignee_id:
+        if who == "assignee" and ticket.assignee_id and ticket.assignee.active:
             found = [ticket.assignee]
         elif who in ("assignee", "team"):
             if ticket.mailbox_id not in team_cache:

@@ -201,7 +201,7 @@ def apply(ctx: Context) -> None:
                     ctx.settings, mail, ticket=ctx.ticket, follow_up_of=ctx.follow_up_of,
                     mailbox=_mailbox_for(ctx), threaded_by=ctx.threaded_by, reply_text=ctx.reply_text,
                     inbound_id=ctx.row.id, automatic=bool(ctx.automatic), notify=ctx.notify,
-                    at=_when(ctx), found_customer=found, conflict=ctx.conflict)
+                    at=_when(ctx), found_customer=found, conflict=ctx.conflict, historic=ctx.historic)
             ctx.outcome, ctx.ticket, ctx.outbox_ids = done.outcome, done.ticket, list(done.outbox_ids)
             inbound.finish(ctx.row, "processed", ctx.outcome, message_id=mail.message_id)
     except IntegrityError:

@@ -284,3 +284,55 @@ def test_complaints_have_their_own_queue_in_the_admin(desk):
     client_writes(settings, sender="Finn <finn@client.example>", subject="A question", text="How do I export?")
     page = signed_in(create_app(settings, testing=True)).get("/?category=complaint").get_data(as_text=True)
     assert "我要投诉" in page and "A question" not in page
+
+
+def test_importing_last_years_mail_sends_no_alerts_and_keeps_clocks_right(desk, clock):
+    from mailer import pipeline, spool
+
+    settings, _ = desk
+    raw = (b"From: Old <old@client.example>\r\nTo: support@example.com\r\nSubject: Old question\r\n"
+           b"Date: Mon, 05 Jan 2026 09:00:00 +0000\r\nMessage-ID: <old-1@client.example>\r\n\r\nHello\r\n")
+    pipeline.process(settings, spool.store(raw, "import"), notify=False, historic=True)
+    assert Ticket.get().sla_state == "breached"  # it is overdue, and says so
+    assert check_slas()["alerts"] == 0 and Outbox.select().count() == 0  # but nobody is woken for it
+
+
+def test_events_from_before_old_and_new_values_were_data_still_count(desk, clock):
+    settings, staff = desk
+    client_writes(settings)
+    Event.insert(ticket=1, action="status", detail="new → pending", actor="x", via="web",
+                 created_at=at(5)).execute()  # as migration 5 left them: no new value
+    clock.shift(dt.timedelta(minutes=30))
+    client_writes(settings, 2)  # recomputed from that history without failing
+    assert clocks()["first_response"].used == 5
+
+
+def test_a_policy_without_escalations_still_shows_the_breach(desk, clock):
+    settings, _ = desk
+    client_writes(settings, sender="Carl <carl@sales.bigclient.com>", subject="Quote")  # vip: no escalations
+    clock.move_to(at(31).replace(tzinfo=dt.UTC))
+    check_slas()
+    assert Ticket.get().sla_state == "breached"
+    assert Event.select().where(Event.action == "sla_breach").count() == 1  # the first response, once
+
+
+def test_answering_a_pending_question_after_the_deadline_is_no_complaint(desk, clock):
+    settings, staff = desk
+    client_writes(settings)
+    clock.move_to(at(70).replace(tzinfo=dt.UTC))
+    check_slas()  # the first response is breached
+    agent_answers(settings, staff["agnes"], Ticket.get(), "Which browser do you use?")
+    act.set_status(Ticket.get(), "pending", settings=settings, actor=staff["agnes"], via="web")
+    client_writes(settings, 2, text="Firefox 120.")
+    assert Ticket.get().category == "" and not Event.select().where(Event.action == "complaint").exists()
+
+
+def test_a_warning_for_an_inactive_assignee_goes_to_the_team(desk, clock):
+    settings, staff = desk
+    client_writes(settings)
+    act.assign(Ticket.get(), staff["bob"], actor=staff["agnes"], via="web")
+    staff["bob"].active = False
+    staff["bob"].save()
+    clock.move_to(at(50).replace(tzinfo=dt.UTC))
+    check_slas()
+    assert [w.rcpt_to for w in Outbox.select().where(Outbox.kind == "sla_warning")] == ["agnes@example.com"]
