@@ -198,8 +198,11 @@ def run_due(settings, ticket_ids: list[int], now: dt.datetime | None = None,
     cache = {} if cache is None else cache
     mail, all_events, updates = [], [], []
     with db.atomic():  # SQLite: BEGIN IMMEDIATE (models.base), so what is read below is current
-        found = list(Ticket.select(Ticket, Customer, Mailbox).join(Customer).switch(Ticket).join(Mailbox)
-                     .where(Ticket.id.in_(list(ticket_ids))).order_by(Ticket.sla_next_check, Ticket.id))
+        query = (Ticket.select(Ticket, Customer, Mailbox).join(Customer).switch(Ticket).join(Mailbox)
+                 .where(Ticket.id.in_(list(ticket_ids))).order_by(Ticket.sla_next_check, Ticket.id))
+        if db.for_update:  # PostgreSQL: a second job waits here for the first to commit, then reads
+            query = query.for_update(of=Ticket)  # what it wrote (SQLite's BEGIN IMMEDIATE does so already)
+        found = list(query)
         happened = histories(found)
         plans = []
         for ticket in found:

@@ -105,14 +105,16 @@ SIGNATURE_LINES = 8  # a signature block is at most this many lines; longer is t
 
 def drop_named_signature(text: str, names: tuple[str, ...]) -> str:
     """The text without the writer's signature block, for mail from someone whose name we know
-    (an agent): the last few lines from a rule line, or from a line that starts with one of
-    `names` and is no sentence ("Agnes Smith", "Agnes Smith | Support", "李娜 客服经理", not "Agnes
+    (an agent): the last few lines from a rule line right above their name, or from a line that
+    starts with one of `names` and is no sentence ("Agnes Smith", "Agnes Smith | Support", "李娜 客服经理", not "Agnes
     will call you."). The sign-off above it ("Best regards,") stays."""
     lines = text.rstrip().split("\n")
     start = max(0, len(lines) - SIGNATURE_LINES)
     for index in range(start, len(lines)):
         line = lines[index].strip()
-        if index and (RULE_LINE.match(line) or _is_name_line(line, names)):
+        signed = RULE_LINE.match(line) and any(_is_name_line(after.strip(), names)
+                                               for after in lines[index + 1:index + 3])
+        if index and (signed or _is_name_line(line, names)):
             return "\n".join(lines[:index]).rstrip()
     return text.rstrip()
 

@@ -401,6 +401,10 @@ def _check_service_levels(settings: Settings) -> None:
     for i, rule in enumerate(settings.customers.rules):
         if rule.tier not in tiers:
             raise ConfigError(f"{src}: customers.rules[{i}].tier: {rule.tier!r} is not one of customers.tiers")
+        bad = [d for d in rule.domains if not re.fullmatch(r"[^\s@.]+(\.[^\s@.]+)+", d)]
+        if bad:
+            raise ConfigError(f"{src}: customers.rules[{i}].domains: {bad[0]!r} is not a domain name like "
+                              f"\"bigclient.com\"")
     for i, rule in enumerate(settings.tickets.category_rules):
         if rule.category not in categories:
             raise ConfigError(f"{src}: tickets.category_rules[{i}].category: {rule.category!r} is not one of "
@@ -423,8 +427,16 @@ def _check_service_levels(settings: Settings) -> None:
     if last is None or last.tiers or last.priorities or last.categories or last.mailboxes:
         raise ConfigError(f"{src}: policies: the last [[policies]] must match every ticket (no tiers, "
                           f"priorities, categories or mailboxes), so every ticket has one")
+    policy_names = [p.name for p in settings.policies]
     for i, policy in enumerate(settings.policies):
         where = f"{src}: policies[{i}]"
+        if not policy.name.strip() or policy_names.count(policy.name) > 1:
+            raise ConfigError(f"{where}.name: {policy.name!r} is empty or used twice")
+        targets = [t for t in (policy.first_response_minutes, policy.next_response_minutes,
+                               policy.resolution_minutes) if t]
+        if targets and policy.warning_minutes >= min(targets):
+            raise ConfigError(f"{where}.warning_minutes: {policy.warning_minutes} is not shorter than its smallest "
+                              f"target ({min(targets)} minutes)")
         for key, known in (("tiers", tiers), ("priorities", PRIORITIES), ("categories", categories)):
             unknown = [v for v in getattr(policy, key) if v not in known]
             if unknown:

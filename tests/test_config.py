@@ -130,3 +130,14 @@ def test_a_bad_calendar_names_its_key(tmp_path):
              '[[calendars]]\nname = "business"\n[[calendars]]\nname = "24x7"\nalways_open = true\n')
     with pytest.raises(config.ConfigError, match=r"calendars\[0\]\.monday: \"9-17\" is not HH:MM-HH:MM"):
         config.load(write(tmp_path, MINIMAL + extra), environ={})
+
+
+@pytest.mark.parametrize(("extra", "reason"), [
+    ('[[policies]]\nname = "a"\n[[policies]]\nname = "a"\n', r"policies\[0\]\.name: 'a' is empty or used twice"),
+    ('[[policies]]\nname = "a"\nfirst_response_minutes = 60\nwarning_minutes = 60\n',
+     r"warning_minutes: 60 is not shorter than its smallest target"),
+    ('[customers]\nrules = [{tier = "vip", domains = ["@big.com"]}]\n', r"domains: '@big.com' is not a domain"),
+])
+def test_policies_and_rules_must_make_sense(tmp_path, extra, reason):
+    with pytest.raises(config.ConfigError, match=reason):
+        config.load(write(tmp_path, MINIMAL + extra), environ={})

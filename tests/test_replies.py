@@ -63,6 +63,7 @@ def test_html_only_reply_drops_gmail_quote_container():
     ("Hi,\n\nAgnes will call you tomorrow", "Hi,\n\nAgnes will call you tomorrow"),
     ("Hi,\nAgnesa wrote the fix.", "Hi,\nAgnesa wrote the fix."),
     ("Agnes Smith", "Agnes Smith"),  # a name alone is the message, not a signature
+    ("Steps:\n-----\n1. Open Settings\n2. Reset", "Steps:\n-----\n1. Open Settings\n2. Reset"),  # a rule, no name
     ("Agnes Smith\n" + "step\n" * 9, "Agnes Smith\n" + "step\n" * 9),  # more than a signature follows
 ])
 def test_an_agents_signature_block_is_dropped_by_their_name_or_a_rule_line(text, kept):

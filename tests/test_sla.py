@@ -336,3 +336,12 @@ def test_a_warning_for_an_inactive_assignee_goes_to_the_team(desk, clock):
     clock.move_to(at(50).replace(tzinfo=dt.UTC))
     check_slas()
     assert [w.rcpt_to for w in Outbox.select().where(Outbox.kind == "sla_warning")] == ["agnes@example.com"]
+
+
+def test_the_customer_import_refuses_addresses_a_mail_never_carries(desk):
+    from actions.customers import Row, check_import
+
+    settings, _ = desk
+    rows = [Row(2, "alice@example.com,"), Row(3, "bob@example.com;eve@evil.com"), Row(4, "dave@@example.com"),
+            Row(5, "<erin@example.com>"), Row(6, "李雷@例子.中国")]
+    assert [e.split(":")[0] for e in check_import(rows, settings)] == ["line 2", "line 3", "line 4", "line 5"]
