@@ -103,3 +103,14 @@ def test_without_redis_a_reply_stored_before_its_question_still_joins_the_questi
         pass
     assert Ticket.select().count() == 1
     assert Message.get(Message.message_id == "<vpn-bob-reply@client.example>").threaded_by == "header"
+
+
+def test_the_clock_enqueues_one_sweep_and_one_sla_job_per_installation(settings):
+    from postdesk import runtime
+    from workers import schedule
+
+    queue = runtime.queue(settings)
+    assert schedule.tick(settings) is True
+    assert schedule.tick(settings) is False  # a second clock (another process) within the interval
+    names = sorted(job.func_name for job in queue.get_jobs())
+    assert names == ["workers.sla.check_slas", "workers.sweeper.sweep"]

@@ -38,7 +38,7 @@ def start_clock(settings, stop: threading.Event) -> threading.Thread:
                 tick(settings)
             except redis.RedisError as exc:
                 log.warning("clock: Redis unavailable (%s); will try again", exc)
-            stop.wait(settings.worker.sweep_interval_seconds)
+            stop.wait(min(settings.worker.sweep_interval_seconds, SLA_INTERVAL))  # each keeps its own pace
 
     thread = threading.Thread(target=run, name="postdesk-clock", daemon=True)
     thread.start()
