@@ -33,12 +33,12 @@ def set_tier(customer: Customer, tier: str, *, settings, actor: Agent, via: str,
     with db.atomic():
         Customer.update(tier=tier).where(Customer.id == customer.id).execute()
         customer.tier = tier
-        affected = Ticket.select().where((Ticket.customer == customer) & (Ticket.status != "closed"))
-        ids = {t.id for t in affected} | ({ticket.id} if ticket is not None else set())
-        for ticket_id in sorted(ids):
-            tickets.record(Ticket(id=ticket_id), "tier", f"{customer.email}: {old} → {tier}", actor=actor.email,
-                           via=via, old=old, new=tier)
-        for affected in Ticket.select().where(Ticket.id.in_(sorted(ids))):
+        concerned = (Ticket.customer == customer) & (Ticket.status != "closed")
+        if ticket is not None:
+            concerned |= Ticket.id == ticket.id
+        for affected in Ticket.select().where(concerned).order_by(Ticket.id):
+            tickets.record(affected, "tier", f"{customer.email}: {old} → {tier}", actor=actor.email, via=via,
+                           old=old, new=tier)
             sla.recompute(settings, affected, via=via)  # the tier may change the policy
     return Done("tier", ticket)
 

@@ -7,7 +7,7 @@ import datetime as dt
 from mailer import compose, tokens
 from mailer.notify import message_id_domain, reply_address
 from models import outbox, tickets
-from models.tables import Agent, Message, Outbox
+from models.tables import Agent, Outbox
 
 AUTOMATIC_KINDS = ("acknowledgement",)
 
@@ -45,9 +45,7 @@ def status_update(settings, ticket, old: str, new: str) -> list[Outbox]:
     subject, body = compose.render("status_update", client_language(customer, mailbox), ticket=ticket,
                                    customer=customer, mailbox=mailbox, change=change,
                                    reopen_days=settings.tickets.reopen_closed_within_days)
-    last = (Message.select(Message.message_id, Message.references)
-            .where((Message.ticket == ticket) & (Message.direction == "in") & (Message.kind == "customer"))
-            .order_by(Message.created_at.desc(), Message.id.desc()).first())
+    last = tickets.last_customer_message(ticket)
     message_id = compose.new_message_id(message_id_domain(settings))
     raw = compose.build(sender_name=mailbox.name, sender=mailbox.address, to=customer.email, subject=subject,
                         text=body, message_id=message_id, in_reply_to=last.message_id if last else "",

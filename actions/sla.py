@@ -17,7 +17,7 @@ from mailer import compose, tokens
 from mailer.notify import message_id_domain, reply_address
 from models import outbox, tickets
 from models.base import db, utcnow
-from models.tables import Agent, Customer, Event, Mailbox, SlaMark, Ticket
+from models.tables import PRIORITIES, Agent, Customer, Event, Mailbox, SlaMark, Ticket
 from servicelevels import clocks as sla_clocks
 from servicelevels import policies
 from servicelevels.calendar import Calendar
@@ -111,7 +111,7 @@ def _state(ticket: Ticket, policy, calendar, clocks, *, done: set | None, events
               "sla_state": sla_clocks.worst(clocks),
               "first_response_due": clocks["first_response"].due, "next_response_due": clocks["next_response"].due,
               "resolution_due": clocks["resolution"].due,
-              "sla_next_check": _next_check(ticket, policy, calendar, clocks, done=done)}
+              "sla_next_check": _next_check(policy, calendar, clocks, done=done)}
     for key, value in fields.items():
         setattr(ticket, key, value)
     return fields, events
@@ -176,7 +176,7 @@ def marks(policy, calendar, clock: sla_clocks.Clock) -> list[tuple[dt.datetime, 
     return sorted(found)
 
 
-def _next_check(ticket, policy, calendar, clocks, done=None) -> dt.datetime | None:
+def _next_check(policy, calendar, clocks, done=None) -> dt.datetime | None:
     """The earliest mark not known to be done. Outside the SLA job (`done` None) that may be one
     done already: the job then looks once, claims nothing and moves the check on, which costs
     less than reading the marks on every change of every ticket."""
@@ -291,8 +291,6 @@ def _escalate(settings, ticket: Ticket, policy, level: int, clock, when: dt.date
 
 
 def _rank(priority: str) -> int:
-    from .tickets import PRIORITIES
-
     return PRIORITIES.index(priority)
 
 

@@ -15,13 +15,12 @@ from mailer import compose
 from mailer.notify import message_id_domain, reply_address
 from models import customers, outbox, tickets
 from models.base import db, utcnow
-from models.tables import Agent, Attachment, Customer, Message, Participant, Ticket
+from models.tables import PRIORITIES, TICKET_STATUSES, Agent, Attachment, Customer, Message, Participant, Ticket
 
 from . import notices, sla
 from .result import Done, refuse
 
-STATUSES = ("new", "open", "pending", "resolved", "closed")
-PRIORITIES = ("low", "normal", "high", "urgent")
+STATUSES = TICKET_STATUSES
 
 
 def check_status(ticket: Ticket, status: str) -> str:
@@ -173,9 +172,7 @@ def reply(settings, ticket: Ticket, agent: Agent, text: str, *, via: str, attach
     mailbox = ticket.mailbox
     customer = ticket.customer
     cc = [p.customer.email for p in ticket.participants]
-    last = (Message.select().where((Message.ticket == ticket) & (Message.direction == "in")
-                                   & (Message.kind == "customer"))
-            .order_by(Message.created_at.desc(), Message.id.desc()).first())
+    last = tickets.last_customer_message(ticket)
     references = tuple((last.references.split() if last else [])[-20:])
     subject = ticket.subject if f"[#{ticket.number}]" in ticket.subject else f"[#{ticket.number}] {ticket.subject}"
     message_id = compose.new_message_id(message_id_domain(settings))

@@ -150,14 +150,13 @@ def find_ticket(ctx: Context) -> None:
 
 def _by_weighed_evidence(ctx: Context):
     mail = ctx.mail
-    replied = threading.by_message_ids(list(dict.fromkeys(mail.in_reply_to)))
+    replied, referenced = threading.by_headers(mail)
     tagged = threading.by_subject_tag(mail, ctx.sender, ctx.agent is not None) \
         if threading.TAG_RE.search(mail.subject) else None
     if replied is not None:
         if tagged is not None and tagged.id != replied.id:
             ctx.conflict = {"chosen": "in_reply_to", "in_reply_to": replied.number, "subject_tag": tagged.number}
         return replied, "header"
-    referenced = threading.by_message_ids(list(dict.fromkeys(mail.references[::-1])))
     if tagged is not None:
         if referenced is not None and referenced.id != tagged.id:
             ctx.conflict = {"chosen": "subject_tag", "subject_tag": tagged.number, "references": referenced.number}

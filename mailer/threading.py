@@ -27,25 +27,36 @@ def by_token(settings, addresses: list[str]) -> Ticket | None:
     return None
 
 
-def by_headers(mail) -> Ticket | None:
-    """In-Reply-To, then References from the newest back, naming a Message-ID we stored or sent.
-    The message answered wins: References may also name mail that went to another ticket."""
-    return by_message_ids(list(dict.fromkeys(mail.in_reply_to + mail.references[::-1])))
+def by_headers(mail) -> tuple[Ticket | None, Ticket | None]:
+    """The ticket of the mail In-Reply-To names, and of the newest one References names, among
+    the mail we stored or sent: one lookup for both."""
+    answered = list(dict.fromkeys(mail.in_reply_to))[:10]
+    referenced = list(dict.fromkeys(mail.references[::-1]))[:100]  # the recent end is what matters
+    known = _known(answered + referenced)
+    replied = _first(answered, known)
+    newest = next((known[i] for i in referenced if i in known), None)
+    return replied, (replied if replied is not None and replied.id == newest else _first(referenced, known))
 
 
 def by_message_ids(ids: list[str]) -> Ticket | None:
     """The ticket of the first id (in the caller's order of preference) that we know."""
+    ids = ids[:100]
+    return _first(ids, _known(ids))
+
+
+def _known(ids: list[str]) -> dict[str, int]:
+    """Ticket ids of the Message-IDs we stored or sent, in one round trip for both tables."""
     if not ids:
-        return None
-    ids = ids[:100]  # a References header can be long; the recent end is what matters
+        return {}
     sent = Outbox.select(Outbox.message_id, Outbox.ticket).where(
         Outbox.message_id.in_(ids) & Outbox.ticket.is_null(False))
     stored = Message.select(Message.message_id, Message.ticket).where(Message.message_id.in_(ids))
-    known = dict((sent | stored).tuples())  # one round trip for both tables
-    for message_id in ids:
-        if message_id in known:
-            return Ticket.get_by_id(known[message_id])
-    return None
+    return dict((sent | stored).tuples())
+
+
+def _first(ids: list[str], known: dict[str, int]) -> Ticket | None:
+    found = next((known[i] for i in ids if i in known), None)
+    return Ticket.get_by_id(found) if found is not None else None
 
 
 def by_subject_tag(mail, sender: str, is_agent: bool = False) -> Ticket | None:

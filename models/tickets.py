@@ -102,6 +102,13 @@ def _store_attachments(message: Message, mail) -> None:
                           inline=part.inline, data=part.data)
 
 
+def last_customer_message(ticket: Ticket) -> Message | None:
+    """The client's latest mail on the ticket: what our mail to them is threaded under."""
+    return (Message.select().where((Message.ticket == ticket) & (Message.direction == "in")
+                                   & (Message.kind == "customer"))
+            .order_by(Message.created_at.desc(), Message.id.desc()).first())
+
+
 def set_status(ticket: Ticket, status: str, actor: str, via: str) -> None:
     if status == ticket.status:
         return

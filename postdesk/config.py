@@ -388,12 +388,12 @@ def _check(settings: Settings) -> None:
         raise ConfigError(f"{src}: database.url: must start with sqlite:/// or postgresql://")
 
 
-PRIORITIES = ("low", "normal", "high", "urgent")
 STATUS_UPDATES = ("pending", "resolved", "closed", "reopened")
 
 
 def _check_service_levels(settings: Settings) -> None:
     """Tier and category rules, calendars and policies name only things that exist."""
+    from models.tables import PRIORITIES
     from servicelevels.calendar import Calendar as BusinessCalendar
     from servicelevels.calendar import CalendarError
 

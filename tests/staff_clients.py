@@ -421,6 +421,25 @@ def outlook_paragraph(paragraph: str) -> str:
     return CRLF.join(line for sub in paragraph.split("\n") for line in wrap(sub)) + CRLF + CRLF
 
 
+def outlook_headers(r: Reply, charset: Charset, content_type: str) -> list[str]:
+    """Outlook 16's header block: "RE: " (zh "答复: "), Thread-Index, Content-Language."""
+    n, zh = r.notice, r.zh
+    return [
+        f"From: {mailbox_header(r.agent, charset, quote=True)}",
+        f"To: {mailbox_header(n.reply_to, charset, quote=True)}",
+        f"References: {' '.join(r.references)}",
+        f"In-Reply-To: {n.message_id}",
+        f"Subject: {header_text(('答复: ' if zh else 'RE: ') + n.subject, charset)}",
+        f"Date: {rfc2822(r.date)}",
+        f"Message-ID: {r.message_id}",
+        "MIME-Version: 1.0",
+        f"Content-Type: {content_type}",
+        "X-Mailer: Microsoft Outlook 16.0",
+        f"Thread-Index: {thread_index(r)}",
+        f"Content-Language: {'zh-cn' if zh else 'en-us'}",
+    ]
+
+
 def outlook_desktop(r: Reply) -> str:
     """Outlook 16 on Windows answering in HTML: multipart/alternative of a Word-generated HTML part
     (WordSection1, MsoNormal paragraphs, the signature behind the _MailAutoSig bookmark, the
@@ -460,20 +479,7 @@ def outlook_desktop(r: Reply) -> str:
     filetime = windows_filetime(r.date)
     boundary = (f"----=_NextPart_000_{int.from_bytes(r.token(2, 'part')) & 0x0FFF:04X}_"
                 f"{filetime >> 32:08X}.{filetime & 0xFFFFFFFF:08X}")
-    headers = [
-        f"From: {mailbox_header(r.agent, charset, quote=True)}",
-        f"To: {mailbox_header(n.reply_to, charset, quote=True)}",
-        f"References: {' '.join(r.references)}",
-        f"In-Reply-To: {n.message_id}",
-        f"Subject: {header_text(('答复: ' if zh else 'RE: ') + n.subject, charset)}",
-        f"Date: {rfc2822(r.date)}",
-        f"Message-ID: {r.message_id}",
-        "MIME-Version: 1.0",
-        f'Content-Type: multipart/alternative;{CRLF}\tboundary="{boundary}"',
-        "X-Mailer: Microsoft Outlook 16.0",
-        f"Thread-Index: {thread_index(r)}",
-        f"Content-Language: {'zh-cn' if zh else 'en-us'}",
-    ]
+    headers = outlook_headers(r, charset, f'multipart/alternative;{CRLF}\tboundary="{boundary}"')
     plain_cte, plain_body = (("7bit", text) if charset.codec == "ascii"
                              else ("quoted-printable", quoted_printable(charset.encode(text), break_at_space=True)))
     return multipart(headers, boundary, [
@@ -493,20 +499,7 @@ def outlook_desktop_plain(r: Reply) -> str:
     values = (named(n.sender), dates(n.date)["outlook_zh" if zh else "outlook_en"], named(n.to), n.subject)
     lines = [*r.typed, "", *r.signature, "", "-----原始邮件-----" if zh else "-----Original Message-----",
              *(f"{k}: {v}" for k, v in zip(labels, values, strict=True)), "", *n.lines]
-    headers = [
-        f"From: {mailbox_header(r.agent, charset, quote=True)}",
-        f"To: {mailbox_header(n.reply_to, charset, quote=True)}",
-        f"References: {' '.join(r.references)}",
-        f"In-Reply-To: {n.message_id}",
-        f"Subject: {header_text(('答复: ' if zh else 'RE: ') + n.subject, charset)}",
-        f"Date: {rfc2822(r.date)}",
-        f"Message-ID: {r.message_id}",
-        "MIME-Version: 1.0",
-        f'Content-Type: text/plain;{CRLF}\tcharset="{charset.label}"',
-        "X-Mailer: Microsoft Outlook 16.0",
-        f"Thread-Index: {thread_index(r)}",
-        f"Content-Language: {'zh-cn' if zh else 'en-us'}",
-    ]
+    headers = outlook_headers(r, charset, f'text/plain;{CRLF}\tcharset="{charset.label}"')
     text = CRLF.join(lines) + CRLF
     if charset.codec == "ascii":
         return CRLF.join([*headers, "Content-Transfer-Encoding: 7bit", "", text])

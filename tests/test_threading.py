@@ -136,11 +136,16 @@ def test_a_strangers_tag_still_reaches_no_ticket_even_with_references(settings):
     assert not Participant.select().where(Participant.ticket == 1).exists()
 
 
-def test_a_colleague_writing_with_the_customer_in_copy_joins_the_ticket(settings):
+def alice_of_client_ltd(settings) -> None:
+    """Ticket #1 from Alice, known to work for an organisation (set by an agent or the import)."""
     from models.tables import Customer
 
     ingest(settings, mail("Alice <alice@client.example>", "Cannot log in", "<a1@client.example>"))
-    Customer.update(organisation="Client Ltd").execute()  # known to be an organisation (admin, import)
+    Customer.update(organisation="Client Ltd").execute()
+
+
+def test_a_colleague_writing_with_the_customer_in_copy_joins_the_ticket(settings):
+    alice_of_client_ltd(settings)
     ctx = ingest(settings, mail("Bob <bob@client.example>", "Re: [#1] Cannot log in", "<b1@client.example>",
                                 cc="Alice <alice@client.example>", text="Same here on my laptop."))
     assert (ctx.ticket.number, ctx.threaded_by, ctx.outcome) == (1, "subject_tag", "added")
@@ -149,10 +154,7 @@ def test_a_colleague_writing_with_the_customer_in_copy_joins_the_ticket(settings
 
 
 def test_a_colleague_without_the_customer_in_copy_or_at_a_public_provider_is_no_colleague(settings):
-    from models.tables import Customer
-
-    ingest(settings, mail("Alice <alice@client.example>", "Cannot log in", "<a1@client.example>"))
-    Customer.update(organisation="Client Ltd").execute()
+    alice_of_client_ltd(settings)
     alone = ingest(settings, mail("Bob <bob@client.example>", "Re: [#1] Cannot log in", "<b1@client.example>"))
     assert alone.ticket.number == 2  # the customer not in copy: a tag alone proves nothing
     ingest(settings, mail("Gil <gil@gmail.com>", "Broken", "<g1@gmail.com>"))  # ticket #3

@@ -66,7 +66,8 @@ def show(number):
     messages = ticket.messages.order_by(Message.created_at, Message.id)
     events = ticket.events.order_by(Event.created_at, Event.id)
     outgoing = ticket.outbox.order_by(Outbox.id)
-    staff = Agent.select().where(Agent.active == True).order_by(Agent.name)  # noqa: E712
+    staff = [(a.email, a.name or a.email)
+             for a in Agent.select().where(Agent.active == True).order_by(Agent.name)]  # noqa: E712
     settings = current_app.config["POSTDESK"]
     return render_template("web/ticket.html", ticket=ticket, messages=messages, events=events,
                            outgoing=outgoing, html_of=html_with_images, staff=staff,
@@ -79,47 +80,43 @@ def show(number):
 @login_required
 def set_status(number):
     """Change the status (pending: waiting on the customer)."""
-    settings = current_app.config["POSTDESK"]
-    return _apply(number, lambda t: act.set_status(t, request.form.get("status", ""), settings=settings,
-                                                   actor=g.agent, via="web"))
+    return _apply(number, lambda t, settings: act.set_status(t, _field("status"), settings=settings, actor=g.agent,
+                                                             via="web"))
 
 
 @bp.post("/tickets/<int:number>/assignee")
 @login_required
 def assign(number):
     """Give the ticket to an agent, or to nobody."""
-    email = request.form.get("agent", "")
+    email = _field("agent")
     agent = Agent.get_or_none(Agent.email == email) if email else None
     if email and agent is None:
         abort(400)
-    return _apply(number, lambda t: act.assign(t, agent, actor=g.agent, via="web"))
+    return _apply(number, lambda t, settings: act.assign(t, agent, actor=g.agent, via="web"))
 
 
 @bp.post("/tickets/<int:number>/priority")
 @login_required
 def set_priority(number):
     """Change the priority."""
-    settings = current_app.config["POSTDESK"]
-    return _apply(number, lambda t: act.set_priority(t, request.form.get("priority", ""), settings=settings,
-                                                     actor=g.agent, via="web"))
+    return _apply(number, lambda t, settings: act.set_priority(t, _field("priority"), settings=settings,
+                                                               actor=g.agent, via="web"))
 
 
 @bp.post("/tickets/<int:number>/category")
 @login_required
 def set_category(number):
     """File the ticket under a category, or none."""
-    settings = current_app.config["POSTDESK"]
-    return _apply(number, lambda t: act.set_category(t, request.form.get("category", ""), settings=settings,
-                                                     actor=g.agent, via="web"))
+    return _apply(number, lambda t, settings: act.set_category(t, _field("category"), settings=settings,
+                                                               actor=g.agent, via="web"))
 
 
 @bp.post("/tickets/<int:number>/tier")
 @login_required
 def set_tier(number):
     """Put the ticket's customer in a tier."""
-    settings = current_app.config["POSTDESK"]
-    return _apply(number, lambda t: customer_actions.set_tier(t.customer, request.form.get("tier", ""),
-                                                              settings=settings, actor=g.agent, via="web", ticket=t))
+    return _apply(number, lambda t, settings: customer_actions.set_tier(t.customer, _field("tier"), settings=settings,
+                                                                        actor=g.agent, via="web", ticket=t))
 
 
 @dataclass(frozen=True)
@@ -135,28 +132,32 @@ def reply(number):
     """Send the agent's public reply to the client (and everyone on the ticket)."""
     uploads = [Upload(visible_name(f.filename or "attachment"), f.mimetype or "application/octet-stream", f.read())
                for f in request.files.getlist("attachments") if f.filename]
-    settings = current_app.config["POSTDESK"]
-    return _apply(number, lambda t: act.reply(settings, t, g.agent, request.form.get("text", ""), via="web",
-                                              attachments=uploads))
+    return _apply(number, lambda t, settings: act.reply(settings, t, g.agent, _field("text"), via="web",
+                                                        attachments=uploads))
 
 
 @bp.post("/tickets/<int:number>/note")
 @login_required
 def note(number):
     """Add an internal note, for staff only."""
-    return _apply(number, lambda t: act.note(t, g.agent, request.form.get("text", ""), via="web"))
+    return _apply(number, lambda t, settings: act.note(t, g.agent, _field("text"), via="web"))
+
+
+def _field(name: str) -> str:
+    return request.form.get(name, "")
 
 
 def _apply(number: int, action):
-    """Run one action on the ticket and hand what it queued to the workers; a refusal is shown
-    to the agent with the check's own words."""
+    """Run one action, `action(ticket, settings)`, and hand what it queued to the workers; a
+    refusal is shown to the agent with the check's own words."""
     ticket = ticket_or_404(number)
+    settings = current_app.config["POSTDESK"]
     try:
-        done = action(ticket)
+        done = action(ticket, settings)
     except Refused as refused:
         flash(str(refused), "error")
     else:
-        enqueue_deliveries(current_app.config["POSTDESK"], list(done.outbox_ids))
+        enqueue_deliveries(settings, list(done.outbox_ids))
     return redirect(url_for("tickets.show", number=number))
 
 
