@@ -345,3 +345,24 @@ def test_the_customer_import_refuses_addresses_a_mail_never_carries(desk):
     rows = [Row(2, "alice@example.com,"), Row(3, "bob@example.com;eve@evil.com"), Row(4, "dave@@example.com"),
             Row(5, "<erin@example.com>"), Row(6, "李雷@例子.中国")]
     assert [e.split(":")[0] for e in check_import(rows, settings)] == ["line 2", "line 3", "line 4", "line 5"]
+
+
+def test_a_ticket_that_fails_in_the_sla_job_stays_due_and_holds_up_no_other(desk, clock, monkeypatch):
+    settings, _ = desk
+    client_writes(settings)
+    client_writes(settings, 1, sender="Dave <dave@other.example>", subject="Invoice")
+    real = sla._escalate
+
+    def broken(settings, ticket, *args, **kwargs):
+        if ticket.number == 1:
+            raise RuntimeError("the relay's template folder vanished")
+        return real(settings, ticket, *args, **kwargs)
+    monkeypatch.setattr(sla, "_escalate", broken)
+    clock.move_to(at(61).replace(tzinfo=dt.UTC))
+    assert check_slas()["failed"] == 1
+    assert Ticket.get(Ticket.number == 2).escalation_level == 1  # the other one went through
+    assert not SlaMark.select().where(SlaMark.ticket == Ticket.get(Ticket.number == 1)).exists()  # rolled back
+    monkeypatch.setattr(sla, "_escalate", real)
+    check_slas()  # the next run does what the failed one could not, once
+    assert Ticket.get(Ticket.number == 1).escalation_level == 1
+    assert Event.select().where((Event.action == "sla_breach") & (Event.ticket == 1)).count() == 1
