@@ -39,6 +39,7 @@ bench: setup
 	$(BIN)/python bench/corpus.py
 	$(BIN)/python bench/pipeline.py
 	$(BIN)/python bench/smtp_end_to_end.py
+	$(BIN)/python bench/delivery.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -11,7 +11,7 @@ from models.tables import Agent
 from servicelevels import rules
 
 from . import customers as customer_actions
-from . import notices, sla
+from . import notices, sla, surveys
 from . import tickets as staff
 from .result import Done
 
@@ -46,6 +46,11 @@ def receive_customer_mail(settings, mail, *, ticket, follow_up_of, mailbox, thre
         if conflict:
             tickets.record(ticket, "threading_conflict", _conflict_text(conflict), actor="postdesk", via="email",
                            new=conflict)
+        if outcome == "added" and not automatic and not outsider and ticket.status in ("resolved", "closed"):
+            answered = surveys.answer_by_mail(settings, ticket, customer, mail, reply_text)
+            if answered is not None:
+                return Done("survey_response", ticket, answered.outbox_ids)
+            surveys.cancel(ticket, f"{customer.email} wrote again")
         review = "; ".join(mail.problems)
         message = tickets.add_inbound_message(
             ticket, customer, mail, reply_text=reply_text, threaded_by=threaded_by, inbound_id=inbound_id,
@@ -179,6 +184,12 @@ def record_bounce(bounce, ticket) -> Done:
     """A delivery report: each failed recipient we know is marked bouncing (permanent wins), and
     the ticket of the bounced mail gets an event."""
     with db.atomic():
+        for address in bounce.complained:
+            customer = customers.record_complaint(address, bounce.reason)
+            if customer is not None and ticket is not None:
+                tickets.record(ticket, "complaint_report", f"{address} reported our mail as spam: no automatic "
+                               f"mail goes to them any more", actor="mail server", via="email",
+                               new={"address": address})
         for address, permanent in [(a, True) for a in bounce.permanent] + [(a, False) for a in bounce.temporary]:
             kind = "permanent" if permanent else "temporary"
             customer = customers.record_bounce(address, permanent, f"{kind} failure: {bounce.reason}")

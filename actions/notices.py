@@ -6,53 +6,78 @@ import datetime as dt
 
 from mailer import compose, tokens
 from mailer.notify import message_id_domain, reply_address
-from models import outbox, tickets
+from models import customers, outbox, tickets
 from models.tables import Agent, Outbox
 
-AUTOMATIC_KINDS = ("acknowledgement",)
+# Automatic mail to clients: counted against the hourly limit per address, and never sent to an
+# address that bounced for good or complained (models.customers.suppression_reason).
+AUTOMATIC_KINDS = ("acknowledgement", "status_update", "progress_update", "survey")
+# What a client may unsubscribe from (List-Unsubscribe): mail nobody asked for by writing.
+UNSUBSCRIBABLE = ("progress_update", "survey")
+
+
+def mail_client(settings, ticket, kind: str, template: str, *, auto_submitted: str = "auto-generated",
+                unsubscribe: str = "", **context) -> list[Outbox]:
+    """Queue one automatic mail to the ticket's customer, from `template` in their language (text
+    and HTML, the mailbox's own templates first), threaded under their last message, from the
+    support address with Reply-To the ticket. Nothing (an event says why) to an address that
+    bounced for good, complained, unsubscribed (progress updates, surveys) or already got
+    `auto_reply_limit_per_hour` automatic mails this hour."""
+    customer = ticket.customer
+    why = _withheld(settings, customer, kind)
+    if why:
+        tickets.record(ticket, f"{kind}_suppressed", why, new={"address": customer.email, "kind": kind})
+        return []
+    mailbox = ticket.mailbox
+    configured = settings.mailbox_for(mailbox.address)
+    language = client_language(customer, mailbox)
+    mail = compose.render(template, language, configured.templates_folder(settings) if configured else "", html=True,
+                          ticket=ticket, customer=customer, mailbox=mailbox, unsubscribe=unsubscribe, **context)
+    last = tickets.last_customer_message(ticket)
+    message_id = compose.new_message_id(message_id_domain(settings))
+    raw = compose.build(sender_name=mailbox.name, sender=mailbox.address, to=customer.email,
+                        subject=tagged(ticket, mail.subject), text=mail.text, html=mail.html,
+                        message_id=message_id, in_reply_to=last.message_id if last else "",
+                        references=tuple(last.references.split()[-20:]) if last else (),
+                        reply_to=reply_address(ticket), automatic=True, auto_submitted=auto_submitted,
+                        unsubscribe=unsubscribe)
+    return tickets.queue_client_mail(ticket, kind, mailbox.address, [customer.email], raw, message_id)
+
+
+def _withheld(settings, customer, kind: str) -> str:
+    why = customers.suppression_reason(customer.email, kind)
+    if why:
+        return why
+    if kind in UNSUBSCRIBABLE and customer.unsubscribed_at:
+        return f"{customer.email} unsubscribed on {customer.unsubscribed_at:%Y-%m-%d}"
+    limit = settings.outgoing.auto_reply_limit_per_hour
+    if outbox.recent_automatic_count(customer.email, AUTOMATIC_KINDS, dt.timedelta(hours=1)) >= limit:
+        return f"{customer.email} already got {limit} automatic mails this hour (loop guard)"
+    return ""
+
+
+def tagged(ticket, subject: str) -> str:
+    """The subject with the ticket's [#N], which clients keep when they reply."""
+    tag = f"[#{ticket.number}]"
+    return subject if tag in subject else f"{tag} {subject}"
 
 
 def acknowledge(settings, ticket, customer, message) -> Outbox | None:
-    """Queue the "we received your request" mail for a new ticket, threaded under the client's.
-    Returns None (and records why) when the per-recipient limit on automatic mail is reached."""
-    limit = settings.outgoing.auto_reply_limit_per_hour
-    if outbox.recent_automatic_count(customer.email, AUTOMATIC_KINDS, dt.timedelta(hours=1)) >= limit:
-        tickets.record(ticket, "acknowledgement_suppressed",
-                       f"{customer.email} already got {limit} automatic mails this hour (loop guard)",
-                       new={"address": customer.email, "limit_per_hour": limit})
-        return None
-    mailbox = ticket.mailbox
-    subject, body = compose.render("acknowledgement", client_language(customer, mailbox), ticket=ticket,
-                                   customer=customer, mailbox=mailbox, expect=expected_answer(settings, ticket))
-    message_id = compose.new_message_id(message_id_domain(settings))
-    raw = compose.build(sender_name=mailbox.name, sender=mailbox.address, to=customer.email,
-                        subject=subject, text=body, message_id=message_id,
-                        in_reply_to=message.message_id, reply_to=reply_address(ticket),
-                        references=tuple(message.references.split()), automatic=True)
-    return tickets.queue_mail(ticket, "acknowledgement", mailbox.address, customer.email, raw,
-                              message_id)
+    """The "we received your request" mail for a new ticket (RFC 3834 auto-replied), with when
+    the first answer is due."""
+    rows = mail_client(settings, ticket, "acknowledgement", "acknowledgement", auto_submitted="auto-replied",
+                       expect=expected_answer(settings, ticket))
+    return rows[0] if rows else None
 
 
 def status_update(settings, ticket, old: str, new: str) -> list[Outbox]:
-    """Tell the client of a status change an agent made, in their language, when the change is
-    one `outgoing.status_updates` lists (pending, resolved, closed, reopened); threaded under
-    their last message, from the support address, Reply-To the ticket. Nothing to an address
-    that bounced for good."""
+    """Tell the client of a status change an agent made when `outgoing.status_updates` lists it:
+    pending (waiting on you), resolved (with how to reopen), closed, reopened."""
     change = "reopened" if new == "open" and old in ("resolved", "closed") else new
-    customer, mailbox = ticket.customer, ticket.mailbox
-    if change not in settings.outgoing.status_updates or customer.bounce_state == "permanent":
+    if change not in settings.outgoing.status_updates:
         return []
-    subject, body = compose.render("status_update", client_language(customer, mailbox), ticket=ticket,
-                                   customer=customer, mailbox=mailbox, change=change,
-                                   reopen_days=settings.tickets.reopen_closed_within_days)
-    last = tickets.last_customer_message(ticket)
-    message_id = compose.new_message_id(message_id_domain(settings))
-    raw = compose.build(sender_name=mailbox.name, sender=mailbox.address, to=customer.email, subject=subject,
-                        text=body, message_id=message_id, in_reply_to=last.message_id if last else "",
-                        references=tuple(last.references.split()) if last else (), reply_to=reply_address(ticket),
-                        automatic=True, auto_submitted="auto-generated")
-    return outbox.queue(ticket=ticket, kind="status_update", mail_from=mailbox.address, recipients=[customer.email],
-                        raw=raw, message_id=message_id)
+    return mail_client(settings, ticket, "status_update", change,
+                       reopen_days=settings.tickets.reopen_closed_within_days)
 
 
 WEEKDAYS_ZH = "一二三四五六日"
@@ -98,7 +123,7 @@ def notify_staff(settings, ticket, message, *, event: str, author: str, outsider
         if agent.email == author:
             continue
         note_address = reply_address(ticket, tokens.agent_token(settings.signing_key, agent.id, ticket.id, note=True))
-        subject, body = compose.render("notice", mailbox.language, ticket=ticket, customer=customer,
+        subject, body, _ = compose.render("notice", mailbox.language, ticket=ticket, customer=customer,
                                        mailbox=mailbox, marker=MARKER, event=event, author=author,
                                        outsider=outsider, text=(message.reply_text or message.text)[:20_000],
                                        link=f"{admin_url(settings)}/tickets/{ticket.number}",
@@ -114,10 +139,28 @@ def notify_staff(settings, ticket, message, *, event: str, author: str, outsider
     return rows
 
 
+def mail_agents(settings, ticket, agents, template: str, outbox_kind: str, **context) -> list[dict]:
+    """Outbox rows (dicts, for outbox.queue_many) of one staff mail to each agent, in the
+    mailbox's language, each with their own Reply-To token so their answer is theirs."""
+    mailbox = ticket.mailbox
+    subject, body, _ = compose.render(template, mailbox.language, ticket=ticket,
+                                      link=f"{admin_url(settings)}/tickets/{ticket.number}", **context)
+    rows = []
+    for agent in agents:
+        message_id = compose.new_message_id(message_id_domain(settings))
+        token = tokens.agent_token(settings.signing_key, agent.id, ticket.id)
+        raw = compose.build(sender_name=mailbox.name, sender=mailbox.address, to=agent.email, subject=subject,
+                            text=body, message_id=message_id, reply_to=reply_address(ticket, token), automatic=True,
+                            auto_submitted="auto-generated")
+        rows.append({"ticket": ticket, "kind": outbox_kind, "mail_from": mailbox.address, "rcpt_to": agent.email,
+                     "raw": raw, "message_id": message_id})
+    return rows
+
+
 def tell_agent_not_applied(settings, ticket, agent, errors: list[str], in_reply_to: str) -> list[Outbox]:
     """A short reply to the agent: what in their mail was wrong; nothing was applied."""
     mailbox = ticket.mailbox
-    subject, body = compose.render("command_error", "en", ticket=ticket, errors=errors)
+    subject, body, _ = compose.render("command_error", "en", ticket=ticket, errors=errors)
     message_id = compose.new_message_id(message_id_domain(settings))
     raw = compose.build(sender_name=mailbox.name, sender=mailbox.address, to=agent.email, subject=subject,
                         text=body, message_id=message_id, in_reply_to=in_reply_to, automatic=True,

@@ -13,8 +13,6 @@ import datetime as dt
 import functools
 import json
 
-from mailer import compose, tokens
-from mailer.notify import message_id_domain, reply_address
 from models import outbox, tickets
 from models.base import db, utcnow
 from models.tables import PRIORITIES, Agent, Customer, Event, Mailbox, SlaMark, Ticket
@@ -279,12 +277,12 @@ def _escalate(settings, ticket: Ticket, policy, level: int, clock, when: dt.date
     ticket.escalation_level = max(ticket.escalation_level, level + 1)  # written by the recompute that follows
     acted = False
     if escalation.priority and _rank(escalation.priority) > _rank(ticket.priority):
-        staff.set_priority(ticket, escalation.priority, settings=settings, actor=_System(), via="worker")
+        staff.set_priority(ticket, escalation.priority, settings=settings, actor=System(), via="worker")
         acted = True
     target = Agent.get_or_none((Agent.email == escalation.assign.lower()) & (Agent.active == True)) \
         if escalation.assign else None  # noqa: E712
     if target is not None and target.id != ticket.assignee_id:
-        staff.assign(ticket, target, actor=_System(), via="worker")
+        staff.assign(ticket, target, actor=System(), via="worker")
         acted = True
     alerts = _alert(settings, ticket, list(escalation.notify), "breach", clock, level=level + 1, team_cache=team_cache)
     return alerts, acted
@@ -294,7 +292,7 @@ def _rank(priority: str) -> int:
     return PRIORITIES.index(priority)
 
 
-class _System:
+class System:
     """The actor of what the SLA job does."""
 
     email = SYSTEM
@@ -319,19 +317,8 @@ def _alert(settings, ticket: Ticket, notify: list[str], kind: str, clock, level:
         else:
             found = list(Agent.select().where((Agent.email == who.lower()) & (Agent.active == True)))  # noqa: E712
         agents.update({a.id: a for a in found if a.active})
-    mailbox = ticket.mailbox
-    subject, body = compose.render("sla_alert", mailbox.language, ticket=ticket, kind=kind, clock=clock,
-                                   level=level, link=f"{notices.admin_url(settings)}/tickets/{ticket.number}")
-    rows = []
-    for agent in agents.values():  # each their own Reply-To token, so their answer is theirs
-        message_id = compose.new_message_id(message_id_domain(settings))
-        token = tokens.agent_token(settings.signing_key, agent.id, ticket.id)
-        raw = compose.build(sender_name=mailbox.name, sender=mailbox.address, to=agent.email, subject=subject,
-                            text=body, message_id=message_id, reply_to=reply_address(ticket, token), automatic=True,
-                            auto_submitted="auto-generated")
-        rows.append({"ticket": ticket, "kind": f"sla_{kind}", "mail_from": mailbox.address, "rcpt_to": agent.email,
-                     "raw": raw, "message_id": message_id})
-    return rows
+    return notices.mail_agents(settings, ticket, list(agents.values()), "sla_alert", f"sla_{kind}", kind=kind,
+                               clock=clock, level=level)
 
 
 def due_tickets(now: dt.datetime, limit: int = 500):

@@ -17,7 +17,7 @@ from models import customers, outbox, tickets
 from models.base import db, utcnow
 from models.tables import PRIORITIES, TICKET_STATUSES, Agent, Attachment, Customer, Message, Participant, Ticket
 
-from . import notices, sla
+from . import notices, sla, surveys
 from .result import Done, refuse
 
 STATUSES = TICKET_STATUSES
@@ -41,6 +41,10 @@ def set_status(ticket: Ticket, status: str, *, settings, actor: Agent, via: str)
         tickets.set_status(ticket, status, actor=actor.email, via=via)
         sla.recompute(settings, ticket, via=via)
         told = notices.status_update(settings, ticket, old, status)
+        if status == "resolved":
+            surveys.schedule(settings, ticket, agent=actor if isinstance(actor, Agent) else None)
+        elif status in ("new", "open", "pending"):
+            surveys.cancel(ticket, f"reopened by {actor.email}")
     return Done("status", ticket, tuple(row.id for row in told))
 
 
@@ -174,13 +178,16 @@ def reply(settings, ticket: Ticket, agent: Agent, text: str, *, via: str, attach
     cc = [p.customer.email for p in ticket.participants]
     last = tickets.last_customer_message(ticket)
     references = tuple((last.references.split() if last else [])[-20:])
-    subject = ticket.subject if f"[#{ticket.number}]" in ticket.subject else f"[#{ticket.number}] {ticket.subject}"
-    message_id = compose.new_message_id(message_id_domain(settings))
     configured = settings.mailbox_for(mailbox.address)
+    mail = compose.render("reply", notices.client_language(customer, mailbox),
+                          configured.templates_folder(settings) if configured else "", html=True,
+                          ticket=ticket, customer=customer, mailbox=mailbox, unsubscribe="", text=text.strip())
+    subject = notices.tagged(ticket, mail.subject)
+    message_id = compose.new_message_id(message_id_domain(settings))
     sender_name = f"{agent.name} ({mailbox.name})" if configured and configured.agent_names and agent.name \
         else mailbox.name
     raw = compose.build(sender_name=sender_name, sender=mailbox.address, to=customer.email, cc=tuple(cc),
-                        subject=subject, text=text.strip() + _signature(mailbox), message_id=message_id,
+                        subject=subject, text=mail.text, html=mail.html, message_id=message_id,
                         in_reply_to=last.message_id if last else "", references=references,
                         reply_to=reply_address(ticket), attachments=tuple(attachments))
     with db.atomic():
@@ -191,8 +198,8 @@ def reply(settings, ticket: Ticket, agent: Agent, text: str, *, via: str, attach
         for part in attachments:
             Attachment.create(message=message, filename=part.filename, content_type=part.content_type,
                               size=len(part.data), sha256=hashlib.sha256(part.data).hexdigest(), data=part.data)
-        rows = outbox.queue(ticket=ticket, kind="agent_reply", mail_from=mailbox.address,
-                            recipients=[customer.email, *cc], raw=raw, message_id=message_id)
+        rows = tickets.queue_client_mail(ticket, "agent_reply", mailbox.address, [customer.email, *cc], raw,
+                                         message_id)
         tickets.record(ticket, "reply", f"to {', '.join([customer.email, *cc])}", actor=agent.email, via=via,
                        new={"to": [customer.email, *cc], "message_id": message_id})
         if ticket.status == "new":
@@ -204,6 +211,13 @@ def reply(settings, ticket: Ticket, agent: Agent, text: str, *, via: str, attach
     return Done("reply", ticket, tuple(row.id for row in rows))
 
 
-def _signature(mailbox) -> str:
-    return f"\n\n-- \n{mailbox.signature}" if mailbox.signature else ""
 
+def resend(row, *, actor: Agent, via: str) -> Done:
+    """Put a dead (or failing) outgoing mail back in line, with its Message-ID, so a client
+    whose mail program already has it shows it once."""
+    if not outbox.resend(row.id):
+        refuse(f"mail {row.id} is {row.state}: only dead or failed mail is re-sent")
+    if row.ticket_id:
+        tickets.record(row.ticket, "mail_resent", f"{row.kind} to {row.rcpt_to}", actor=actor.email, via=via,
+                       new={"outbox": row.id, "message_id": row.message_id})
+    return Done("resent", row.ticket if row.ticket_id else None, (row.id,))

@@ -20,6 +20,7 @@ SUBJECTS = re.compile(
     r"nondeliverable|non-delivery|delivery notification|message not delivered|"
     r"warning: message .* delayed|rejected:|退信|投递失败|未能送达|系统退信)", re.I)
 STATUS = re.compile(r"^\s*Status:\s*([245])\.(\d{1,3})\.(\d{1,3})", re.I | re.M)
+ORIGINAL_RCPT = re.compile(r"^Original-Rcpt-To:\s*<?([^\s<>;]+@[^\s<>;]+)>?", re.I | re.M)  # RFC 5965
 RECIPIENT = re.compile(r"^\s*(?:Final|Original)-Recipient:\s*(?:rfc822;)?\s*<?([^\s<>;]+@[^\s<>;]+)>?", re.I | re.M)
 
 
@@ -28,6 +29,7 @@ class Bounce:
     reason: str
     permanent: list[str] = field(default_factory=list)
     temporary: list[str] = field(default_factory=list)
+    complained: list[str] = field(default_factory=list)  # ARF: who marked our mail as spam
     original_message_ids: list[str] = field(default_factory=list)
 
 
@@ -46,6 +48,8 @@ def detect(mail) -> Bounce | None:
 def _detect(mail) -> Bounce | None:
     msg = mail.headers
     reason = _why(mail)
+    if reason.startswith("abuse/complaint"):
+        return Bounce(reason, complained=_complainants(msg), original_message_ids=_original_ids(msg))
     if not reason and not _could_be_report(mail):
         return None  # flufl.bounce's 17 detectors cost ~2 ms; ordinary mail skips them
     try:
@@ -108,6 +112,24 @@ def _dsn_recipients(msg, klass: str) -> list[str]:
             if recipient and status and status.group(1) == klass:
                 found.append(recipient.group(1).lower())
     return found
+
+
+def _complainants(msg) -> list[str]:
+    """The recipients an ARF report (RFC 5965) is about: its Original-Rcpt-To fields, else the To
+    of the returned message (providers often redact one or the other)."""
+    found = []
+    for part in msg.walk():
+        ctype = part.get_content_type()
+        if ctype == "message/feedback-report":
+            payload = part.get_payload()
+            text = "\n".join(str(p) for p in payload) if isinstance(payload, list) else str(payload)
+            found += [a.lower() for a in ORIGINAL_RCPT.findall(text)]
+        elif ctype in ("message/rfc822", "text/rfc822-headers") and not found:
+            inner = part.get_payload()
+            headers = str(inner[0]) if isinstance(inner, list) and inner else str(inner)
+            to = re.search(r"^To:[^\n]*?<?([^\s<>,;\"]+@[^\s<>,;\"]+)>?", headers, re.I | re.M)
+            found += [to.group(1).lower()] if to else []
+    return sorted(set(found))
 
 
 def _original_ids(msg) -> list[str]:

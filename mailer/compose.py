@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import functools
+import re
 import uuid
 from email import encoders
 from email.header import Header
@@ -12,8 +14,10 @@ from email.mime.text import MIMEText
 from email.policy import compat32
 from email.utils import format_datetime, formataddr, localtime
 from pathlib import Path
+from typing import NamedTuple
 
 import jinja2
+from markupsafe import Markup, escape
 
 
 def _templates() -> Path:
@@ -27,19 +31,56 @@ TEMPLATES = _templates()
 LOOP_HEADER = "X-Postdesk-Loop"
 SMTP_COMPAT = compat32.clone(linesep="\r\n")
 
-_env = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(str(TEMPLATES)),
-    autoescape=jinja2.select_autoescape(["html"]),
-    keep_trailing_newline=True,
-    undefined=jinja2.StrictUndefined,
-)
+class Rendered(NamedTuple):
+    subject: str
+    text: str
+    html: str  # "" when the message has no HTML template (staff mail)
 
 
-def render(name: str, language: str, **context) -> tuple[str, str]:
-    """Render email/<name>.<language>.txt; the template sets `subject`. Returns (subject, body)."""
-    template = _env.get_or_select_template([f"email/{name}.{language}.txt", f"email/{name}.en.txt"])
+@functools.lru_cache(maxsize=16)
+def _environment(folder: str) -> jinja2.Environment:
+    """Templates of `folder` (a mailbox's own, files named as in templates/email/) before ours."""
+    ours = jinja2.FileSystemLoader(str(TEMPLATES))
+    loader = jinja2.ChoiceLoader([jinja2.PrefixLoader({"email": jinja2.FileSystemLoader(folder)}), ours]) \
+        if folder else ours
+    env = jinja2.Environment(loader=loader, autoescape=jinja2.select_autoescape(["html"]),
+                             keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
+    env.filters.update(breaks=_breaks, paragraphs=_paragraphs)
+    return env
+
+
+def render(name: str, language: str, folder: str = "", html: bool = False, **context) -> Rendered:
+    """Render email/<name>.<language>.txt, which sets `subject`; with `html`, also
+    email/<name>.<language>.html, else the text laid out as HTML (email/from_text.html). The
+    English file stands in for a language without its own. `folder`: a mailbox's template
+    folder, whose files replace ours of the same name."""
+    env = _environment(folder)
+    template = env.get_or_select_template([f"email/{name}.{language}.txt", f"email/{name}.en.txt"])
     module = template.make_module(context)
-    return " ".join(str(module.subject).split()), str(module)
+    subject, text = " ".join(str(module.subject).split()), str(module)
+    if not html:
+        return Rendered(subject, text, "")
+    page = env.get_or_select_template([f"email/{name}.{language}.html", f"email/{name}.en.html",
+                                       "email/from_text.html"])
+    return Rendered(subject, text, page.render(context, subject=subject, language=language, text=text))
+
+
+def _breaks(text: str) -> Markup:
+    return Markup("<br>").join(escape(line) for line in str(text).splitlines())
+
+
+def _paragraphs(text: str) -> Markup:
+    """A text body as HTML: paragraphs at blank lines, indented lines set off, the signature
+    (after "-- ") left to the layout."""
+    body = str(text).split("\n-- \n")[0] if "\n-- \n" in str(text) else str(text)
+    blocks = [b for b in re.split(r"\n\s*\n", body.strip("\n")) if b.strip()]
+    html = []
+    for block in blocks:
+        quoted = all(line.startswith(("    ", "\t")) for line in block.splitlines())
+        style = ' style="margin-left:16px;color:#57606a;"' if quoted else ""
+        html.append(Markup(f"<p{style}>") + _breaks("\n".join(line.strip() for line in block.splitlines()))
+                    + Markup("</p>"))
+    return Markup("\n").join(html)
 
 
 def new_message_id(domain: str) -> str:
@@ -49,11 +90,12 @@ def new_message_id(domain: str) -> str:
 def build(*, sender_name: str, sender: str, to: str, subject: str, text: str, message_id: str,
           in_reply_to: str = "", references: tuple[str, ...] = (), automatic: bool = False,
           reply_to: str = "", cc: tuple[str, ...] = (), attachments: tuple = (),
-          auto_submitted: str = "auto-replied") -> bytes:
-    """One UTF-8 message as bytes, ready for the outbox: text/plain, or multipart/mixed with
-    `attachments` (objects with filename, content_type and data). A text-only mail is written
-    directly (the email package's generator costs more than the rest of an SLA alert together);
-    one with attachments is built with compat32."""
+          auto_submitted: str = "auto-replied", html: str = "", unsubscribe: str = "") -> bytes:
+    """One UTF-8 message as bytes, ready for the outbox: text/plain, multipart/alternative with
+    `html`, and multipart/mixed around either with `attachments` (objects with filename,
+    content_type and data). Without attachments the mail is written directly (the email
+    package's generator costs more than the rest of an SLA alert together); with them it is
+    built with compat32. `unsubscribe`: an https URL that unsubscribes with one POST (RFC 8058)."""
     headers = [("From", formataddr((sender_name, sender), charset="utf-8")),  # RFC 2047 for a non-ASCII name
                ("To", to)]
     if cc:
@@ -71,11 +113,21 @@ def build(*, sender_name: str, sender: str, to: str, subject: str, text: str, me
         # Exchange/Outlook not to send its own auto-replies to them.
         headers += [("Auto-Submitted", auto_submitted),  # auto-replied, or auto-generated for notices
                     ("X-Auto-Response-Suppress", "All")]
+    if unsubscribe:
+        headers += [("List-Unsubscribe", f"<{unsubscribe}>"),
+                    ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")]
     headers.append((LOOP_HEADER, sender))
     if not attachments:
-        return _text_mail(headers, text)
+        return _direct(headers, text, html)
     msg = MIMEMultipart("mixed")
-    msg.attach(MIMEText(text, "plain", "us-ascii" if text.isascii() else "utf-8"))  # 7bit when it can be
+    plain = MIMEText(text, "plain", "us-ascii" if text.isascii() else "utf-8")  # 7bit when it can be
+    if html:
+        alternative = MIMEMultipart("alternative")
+        alternative.attach(plain)
+        alternative.attach(MIMEText(html, "html", "utf-8"))
+        msg.attach(alternative)
+    else:
+        msg.attach(plain)
     for part in attachments:
         maintype, _, subtype = (part.content_type or "application/octet-stream").partition("/")
         item = MIMEBase(maintype, subtype or "octet-stream")
@@ -90,18 +142,29 @@ def build(*, sender_name: str, sender: str, to: str, subject: str, text: str, me
     return msg.as_bytes(policy=SMTP_COMPAT)
 
 
-def _text_mail(headers: list[tuple[str, str]], text: str) -> bytes:
-    """A text/plain message: 7bit when the text is ASCII with lines a server takes (998
-    octets), else UTF-8 in base64 (as MIMEText writes it)."""
+def _direct(headers: list[tuple[str, str]], text: str, html: str) -> bytes:
+    """A text/plain message, or multipart/alternative with its HTML, written without the email
+    package."""
+    lines = [_header(name, value) for name, value in headers] + ["MIME-Version: 1.0"]
+    if not html:
+        return ("\r\n".join(lines + _part("plain", text)) + "\r\n").encode("ascii")
+    boundary = f"=_postdesk_{uuid.uuid4().hex}"
+    lines += [f'Content-Type: multipart/alternative; boundary="{boundary}"', ""]
+    for subtype, content in (("plain", text), ("html", html)):
+        lines += [f"--{boundary}", *_part(subtype, content)]
+    return ("\r\n".join([*lines, f"--{boundary}--", ""])).encode("ascii")
+
+
+def _part(subtype: str, text: str) -> list[str]:
+    """Content headers, a blank line and the body: 7bit when the text is ASCII with lines a
+    server takes (998 octets), else UTF-8 in base64 (as MIMEText writes it)."""
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     if text.isascii() and all(len(line) <= 998 for line in text.split("\n")):
-        content = ('text/plain; charset="us-ascii"', "7bit", text.replace("\n", "\r\n"))
-    else:
-        encoded = base64.encodebytes(text.encode("utf-8")).decode("ascii").replace("\n", "\r\n")
-        content = ('text/plain; charset="utf-8"', "base64", encoded)
-    lines = [_header(name, value) for name, value in headers]
-    lines += ["MIME-Version: 1.0", f"Content-Type: {content[0]}", f"Content-Transfer-Encoding: {content[1]}"]
-    return ("\r\n".join(lines) + "\r\n\r\n" + content[2]).encode("ascii")
+        return [f'Content-Type: text/{subtype}; charset="us-ascii"', "Content-Transfer-Encoding: 7bit", "",
+                text.replace("\n", "\r\n")]
+    encoded = base64.encodebytes(text.encode("utf-8")).decode("ascii").replace("\n", "\r\n")
+    return [f'Content-Type: text/{subtype}; charset="utf-8"', "Content-Transfer-Encoding: base64", "",
+            encoded.removesuffix("\r\n")]
 
 
 def _header(name: str, value: str) -> str:

@@ -55,3 +55,35 @@ def _mac(secret: str, agent_id: int, ticket_id: int, note: bool) -> str:
     purpose = "postdesk-agent-note" if note else "postdesk-agent-token"  # the reply's as first shipped
     message = f"{purpose}:{agent_id}:{ticket_id}".encode()
     return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()[:20]
+
+
+# Links in client mail: a survey rating (s<survey>r<rating>), a survey's comment form (s<survey>)
+# and unsubscribing (u<customer>). Each MAC covers its purpose and numbers: a link cannot be
+# turned into another rating, another survey or another customer's.
+LINK = re.compile(r"^([su])([0-9a-f]{1,12})(?:r([1-5]))?-([0-9a-f]{20})$")
+
+
+class Link(NamedTuple):
+    kind: str  # "s" survey, "u" unsubscribe
+    number: int  # the survey's or customer's id
+    rating: int | None
+
+
+def link_token(secret: str, kind: str, number: int, rating: int | None = None) -> str:
+    body = f"{kind}{number:x}" + (f"r{rating}" if rating else "")
+    return f"{body}-{_link_mac(secret, body)}"
+
+
+def read_link(secret: str, token: str) -> Link | None:
+    """What a genuine link token names, else None (made up, altered or signed with another key)."""
+    found = LINK.match(token or "")
+    if not found or not secret or (found.group(1) == "u" and found.group(3)):
+        return None
+    body = token.rsplit("-", 1)[0]
+    if not hmac.compare_digest(found.group(4), _link_mac(secret, body)):
+        return None
+    return Link(found.group(1), int(found.group(2), 16), int(found.group(3)) if found.group(3) else None)
+
+
+def _link_mac(secret: str, body: str) -> str:
+    return hmac.new(secret.encode(), f"postdesk-link:{body}".encode(), hashlib.sha256).hexdigest()[:20]

@@ -5,7 +5,27 @@ from __future__ import annotations
 from .base import utcnow
 from .tables import Customer, Participant, Ticket
 
-BOUNCE_RANK = {"": 0, "temporary": 1, "permanent": 2}
+BOUNCE_RANK = {"": 0, "temporary": 1, "complained": 2, "permanent": 3}
+
+
+# Mail we send of our own accord, not an agent's answer: a client who complained (an ARF report
+# from their provider) gets none of it. Staff notices and SLA alerts go to agents, not here.
+AUTOMATIC_KINDS = frozenset({"acknowledgement", "status_update", "progress_update", "survey"})
+
+
+def suppression_reason(address: str, kind: str) -> str:
+    """Why a mail of this kind must not go to this address, or "" when it may: nothing after a
+    permanent bounce (more mail only hurts our reputation with their provider), and nothing
+    automatic after a complaint, while agents' answers still reach a client who wrote to us.
+    The one rule for both queueing and sending."""
+    customer = find(address)
+    if customer is None:
+        return ""
+    if customer.bounce_state == "permanent":
+        return f"{customer.email} bounced permanently"
+    if customer.bounce_state == "complained" and kind in AUTOMATIC_KINDS:
+        return f"{customer.email} complained about our mail (ARF); only answers go to them"
+    return ""
 
 
 def find(address: str) -> Customer | None:
@@ -61,9 +81,21 @@ def record_bounce(address: str, permanent: bool, detail: str) -> Customer | None
     return customer
 
 
+def record_complaint(address: str, detail: str) -> Customer | None:
+    """A known customer reported our mail as spam (ARF): automatic mail to them stops, and their
+    writing to us again does not lift it (an agent can, on the customer's record)."""
+    customer = Customer.get_or_none(Customer.email == address.lower())
+    if customer is None:
+        return None
+    customer.bounce_state = "complained"
+    customer.bounce_detail = f"{utcnow():%Y-%m-%d %H:%M} UTC: {detail}"[:2000]
+    customer.save()
+    return customer
+
+
 def clear_bounce(customer: Customer) -> None:
-    """Mail written by the customer proves the address works again."""
-    if customer.bounce_state:
+    """Mail written by the customer proves the address works again (a complaint stays)."""
+    if customer.bounce_state in ("temporary", "permanent"):
         customer.bounce_state = ""
         customer.save()
 

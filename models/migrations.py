@@ -12,6 +12,7 @@ from .tables import (
     ALL,
     Agent,
     AgentAddress,
+    Customer,
     Event,
     ImapCheckpoint,
     InboundMail,
@@ -21,6 +22,7 @@ from .tables import (
     Participant,
     SchemaVersion,
     SlaMark,
+    Survey,
     Ticket,
     WebSession,
 )
@@ -99,6 +101,17 @@ def _sla_clocks():
     db.create_tables([SlaMark])
 
 
+def _surveys_and_progress_updates():
+    _add_missing_columns(Ticket, Ticket.last_contact_at)
+    db.execute_sql("CREATE INDEX IF NOT EXISTS ticket_status_last_contact_at "
+                   "ON ticket (status, last_contact_at)")
+    _add_missing_columns(Customer, Customer.unsubscribed_at)
+    if "state" not in {c.name for c in db.get_columns(Survey._meta.table_name)}:
+        # Migration 1's placeholder survey table, which nothing ever wrote: today's replaces it.
+        db.drop_tables([Survey])
+        db.create_tables([Survey])
+
+
 # Append new migrations; never edit or reorder applied ones. Later ones use playhouse.migrate.
 MIGRATIONS = (
     (1, "initial schema", _initial_schema),
@@ -109,6 +122,8 @@ MIGRATIONS = (
      _event_values_and_agent_addresses),
     (6, "ticket categories", _ticket_categories),
     (7, "SLA clocks: policy, clock states, next check; marks for warnings and escalations", _sla_clocks),
+    (8, "satisfaction surveys per resolution; unsubscribed customers; when a client was last mailed",
+     _surveys_and_progress_updates),
 )
 
 

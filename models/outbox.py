@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import random
 
 from .base import db, utcnow
 from .tables import Outbox
 
 MAX_BACKOFF = dt.timedelta(hours=6)
 STUCK_AFTER = dt.timedelta(minutes=10)
+RESENDABLE = ("dead", "failed")
 
 
 def queue(*, ticket, kind: str, mail_from: str, recipients: list[str], raw: bytes,
@@ -54,33 +56,63 @@ def mark_sent(row: Outbox) -> None:
 
 
 def mark_failed(row: Outbox, error: str, permanent: bool, max_attempts: int,
-                retry_base_seconds: int) -> str:
-    """Schedule the next attempt with exponential backoff, or mark dead. Returns the new state."""
+                retry_base_seconds: int, spread: float | None = None) -> str:
+    """Schedule the next attempt (see retry_delay), or mark the row dead when the failure is
+    permanent or this was its last attempt. Returns the new state."""
     attempts = row.attempts + 1
     state = "dead" if permanent or attempts >= max_attempts else "failed"
-    delay = min(dt.timedelta(seconds=retry_base_seconds * 2 ** (attempts - 1)), MAX_BACKOFF)
+    if state == "dead" and not permanent:
+        error = f"gave up after {attempts} attempts: {error}"
+    delay = retry_delay(attempts, retry_base_seconds, random.random() if spread is None else spread)
     with db.atomic():
         Outbox.update(state=state, attempts=attempts, last_error=error[:4000],
                       next_attempt_at=utcnow() + delay).where(Outbox.id == row.id).execute()
     return state
 
 
-def due_ids(limit: int = 1000) -> list[int]:
-    """Rows to (re)deliver now; rows stuck in "sending" by a crashed worker are released first."""
+def retry_delay(attempts: int, base_seconds: int, spread: float) -> dt.timedelta:
+    """Exponential backoff with jitter: base, 2×base, 4×base… (at most MAX_BACKOFF), lengthened
+    by up to half at random (`spread` in [0, 1)). Never shorter than the plain schedule, since a
+    greylisting relay wants its minimum wait; spread so that the many mails one relay outage
+    failed together do not all come back in the same second."""
+    backoff = min(dt.timedelta(seconds=base_seconds * 2 ** (attempts - 1)), MAX_BACKOFF)
+    return backoff * (1 + spread / 2)
+
+
+def due_ids(limit: int = 1000, pending_after: dt.timedelta = dt.timedelta(0)) -> list[int]:
+    """Rows to (re)deliver now; rows stuck in "sending" by a crashed worker are released first.
+    A pending row got its job when it was queued: with `pending_after`, it counts only once that
+    job had time to run, so a sweep does not enqueue every fresh row a second time."""
     now = utcnow()
     with db.atomic():
         Outbox.update(state="failed", last_error="delivery interrupted; retrying") \
             .where((Outbox.state == "sending") & (Outbox.next_attempt_at <= now - STUCK_AFTER)) \
             .execute()
-    query = (Outbox.select(Outbox.id)
-             .where(Outbox.state.in_(("pending", "failed")) & (Outbox.next_attempt_at <= now))
-             .order_by(Outbox.id).limit(limit))
-    return [row.id for row in query]
+    due = (((Outbox.state == "failed") & (Outbox.next_attempt_at <= now))
+           | ((Outbox.state == "pending") & (Outbox.next_attempt_at <= now - pending_after)))
+    return [row.id for row in Outbox.select(Outbox.id).where(due).order_by(Outbox.id).limit(limit)]
+
+
+def check_resend(outbox_ids: list[int]) -> list[str]:
+    """Why some of these rows cannot be re-sent, one line each (none: all can)."""
+    states = dict(Outbox.select(Outbox.id, Outbox.state).where(Outbox.id.in_(outbox_ids)).tuples())
+    return [f"outbox {i}: " + (f"is {states[i]}, not dead or failed" if i in states else "no such mail")
+            for i in dict.fromkeys(outbox_ids) if states.get(i) not in RESENDABLE]
 
 
 def resend(outbox_id: int) -> bool:
-    """Put a dead (or failed) row back in line, as the admin's "re-send" does."""
+    """Put a dead (or failed) row back in line, with fresh attempts, as the admin's "re-send"
+    and `postdesk outbox resend` do. Its stored bytes are sent again as they are: the same
+    Message-ID, so a mail client that got it before shows it once. False when the row is not
+    dead or failed (sent, or on its way)."""
     with db.atomic():
         return bool(Outbox.update(state="pending", next_attempt_at=utcnow(), attempts=0)
-                    .where((Outbox.id == outbox_id) & Outbox.state.in_(("dead", "failed")))
+                    .where((Outbox.id == outbox_id) & Outbox.state.in_(RESENDABLE))
                     .execute())
+
+
+def listed(state: str = "", limit: int = 50) -> list[Outbox]:
+    """The newest rows (in one state, or any), without their raw bytes, for `postdesk outbox list`."""
+    fields = [f for f in Outbox._meta.sorted_fields if f is not Outbox.raw]
+    query = Outbox.select(*fields).order_by(Outbox.id.desc()).limit(limit)
+    return list(query.where(Outbox.state == state) if state else query)

@@ -31,8 +31,10 @@ class Customer(BaseModel):
     organisation = pw.CharField(default="")
     tier = pw.CharField(default="standard")  # one of config customers.tiers
     language = pw.CharField(default="")
-    bounce_state = pw.CharField(default="")  # "", "temporary", "permanent"
+    bounce_state = pw.CharField(default="")  # "", "temporary", "permanent", "complained" (ARF)
     bounce_detail = pw.TextField(default="")
+    # Asked for no more surveys and progress updates (List-Unsubscribe); answers to them still go.
+    unsubscribed_at = pw.DateTimeField(null=True)
     created_at = pw.DateTimeField(default=utcnow)
 
 
@@ -75,9 +77,15 @@ class Ticket(BaseModel):
     first_responded_at = pw.DateTimeField(null=True)
     resolved_at = pw.DateTimeField(null=True)
     closed_at = pw.DateTimeField(null=True)
+    # The last contact with the client: our last mail to them (acknowledgement, answer, status,
+    # progress update) or their last message. A progress update is due when it is long ago.
+    last_contact_at = pw.DateTimeField(null=True)
     follow_up_of = pw.ForeignKeyField("self", null=True, backref="follow_ups")
     created_at = pw.DateTimeField(default=utcnow)
     updated_at = pw.DateTimeField(default=utcnow, index=True)
+
+    class Meta:
+        indexes = ((("status", "last_contact_at"), False),)
 
 
 class Participant(BaseModel):
@@ -181,13 +189,31 @@ class Event(BaseModel):
 
 
 class Survey(BaseModel):
-    ticket = pw.ForeignKeyField(Ticket, backref="surveys", unique=True)
-    token = pw.CharField(unique=True)
-    scheduled_for = pw.DateTimeField(null=True)
-    sent_at = pw.DateTimeField(null=True)
-    rating = pw.IntegerField(null=True)
+    """A satisfaction survey for one resolution of a ticket: scheduled when it is resolved, sent
+    after a delay unless it reopens first, answered by a click or a reply. What the dashboards
+    group by (agent, tier, mailbox, SLA met) is copied in when it is scheduled."""
+
+    ticket = pw.ForeignKeyField(Ticket, backref="surveys", on_delete="CASCADE")
+    resolved_at = pw.DateTimeField()  # the resolution this survey asks about: one survey each
+    customer = pw.ForeignKeyField(Customer, backref="surveys")
+    mailbox = pw.ForeignKeyField(Mailbox)
+    agent = pw.ForeignKeyField(Agent, null=True)  # who resolved it (the assignee, else the actor)
+    tier = pw.CharField(default="")
+    sla_met = pw.BooleanField(null=True)  # None: the ticket ran no SLA clock
+    language = pw.CharField(default="en")
+    # scheduled → sending → sent; or cancelled (reopened first) / skipped (cool-down, unsubscribed…)
+    state = pw.CharField(default="scheduled", index=True)
+    reason = pw.TextField(default="")  # why it was cancelled or skipped
+    scheduled_for = pw.DateTimeField(index=True)
+    sent_at = pw.DateTimeField(null=True, index=True)
+    message_id = pw.CharField(default="", index=True, max_length=998)  # of the survey mail: replies find it
+    rating = pw.IntegerField(null=True)  # 1..5
     comment = pw.TextField(default="")
     responded_at = pw.DateTimeField(null=True)
+    responded_via = pw.CharField(default="")  # web / email
+
+    class Meta:
+        indexes = ((("ticket", "resolved_at"), True),)
 
 
 class SlaMark(BaseModel):

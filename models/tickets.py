@@ -90,8 +90,11 @@ def add_inbound_message(ticket: Ticket, customer: Customer, mail, *, reply_text:
                f"threaded by {threaded_by}", actor=customer.email, via="email")
     if not automatic and ticket.status in REOPENING:
         set_status(ticket, "open", actor=customer.email, via="email")
-    if threaded_by != "new":  # a new ticket was created with this time already
-        Ticket.update(updated_at=at or utcnow()).where(Ticket.id == ticket.id).execute()
+    changes = {} if threaded_by == "new" else {"updated_at": at or utcnow()}  # a new ticket has it already
+    if not automatic:  # the next progress update counts from the client's own message too
+        changes["last_contact_at"] = ticket.last_contact_at = at or utcnow()
+    if changes:
+        Ticket.update(**changes).where(Ticket.id == ticket.id).execute()
     return message
 
 
@@ -151,9 +154,12 @@ def _json(value):
     return None if value is None else json.dumps(value, ensure_ascii=False)
 
 
-def queue_mail(ticket: Ticket, kind: str, mail_from: str, rcpt_to: str, raw: bytes,
-               message_id: str) -> Outbox:
-    # The outbox row is its own record (shown on the ticket with its delivery state).
-    [row] = outbox.queue(ticket=ticket, kind=kind, mail_from=mail_from, recipients=[rcpt_to], raw=raw,
-                         message_id=message_id)
-    return row
+def queue_client_mail(ticket: Ticket, kind: str, mail_from: str, recipients: list[str], raw: bytes,
+                      message_id: str) -> list[Outbox]:
+    """Queue mail to the client (one outbox row per recipient, each shown on the ticket with its
+    delivery state) and note the contact: progress updates count from it."""
+    rows = outbox.queue(ticket=ticket, kind=kind, mail_from=mail_from, recipients=recipients, raw=raw,
+                        message_id=message_id)
+    ticket.last_contact_at = utcnow()
+    Ticket.update(last_contact_at=ticket.last_contact_at).where(Ticket.id == ticket.id).execute()
+    return rows

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import getpass
 import json
 import logging
@@ -64,6 +65,14 @@ def build_parser() -> argparse.ArgumentParser:
                                  "all rows or none, safe to run twice")
     p.set_defaults(command=cmd_customers_import)
     p.add_argument("file", metavar="FILE.csv")
+    p = command("surveys", None, "satisfaction surveys")
+    surveys_sub = p.add_subparsers(required=True, metavar="ACTION")
+    p = surveys_sub.add_parser("report", help="response rate, average, distribution and CSAT (share of 4 and 5) "
+                               "of the surveys sent, in all or per group")
+    p.set_defaults(command=cmd_surveys_report)
+    p.add_argument("--since", type=_date, help="only surveys sent since this day (YYYY-MM-DD, UTC)")
+    p.add_argument("--by", choices=("agent", "tier", "mailbox"), default="", help="one line per group")
+    p.add_argument("--csv", action="store_true", help="CSV instead of a table")
     command("check-config", cmd_check_config, "validate the configuration and print it")
     p = command("import", cmd_import, "bring past support mail in: an mbox file, a Maildir or a "
                 "folder of .eml files, oldest first, through the same pipeline; safe to run twice")
@@ -75,6 +84,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("files", nargs="+", metavar="FILE.eml")
     p = command("replay", cmd_replay, "process stored mail again: the quarantined ones, or the given ids")
     p.add_argument("ids", nargs="*", type=int, help="InboundMail ids (default: every quarantined one)")
+    p = command("outbox", None, "outgoing mail: list it, re-send what failed")
+    outbox_sub = p.add_subparsers(required=True, metavar="ACTION")
+    p = outbox_sub.add_parser("list", help="the newest outgoing mails: id, state, kind, recipient, attempts, "
+                              "last error")
+    p.set_defaults(command=cmd_outbox_list)
+    p.add_argument("--state", choices=("dead", "failed", "pending", "sending", "sent"), help="only this state")
+    p.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
+    p = outbox_sub.add_parser("resend", help="send dead or failed mails again, as they were (same Message-ID); "
+                              "nothing is re-sent when one of the ids is not dead or failed")
+    p.set_defaults(command=cmd_outbox_resend)
+    p.add_argument("ids", nargs="+", type=int, metavar="ID")
     return parser
 
 
@@ -238,6 +258,51 @@ def cmd_replay(settings, args) -> int:
         failures += outcome in ("failed", "quarantined")
         print(json.dumps({"inbound": inbound_id, "outcome": outcome}))
     return 1 if failures else 0
+
+
+def cmd_outbox_list(settings, args) -> int:
+    from models import outbox
+
+    runtime.init(settings)
+    print(f"{'id':>7}  {'state':<7}  {'kind':<16}  {'recipient':<32}  {'tries':>5}  last error")
+    for row in outbox.listed(args.state or "", args.limit):
+        error = " ".join(row.last_error.split())
+        print(f"{row.id:>7}  {row.state:<7}  {row.kind:<16}  {row.rcpt_to:<32}  {row.attempts:>5}  {error}")
+    return 0
+
+
+def cmd_outbox_resend(settings, args) -> int:
+    """Exit 1, re-sending nothing, when an id is unknown or its mail is not dead or failed."""
+    from models import outbox
+    from workers import outgoing
+
+    runtime.init(settings)
+    problems = outbox.check_resend(args.ids)
+    for problem in problems:
+        print(f"postdesk: {problem}; nothing re-sent", file=sys.stderr)
+    if problems:
+        return 1
+    resent = [i for i in dict.fromkeys(args.ids) if outbox.resend(i)]
+    outgoing.enqueue_deliveries(settings, resent)
+    print(f"{len(resent)} mail(s) queued to be sent again: {' '.join(map(str, resent))}")
+    for outbox_id in dict.fromkeys(i for i in args.ids if i not in resent):
+        print(f"postdesk: outbox {outbox_id}: taken by a worker meanwhile; not re-sent", file=sys.stderr)
+    return 1 if len(resent) < len(set(args.ids)) else 0
+
+
+def _date(text: str) -> dt.datetime:
+    try:
+        return dt.datetime.strptime(text, "%Y-%m-%d")
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2026-12-01") from None
+
+
+def cmd_surveys_report(settings, args) -> int:
+    from actions import surveys
+
+    runtime.init(settings)
+    sys.stdout.write(surveys.report_text(surveys.report(args.since, args.by), as_csv=args.csv))
+    return 0
 
 
 def cmd_smtp(settings, args) -> int:

@@ -83,6 +83,20 @@ class Web:
     login_lockout_minutes: int = 15
     proxy_count: int = 0
     base_url: str = ""
+    # Where clients reach the survey and unsubscribe pages; empty: base_url.
+    public_url: str = ""
+
+
+@dataclass(frozen=True)
+class Surveys:
+    enabled: bool = True
+    delay_minutes: int = 60  # after the ticket is resolved; reopened before: no survey
+    cooldown_days: int = 14  # a client surveyed this recently is not asked again
+    tiers: tuple[str, ...] = ()  # customers of these tiers only; empty: every tier
+    valid_days: int = 30  # the rating links work this long after the survey is sent
+    change_hours: int = 72  # after the first answer, another click changes the rating for this long
+    alert_at_or_below: int = 2  # a rating this low alerts the team (0: never)
+    reopen_on_low_rating: bool = True
 
 
 @dataclass(frozen=True)
@@ -92,6 +106,8 @@ class Outgoing:
     relay_user: str = ""
     relay_password: str = ""
     starttls: bool = False
+    implicit_tls: bool = False  # SMTPS (port 465): TLS from the first byte; excludes starttls
+    tls_ca_file: str = ""  # CA certificates (PEM) the relay's certificate is checked against; "": the system's
     timeout_seconds: int = 30
     folder: str = "var/sent"
     max_attempts: int = 8
@@ -179,6 +195,9 @@ class Policy:
     resolution_minutes: int = 0
     warning_minutes: int = 0  # warn the assignee this many business minutes before a due time
     escalations: tuple[Escalation, ...] = ()
+    # Tell the client "we are still working on it" when an open ticket had no mail from us for
+    # this many hours (sent while its calendar is open). 0: never.
+    progress_update_hours: int = 0
 
 
 @dataclass(frozen=True)
@@ -199,6 +218,11 @@ class Mailbox:
     signature: str = ""
     team: tuple[str, ...] = ()
     agent_names: bool = False  # staff replies come From "Agnes Smith (Example Support)"
+    templates: str = ""  # a folder of this mailbox's own email templates, replacing ours by name
+    surveys: bool = True  # send satisfaction surveys for its tickets
+
+    def templates_folder(self, settings: Settings) -> str:
+        return str(settings.path(self.templates)) if self.templates else ""
 
 
 @dataclass(frozen=True)
@@ -231,6 +255,7 @@ class Settings:
     inbound: Inbound = field(default_factory=Inbound)
     tickets: Tickets = field(default_factory=Tickets)
     customers: Customers = field(default_factory=Customers)
+    surveys: Surveys = field(default_factory=Surveys)
     calendars: tuple[Calendar, ...] = (Calendar(name="business"), Calendar(name="24x7", always_open=True))
     policies: tuple[Policy, ...] = (Policy(name="default", first_response_minutes=480, next_response_minutes=960,
                                            resolution_minutes=4800, warning_minutes=60,
@@ -357,6 +382,9 @@ def _check(settings: Settings) -> None:
         raise ConfigError(f"{src}: smtp.require_tls: needs smtp.tls_cert and smtp.tls_key")
     if smtp.auth_required and not smtp.auth_username:
         raise ConfigError(f"{src}: smtp.auth_required: needs smtp.auth_username")
+    if settings.outgoing.starttls and settings.outgoing.implicit_tls:
+        raise ConfigError(f"{src}: outgoing.implicit_tls: starttls and implicit_tls exclude each other "
+                          f"(port 465 is implicit TLS, 587 is STARTTLS)")
     names = [account.name for account in settings.imap]
     for i, account in enumerate(settings.imap):
         if names.count(account.name) > 1:
@@ -383,12 +411,31 @@ def _check(settings: Settings) -> None:
         raise ConfigError(f"{src}: customers.default_tier: {settings.customers.default_tier!r} is not "
                           f"one of customers.tiers")
     _check_service_levels(settings)
+    _check_surveys(settings)
     url = settings.database.url
     if not url.startswith(("sqlite:///", "postgresql://", "postgres://")):
         raise ConfigError(f"{src}: database.url: must start with sqlite:/// or postgresql://")
 
 
 STATUS_UPDATES = ("pending", "resolved", "closed", "reopened")
+
+
+def _check_surveys(settings: Settings) -> None:
+    src, surveys = settings.source, settings.surveys
+    unknown = [t for t in surveys.tiers if t not in settings.customers.tiers]
+    if unknown:
+        raise ConfigError(f"{src}: surveys.tiers: {unknown[0]!r} is not one of customers.tiers")
+    if not 0 <= surveys.alert_at_or_below <= 5:
+        raise ConfigError(f"{src}: surveys.alert_at_or_below: must be between 0 and 5")
+    for key in ("valid_days",):
+        if getattr(surveys, key) < 1:
+            raise ConfigError(f"{src}: surveys.{key}: must be 1 or more")
+    for key in ("delay_minutes", "cooldown_days", "change_hours"):
+        if getattr(surveys, key) < 0:
+            raise ConfigError(f"{src}: surveys.{key}: must be 0 or more")
+    for i, policy in enumerate(settings.policies):
+        if policy.progress_update_hours < 0:
+            raise ConfigError(f"{src}: policies[{i}].progress_update_hours: must be 0 or more")
 
 
 def _check_service_levels(settings: Settings) -> None:

@@ -63,7 +63,7 @@ def queue(settings: config.Settings, connection: redis.Redis | None = None) -> Q
 def setup_logging(verbose: bool = False) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s")
-    for noisy in ("peewee", "mail.log", "urllib3", "flufl.bounce"):
+    for noisy in ("peewee", "mail.log", "urllib3"):  # flufl.bounce: silenced by mailer/bounces.py, whatever this says
         logging.getLogger(noisy).setLevel(logging.INFO if verbose else logging.WARNING)
 
 

@@ -184,6 +184,12 @@ def relay_sink():
     controller.stop()
 
 
+def text_of(mail) -> str:
+    """The text/plain body of a parsed mail (the text part of a multipart/alternative one), with
+    its lines ending in newlines however the wire wrote them."""
+    return mail.get_body(("plain",)).get_content().replace("\r\n", "\n")
+
+
 def sent_mail(settings) -> list[bytes]:
     folder = settings.path(settings.outgoing.folder)
     return [p.read_bytes() for p in sorted(folder.glob("*.eml"))] if folder.exists() else []

@@ -11,7 +11,7 @@ from email.message import EmailMessage
 import pytest
 import requests
 
-from tests.conftest import port_open, sent, wait_for
+from tests.conftest import port_open, sent, text_of, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -29,7 +29,7 @@ def test_mail_in_acknowledgement_out_reply_threads_admin_shows_it_ctrl_c_stops(p
     [ack] = wait_for(lambda: sent(postdesk["var"]), what="the acknowledgement in var/sent")
     assert str(ack["Subject"]) == "[#1] Printer on fire"
     assert ack["In-Reply-To"] == "<e2e-question@client.example>"
-    assert "ticket #1" in ack.get_content()
+    assert "ticket #1" in text_of(ack)
 
     reply = EmailMessage()  # what a mail client makes of "Reply" on the acknowledgement
     reply["From"] = "Alice Martin <alice@client.example>"

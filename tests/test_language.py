@@ -8,7 +8,7 @@ import pytest
 
 from mailer.language import detect
 from models.tables import Customer, Outbox
-from tests.conftest import ingest, load_eml
+from tests.conftest import ingest, load_eml, text_of
 
 
 @pytest.mark.parametrize(("text", "language"), [
@@ -26,7 +26,7 @@ def test_detect(text, language):
 
 def acknowledgement() -> str:
     [ack] = Outbox.select().where(Outbox.kind == "acknowledgement")
-    return email.message_from_bytes(bytes(ack.raw), policy=email.policy.default).get_content()
+    return text_of(email.message_from_bytes(bytes(ack.raw), policy=email.policy.default))
 
 
 def test_a_gbk_mail_to_an_english_mailbox_gets_a_chinese_acknowledgement(settings):
@@ -44,4 +44,4 @@ def test_an_english_mail_gets_the_mailboxs_language_and_a_set_language_wins(sett
     ingest(settings, b"From: Alice Martin <alice@client.example>\r\nTo: support@example.com\r\n"
                      b"Subject: Another question\r\nMessage-ID: <alice-new@client.example>\r\n\r\nHello\r\n")
     [_, second] = Outbox.select().where(Outbox.kind == "acknowledgement").order_by(Outbox.id)
-    assert "感谢您的来信" in email.message_from_bytes(bytes(second.raw), policy=email.policy.default).get_content()
+    assert "感谢您的来信" in text_of(email.message_from_bytes(bytes(second.raw), policy=email.policy.default))

@@ -18,7 +18,7 @@ KNOWN = {
     ("web.health", "postdesk.runtime"), ("workers.processing", "postdesk.runtime"),
     ("workers.outgoing", "postdesk.runtime"), ("workers.sweeper", "postdesk.runtime"),
     ("workers.runner", "postdesk.runtime"), ("workers.schedule", "postdesk.runtime"),
-    ("workers.sla", "postdesk.runtime"),
+    ("workers.sla", "postdesk.runtime"), ("workers.followups", "postdesk.runtime"),
 }
 
 

@@ -32,8 +32,18 @@ def test_migrations_turn_newline_joined_agent_addresses_and_recipients_into_rows
                    "'2026-01-01 00:00:00', '', '2026-01-01 00:00:00')")
     db.execute_sql("DROP INDEX IF EXISTS ticket_category")  # and tickets had no category
     db.execute_sql("ALTER TABLE ticket DROP COLUMN category")
-    assert migrations.migrate() == [5, 6, 7]
+    # before surveys were built: a placeholder table, no unsubscribing, no progress updates
+    db.execute_sql("DROP TABLE survey")
+    db.execute_sql("CREATE TABLE survey (id INTEGER PRIMARY KEY, ticket_id INTEGER NOT NULL UNIQUE, token "
+                   "VARCHAR(255) NOT NULL UNIQUE, scheduled_for DATETIME, sent_at DATETIME, rating INTEGER, "
+                   "comment TEXT NOT NULL, responded_at DATETIME)")
+    db.execute_sql("DROP INDEX ticket_status_last_contact_at")
+    db.execute_sql("ALTER TABLE ticket DROP COLUMN last_contact_at")
+    db.execute_sql("ALTER TABLE customer DROP COLUMN unsubscribed_at")
+    assert migrations.migrate() == [5, 6, 7, 8]
     assert "category" in {c.name for c in db.get_columns("ticket")}
+    assert "last_contact_at" in {c.name for c in db.get_columns("ticket")}
+    assert {"state", "message_id", "resolved_at"} <= {c.name for c in db.get_columns("survey")}
     assert sorted(a.email for a in AgentAddress.select()) == ["a@phone.example", "b@alias.example"]
     assert "alternate_emails" not in {c.name for c in db.get_columns("agent")}
     from models.tables import Outbox

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import text_of
+
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.e2e
 
@@ -50,7 +52,8 @@ def test_the_wheel_carries_templates_and_defaults_and_processes_a_mail(tmp_path)
         [(subject,)] = db.execute("SELECT subject FROM ticket").fetchall()
         [(raw,)] = db.execute("SELECT raw FROM outbox WHERE kind = 'acknowledgement'").fetchall()
     ack = email.message_from_bytes(raw, policy=email.policy.default)
-    assert subject == "无法登录" and "我们已收到您的请求" in ack.get_content()  # templates, in the client's language
+    assert subject == "无法登录" and "我们已收到您的请求" in text_of(ack)  # templates, in the client's language
+    assert "我们已收到您的请求" in ack.get_body(("html",)).get_content()  # the HTML layout ships too
     page = run(python, "-c", "from postdesk import config; from web import create_app; "
                "app = create_app(config.load('config.toml'), testing=True); "
                "print(app.test_client().get('/login').get_data(as_text=True))", cwd=site)

@@ -12,7 +12,7 @@ import pytest
 from mailer import pipeline, spool
 from models.base import utcnow
 from models.tables import Event, InboundMail, Message, Outbox, Ticket
-from tests.conftest import ingest, load_eml, make_settings, run_worker, sent_mail
+from tests.conftest import ingest, load_eml, make_settings, run_worker, sent_mail, text_of
 from workers import outgoing, processing, sweeper
 
 
@@ -44,7 +44,7 @@ def test_acknowledgement_is_delivered_by_the_worker(settings):
     run_worker(settings)
     [raw] = sent_mail(settings)
     delivered = email.message_from_bytes(raw, policy=email.policy.default)
-    assert "opened ticket #1" in delivered.get_content()
+    assert "opened ticket #1" in text_of(delivered)
     assert Outbox.get().state == "sent"
 
 
@@ -158,7 +158,7 @@ def test_chinese_gbk_mail_is_decoded_and_acknowledged_in_chinese(settings):
     assert "我的发票金额不对" in ticket.messages.get().text
     assert ticket.mailbox.address == "zh@example.cn"
     ack = email.message_from_bytes(bytes(ack_of(ticket).raw), policy=email.policy.default)
-    assert "感谢您的来信" in ack.get_content() and str(ack["Subject"]).startswith("[#1] 发票")
+    assert "感谢您的来信" in text_of(ack) and str(ack["Subject"]).startswith("[#1] 发票")
 
 
 def test_a_failing_mail_is_retried_then_quarantined_and_replay_processes_it(settings, monkeypatch):

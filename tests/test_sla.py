@@ -20,7 +20,7 @@ from mailer import tokens
 from models import agents, migrations
 from models.tables import Customer, Event, Outbox, SlaMark, Ticket
 from postdesk import runtime
-from tests.conftest import PASSWORD, ingest, make_settings
+from tests.conftest import PASSWORD, ingest, make_settings, text_of
 from workers.sla import check_slas
 
 T0 = dt.datetime(2026, 12, 7, 9, 0)  # a Monday, naive UTC as stored
@@ -233,7 +233,7 @@ def test_business_hours_a_lunch_break_and_chinese_acknowledgement(desk, clock):
     text = ack.raw.tobytes() if hasattr(ack.raw, "tobytes") else bytes(ack.raw)
     import email
     import email.policy
-    body = email.message_from_bytes(text, policy=email.policy.default).get_content()
+    body = text_of(email.message_from_bytes(text, policy=email.policy.default))
     assert "我们将在 2026年12月7日（星期一）13:30（Asia/Shanghai 时间） 之前首次答复您" in body
 
 

@@ -18,7 +18,7 @@ from models import agents, migrations
 from models.tables import Customer, Event, InboundMail, Message, Outbox, Ticket
 from postdesk import runtime
 from tests import staff_clients
-from tests.conftest import free_port, make_settings, run_worker
+from tests.conftest import free_port, make_settings, run_worker, text_of
 
 ALICE = "alice@client.example"
 MAILBOXES = [{"address": "support@example.com", "name": "Example Support", "signature": "The Example support team"},
@@ -116,7 +116,7 @@ def assert_relayed(delivery, text: str, *, to=ALICE, cc: tuple[str, ...] = (), a
     local, domain = address.split("@")
     assert mail["Reply-To"].addresses[0].addr_spec == f"{local}+{ticket.reply_token}@{domain}"
     assert mail["Auto-Submitted"] is None and mail["Message-ID"]
-    body = mail.get_body(("plain",)).get_content().replace("\r\n", "\n")
+    body = text_of(mail).replace("\r\n", "\n")
     assert body.rstrip("\n") == f"{text}\n\n-- \n{signature}"
     for leak in (b"agnes", b"bob@", b"reply above this line", "请在此行以上回复".encode()):
         assert leak not in raw.lower(), leak
@@ -165,7 +165,7 @@ def test_an_agents_attachments_reach_the_client_and_the_agents_name_when_configu
     answer["From"], answer["To"] = "Agnes Smith <agnes@example.com>", mail["Reply-To"]
     answer["Subject"], answer["Message-ID"] = f"Re: {mail['Subject']}", "<agnes-attach@example.com>"
     answer["In-Reply-To"] = mail["Message-ID"]
-    answer.set_content("Here is the guide.\n\nOn Wed, Example Support wrote:\n> " + mail.get_content()[:200])
+    answer.set_content("Here is the guide.\n\nOn Wed, Example Support wrote:\n> " + text_of(mail)[:200])
     answer.add_attachment("第一步：打开登录页面\n".encode(), maintype="text", subtype="plain", filename="说明.txt")
     answer.add_attachment(b"%PDF-1.4 guide", maintype="application", subtype="pdf", filename="guide.pdf")
     desk.send(answer.as_bytes(policy=email.policy.SMTP), [mail["Reply-To"].addresses[0].addr_spec], "agnes@example.com")
@@ -190,7 +190,7 @@ def test_a_note_by_hash_note_or_by_the_note_address_never_reaches_the_client(des
     desk.client_writes()
     desk.agent_answers(desk.agnes, "#note\nShe called: it is her VPN.")
     mail, _ = desk.notice(desk.agnes)
-    [note_address] = re.findall(r"support\+n[0-9a-f]+t[0-9a-f]+-[0-9a-f]{20}@example\.com", mail.get_content())
+    [note_address] = re.findall(r"support\+n[0-9a-f]+t[0-9a-f]+-[0-9a-f]{20}@example\.com", text_of(mail))
     desk.agent_answers(desk.agnes, "Her VPN blocks port 443.", rcpt=[note_address])
     assert desk.to_client() == []
     assert [m.text for m in Message.select().where(Message.kind == "note").order_by(Message.id)] == [
@@ -239,7 +239,7 @@ def test_a_command_error_applies_nothing_relays_nothing_and_tells_the_agent(desk
     assert (ticket.status, ticket.priority) == ("new", "normal")
     assert desk.to_client() == []
     [(_, told, _)] = [d for d in desk.sink.to("agnes@example.com") if d[1]["Auto-Submitted"] == "auto-replied"]
-    text = told.get_content()
+    text = text_of(told)
     assert "unknown priority 'asap'" in text and "#frobnicate: unknown command" in text
     assert str(told["From"]) == "Example Support <support@example.com>"
 
@@ -315,7 +315,7 @@ def test_collaborators_receive_public_replies_and_their_own_reply_joins_the_tick
     carol = Message.get(Message.message_id == "<carol-1@client.example>")
     assert carol.ticket.number == 1 and not carol.outsider
     notice, _ = desk.notice(desk.agnes)
-    assert "Works for me now" in notice.get_content() and notice["In-Reply-To"] == "<carol-1@client.example>"
+    assert "Works for me now" in text_of(notice) and notice["In-Reply-To"] == "<carol-1@client.example>"
 
     desk.agent_answers(desk.agnes, "Glad to hear it.")
     assert [str(m["Subject"]) for _, m, _ in desk.to_client("carol@client.example")] == ["[#1] Cannot log in"] * 2
@@ -343,7 +343,7 @@ def test_two_agents_answering_at_once_each_reach_the_client_once(desk):
     for t in threads:
         t.join()
     desk.settle()
-    texts = sorted(m.get_body(("plain",)).get_content().replace("\r\n", "\n").split("\n\n-- ")[0]
+    texts = sorted(text_of(m).replace("\r\n", "\n").split("\n\n-- ")[0]
                    for _, m, _ in desk.to_client())
     assert texts == ["Agnes here: unlocked.", "Bob here: reset your password too."]
     assert Message.select().where(Message.kind == "agent_reply").count() == 2
@@ -386,7 +386,7 @@ def test_two_agents_answering_at_once_through_a_whole_postdesk_run(relay_sink, p
         return [d for d in relay_sink.to(ALICE) if d[1]["Auto-Submitted"] is None]
     wait_for(lambda: len(replies()) >= 2, what="both answers at the client")
     time.sleep(2)  # anything doubled would arrive by now
-    got = sorted(m.get_body(("plain",)).get_content().strip() for _, m, _ in replies())  # no mailbox signature here
+    got = sorted(text_of(m).strip() for _, m, _ in replies())  # no mailbox signature here
     assert got == sorted(texts.values())
 
 
@@ -406,9 +406,9 @@ def test_resolving_closing_and_reopening_tell_the_client_in_their_language(desk)
                                                                "Example Support <support@example.com>", ALICE)
     assert str(resolved["Subject"]) == "[#1] Cannot log in" and resolved["In-Reply-To"] == "<alice-1@client.example>"
     assert resolved["Reply-To"].addresses[0].addr_spec == f"support+{Ticket.get().reply_token}@example.com"
-    assert "resolved" in resolved.get_content() and "within 30 days" in resolved.get_content()
+    assert "resolved" in text_of(resolved) and "within 30 days" in text_of(resolved)
     desk.agent_answers(desk.agnes, "#open")
-    assert "reopened ticket #1" in status_mail(desk)[-1][1].get_content()
+    assert "reopened ticket #1" in text_of(status_mail(desk)[-1][1])
     assert len(desk.to_client()) == 1  # and the reply itself, once
 
 
@@ -417,7 +417,7 @@ def test_a_chinese_client_is_told_in_chinese_and_a_bouncing_one_not_at_all(desk)
                        to="zh@example.cn")
     desk.agent_answers(desk.agnes, "#close", lang="zh")
     [(_, closed, _)] = status_mail(desk)
-    assert "工单 #1 已关闭" in closed.get_content()
+    assert "工单 #1 已关闭" in text_of(closed)
     Customer.update(bounce_state="permanent").execute()
     desk.agent_answers(desk.agnes, "#open", lang="zh")
     assert len(status_mail(desk)) == 1  # nothing to an address that bounced for good

@@ -7,7 +7,7 @@ import email.policy
 import pytest
 
 from models.tables import Event, Message, Outbox, Ticket
-from tests.conftest import ingest
+from tests.conftest import ingest, text_of
 
 
 def parsed(row: Outbox):
@@ -30,7 +30,7 @@ def answer(settings, notice: Outbox, sender: str, text: str):
     """The agent's answer to a notice, as a mail client writes it: new text, a quote header, the
     notice quoted with "> "."""
     original = parsed(notice)
-    quoted = "\n".join("> " + line for line in original.get_content().splitlines())
+    quoted = "\n".join("> " + line for line in text_of(original).splitlines())
     raw = (f"From: Agent <{sender}>\r\nTo: {original['Reply-To']}\r\nSubject: Re: {original['Subject']}\r\n"
            f"Message-ID: <answer-{abs(hash(text))}@example.com>\r\nIn-Reply-To: {original['Message-ID']}\r\n"
            f"Content-Type: text/plain; charset=utf-8\r\n\r\n{text}\r\n\r\n"
@@ -42,9 +42,9 @@ def test_a_new_ticket_notifies_every_agent_with_their_own_reply_token(staff):
     agnes, bob = notice_to("agnes@example.com"), notice_to("bob@example.com")
     mail = parsed(agnes)
     assert mail["Auto-Submitted"] == "auto-generated" and mail["In-Reply-To"] == "<new-question-1@client.example>"
-    assert "reply above this line" in mail.get_content() and "cannot log in" in mail.get_content()
+    assert "reply above this line" in text_of(mail) and "cannot log in" in text_of(mail)
     assert mail["Reply-To"] != parsed(bob)["Reply-To"]  # one token per agent
-    assert "/tickets/1" in mail.get_content()
+    assert "/tickets/1" in text_of(mail)
 
 
 def test_the_agents_answer_reaches_the_client_without_the_notice(settings, staff):
@@ -54,7 +54,7 @@ def test_the_agents_answer_reaches_the_client_without_the_notice(settings, staff
     mail = parsed(relayed)
     assert (str(mail["From"]), mail["To"]) == ("Example Support <support@example.com>", "alice@client.example")
     assert mail["In-Reply-To"] == "<new-question-1@client.example>"
-    body = mail.get_content()
+    body = text_of(mail)
     assert "Unlocked it, please try again." in body
     assert "above this line" not in body and "New ticket from" not in body and "wrote:" not in body
     assert b"agnes@example.com" not in bytes(relayed.raw)
@@ -66,7 +66,7 @@ def test_a_chinese_answer_from_foxmail_is_cut_at_the_marker(settings, staff):
     raw = (f"From: Bob <bob@example.com>\r\nTo: {original['Reply-To']}\r\nSubject: 回复：{original['Subject']}\r\n"
            f"Message-ID: <bob-zh@example.com>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
            f"好的，已经为您解锁。\r\n\r\n------------------ 原始邮件 ------------------\r\n"
-           f"发件人: \"Example Support\"<support@example.com>\r\n\r\n{original.get_content()}").encode()
+           f"发件人: \"Example Support\"<support@example.com>\r\n\r\n{text_of(original)}").encode()
     ctx = ingest(settings, raw, rcpt=(original["Reply-To"].addresses[0].addr_spec,))
     assert ctx.outcome == "relayed"
     assert Message.get(Message.kind == "agent_reply").text == "好的，已经为您解锁。"
@@ -82,7 +82,7 @@ def test_mail_to_the_note_address_in_the_notice_is_a_note_even_with_a_reply_all(
     import re
 
     notice = parsed(notice_to("agnes@example.com"))
-    [note_address] = re.findall(r"support\+n[0-9a-f]+t[0-9a-f]+-[0-9a-f]{20}@example\.com", notice.get_content())
+    [note_address] = re.findall(r"support\+n[0-9a-f]+t[0-9a-f]+-[0-9a-f]{20}@example\.com", text_of(notice))
     raw = (f"From: Agnes <agnes@example.com>\r\nTo: {notice['Reply-To']}, {note_address}\r\n"
            f"Subject: Re: {notice['Subject']}\r\nMessage-ID: <agnes-note@example.com>\r\n\r\n"
            f"Her VPN blocks us; I will call her.\r\n").encode()
@@ -98,7 +98,7 @@ def test_commands_apply_and_the_rest_is_relayed(settings, staff):
            "#pending\n#assign me\n#priority high\nCould you send us the log file?")
     ticket = Ticket.get()
     assert (ticket.status, ticket.assignee.email, ticket.priority) == ("pending", "agnes@example.com", "high")
-    assert "send us the log file" in parsed(Outbox.get(Outbox.kind == "agent_reply")).get_content()
+    assert "send us the log file" in text_of(parsed(Outbox.get(Outbox.kind == "agent_reply")))
     assert {e.via for e in Event.select().where(Event.action.in_(("status", "assignee", "priority")))} == {"email"}
 
 
@@ -117,7 +117,7 @@ def test_a_wrong_command_applies_nothing_and_tells_the_agent(settings, staff):
     assert ctx.outcome == "refused" and Ticket.get().priority == "normal"
     assert Outbox.select().where(Outbox.kind == "agent_reply").count() == 0
     [told] = Outbox.select().where(Outbox.kind == "command_error")
-    assert told.rcpt_to == "agnes@example.com" and "unknown priority" in parsed(told).get_content()
+    assert told.rcpt_to == "agnes@example.com" and "unknown priority" in text_of(parsed(told))
 
 
 def test_a_forwarded_notice_answered_by_someone_else_is_a_clients_mail(settings, staff):

@@ -187,3 +187,23 @@ def test_an_agent_turns_mail_notices_off_on_the_profile_page(app):
     client.post("/profile", data={"csrf_token": csrf_token(client, "/profile")})  # the box unticked
     assert Agent.get(Agent.email == "agnes@example.com").notices is False
     assert client.post("/profile", data={"notices": "on"}).status_code == 400  # CSRF
+
+
+def test_dead_mail_is_listed_and_re_sent_from_the_admin_with_its_message_id(app, settings):
+    from models.tables import Outbox
+
+    pipeline.process(settings, spool.store(load_eml("new_question.eml"), "smtp"))
+    ack = Outbox.get(Outbox.kind == "acknowledgement")
+    Outbox.update(state="dead", attempts=8, last_error="550 5.1.1 <x>: mailbox unavailable").execute()
+    client = signed_in(app)
+    page = client.get("/outbox").get_data(as_text=True)
+    assert "550 5.1.1 &lt;x&gt;: mailbox unavailable" in page and "Re-send" in page
+    token = csrf_token(client, "/outbox")
+    assert client.post(f"/outbox/{ack.id}/resend").status_code == 400  # no CSRF token: refused
+    response = client.post(f"/outbox/{ack.id}/resend", data={"csrf_token": token})
+    assert response.status_code == 303 and response.headers["Location"].endswith("/tickets/1")
+    row = Outbox.get_by_id(ack.id)
+    assert (row.state, row.attempts, row.message_id) == ("pending", 0, ack.message_id)
+    assert Event.get(Event.action == "mail_resent").actor == "agnes@example.com"
+    client.post(f"/outbox/{ack.id}/resend", data={"csrf_token": token})
+    assert "only dead or failed mail is re-sent" in client.get("/tickets/1").get_data(as_text=True)

@@ -113,4 +113,4 @@ def test_the_clock_enqueues_one_sweep_and_one_sla_job_per_installation(settings)
     assert schedule.tick(settings) is True
     assert schedule.tick(settings) is False  # a second clock (another process) within the interval
     names = sorted(job.func_name for job in queue.get_jobs())
-    assert names == ["workers.sla.check_slas", "workers.sweeper.sweep"]
+    assert names == ["workers.followups.send_followups", "workers.sla.check_slas", "workers.sweeper.sweep"]

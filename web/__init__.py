@@ -58,8 +58,9 @@ def create_app(settings: configuration.Settings | None = None, testing: bool = F
         if not db.is_closed():
             db.close()
 
-    from . import auth, health, tickets
+    from . import auth, health, surveys, tickets
     app.register_blueprint(auth.bp)
     app.register_blueprint(tickets.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(surveys.bp)
     return app

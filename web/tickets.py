@@ -8,13 +8,14 @@ from urllib.parse import quote
 
 from flask import Blueprint, Response, abort, current_app, flash, g, redirect, render_template, request, url_for
 from markupsafe import Markup
+from peewee import JOIN
 
 from actions import customers as customer_actions
 from actions import sla
 from actions import tickets as act
 from actions.result import Refused
 from models.base import utcnow
-from models.tables import Agent, Attachment, Customer, Event, Message, Outbox, Ticket
+from models.tables import Agent, Attachment, Customer, Event, Message, Outbox, Survey, Ticket
 from workers.outgoing import enqueue_deliveries
 
 from .auth import login_required
@@ -66,11 +67,12 @@ def show(number):
     messages = ticket.messages.order_by(Message.created_at, Message.id)
     events = ticket.events.order_by(Event.created_at, Event.id)
     outgoing = ticket.outbox.order_by(Outbox.id)
+    surveys = ticket.surveys.order_by(Survey.id)
     staff = [(a.email, a.name or a.email)
              for a in Agent.select().where(Agent.active == True).order_by(Agent.name)]  # noqa: E712
     settings = current_app.config["POSTDESK"]
     return render_template("web/ticket.html", ticket=ticket, messages=messages, events=events,
-                           outgoing=outgoing, html_of=html_with_images, staff=staff,
+                           outgoing=outgoing, surveys=surveys, html_of=html_with_images, staff=staff,
                            statuses=act.STATUSES, priorities=act.PRIORITIES,
                            categories=settings.tickets.categories, tiers=settings.customers.tiers,
                            clocks=sla.clocks_of(settings, ticket, utcnow())[2], minutes=business_minutes)
@@ -141,6 +143,31 @@ def reply(number):
 def note(number):
     """Add an internal note, for staff only."""
     return _apply(number, lambda t, settings: act.note(t, g.agent, _field("text"), via="web"))
+
+
+@bp.post("/outbox/<int:outbox_id>/resend")
+@login_required
+def resend(outbox_id):
+    row = Outbox.get_or_none(Outbox.id == outbox_id) or abort(404)
+    try:
+        done = act.resend(row, actor=g.agent, via="web")
+    except Refused as refused:
+        flash(str(refused), "error")
+    else:
+        enqueue_deliveries(current_app.config["POSTDESK"], list(done.outbox_ids))
+        flash(f"The {row.kind} to {row.rcpt_to} is queued again.", "info")
+    target = url_for("tickets.show", number=row.ticket.number) if row.ticket_id else url_for("tickets.outbox")
+    return redirect(target, 303)
+
+
+@bp.get("/outbox")
+@login_required
+def outbox():
+    """Outgoing mail by state: dead mail (delivery gave up), to re-send once the cause is fixed."""
+    state = request.args.get("state", "dead")
+    rows = Outbox.select(Outbox, Ticket).join(Ticket, join_type=JOIN.LEFT_OUTER).where(Outbox.state == state) \
+        .order_by(Outbox.id.desc()).limit(200)
+    return render_template("web/outbox.html", rows=rows, state=state)
 
 
 def _field(name: str) -> str:

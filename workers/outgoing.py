@@ -7,7 +7,7 @@ import logging
 import redis
 
 from mailer import delivery
-from models import outbox
+from models import customers, outbox
 from postdesk import runtime
 
 log = logging.getLogger(__name__)
@@ -18,11 +18,36 @@ BATCH_SIZE = 20
 def deliver(outbox_id: int) -> str:
     """Send one row; returns its state afterwards ("sent", "failed", "dead") or "skipped"."""
     settings = runtime.settings()
+    with delivery.transport_for(settings) as transport:
+        return send_row(settings, transport, outbox_id)
+
+
+def deliver_batch(outbox_ids: list[int]) -> dict:
+    """Send several rows over one relay connection; returns how many ended in each state."""
+    settings = runtime.settings()
+    outcomes: dict[str, int] = {}
+    with delivery.transport_for(settings) as transport:
+        for outbox_id in outbox_ids:
+            state = send_row(settings, transport, outbox_id)
+            outcomes[state] = outcomes.get(state, 0) + 1
+    return outcomes
+
+
+def send_row(settings, transport, outbox_id: int) -> str:
+    """Claim the row, then send it unless its recipient is suppressed. Each row is claimed just
+    before its own send and marked right after it, so a crash mid-batch leaves at most the one
+    row in flight to be retried, never a sent one to be sent again."""
     row = outbox.claim(outbox_id)
     if row is None:
         return "skipped"
+    reason = customers.suppression_reason(row.rcpt_to, row.kind)
+    if reason:
+        outbox.mark_failed(row, f"suppressed: {reason}", True, settings.outgoing.max_attempts,
+                           settings.outgoing.retry_base_seconds)
+        log.info("outbox %d %s to %s not sent: %s", row.id, row.message_id, row.rcpt_to, reason)
+        return "dead"
     try:
-        delivery.transport_for(settings).send(row.mail_from, [row.rcpt_to], bytes(row.raw), f"{row.id}")
+        transport.send(row.mail_from, [row.rcpt_to], bytes(row.raw), f"{row.id}")
     except delivery.DeliveryError as exc:
         state = outbox.mark_failed(row, str(exc), exc.permanent, settings.outgoing.max_attempts,
                                    settings.outgoing.retry_base_seconds)
@@ -33,17 +58,9 @@ def deliver(outbox_id: int) -> str:
     return "sent"
 
 
-def deliver_batch(outbox_ids: list[int]) -> dict:
-    outcomes: dict[str, int] = {}
-    for outbox_id in outbox_ids:
-        state = deliver(outbox_id)
-        outcomes[state] = outcomes.get(state, 0) + 1
-    return outcomes
-
-
 def enqueue_deliveries(settings, outbox_ids: list[int]) -> None:
-    """Hand rows to the workers after their commit. A Redis failure is logged: the sweeper
-    enqueues due rows that no job took."""
+    """Hand rows to the workers after their commit, in batches that share a relay connection.
+    A Redis failure is logged: the sweeper enqueues due rows that no job took."""
     if not outbox_ids:
         return
     # A slow relay may take its whole timeout per message: give each job room for its batch.

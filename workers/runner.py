@@ -88,10 +88,10 @@ def work_from_database(settings, limit: int = processing.BATCH_SIZE) -> int:
     for inbound_id in inbound.stale_ids(0, limit=limit):
         # A reply whose question another worker holds waits for it, as on the RQ path.
         handled += processing.process_stored(settings, inbound_id, allow_defer=True) != "deferred"
-    for outbox_id in outbox.due_ids()[:limit]:
-        outgoing.deliver(outbox_id)
-        handled += 1
-    return handled
+    due = outbox.due_ids(limit=limit)
+    if due:
+        outgoing.deliver_batch(due)  # over one relay connection
+    return handled + len(due)
 
 
 def _install_stop_handlers(stop: threading.Event) -> None:

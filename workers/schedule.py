@@ -9,7 +9,7 @@ import redis
 
 from postdesk import runtime
 
-from . import sla, sweeper
+from . import followups, sla, sweeper
 
 log = logging.getLogger(__name__)
 
@@ -18,13 +18,14 @@ SLA_INTERVAL = 60  # seconds
 
 
 def tick(settings) -> bool:
-    """Enqueue the sweep, and every minute the SLA job, unless another clock (another worker
-    process or machine) did so within the interval: one of each per installation."""
+    """Enqueue the sweep, and every minute the SLA and follow-up jobs, unless another clock
+    (another worker process or machine) did so within the interval: one of each per installation."""
     interval = settings.worker.sweep_interval_seconds
     conn = runtime.redis_connection(settings)
     prefix = settings.redis.queue_prefix
     if conn.set(f"{prefix}:clock:sla", "1", nx=True, ex=SLA_INTERVAL - 1):
         runtime.queue(settings).enqueue(sla.check_slas)
+        runtime.queue(settings).enqueue(followups.send_followups)
     if not conn.set(f"{prefix}:clock:sweep", "1", nx=True, ex=max(1, interval - 1)):
         return False
     runtime.queue(settings).enqueue(sweeper.sweep)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 
 from models import inbound, outbox
@@ -15,10 +16,10 @@ log = logging.getLogger(__name__)
 
 def sweep() -> dict:
     """Re-enqueue what was left behind: mail stored while Redis was down or whose job was lost,
-    and deliveries due for a retry."""
+    deliveries due for a retry, and fresh deliveries whose job was lost (after the same wait)."""
     settings = runtime.settings()
     stale = inbound.stale_ids(settings.worker.stale_after_seconds)
-    due = outbox.due_ids()
+    due = outbox.due_ids(pending_after=dt.timedelta(seconds=settings.worker.stale_after_seconds))
     for start in range(0, len(stale), BATCH_SIZE):
         enqueue_processing(settings, stale[start:start + BATCH_SIZE])
     enqueue_deliveries(settings, due)

@@ -1,0 +1,109 @@
+"""The client's pages: a survey rating, its comment, unsubscribing. Public (the signed link is the
+authority), small, in the client's language, and working without JavaScript.
+
+Opening a rating link records nothing: mail security scanners fetch every link of a mail before
+its reader does. The page states the choice and sends it by POST, by itself when JavaScript runs
+(one click for a person) and with one button when it does not. The forms carry no CSRF token:
+the link's signature is what a forger would need, and one-click unsubscribing (RFC 8058) is a
+POST from the mail provider itself.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
+
+from actions import surveys
+from actions.result import Refused
+from mailer import tokens
+from models.tables import Customer, Survey
+from workers.outgoing import enqueue_deliveries
+
+from . import csrf
+
+bp = Blueprint("surveys", __name__)
+csrf.exempt(bp)
+
+# The survey page may run its one script, from here; nothing else changes from the admin's policy.
+CSP = ("default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; img-src 'self' data:; "
+       "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+SUBMIT_JS = "document.addEventListener('DOMContentLoaded',function(){var f=document.getElementById('auto');" \
+            "if(f){f.submit();}});\n"
+
+
+@bp.get("/survey/<token>")
+def show(token: str):
+    settings = current_app.config["POSTDESK"]
+    link, survey = _survey(token)
+    if survey is None:
+        return _page("invalid", "en", 404)
+    why = surveys.check_answer(settings, survey)
+    if link.rating and not why:  # a rating link: confirm it by POST
+        return _page("confirm", survey.language, survey=survey, rating=link.rating, token=token)
+    if why and not survey.rating:
+        return _page(why, survey.language, 410 if why == "expired" else 404, survey=survey)
+    return _page("thanks", survey.language, survey=survey, token=_comment_token(survey), saved=bool(request.args),
+                 can_comment=not why)
+
+
+@bp.post("/survey/<token>")
+def answer(token: str):
+    settings = current_app.config["POSTDESK"]
+    link, survey = _survey(token)
+    if survey is None:
+        return _page("invalid", "en", 404)
+    rating = link.rating or _int(request.form.get("rating"))
+    comment = request.form.get("comment")
+    try:
+        if rating and rating != survey.rating:
+            done = surveys.answer(settings, survey, rating, via="web", comment=comment)
+        elif comment is not None:
+            done = surveys.add_comment(settings, survey, comment)
+        else:
+            done = None
+    except Refused as refused:
+        reason = str(refused)
+        return _page(reason, survey.language, 410 if reason == "expired" else 404, survey=survey)
+    if done is not None:
+        enqueue_deliveries(settings, list(done.outbox_ids))
+    return redirect(url_for("surveys.show", token=_comment_token(survey), saved=1), 303)
+
+
+@bp.get("/survey/submit.js")
+def submit_js():
+    return Response(SUBMIT_JS, mimetype="text/javascript", headers={"Cache-Control": "public, max-age=86400"})
+
+
+@bp.route("/unsubscribe/<token>", methods=["GET", "POST"])
+def unsubscribe(token: str):
+    settings = current_app.config["POSTDESK"]
+    link = tokens.read_link(settings.signing_key, token)
+    customer = Customer.get_or_none(Customer.id == link.number) if link and link.kind == "u" else None
+    if customer is None:
+        return _page("invalid", "en", 404)
+    language = customer.language if customer.language in ("en", "zh") else settings.mailboxes[0].language
+    if request.method == "POST":
+        surveys.unsubscribe(customer)
+        return _page("unsubscribed", language)
+    return _page("unsubscribe", language, token=token)
+
+
+def _survey(token: str):
+    link = tokens.read_link(current_app.config["POSTDESK"].signing_key, token)
+    if link is None or link.kind != "s":
+        return None, None
+    return link, Survey.get_or_none(Survey.id == link.number)
+
+
+def _comment_token(survey: Survey) -> str:
+    return tokens.link_token(current_app.config["POSTDESK"].signing_key, "s", survey.id)
+
+
+def _int(value) -> int | None:
+    return int(value) if value and value.isdigit() and 1 <= int(value) <= 5 else None
+
+
+def _page(state: str, language: str, status: int = 200, **context):
+    html = render_template("web/survey.html", state=state, lang=language if language in ("en", "zh") else "en",
+                           scores=surveys.SCORES, **context)
+    return html, status, {"Content-Security-Policy": CSP, "Cache-Control": "no-store",
+                          "X-Robots-Tag": "noindex", "Referrer-Policy": "no-referrer"}
