@@ -71,7 +71,8 @@ def receive_customer_mail(settings, mail, *, ticket, follow_up_of, mailbox, thre
         if automatic:
             return Done("auto_reply", ticket)
         if not customer.language and customer.id == ticket.customer_id:
-            customers.set_language(customer, language.detect(f"{mail.subject}\n{reply_text or mail.text}"))
+            customers.set_language(customer, language.detect(f"{mail.subject}\n{reply_text or mail.text}",
+                                                             mail.charsets))
         customers.clear_bounce(customer)
         if customer.id == ticket.customer_id:  # not a participant's reply-all, not an outsider
             customers.add_participants(ticket, copied)

@@ -99,6 +99,7 @@ class ParsedMail:
     attachments: list[Attachment] = field(default_factory=list)
     headers: RawMessage | None = None
     problems: list[str] = field(default_factory=list)  # what was degraded and why, for a human
+    charsets: tuple[str, ...] = ()  # the body parts' charset labels, lower-case: a hint of the writer's language
 
     def header(self, name: str) -> str:
         """A header's decoded value ("" when absent)."""
@@ -124,7 +125,7 @@ def _parse(raw: bytes) -> ParsedMail:
     message_id, generated = _message_id(raw)
     sender = _guarded(problems, "From", lambda: first_address(all_values(msg, "From")), None)
     from_name, from_address = sender or ("", "")
-    text, html, reply_basis, attachments = _body(raw, leaves, problems)
+    text, html, reply_basis, attachments, labels = _body(raw, leaves, problems)
     return ParsedMail(
         message_id=message_id,
         message_id_generated=generated,
@@ -143,6 +144,7 @@ def _parse(raw: bytes) -> ParsedMail:
         attachments=attachments,
         headers=msg,
         problems=list(problems),
+        charsets=labels,
     )
 
 
@@ -316,12 +318,12 @@ def _date(value) -> datetime | None:
 
 
 
-def _body(raw: bytes, leaves: list[Leaf], problems: Problems) -> tuple[str, str, str, list[Attachment]]:
-    text_parts, html_parts, attachments = [], [], []
+def _body(raw: bytes, leaves: list[Leaf], problems: Problems) -> tuple[str, str, str, list[Attachment], tuple]:
+    text_parts, html_parts, attachments, labels = [], [], [], []
     view = memoryview(raw)
     for leaf in leaves:
         try:
-            _take(view, leaf, text_parts, html_parts, attachments, problems)
+            _take(view, leaf, text_parts, html_parts, attachments, problems, labels)
         except Exception as exc:  # a part we cannot read is kept as it came
             problems.add(f"part {leaf.number}: unreadable ({type(exc).__name__}), kept as raw bytes")
             attachments.append(Attachment(f"part-{leaf.number}.eml", "application/octet-stream",
@@ -336,7 +338,7 @@ def _body(raw: bytes, leaves: list[Leaf], problems: Problems) -> tuple[str, str,
     text = text.replace("\r\n", "\n").strip("\n")
     # HTML-only mail: its quotes are containers (gmail_quote, blockquote type=cite), not "> ".
     reply_basis = text if text_parts else html_reply
-    return text, safe_html, reply_basis, attachments
+    return text, safe_html, reply_basis, attachments, tuple(dict.fromkeys(labels))
 
 
 def _tags_removed(markup: str) -> str:
@@ -344,7 +346,7 @@ def _tags_removed(markup: str) -> str:
 
 
 def _take(view: memoryview, leaf: Leaf, text_parts: list, html_parts: list, attachments: list,
-          problems: Problems) -> None:
+          problems: Problems, labels: list) -> None:
     """Sort one leaf into body text, HTML body or attachment."""
     if leaf.whole:
         attachments.append(Attachment(f"part-{leaf.number}.eml", "application/octet-stream",
@@ -369,6 +371,8 @@ def _take(view: memoryview, leaf: Leaf, text_parts: list, html_parts: list, atta
         label = params(first(msg, "Content-Type") or "").get("charset")
         if not charsets.is_known(label):
             problems.add(f"part {leaf.number}: undecodable charset {label[:40]!r}, guessed")
+        elif label:
+            labels.append(label.lower()[:40])
         (text_parts if ctype == "text/plain" else html_parts).append(charsets.decode(data, label))
         return
     content_id = charsets.header_text((first(msg, "Content-ID") or "")[:1000]).strip().strip("<>")[:255]

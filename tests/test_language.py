@@ -24,6 +24,23 @@ def test_detect(text, language):
     assert detect(text) == language
 
 
+@pytest.mark.parametrize(("text", "charsets", "language"), [
+    ("OK, thanks", ("gb2312",), "zh"),  # a Chinese mail program, a line with no script of its own
+    ("See the attached log", ("big5",), "zh"),
+    ("Hello", ("utf-8",), ""),
+    ("お世話になっております", ("gb18030",), ""),  # the script decides when there is one
+])
+def test_a_chinese_charset_decides_when_the_text_cannot(text, charsets, language):
+    assert detect(text, charsets) == language
+
+
+def test_an_english_line_sent_in_gb2312_gets_a_chinese_acknowledgement(settings):
+    ingest(settings, b"From: Li Ming <li@client.example>\r\nTo: support@example.com\r\nSubject: Invoice\r\n"
+                     b"Message-ID: <li-1@client.example>\r\nContent-Type: text/plain; charset=GB2312\r\n\r\n"
+                     b"Please check invoice 2026-118.\r\n")
+    assert "感谢您的来信" in acknowledgement() and Customer.get().language == "zh"
+
+
 def acknowledgement() -> str:
     [ack] = Outbox.select().where(Outbox.kind == "acknowledgement")
     return text_of(email.message_from_bytes(bytes(ack.raw), policy=email.policy.default))

@@ -114,3 +114,27 @@ def test_the_clock_enqueues_one_sweep_and_one_sla_job_per_installation(settings)
     assert schedule.tick(settings) is False  # a second clock (another process) within the interval
     names = sorted(job.func_name for job in queue.get_jobs())
     assert names == ["workers.followups.send_followups", "workers.sla.check_slas", "workers.sweeper.sweep"]
+
+
+def test_an_idle_worker_logs_no_errors(settings):
+    """An operator sees errors only when something is wrong. An idle worker used to log "Timeout
+    reading from socket" every few seconds (a Redis socket timeout shorter than RQ's 45-second
+    blocking read; RQ 3 now lengthens it itself, and the worker's own connection allows for it).
+    Within these 15 seconds the clock also enqueues, and the worker runs, the sweep, the SLA job
+    and the follow-up job on an empty installation: none of them may log an error either."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from models import migrations
+
+    migrations.migrate()
+    worker = subprocess.Popen([sys.executable, "-m", "postdesk", "--config", settings.source, "worker"],
+                              stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    time.sleep(15)
+    worker.send_signal(signal.SIGTERM)
+    _, stderr = worker.communicate(timeout=30)
+    assert "worker listening" in stderr
+    assert [line for line in stderr.splitlines() if " ERROR " in line or "Traceback" in line] == []
