@@ -179,8 +179,7 @@ def _low_rating(settings, survey: Survey, ticket: Ticket, rating: int, comment: 
     rows = notices.mail_agents(settings, ticket, agents, "rating_alert", "rating_alert", rating=rating,
                                comment=comment, customer=ticket.customer)
     ids = [row.id for row in outbox.queue_many(rows)]
-    tickets.record(ticket, "complaint", f"rated {rating} of 5", actor=ticket.customer.email, via="web",
-                   new={"rating": rating})
+    sla.complain(settings, ticket, f"rated {rating} of 5 by {ticket.customer.email}")
     if settings.surveys.reopen_on_low_rating and ticket.status in ("resolved", "closed"):
         done = staff.set_status(ticket, "open", settings=settings, actor=sla.System(), via="worker")
         ids += list(done.outbox_ids)

@@ -205,8 +205,9 @@ def reply(settings, ticket: Ticket, agent: Agent, text: str, *, via: str, attach
         if ticket.status == "new":
             tickets.set_status(ticket, "open", actor=agent.email, via=via)
         now = utcnow()
-        Ticket.update(updated_at=now, first_responded_at=ticket.first_responded_at or now) \
-            .where(Ticket.id == ticket.id).execute()
+        ticket.updated_at, ticket.first_responded_at = now, ticket.first_responded_at or now
+        Ticket.update(updated_at=now, first_responded_at=ticket.first_responded_at).where(Ticket.id == ticket.id) \
+            .execute()
         sla.recompute(settings, ticket, at=now, via=via)
     return Done("reply", ticket, tuple(row.id for row in rows))
 

@@ -124,7 +124,9 @@ def set_status(ticket: Ticket, status: str, actor: str, via: str) -> None:
     elif status == "closed":
         ticket.closed_at = now
     ticket.updated_at = now
-    ticket.save()
+    # Only what changed here: a whole-row save would undo what another update just wrote
+    # (a reply's first_responded_at, the SLA fields) from this object's older copy.
+    ticket.save(only=[Ticket.status, Ticket.resolved_at, Ticket.closed_at, Ticket.updated_at])
 
 
 def record(ticket: Ticket, action: str, detail: str = "", actor: str = "system",
