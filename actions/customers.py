@@ -43,6 +43,66 @@ def set_tier(customer: Customer, tier: str, *, settings, actor: Agent, via: str,
     return Done("tier", ticket)
 
 
+def _on_open_tickets(customer: Customer, action: str, detail: str, *, actor: Agent, via: str, old, new) -> None:
+    """A change to the customer is an event on each of their tickets not closed yet, where staff
+    look: the ticket pages and their timelines."""
+    for affected in Ticket.select().where((Ticket.customer == customer) & (Ticket.status != "closed")):
+        tickets.record(affected, action, f"{customer.email}: {detail}", actor=actor.email, via=via, old=old, new=new)
+
+
+def check_language(language: str) -> str:
+    return "" if language in LANGUAGES else f"unknown language {language!r}: use en, zh or nothing (detect)"
+
+
+def set_language(customer: Customer, language: str, *, actor: Agent, via: str) -> Done:
+    """The language of our mail to them ("": not known, so their next mail decides)."""
+    refuse(check_language(language))
+    if language == customer.language:
+        return Done("unchanged", None)
+    with db.atomic():
+        old = customer.language
+        Customer.update(language=language).where(Customer.id == customer.id).execute()
+        customer.language = language
+        _on_open_tickets(customer, "customer_language", f"{old or 'unknown'} → {language or 'unknown'}",
+                         actor=actor, via=via, old=old, new=language)
+    return Done("language", None)
+
+
+def set_organisation(customer: Customer, organisation: str, *, actor: Agent, via: str) -> Done:
+    """The organisation they belong to: their colleagues' mail with them in copy joins their
+    tickets (see mailer/threading.is_colleague), and the customers page groups by it."""
+    organisation = " ".join(organisation.split())[:200]
+    if organisation == customer.organisation:
+        return Done("unchanged", None)
+    with db.atomic():
+        old = customer.organisation
+        Customer.update(organisation=organisation).where(Customer.id == customer.id).execute()
+        customer.organisation = organisation
+        _on_open_tickets(customer, "customer_organisation", f"{old or 'none'} → {organisation or 'none'}",
+                         actor=actor, via=via, old=old, new=organisation)
+    return Done("organisation", None)
+
+
+def check_restore_mail(customer: Customer) -> str:
+    if not customer.bounce_state and not customer.unsubscribed_at:
+        return "mail to this customer is not held back"
+    return ""
+
+
+def restore_mail(customer: Customer, *, actor: Agent, via: str) -> Done:
+    """Send to them again: after a bounce they fixed, a complaint they took back, or an
+    unsubscribe they regret (only on their word: it is recorded as the agent's doing)."""
+    refuse(check_restore_mail(customer))
+    with db.atomic():
+        old = customer.bounce_state or "unsubscribed"
+        Customer.update(bounce_state="", bounce_detail="", unsubscribed_at=None).where(Customer.id == customer.id) \
+            .execute()
+        customer.bounce_state, customer.unsubscribed_at = "", None
+        _on_open_tickets(customer, "customer_mail_restored", f"mail no longer held back (was {old})",
+                         actor=actor, via=via, old=old, new="")
+    return Done("restored", None)
+
+
 COLUMNS = ("email", "name", "organisation", "tier", "language")
 # One address: a local part and a dotted domain, nothing a mail would never carry (spaces, commas,
 # semicolons, angle brackets, a second @). Any script is fine (李雷@例子.中国).
