@@ -99,9 +99,9 @@ def quarantine(row: InboundMail, error: str) -> None:
 
 
 def release_for_replay(ids: list[int]) -> None:
-    """Give quarantined (or stuck) mail fresh attempts."""
+    """Give quarantined, rejected (or stuck) mail fresh attempts."""
     InboundMail.update(state="received", attempts=0, leased_until=None, error="", outcome="") \
-        .where(InboundMail.id.in_(ids) & InboundMail.state.in_(("quarantined", "received"))).execute()
+        .where(InboundMail.id.in_(ids) & InboundMail.state.in_(("quarantined", "rejected", "received"))).execute()
 
 
 def is_waiting(message_ids: list[str], other_than: int) -> bool:

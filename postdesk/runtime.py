@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import sys
@@ -54,6 +55,25 @@ def redis_connection(settings: config.Settings) -> redis.Redis:
         _state[key] = redis.Redis.from_url(redis_url(settings), socket_connect_timeout=2,
                                            socket_timeout=10, health_check_interval=30)
     return _state[key]
+
+
+PERIODIC = ("sweep", "sla", "followups")
+
+
+def record_run(settings: config.Settings, job: str) -> None:
+    """Note that a periodic job finished now (the health page shows when each last did)."""
+    try:
+        redis_connection(settings).set(f"{settings.redis.queue_prefix}:last_run:{job}",
+                                       dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S"))
+    except redis.RedisError as exc:  # what the job did stands; only the note is lost
+        log.warning("could not record the %s job's run: %s", job, exc)
+
+
+def last_runs(settings: config.Settings) -> dict[str, str]:
+    """When each periodic job last finished (UTC, "" when never or Redis cannot say)."""
+    keys = [f"{settings.redis.queue_prefix}:last_run:{job}" for job in PERIODIC]
+    values = redis_connection(settings).mget(keys)
+    return {job: (v.decode() if v else "") for job, v in zip(PERIODIC, values, strict=True)}
 
 
 def queue(settings: config.Settings, connection: redis.Redis | None = None) -> Queue:

@@ -58,11 +58,12 @@ def create_app(settings: configuration.Settings | None = None, testing: bool = F
         if not db.is_closed():
             db.close()
 
-    from . import auth, customers, dashboard, health, surveys, tickets
+    from . import auth, customers, dashboard, health, operations, surveys, tickets
     app.register_blueprint(auth.bp)
     app.register_blueprint(tickets.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(surveys.bp)
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(customers.bp)
+    app.register_blueprint(operations.bp)
     return app

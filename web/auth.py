@@ -6,7 +6,7 @@ import functools
 import math
 from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, current_app, g, redirect, render_template, request, session, url_for
 from werkzeug.urls import iri_to_uri
 
 from models import agents, sessions
@@ -26,6 +26,16 @@ def login_required(view):
         g.agent = found.agent
         return view(**kwargs)
     return wrapped
+
+
+def admin_required(view):
+    """Signed in, and an admin (operations, settings, agents): agents get 403."""
+    @functools.wraps(view)
+    def wrapped(**kwargs):
+        if g.agent.role != "admin":
+            abort(403)
+        return view(**kwargs)
+    return login_required(wrapped)
 
 
 @bp.route("/login", methods=("GET", "POST"))

@@ -30,12 +30,15 @@ def index():
                             | Customer.organisation.contains(text))  # LIKE: case-insensitive for ASCII
     if organisation is not None:
         query = query.where(Customer.organisation == organisation)
+    held = bool(request.args.get("held"))
+    if held:  # bouncing, complained or unsubscribed: mail to them is held back
+        query = query.where((Customer.bounce_state != "") | Customer.unsubscribed_at.is_null(False))
     if after:
         query = query.where(Customer.id < after)
     found = list(query.limit(PAGE + 1))
     counts = dict(Ticket.select(Ticket.customer, fn.COUNT(Ticket.id)).where(
         Ticket.customer.in_([c.id for c in found[:PAGE]])).group_by(Ticket.customer).tuples())
-    return render_template("web/customers.html", customers=found[:PAGE], counts=counts, q=text,
+    return render_template("web/customers.html", customers=found[:PAGE], counts=counts, q=text, held=held,
                            organisation=organisation, next_after=found[PAGE - 1].id if len(found) > PAGE else None)
 
 

@@ -28,6 +28,7 @@ def send_followups(now=None) -> dict:
             queued = []
         enqueue_deliveries(settings, queued)
         done[name] = len(queued)
+    runtime.record_run(settings, "followups")
     if any(done.values()):
         log.info("follow-ups queued: %s", done)
     return done

@@ -41,6 +41,7 @@ def check_slas(now=None) -> dict:
         last = batch
         if len(batch) < BATCH or failed:
             break
+    runtime.record_run(settings, "sla")
     enqueue_deliveries(settings, queued)
     if seen:
         log.info("SLA: %d tickets checked, %d alerts queued", seen, len(queued))

@@ -23,6 +23,7 @@ def sweep() -> dict:
     for start in range(0, len(stale), BATCH_SIZE):
         enqueue_processing(settings, stale[start:start + BATCH_SIZE])
     enqueue_deliveries(settings, due)
+    runtime.record_run(settings, "sweep")
     if stale or due:
         log.info("sweep: re-enqueued %d inbound, %d deliveries", len(stale), len(due))
     return {"inbound": len(stale), "outbox": len(due)}

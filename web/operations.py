@@ -1,0 +1,106 @@
+"""What operators watch (admins only): inbound mail that failed or was set aside, with its raw
+bytes and a replay; and the health of the running parts."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
+from peewee import fn
+
+from models import inbound
+from models.base import utcnow
+from models.tables import Customer, ImapCheckpoint, InboundMail, Outbox
+from postdesk import runtime
+from workers.processing import enqueue_processing
+
+from .auth import admin_required
+
+bp = Blueprint("operations", __name__)
+PAGE = 100
+# What an operator looks at: mail that did not become a message, and why.
+SHOWN = {"quarantined": "every attempt failed; replay once the cause is fixed",
+         "rejected": "refused with a reason (too big, empty, unreadable)",
+         "received": "stored, not processed yet"}
+SET_ASIDE_OUTCOMES = ("auto_reply_unthreaded", "bounce", "loop", "duplicate")
+
+
+@bp.get("/inbound")
+@admin_required
+def inbound_mail():
+    state = request.args.get("state", "quarantined")
+    before = request.args.get("before", type=int)
+    query = InboundMail.select(*[f for f in InboundMail._meta.sorted_fields if f is not InboundMail.raw])
+    if state in SHOWN:
+        query = query.where(InboundMail.state == state)
+    elif state in SET_ASIDE_OUTCOMES:
+        query = query.where((InboundMail.state == "processed") & (InboundMail.outcome == state))
+    else:
+        abort(404)
+    if before:
+        query = query.where(InboundMail.id < before)
+    rows = list(query.order_by(InboundMail.id.desc()).limit(PAGE + 1))
+    counts = dict(InboundMail.select(InboundMail.state, fn.COUNT(InboundMail.id))
+                  .where(InboundMail.state.in_(list(SHOWN))).group_by(InboundMail.state).tuples())
+    return render_template("web/inbound.html", rows=rows[:PAGE], state=state, shown=SHOWN, counts=counts,
+                           outcomes=SET_ASIDE_OUTCOMES, before=rows[PAGE - 1].id if len(rows) > PAGE else None)
+
+
+@bp.get("/inbound/<int:inbound_id>")
+@admin_required
+def inbound_detail(inbound_id):
+    row = InboundMail.get_or_none(InboundMail.id == inbound_id) or abort(404)
+    raw = bytes(row.raw)
+    return render_template("web/inbound_mail.html", row=row, preview=raw[:200_000].decode("utf-8", "replace"),
+                           cut=len(raw) > 200_000, replayable=row.state in ("quarantined", "rejected"))
+
+
+@bp.get("/inbound/<int:inbound_id>.eml")
+@admin_required
+def inbound_raw(inbound_id):
+    """The mail byte for byte as it came, to download (never shown as HTML)."""
+    row = InboundMail.get_or_none(InboundMail.id == inbound_id) or abort(404)
+    return Response(bytes(row.raw), mimetype="application/octet-stream", headers={
+        "Content-Disposition": f'attachment; filename="inbound-{row.id}.eml"', "X-Content-Type-Options": "nosniff"})
+
+
+@bp.post("/inbound/<int:inbound_id>/replay")
+@admin_required
+def replay(inbound_id):
+    row = InboundMail.get_or_none(InboundMail.id == inbound_id) or abort(404)
+    if row.state not in ("quarantined", "rejected"):
+        flash(f"Mail {row.id} is {row.state}: only quarantined or rejected mail is replayed.", "error")
+    else:
+        inbound.release_for_replay([row.id])
+        queued = enqueue_processing(current_app.config["POSTDESK"], [row.id])
+        flash(f"Mail {row.id} is queued to be processed again." if queued else
+              f"Mail {row.id} will be processed again when the workers reach Redis.", "info")
+    return redirect(url_for("operations.inbound_detail", inbound_id=row.id), 303)
+
+
+@bp.get("/status")
+@admin_required
+def health():
+    settings = current_app.config["POSTDESK"]
+    now = utcnow()
+    oldest = (InboundMail.select(fn.MIN(InboundMail.received_at)).where(InboundMail.state == "received").scalar())
+    outbox = dict(Outbox.select(Outbox.state, fn.COUNT(Outbox.id)).where(Outbox.state != "sent")
+                  .group_by(Outbox.state).tuples())
+    held = dict(Customer.select(Customer.bounce_state, fn.COUNT(Customer.id)).where(Customer.bounce_state != "")
+                .group_by(Customer.bounce_state).tuples())
+    try:
+        from rq import Worker
+
+        connection = runtime.redis_connection(settings)
+        queue = runtime.queue(settings)
+        workers = [(w.name, w.state, w.last_heartbeat) for w in Worker.all(queue=queue)]
+        redis_state = {"queued jobs": len(queue), "last runs": runtime.last_runs(settings),
+                       "memory": connection.info("memory").get("used_memory_human", "")}
+    except Exception as exc:  # the page reports Redis down rather than failing
+        workers, redis_state = [], {"error": f"{type(exc).__name__}: {exc}"}
+    checkpoints = {c.account: c for c in ImapCheckpoint.select()}
+    accounts = [(a.name, checkpoints.get(a.name)) for a in settings.imap]
+    return render_template("web/health.html", now=now, lag=(now - oldest) if oldest else dt.timedelta(0),
+                           unprocessed=InboundMail.select().where(InboundMail.state == "received").count(),
+                           quarantined=InboundMail.select().where(InboundMail.state == "quarantined").count(),
+                           outbox=outbox, held=held, workers=workers, redis_state=redis_state, accounts=accounts)
