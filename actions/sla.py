@@ -109,6 +109,8 @@ def _state(ticket: Ticket, policy, calendar, clocks, *, done: set | None, events
               "sla_state": sla_clocks.worst(clocks),
               "first_response_due": clocks["first_response"].due, "next_response_due": clocks["next_response"].due,
               "resolution_due": clocks["resolution"].due,
+              "sla_due": min((c.due for c in clocks.values() if c.state in ("running", "breached") and c.due),
+                             default=None),  # what the queues sort and filter by
               "sla_next_check": _next_check(policy, calendar, clocks, done=done)}
     for key, value in fields.items():
         setattr(ticket, key, value)

@@ -9,6 +9,8 @@ from pathlib import Path
 import peewee
 from playhouse.db_url import connect as connect_url
 
+from . import search
+
 db = peewee.DatabaseProxy()
 
 
@@ -48,6 +50,7 @@ def open_database(settings) -> peewee.Database:
                 "cache_size": -16000,  # KiB
             },
         )
+        search.install(database)  # the function the search triggers call
     else:
         database = connect_url(url.replace("postgres://", "postgresql://", 1))
     db.initialize(database)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 
+from peewee import SqliteDatabase
 from playhouse.migrate import SchemaMigrator
 from playhouse.migrate import migrate as apply_operations
 
+from . import search
 from .base import db
 from .tables import (
     ALL,
@@ -112,6 +114,18 @@ def _surveys_and_progress_updates():
         db.create_tables([Survey])
 
 
+def _queues():
+    if isinstance(db.obj, SqliteDatabase):
+        search.create(db.obj)
+    _add_missing_columns(Ticket, Ticket.sla_due)
+    db.execute_sql("CREATE INDEX IF NOT EXISTS ticket_status_sla_due ON ticket (status, sla_due)")
+    db.execute_sql("CREATE INDEX IF NOT EXISTS ticket_assignee_id_status ON ticket (assignee_id, status)")
+    # Until each ticket's clocks are next recomputed: the earliest of its due times, if any runs.
+    for column in ("first_response_due", "next_response_due", "resolution_due"):
+        db.execute_sql(f"UPDATE ticket SET sla_due = {column} WHERE {column} IS NOT NULL AND sla_state IN "
+                       f"('running', 'breached') AND (sla_due IS NULL OR {column} < sla_due)")
+
+
 # Append new migrations; never edit or reorder applied ones. Later ones use playhouse.migrate.
 MIGRATIONS = (
     (1, "initial schema", _initial_schema),
@@ -124,6 +138,9 @@ MIGRATIONS = (
     (7, "SLA clocks: policy, clock states, next check; marks for warnings and escalations", _sla_clocks),
     (8, "satisfaction surveys per resolution; unsubscribed customers; when a client was last mailed",
      _surveys_and_progress_updates),
+    (9, "queues: each ticket's earliest running due time, indexed with its status; tickets by assignee; "
+        "full-text search",
+     _queues),
 )
 
 

@@ -74,6 +74,7 @@ class Ticket(BaseModel):
     sla_policy = pw.CharField(default="")  # the [[policies]] name the clocks run by
     sla_clocks = pw.TextField(default="")  # JSON: each clock's state, due, target and use, as last computed
     sla_next_check = pw.DateTimeField(null=True, index=True)  # when the SLA job must look next (warning, breach…)
+    sla_due = pw.DateTimeField(null=True)  # the earliest due time of a running (or breached) clock: the queues' order
     first_responded_at = pw.DateTimeField(null=True)
     resolved_at = pw.DateTimeField(null=True)
     closed_at = pw.DateTimeField(null=True)
@@ -85,7 +86,8 @@ class Ticket(BaseModel):
     updated_at = pw.DateTimeField(default=utcnow, index=True)
 
     class Meta:
-        indexes = ((("status", "last_contact_at"), False),)
+        indexes = ((("status", "last_contact_at"), False), (("status", "sla_due"), False),
+                   (("assignee", "status"), False))
 
 
 class Participant(BaseModel):

@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass
 from urllib.parse import quote
 
 from flask import Blueprint, Response, abort, current_app, flash, g, redirect, render_template, request, url_for
 from markupsafe import Markup
-from peewee import JOIN
+from peewee import JOIN, SQL, SqliteDatabase, fn
 
 from actions import customers as customer_actions
 from actions import sla
 from actions import tickets as act
 from actions.result import Refused
-from models.base import utcnow
-from models.tables import Agent, Attachment, Customer, Event, Message, Outbox, Survey, Ticket
+from models import search
+from models.base import db, utcnow
+from models.tables import Agent, Attachment, Customer, Event, Mailbox, Message, Outbox, Survey, Ticket
 from workers.outgoing import enqueue_deliveries
 
-from .auth import login_required
+from .auth import local_target, login_required
 from .text import visible_name
 
 bp = Blueprint("tickets", __name__)
@@ -32,20 +34,143 @@ INLINE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp"}
 CID = re.compile(r"""(src=["'])cid:([^"']+)(["'])""", re.I)
 
 
+# The queues agents work from: name → (label, condition). Each is one indexed query; "all" has
+# no count (a COUNT(*) over the whole table per page is what a million tickets cannot afford).
+WORKING = ("new", "open")
+QUEUES = {
+    "unassigned": ("Unassigned", lambda now: Ticket.assignee.is_null() & Ticket.status.in_(WORKING)),
+    "mine": ("Mine", lambda now: (Ticket.assignee == g.agent.id) & Ticket.status.in_((*WORKING, "pending"))),
+    "due_soon": ("Due soon", lambda now: Ticket.status.in_(WORKING) & (Ticket.sla_due > now)
+                 & (Ticket.sla_due <= now + DUE_SOON)),
+    "breached": ("Breached", lambda now: Ticket.status.in_(WORKING) & (Ticket.sla_due <= now)),
+    "waiting": ("Waiting on client", lambda now: Ticket.status == "pending"),
+    "resolved": ("Resolved", lambda now: Ticket.status == "resolved"),
+    "all": ("All", None),
+}
+DUE_SOON = dt.timedelta(hours=2)
+FILTERS = ("status", "priority", "category", "tier", "mailbox", "assignee")
+SORTS = ("due", "updated")
+NO_DUE = dt.datetime(9999, 12, 31)  # tickets without a running clock come last when sorted by due
+
+
 @bp.get("/")
 @login_required
 def index():
-    status, category = request.args.get("status", ""), request.args.get("category", "")
-    page = max(request.args.get("page", 1, type=int), 1)
-    query = Ticket.select(Ticket, Customer).join(Customer).order_by(Ticket.updated_at.desc())
-    if status:
-        query = query.where(Ticket.status == status)
-    if category:  # e.g. the complaints queue
-        query = query.where(Ticket.category == category)
+    """A queue, filtered and searched, sorted by SLA due time or last update, 50 at a time by
+    keyset (the page after the last row shown; no OFFSET)."""
+    settings, now = current_app.config["POSTDESK"], utcnow()
+    queue = request.args.get("queue", "all")
+    if queue not in QUEUES:
+        abort(404)
+    chosen = {name: request.args.get(name, "") for name in FILTERS}
+    text, sort = request.args.get("q", "").strip(), request.args.get("sort", "due" if queue != "all" else "updated")
+    query = Ticket.select(Ticket, Customer).join(Customer)
+    condition = QUEUES[queue][1]
+    if condition is not None:
+        query = query.where(condition(now))
+    query = _filtered(query, chosen, text)
+    due = fn.COALESCE(Ticket.sla_due, NO_DUE)
+    order = (due, Ticket.id) if sort == "due" else (Ticket.updated_at.desc(), Ticket.id.desc())
+    after = _cursor(request.args.get("after", ""))
+    if after is not None:
+        value, ticket_id = after
+        if sort == "due":
+            query = query.where((due > value) | ((due == value) & (Ticket.id > ticket_id)))
+        else:
+            query = query.where((Ticket.updated_at < value) | ((Ticket.updated_at == value) & (Ticket.id < ticket_id)))
+    rows = list(query.order_by(*order).limit(PAGE + 1))
+    last = rows[PAGE - 1] if len(rows) > PAGE else None
+    following = None if last is None else \
+        f"{(last.sla_due or NO_DUE) if sort == 'due' else last.updated_at:%Y-%m-%dT%H:%M:%S.%f}|{last.id}"
+    counts = {name: Ticket.select().where(cond(now)).count() for name, (_, cond) in QUEUES.items() if cond}
+    staff = list(Agent.select().where(Agent.active == True).order_by(Agent.name))  # noqa: E712
+    choices = {"status": _pairs(act.STATUSES), "priority": _pairs(act.PRIORITIES),
+               "tier": _pairs(settings.customers.tiers), "category": _pairs(settings.tickets.categories),
+               "mailbox": _pairs(m.address for m in settings.mailboxes),
+               "assignee": [("none", "nobody")] + [(str(a.id), a.name or a.email) for a in staff]}
+    next_url = following and url_for("tickets.index", queue=queue, q=text or None, sort=sort, after=following,
+                                     **{k: v for k, v in chosen.items() if v})
+    return render_template("web/tickets.html", tickets=rows[:PAGE], queue=queue, queues=QUEUES, counts=counts,
+                           chosen=chosen, choices=choices, q=text, sort=sort, next_url=next_url, now=now,
+                           statuses=act.STATUSES, priorities=act.PRIORITIES, staff=staff)
+
+
+def _pairs(values) -> list[tuple[str, str]]:
+    return [(v, v) for v in values]
+
+
+def _filtered(query, chosen: dict, text: str):
+    if chosen["status"]:
+        query = query.where(Ticket.status == chosen["status"])
+    if chosen["priority"]:
+        query = query.where(Ticket.priority == chosen["priority"])
+    if chosen["category"]:  # e.g. the complaints
+        query = query.where(Ticket.category == chosen["category"])
+    if chosen["tier"]:
+        query = query.where(Customer.tier == chosen["tier"])
+    if chosen["mailbox"]:
+        query = query.where(Ticket.mailbox.in_(Mailbox.select(Mailbox.id).where(Mailbox.address == chosen["mailbox"])))
+    if chosen["assignee"]:
+        query = query.where(Ticket.assignee.is_null() if chosen["assignee"] == "none"
+                            else Ticket.assignee == int(chosen["assignee"]) if chosen["assignee"].isdigit()
+                            else Ticket.id == 0)
+    if text:
+        query = query.where(_search(text))
+    return query
+
+
+def _search(text: str):
+    """Tickets whose subject or messages hold every word typed (models/search.py)."""
+    number = text.lstrip("#")
+    if number.isdigit():
+        return Ticket.number == int(number)
+    if isinstance(db.obj, SqliteDatabase):
+        expression = search.match(text)
+        if not expression:
+            return Ticket.id == 0
+        return Ticket.id.in_(SQL("(SELECT ticket_id FROM ticket_search WHERE ticket_search MATCH ?)", (expression,)))
+    return Ticket.subject.contains(text) | Ticket.id.in_(
+        Message.select(Message.ticket).where(Message.text.contains(text)))
+
+
+def _cursor(value: str) -> tuple[dt.datetime, int] | None:
+    try:
+        when, ticket_id = value.split("|")
+        return dt.datetime.strptime(when, "%Y-%m-%dT%H:%M:%S.%f"), int(ticket_id)
+    except ValueError:
+        return None
+
+
+@bp.post("/tickets/bulk")
+@login_required
+def bulk():
+    """One change to the tickets ticked on a queue page, through the same actions as one at a time;
+    each ticket the change is refused for is named with the reason, the others change."""
     settings = current_app.config["POSTDESK"]
-    return render_template("web/tickets.html", tickets=list(query.paginate(page, PAGE)), status=status,
-                           category=category, categories=settings.tickets.categories, page=page,
-                           more=query.count() > page * PAGE)
+    numbers = [int(n) for n in request.form.getlist("ticket") if n.isdigit()][:PAGE]
+    change, value = request.form.get("change", ""), request.form.get("value", "")
+    assignee = g.agent if value == "me" else None if value == "none" else \
+        Agent.get_or_none(Agent.id == int(value)) if value.isdigit() else False
+    verbs = {
+        "status": lambda t: act.set_status(t, value, settings=settings, actor=g.agent, via="web"),
+        "priority": lambda t: act.set_priority(t, value, settings=settings, actor=g.agent, via="web"),
+        "assignee": lambda t: act.assign(t, assignee, actor=g.agent, via="web"),
+    }
+    if change not in verbs or not numbers or (change == "assignee" and assignee is False):
+        flash("Tick some tickets and choose a change.", "error")
+        return redirect(local_target(request.form.get("back", ""), url_for("tickets.index")), 303)
+    done, queued = 0, []
+    for ticket in Ticket.select().where(Ticket.number.in_(numbers)).order_by(Ticket.number):
+        try:
+            result = verbs[change](ticket)
+        except Refused as refused:
+            flash(f"#{ticket.number}: {refused}", "error")
+        else:
+            done += 1
+            queued += list(result.outbox_ids)
+    enqueue_deliveries(settings, queued)
+    flash(f"{done} ticket(s) changed.", "info")
+    return redirect(local_target(request.form.get("back", ""), url_for("tickets.index")), 303)
 
 
 def business_minutes(value: float) -> str:

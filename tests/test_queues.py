@@ -1,0 +1,102 @@
+"""The queue pages: named queues with their counts, filters, search in English and Chinese,
+keyset paging, and bulk changes through the single-ticket actions."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import pytest
+
+from mailer import pipeline, spool
+from models.base import utcnow
+from models.tables import Agent, Event, Ticket
+from tests.conftest import csrf_token, load_eml, signed_in
+from web import create_app
+
+
+def mail(n: int, subject: str, text: str = "Hello.", sender: str = "alice@client.example") -> bytes:
+    return (f"From: Client {n} <{sender}>\r\nTo: support@example.com\r\nSubject: {subject}\r\n"
+            f"Message-ID: <q{n}@client.example>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{text}\r\n").encode()
+
+
+@pytest.fixture
+def app(settings, cast):
+    pipeline.process(settings, spool.store(load_eml("chinese_gbk_question.eml"), "smtp"))  # #1, 发票
+    for n, (subject, text) in enumerate([("Invoices missing", "Where are my invoices?"),
+                                         ("VPN <script>alert(1)</script>", "It drops every hour."),
+                                         ("Printer", "打印机无法连接，错误代码 E42。")], start=2):
+        pipeline.process(settings, spool.store(mail(n, subject, text), "smtp"))
+    return create_app(settings, testing=True)
+
+
+def numbers(page: str) -> list[int]:
+    return [int(n) for n in re.findall(r'name="ticket" value="(\d+)"', page)]
+
+
+def test_queues_hold_what_their_names_say_with_counts(app):
+    agnes = Agent.get(Agent.email == "agnes@example.com")
+    now = utcnow()
+    Ticket.update(assignee=agnes, status="open").where(Ticket.number == 2).execute()
+    Ticket.update(status="pending").where(Ticket.number == 3).execute()
+    Ticket.update(sla_due=now - dt.timedelta(minutes=5)).where(Ticket.number == 4).execute()
+    Ticket.update(sla_due=now + dt.timedelta(minutes=30)).where(Ticket.number == 1).execute()
+    client = signed_in(app)
+    expected = {"unassigned": [1, 4], "mine": [2], "due_soon": [1], "breached": [4], "waiting": [3], "resolved": []}
+    for queue, tickets in expected.items():
+        page = client.get(f"/?queue={queue}").get_data(as_text=True)
+        assert sorted(numbers(page)) == tickets, queue
+    page = client.get("/").get_data(as_text=True)
+    assert 'Unassigned<span class="count">2<' in page and 'Breached<span class="count">1<' in page
+    assert "VPN &lt;script&gt;alert(1)&lt;/script&gt;" in page and "<script>alert" not in page
+    assert client.get("/?queue=nope").status_code == 404
+
+
+@pytest.mark.parametrize(("query", "found"), [
+    ("发票", [1]), ("invoic", [2]), ("INVOICES", [2]), ("打印机 E42", [4]), ("连接", [4]), ("#3", [3]),
+    ("every hour", [3]), ("发票 invoices", []), ("nothing-like-this", []), ("\"*(", []),
+])
+def test_search_finds_chinese_and_english_words_in_subjects_and_messages(app, query, found):
+    page = signed_in(app).get("/", query_string={"q": query}).get_data(as_text=True)
+    assert sorted(numbers(page)) == found
+
+
+def test_filters_narrow_the_queue(app):
+    Ticket.update(priority="urgent").where(Ticket.number == 3).execute()
+    client = signed_in(app)
+    assert numbers(client.get("/?priority=urgent").get_data(as_text=True)) == [3]
+    assert sorted(numbers(client.get("/?mailbox=zh@example.cn").get_data(as_text=True))) == [1]
+    assert sorted(numbers(client.get("/?assignee=none&status=new").get_data(as_text=True))) == [1, 2, 3, 4]
+
+
+def test_pages_follow_each_other_by_keyset_without_gaps_or_repeats(app, settings):
+    for n in range(5, 125):
+        pipeline.process(settings, spool.store(mail(n, f"Question {n}"), "smtp"))
+    client = signed_in(app)
+    for sort in ("updated", "due"):
+        seen, url = [], f"/?sort={sort}"
+        while url:
+            page = client.get(url).get_data(as_text=True)
+            seen += numbers(page)
+            found = re.search(r'<a href="([^"]+)">Next 50', page)
+            url = found.group(1).replace("&amp;", "&") if found else None
+        assert len(seen) == 124 and sorted(seen) == list(range(1, 125)), sort
+
+
+def test_bulk_changes_go_through_the_actions_and_name_each_refusal(app):
+    client = signed_in(app)
+    bob = Agent.get(Agent.email == "bob@example.com")
+    token = csrf_token(client, "/")
+    client.post("/tickets/bulk", data={"csrf_token": token, "ticket": ["2", "3"], "change": "assignee",
+                                       "value": str(bob.id), "back": "/?queue=unassigned"})
+    assert [t.assignee_id for t in Ticket.select().where(Ticket.number.in_([2, 3]))] == [bob.id, bob.id]
+    assert Event.select().where(Event.action == "assignee").count() == 2
+    Ticket.update(status="open").where(Ticket.number == 2).execute()
+    response = client.post("/tickets/bulk", data={"csrf_token": token, "ticket": ["2", "3"], "change": "status",
+                                                  "value": "new", "back": "https://evil.example/"})
+    assert response.headers["Location"] == "/"  # only our own paths
+    page = client.get("/").get_data(as_text=True)
+    assert "#2: a ticket that has been worked on cannot become new again" in page and "1 ticket(s) changed" in page
+    unsigned = client.post("/tickets/bulk", data={"ticket": ["4"], "change": "status", "value": "pending"})
+    assert unsigned.status_code == 400  # no CSRF token
+    assert Ticket.get(Ticket.number == 4).status == "new"
