@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup test-deps run test bench clean
+.PHONY: setup test-deps run test bench clean translations
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit("Postdesk needs Python 3.11 or newer") if sys.version_info < (3, 11) else None'
@@ -43,3 +43,10 @@ bench: setup
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
+
+# The admin's catalogs: extract what templates and views mark, merge into each language's .po, compile the .mo
+# files (both are committed, so a fresh checkout and the wheel need no Babel step).
+translations: setup
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext --no-location --omit-header -o web/translations/messages.pot .
+	$(BIN)/pybabel update -i web/translations/messages.pot -d web/translations --no-fuzzy-matching
+	$(BIN)/pybabel compile -d web/translations

@@ -42,6 +42,12 @@ def set_notices(agent: Agent, on: bool) -> None:
     agent.notices = on
 
 
+def set_preferences(agent: Agent, language: str, timezone: str) -> None:
+    """The admin's language ("en", "zh", "": the browser's) and time zone ("": UTC) for them."""
+    Agent.update(language=language, timezone=timezone).where(Agent.id == agent.id).execute()
+    agent.language, agent.timezone = language, timezone
+
+
 def set_password(agent: Agent, password: str) -> None:
     """The one way to set a password: saves the agent and ends all its sessions, so whoever knew
     the old password (or holds an old cookie) is out."""

@@ -126,6 +126,10 @@ def _queues():
                        f"('running', 'breached') AND (sla_due IS NULL OR {column} < sla_due)")
 
 
+def _agent_preferences():
+    _add_missing_columns(Agent, Agent.language, Agent.timezone)
+
+
 # Append new migrations; never edit or reorder applied ones. Later ones use playhouse.migrate.
 MIGRATIONS = (
     (1, "initial schema", _initial_schema),
@@ -141,6 +145,7 @@ MIGRATIONS = (
     (9, "queues: each ticket's earliest running due time, indexed with its status; tickets by assignee; "
         "full-text search",
      _queues),
+    (10, "each agent's language and time zone in the admin", _agent_preferences),
 )
 
 

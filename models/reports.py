@@ -25,6 +25,7 @@ class Table:
     title: str
     columns: list[str]
     rows: list[list] = field(default_factory=list)
+    figures: dict = field(default_factory=dict)  # median, p90 and count of a distribution
 
 
 def percentile(values: list[float], share: float) -> float | None:
@@ -85,9 +86,9 @@ def _sla_by(tickets: list[dict], by: str, key) -> Table:
 
 def _waits(tickets: list[dict], name: str, title: str, end: str) -> Table:
     hours = [h for t in tickets if (h := _hours(t["created_at"], t[end])) is not None]
-    table = Table(name, f"{title} time (hours): median {_round(percentile(hours, 0.5))}, "
-                  f"90th percentile {_round(percentile(hours, 0.9))}, of {len(hours)} tickets",
-                  ["wait", "tickets"])
+    table = Table(name, f"{title} time", ["wait", "tickets"],
+                  figures={"median": _round(percentile(hours, 0.5)), "p90": _round(percentile(hours, 0.9)),
+                           "count": len(hours)})
     counts = Counter(next(label for label, limit in WAITS if limit is None or h < limit) for h in hours)
     table.rows = [[label, counts.get(label, 0)] for label, _ in WAITS]
     return table

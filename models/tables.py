@@ -46,6 +46,8 @@ class Agent(BaseModel):
     reply_secret = pw.CharField(default="")
     active = pw.BooleanField(default=True)
     notices = pw.BooleanField(default=True)  # mail me new tickets and client replies
+    language = pw.CharField(default="")  # of the admin for them: "en", "zh", "" (their browser's)
+    timezone = pw.CharField(default="")  # dates in the admin, e.g. "Asia/Shanghai"; "": UTC
     created_at = pw.DateTimeField(default=utcnow)
 
 

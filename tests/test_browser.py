@@ -3,6 +3,7 @@
 import os
 import shutil
 import threading
+from pathlib import Path
 
 import pytest
 from werkzeug.serving import make_server
@@ -111,3 +112,51 @@ def test_reply_with_an_attachment_set_pending_and_assign_in_the_browser(browser,
     assert reply["In-Reply-To"] == "<new-question-1@client.example>"
     assert str(reply["Subject"]) == "[#1] Cannot log in to my account"
     assert [a.get_filename() for a in reply.iter_attachments()] == ["说明.txt"]
+
+
+SHOTS = Path(__file__).resolve().parent.parent / "test-output"
+
+
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_find_a_breached_ticket_answer_assign_resolve_and_see_the_dashboard(browser, admin, language):
+    """The day's work in a real browser, in English and in Chinese (the browser's language):
+    screenshots of each page go to test-output/."""
+    import datetime as dt
+
+    from models.base import utcnow
+    from models.tables import Ticket
+
+    Ticket.update(sla_due=utcnow() - dt.timedelta(minutes=20)).where(Ticket.number == 2).execute()
+    words = {"en": {"breached": "Breached", "send": "Send reply", "assign": "Assign", "set": "Set",
+                    "thread": "Thread", "dashboard": "Dashboard"},
+             "zh": {"breached": "已超时", "send": "发送回复", "assign": "指派", "set": "设置",
+                    "thread": "往来邮件", "dashboard": "仪表盘"}}[language]
+    SHOTS.mkdir(exist_ok=True)
+    page = browser.new_context(locale="zh-CN" if language == "zh" else "en-GB").new_page()
+    page.goto(admin + "/login")
+    page.fill("input[name=email]", "agnes@example.com")
+    page.fill("input[name=password]", "correct horse battery")
+    page.click("button[type=submit]")
+    page.get_by_role("link", name=words["breached"]).click()
+    page.screenshot(path=str(SHOTS / f"queue-breached-{language}.png"), full_page=True)
+    rows = page.locator("tbody tr")
+    assert rows.count() == 1 and ("overdue" if language == "en" else "已超时") in rows.inner_text()
+    rows.locator("a").first.click()
+    assert page.get_by_role("heading", name=words["thread"]).is_visible()
+    page.fill("#reply-text", "您好，发票已经重新开具。" if language == "zh" else "Hello, the invoice is corrected.")
+    page.get_by_role("button", name=words["send"]).click()
+    page.select_option("select[name=agent]", "agnes@example.com")
+    page.get_by_role("button", name=words["assign"]).click()
+    page.select_option("select[name=status]", "resolved")
+    page.locator("form", has=page.locator("select[name=status]")).get_by_role("button", name=words["set"]).click()
+    page.screenshot(path=str(SHOTS / f"ticket-{language}.png"), full_page=True)
+    ticket = Ticket.get(Ticket.number == 2)
+    assert (ticket.status, ticket.assignee.email, ticket.first_responded_at is not None) == (
+        "resolved", "agnes@example.com", True)
+    page.get_by_role("link", name=words["dashboard"]).click()
+    charts = page.locator("svg.chart")
+    assert charts.count() >= 8
+    assert all(charts.nth(i).bounding_box()["width"] > 100 for i in range(charts.count()))  # drawn, not empty
+    page.screenshot(path=str(SHOTS / f"dashboard-{language}.png"), full_page=True)
+    page.emulate_media(media="print")
+    page.screenshot(path=str(SHOTS / f"dashboard-print-{language}.png"), full_page=True)

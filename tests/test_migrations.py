@@ -19,6 +19,8 @@ def test_migrations_turn_newline_joined_agent_addresses_and_recipients_into_rows
         db.execute_sql("ALTER TABLE agent ADD COLUMN alternate_emails TEXT NOT NULL DEFAULT ''")
     if "notices" in {c.name for c in db.get_columns("agent")}:  # as issue 4 shipped it: no such column
         db.execute_sql("ALTER TABLE agent DROP COLUMN notices")
+    for column in ("language", "timezone"):  # nor the admin's language and time zone
+        db.execute_sql(f"ALTER TABLE agent DROP COLUMN {column}")
     db.execute_sql("INSERT INTO agent (email, alternate_emails, name, role, password_hash, reply_secret, "
                    "active, created_at) VALUES ('a@example.com', 'A@Phone.example\nb@alias.example\n', "
                    "'A', 'agent', '', 's', 1, '2026-01-01 00:00:00')")
@@ -42,7 +44,7 @@ def test_migrations_turn_newline_joined_agent_addresses_and_recipients_into_rows
     db.execute_sql("ALTER TABLE customer DROP COLUMN unsubscribed_at")
     db.execute_sql("DROP INDEX ticket_status_sla_due")
     db.execute_sql("ALTER TABLE ticket DROP COLUMN sla_due")
-    assert migrations.migrate() == [5, 6, 7, 8, 9]
+    assert migrations.migrate() == [5, 6, 7, 8, 9, 10]
     assert "category" in {c.name for c in db.get_columns("ticket")}
     assert "last_contact_at" in {c.name for c in db.get_columns("ticket")}
     assert {"state", "message_id", "resolved_at"} <= {c.name for c in db.get_columns("survey")}

@@ -96,7 +96,7 @@ def test_bulk_changes_go_through_the_actions_and_name_each_refusal(app):
                                                   "value": "new", "back": "https://evil.example/"})
     assert response.headers["Location"] == "/"  # only our own paths
     page = client.get("/").get_data(as_text=True)
-    assert "#2: a ticket that has been worked on cannot become new again" in page and "1 ticket(s) changed" in page
+    assert "#2: a ticket that has been worked on cannot become new again" in page and "1 ticket changed." in page
     unsigned = client.post("/tickets/bulk", data={"ticket": ["4"], "change": "status", "value": "pending"})
     assert unsigned.status_code == 400  # no CSRF token
     assert Ticket.get(Ticket.number == 4).status == "new"

@@ -33,6 +33,9 @@ def create_app(settings: configuration.Settings | None = None, testing: bool = F
         MAX_CONTENT_LENGTH=settings.smtp.max_message_bytes,  # a reply's attachments: the mail limit
     )
     csrf.init_app(app)
+    from . import i18n
+
+    i18n.init_app(app)
     if settings.web.proxy_count:
         from werkzeug.middleware.proxy_fix import ProxyFix
 

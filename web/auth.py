@@ -6,11 +6,14 @@ import functools
 import math
 from urllib.parse import urlsplit
 
-from flask import Blueprint, abort, current_app, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, session, url_for
+from flask_babel import gettext
 from werkzeug.urls import iri_to_uri
 
 from models import agents, sessions
 from models.base import utcnow
+
+from . import i18n
 
 bp = Blueprint("auth", __name__)
 
@@ -53,7 +56,7 @@ def login():
         return render_template("web/login.html", locked_minutes=math.ceil(wait / 60)), 429, {
             "Retry-After": str(wait)}
     if not result.session_id:
-        return render_template("web/login.html", error="Unknown address or wrong password."), 401
+        return render_template("web/login.html", error=gettext("Unknown address or wrong password.")), 401
     session.clear()
     session["session_id"] = result.session_id
     session.permanent = True  # the cookie lasts PERMANENT_SESSION_LIFETIME, the idle timeout
@@ -71,11 +74,16 @@ def logout():
 @bp.route("/profile", methods=("GET", "POST"))
 @login_required
 def profile():
-    """The agent's own settings: mail notices of new tickets and client replies on or off."""
+    """The agent's own settings: mail notices on or off, the admin's language and time zone."""
     if request.method == "POST":
+        language, timezone = request.form.get("language", ""), request.form.get("timezone", "").strip()
+        if language not in i18n.LANGUAGES or (timezone and not i18n.known_timezone(timezone)):
+            flash(gettext("Unknown language or time zone."), "error")
+            return redirect(url_for("auth.profile"))
         agents.set_notices(g.agent, request.form.get("notices") == "on")
+        agents.set_preferences(g.agent, language, timezone)
         return redirect(url_for("auth.profile"))
-    return render_template("web/profile.html")
+    return render_template("web/profile.html", languages=i18n.LANGUAGES, zones=i18n.COMMON_ZONES)
 
 
 def local_target(target: str, default: str) -> str:

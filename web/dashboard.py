@@ -8,15 +8,42 @@ import datetime as dt
 import io
 
 from flask import Blueprint, Response, abort, render_template, request
+from flask_babel import lazy_gettext as _l
 
 from models import reports
 from models.base import utcnow
 
-from . import charts
+from . import charts, i18n
 from .auth import login_required
 
 bp = Blueprint("dashboard", __name__)
 DEFAULT_DAYS = 30
+# The tables' titles and columns as the agent reads them (the CSV keeps the plain names).
+WORDS = {
+    "SLA compliance by week": _l("SLA compliance by week"), "SLA compliance by policy": _l("SLA compliance by policy"),
+    "First response time": _l("First response time"), "Resolution time": _l("Resolution time"),
+    "Backlog by status and age (now)": _l("Backlog by status and age (now)"),
+    "Satisfaction by week": _l("Satisfaction by week"), "Ratings": _l("Ratings"),
+    "Recent comments": _l("Recent comments"), "Agents": _l("Agents"),
+    "Service by customer tier": _l("Service by customer tier"), "Complaints by cause": _l("Complaints by cause"),
+    "week": _l("week"), "policy": _l("policy"), "tickets": _l("tickets"), "breached": _l("breached"),
+    "compliance %": _l("compliance %"), "wait": _l("wait"), "status": _l("status"), "total": _l("total"),
+    "surveys": _l("surveys"), "answers": _l("answers"), "average": _l("average"), "CSAT %": _l("CSAT %"),
+    "rating": _l("rating"), "answered": _l("answered"), "ticket": _l("ticket"), "comment": _l("comment"),
+    "agent": _l("agent"), "replies": _l("replies"), "first response median h": _l("first response median h"),
+    "tier": _l("tier"), "resolution median h": _l("resolution median h"), "cause": _l("cause"),
+    "resolved": _l("resolved"), "< 1 day": _l("< 1 day"), "1–3 days": _l("1–3 days"), "3–7 days": _l("3–7 days"),
+    "1–4 weeks": _l("1–4 weeks"), "older": _l("older"), "< 1 h": _l("< 1 h"), "1–4 h": _l("1–4 h"),
+    "4–8 h": _l("4–8 h"), "8–24 h": _l("8–24 h"), "longer": _l("longer"), "low rating": _l("low rating"),
+    "chased past the SLA": _l("chased past the SLA"), "filed as a complaint": _l("filed as a complaint"),
+    "(none)": _l("(none)"),
+}
+
+
+def word(text) -> str:
+    if not isinstance(text, str):
+        return text
+    return str(WORDS[text]) if text in WORDS else i18n.label(text) if text in i18n.VALUES else text
 
 
 def _range() -> tuple[dt.date, dt.date]:
@@ -44,19 +71,13 @@ def _tables(since: dt.date, until: dt.date) -> dict[str, reports.Table]:
 def show():
     since, until = _range()
     tables = _tables(since, until)
-    pictures = {
-        "sla_by_week": charts.bars("SLA compliance by week", [(r[0], r[3]) for r in tables["sla_by_week"].rows],
-                                   "%", 100),
-        "sla_by_policy": charts.bars("SLA compliance by policy", [(r[0], r[3]) for r in tables["sla_by_policy"].rows],
-                                     "%", 100),
-        "first_response": charts.bars("First response", [(r[0], r[1]) for r in tables["first_response"].rows]),
-        "resolution": charts.bars("Resolution", [(r[0], r[1]) for r in tables["resolution"].rows]),
-        "backlog": charts.bars("Backlog", [(r[0], r[-1]) for r in tables["backlog"].rows]),
-        "csat_by_week": charts.bars("CSAT by week", [(r[0], r[4]) for r in tables["csat_by_week"].rows], "%", 100),
-        "csat_distribution": charts.bars("Ratings", [("★" * r[0], r[1]) for r in tables["csat_distribution"].rows]),
-        "complaints": charts.bars("Complaints", [(r[0], r[1]) for r in tables["complaints"].rows]),
-    }
-    return render_template("web/dashboard.html", tables=tables, charts=pictures, since=since, until=until)
+    plotted = {"sla_by_week": (0, 3, "%", 100), "sla_by_policy": (0, 3, "%", 100), "first_response": (0, 1, "", None),
+               "resolution": (0, 1, "", None), "backlog": (0, -1, "", None), "csat_by_week": (0, 4, "%", 100),
+               "csat_distribution": (0, 1, "", None), "complaints": (0, 1, "", None)}
+    pictures = {name: charts.bars(word(tables[name].title), [
+        ("★" * r[at] if name == "csat_distribution" else word(r[at]), r[value]) for r in tables[name].rows],
+        unit, top) for name, (at, value, unit, top) in plotted.items()}
+    return render_template("web/dashboard.html", tables=tables, charts=pictures, since=since, until=until, word=word)
 
 
 @bp.get("/dashboard/<name>.csv")

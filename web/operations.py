@@ -6,6 +6,8 @@ from __future__ import annotations
 import datetime as dt
 
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 from peewee import fn
 
 from models import inbound
@@ -19,9 +21,9 @@ from .auth import admin_required
 bp = Blueprint("operations", __name__)
 PAGE = 100
 # What an operator looks at: mail that did not become a message, and why.
-SHOWN = {"quarantined": "every attempt failed; replay once the cause is fixed",
-         "rejected": "refused with a reason (too big, empty, unreadable)",
-         "received": "stored, not processed yet"}
+SHOWN = {"quarantined": _l("every attempt failed; replay once the cause is fixed"),
+         "rejected": _l("refused with a reason (too big, empty, unreadable)"),
+         "received": _l("stored, not processed yet")}
 SET_ASIDE_OUTCOMES = ("auto_reply_unthreaded", "bounce", "loop", "duplicate")
 
 
@@ -69,12 +71,13 @@ def inbound_raw(inbound_id):
 def replay(inbound_id):
     row = InboundMail.get_or_none(InboundMail.id == inbound_id) or abort(404)
     if row.state not in ("quarantined", "rejected"):
-        flash(f"Mail {row.id} is {row.state}: only quarantined or rejected mail is replayed.", "error")
+        flash(gettext("Mail %(id)s is %(state)s: only quarantined or rejected mail is replayed.", id=row.id,
+                      state=row.state), "error")
     else:
         inbound.release_for_replay([row.id])
         queued = enqueue_processing(current_app.config["POSTDESK"], [row.id])
-        flash(f"Mail {row.id} is queued to be processed again." if queued else
-              f"Mail {row.id} will be processed again when the workers reach Redis.", "info")
+        flash(gettext("Mail %(id)s is queued to be processed again.", id=row.id) if queued else
+              gettext("Mail %(id)s will be processed again when the workers reach Redis.", id=row.id), "info")
     return redirect(url_for("operations.inbound_detail", inbound_id=row.id), 303)
 
 

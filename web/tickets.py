@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 from flask import Blueprint, Response, abort, current_app, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext, ngettext
+from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
 from peewee import JOIN, SQL, SqliteDatabase, fn
 
@@ -38,14 +40,14 @@ CID = re.compile(r"""(src=["'])cid:([^"']+)(["'])""", re.I)
 # no count (a COUNT(*) over the whole table per page is what a million tickets cannot afford).
 WORKING = ("new", "open")
 QUEUES = {
-    "unassigned": ("Unassigned", lambda now: Ticket.assignee.is_null() & Ticket.status.in_(WORKING)),
-    "mine": ("Mine", lambda now: (Ticket.assignee == g.agent.id) & Ticket.status.in_((*WORKING, "pending"))),
-    "due_soon": ("Due soon", lambda now: Ticket.status.in_(WORKING) & (Ticket.sla_due > now)
+    "unassigned": (_l("Unassigned"), lambda now: Ticket.assignee.is_null() & Ticket.status.in_(WORKING)),
+    "mine": (_l("Mine"), lambda now: (Ticket.assignee == g.agent.id) & Ticket.status.in_((*WORKING, "pending"))),
+    "due_soon": (_l("Due soon"), lambda now: Ticket.status.in_(WORKING) & (Ticket.sla_due > now)
                  & (Ticket.sla_due <= now + DUE_SOON)),
-    "breached": ("Breached", lambda now: Ticket.status.in_(WORKING) & (Ticket.sla_due <= now)),
-    "waiting": ("Waiting on client", lambda now: Ticket.status == "pending"),
-    "resolved": ("Resolved", lambda now: Ticket.status == "resolved"),
-    "all": ("All", None),
+    "breached": (_l("Breached"), lambda now: Ticket.status.in_(WORKING) & (Ticket.sla_due <= now)),
+    "waiting": (_l("Waiting on client"), lambda now: Ticket.status == "pending"),
+    "resolved": (_l("Resolved"), lambda now: Ticket.status == "resolved"),
+    "all": (_l("All"), None),
 }
 DUE_SOON = dt.timedelta(hours=2)
 FILTERS = ("status", "priority", "category", "tier", "mailbox", "assignee")
@@ -87,7 +89,7 @@ def index():
     choices = {"status": _pairs(act.STATUSES), "priority": _pairs(act.PRIORITIES),
                "tier": _pairs(settings.customers.tiers), "category": _pairs(settings.tickets.categories),
                "mailbox": _pairs(m.address for m in settings.mailboxes),
-               "assignee": [("none", "nobody")] + [(str(a.id), a.name or a.email) for a in staff]}
+               "assignee": [("none", gettext("nobody"))] + [(str(a.id), a.name or a.email) for a in staff]}
     next_url = following and url_for("tickets.index", queue=queue, q=text or None, sort=sort, after=following,
                                      **{k: v for k, v in chosen.items() if v})
     return render_template("web/tickets.html", tickets=rows[:PAGE], queue=queue, queues=QUEUES, counts=counts,
@@ -157,7 +159,7 @@ def bulk():
         "assignee": lambda t: act.assign(t, assignee, actor=g.agent, via="web"),
     }
     if change not in verbs or not numbers or (change == "assignee" and assignee is False):
-        flash("Tick some tickets and choose a change.", "error")
+        flash(gettext("Tick some tickets and choose a change."), "error")
         return redirect(local_target(request.form.get("back", ""), url_for("tickets.index")), 303)
     done, queued = 0, []
     for ticket in Ticket.select().where(Ticket.number.in_(numbers)).order_by(Ticket.number):
@@ -169,7 +171,7 @@ def bulk():
             done += 1
             queued += list(result.outbox_ids)
     enqueue_deliveries(settings, queued)
-    flash(f"{done} ticket(s) changed.", "info")
+    flash(ngettext("%(num)d ticket changed.", "%(num)d tickets changed.", done), "info")
     return redirect(local_target(request.form.get("back", ""), url_for("tickets.index")), 303)
 
 
@@ -177,7 +179,8 @@ def business_minutes(value: float) -> str:
     """Business time as "2 h 05 min" or "45 min" (in hours: a business day is not 24 hours)."""
     value = round(value)
     hours, minutes = divmod(value, 60)
-    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min"
+    return gettext("%(hours)d h %(minutes)02d min", hours=hours, minutes=minutes) if hours \
+        else gettext("%(minutes)d min", minutes=minutes)
 
 
 def ticket_or_404(number: int) -> Ticket:
@@ -280,7 +283,7 @@ def resend(outbox_id):
         flash(str(refused), "error")
     else:
         enqueue_deliveries(current_app.config["POSTDESK"], list(done.outbox_ids))
-        flash(f"The {row.kind} to {row.rcpt_to} is queued again.", "info")
+        flash(gettext("The %(kind)s to %(address)s is queued again.", kind=row.kind, address=row.rcpt_to), "info")
     target = url_for("tickets.show", number=row.ticket.number) if row.ticket_id else url_for("tickets.outbox")
     return redirect(target, 303)
 
