@@ -25,6 +25,10 @@ def receive_customer_mail(settings, mail, *, ticket, follow_up_of, mailbox, thre
     customer brings the people they copy in as participants (whose [#N] tags are trusted): anyone
     who knows a Message-ID of the thread can answer it. Someone who is neither the customer nor a
     participant is recorded as an outsider."""
+    if ticket is not None:
+        ticket = staff.surviving(ticket)  # mail for a ticket merged into another goes there
+    elif follow_up_of is not None:
+        follow_up_of = staff.surviving(follow_up_of)
     with db.atomic():
         tier = rules.tier_for(settings.customers.rules, settings.customers.default_tier, mail.from_address)
         customer = customers.find_or_create(mail.from_address, mail.from_name, found=found_customer, tier=tier)
@@ -94,6 +98,7 @@ def answer_from_agent(settings, ticket, agent, mail, *, reply_text: str, inbound
     note address (`note`) keeps it internal, anything else is their public reply to the client.
     What they wrote is what stands above the notice's marker (else the quote rules' cut), so
     nothing of the notice reaches the client. A wrong command applies nothing: the agent is told."""
+    ticket = staff.surviving(ticket)  # a notice of a ticket merged since
     text = quotes.extract_reply(_above_marker(mail.text)) if _has_marker(mail.text) else reply_text
     text = quotes.tidy(quotes.drop_named_signature(text, _names(agent)))
     parsed = commands.parse(text)

@@ -13,7 +13,7 @@ import secrets
 
 from mailer import compose
 from mailer.notify import message_id_domain, reply_address
-from models import customers, outbox, tickets
+from models import customers, outbox, search, tickets
 from models.base import db, utcnow
 from models.tables import PRIORITIES, TICKET_STATUSES, Agent, Attachment, Customer, Message, Participant, Ticket
 
@@ -222,3 +222,84 @@ def resend(row, *, actor: Agent, via: str) -> Done:
         tickets.record(row.ticket, "mail_resent", f"{row.kind} to {row.rcpt_to}", actor=actor.email, via=via,
                        new={"outbox": row.id, "message_id": row.message_id})
     return Done("resent", row.ticket if row.ticket_id else None, (row.id,))
+
+
+MERGE_HOPS = 10
+
+
+def surviving(ticket: Ticket) -> Ticket:
+    """The ticket that mail for `ticket` goes to: itself, or the one it was merged into."""
+    for _ in range(MERGE_HOPS):
+        if not ticket.merged_into_id:
+            break
+        ticket = Ticket.get_by_id(ticket.merged_into_id)
+    return ticket
+
+
+def check_merge(source: Ticket, target: Ticket | None) -> str:
+    if target is None:
+        return "there is no such ticket to merge into"
+    if target.id == source.id:
+        return "a ticket cannot be merged into itself"
+    if source.merged_into_id:
+        return f"#{source.number} is already merged into another ticket"
+    if surviving(target).id == source.id:
+        return f"#{target.number} is merged into #{source.number}: merge the other way"
+    return ""
+
+
+def merge(source: Ticket, target: Ticket | None, *, settings, actor: Agent, via: str) -> Done:
+    """Move `source`'s thread onto `target` (its messages, attachments and the people on it; its
+    customer joins as a participant when it is someone else), close `source` and point it at
+    `target`: the client's later replies to either, by its address, headers or [#N], land on
+    `target`."""
+    refuse(check_merge(source, target))
+    with db.atomic():
+        moved = [m.id for m in Message.select(Message.id).where(Message.ticket == source)]
+        Message.update(ticket=target).where(Message.ticket == source).execute()
+        search.move_messages(db.obj, moved, target.id)
+        people = [p.customer for p in source.participants]
+        if source.customer_id != target.customer_id:
+            people.append(source.customer)
+        customers.add_participants(target, [(c.name, c.email) for c in people if c.id != target.customer_id])
+        if source.status != "closed":
+            tickets.set_status(source, "closed", actor=actor.email, via=via)
+        Ticket.update(merged_into=target).where(Ticket.id == source.id).execute()
+        source.merged_into = target
+        surveys.cancel(source, f"merged into #{target.number}")
+        tickets.record(source, "merged", f"into #{target.number} ({len(moved)} messages moved)", actor=actor.email,
+                       via=via, new={"into": target.number, "messages": moved})
+        tickets.record(target, "merged", f"#{source.number} merged in ({len(moved)} messages)", actor=actor.email,
+                       via=via, new={"from": source.number, "messages": moved})
+        sla.recompute(settings, source, via=via)
+        sla.recompute(settings, target, via=via)
+    return Done("merged", target)
+
+
+def check_split(ticket: Ticket, message: Message | None) -> str:
+    if message is None or message.ticket_id != ticket.id:
+        return "that message is not on this ticket"
+    if message.kind not in ("customer", "automatic"):
+        return "only a client's message can become a ticket of its own"
+    if Message.select().where(Message.ticket == ticket).count() < 2:
+        return "this is the ticket's only message"
+    return ""
+
+
+def split(ticket: Ticket, message: Message | None, *, settings, actor: Agent, via: str) -> Done:
+    """A message threaded onto the wrong ticket becomes a ticket of its own, for whoever wrote it,
+    with its attachments; both tickets' events say so and their clocks are recomputed."""
+    refuse(check_split(ticket, message))
+    with db.atomic():
+        author = message.author_customer or ticket.customer
+        new = tickets.open_ticket(ticket.mailbox, author, message.subject or ticket.subject,
+                                  settings.tickets.number_start, via=via, at=message.created_at)
+        Message.update(ticket=new, threaded_by="split").where(Message.id == message.id).execute()
+        search.move_messages(db.obj, [message.id], new.id)
+        tickets.record(ticket, "split", f"message from {author.email} moved to #{new.number}", actor=actor.email,
+                       via=via, new={"to": new.number, "message": message.id})
+        tickets.record(new, "split", f"from #{ticket.number}", actor=actor.email, via=via,
+                       new={"from": ticket.number, "message": message.id})
+        sla.recompute(settings, ticket, via=via)
+        sla.recompute(settings, new, via=via)
+    return Done("split", new)

@@ -130,6 +130,10 @@ def _agent_preferences():
     _add_missing_columns(Agent, Agent.language, Agent.timezone)
 
 
+def _merged_tickets():
+    _add_missing_columns(Ticket, Ticket.merged_into)
+
+
 # Append new migrations; never edit or reorder applied ones. Later ones use playhouse.migrate.
 MIGRATIONS = (
     (1, "initial schema", _initial_schema),
@@ -146,6 +150,7 @@ MIGRATIONS = (
         "full-text search",
      _queues),
     (10, "each agent's language and time zone in the admin", _agent_preferences),
+    (11, "tickets merged into another", _merged_tickets),
 )
 
 

@@ -17,11 +17,14 @@ import re
 CJK = re.compile(r"([\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff])")
 WORD = re.compile(r"\w+", re.UNICODE)
 INDEXED = 20_000  # characters of each message indexed: enough to find it, bounded per mail
+# One row per ticket subject (rowid: minus the ticket's id) and per message (rowid: its id), so a
+# message moved to another ticket (split, merge) moves in the index too (`move_messages`).
 TRIGGERS = (
     "CREATE TRIGGER IF NOT EXISTS ticket_search_ticket AFTER INSERT ON ticket BEGIN "
-    "INSERT INTO ticket_search (ticket_id, body) VALUES (new.id, spaced(new.subject)); END",
+    "INSERT INTO ticket_search (rowid, ticket_id, body) VALUES (-new.id, new.id, spaced(new.subject)); END",
     "CREATE TRIGGER IF NOT EXISTS ticket_search_message AFTER INSERT ON message BEGIN "
-    f"INSERT INTO ticket_search (ticket_id, body) VALUES (new.ticket_id, spaced(substr(new.text, 1, {INDEXED}))); END",
+    "INSERT INTO ticket_search (rowid, ticket_id, body) "
+    f"VALUES (new.id, new.ticket_id, spaced(substr(new.text, 1, {INDEXED}))); END",
 )
 
 
@@ -56,6 +59,16 @@ def create(database) -> None:
     for statement in TRIGGERS:
         database.execute_sql(statement)
     database.execute_sql("DELETE FROM ticket_search")
-    database.execute_sql("INSERT INTO ticket_search (ticket_id, body) SELECT id, spaced(subject) FROM ticket")
-    database.execute_sql(f"INSERT INTO ticket_search (ticket_id, body) SELECT ticket_id, "
+    database.execute_sql("INSERT INTO ticket_search (rowid, ticket_id, body) "
+                         "SELECT -id, id, spaced(subject) FROM ticket")
+    database.execute_sql(f"INSERT INTO ticket_search (rowid, ticket_id, body) SELECT id, ticket_id, "
                          f"spaced(substr(text, 1, {INDEXED})) FROM message")
+
+
+def move_messages(database, message_ids: list[int], ticket_id: int) -> None:
+    """Messages moved to another ticket are found under it (SQLite; PostgreSQL searches the
+    tables themselves)."""
+    if message_ids and database.table_exists("ticket_search"):
+        marks = ", ".join("?" * len(message_ids))
+        database.execute_sql(f"UPDATE ticket_search SET ticket_id = ? WHERE rowid IN ({marks})",
+                             (ticket_id, *message_ids))

@@ -84,6 +84,8 @@ class Ticket(BaseModel):
     # progress update) or their last message. A progress update is due when it is long ago.
     last_contact_at = pw.DateTimeField(null=True)
     follow_up_of = pw.ForeignKeyField("self", null=True, backref="follow_ups")
+    # Merged into another ticket: mail that would come here goes there (closed, kept for its history).
+    merged_into = pw.ForeignKeyField("self", null=True, backref="merged")
     created_at = pw.DateTimeField(default=utcnow)
     updated_at = pw.DateTimeField(default=utcnow, index=True)
 

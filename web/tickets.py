@@ -192,7 +192,7 @@ def ticket_or_404(number: int) -> Ticket:
 def show(number):
     """The thread, its outgoing mail and events, and the staff controls."""
     ticket = ticket_or_404(number)
-    messages = ticket.messages.order_by(Message.created_at, Message.id)
+    messages = list(ticket.messages.order_by(Message.created_at, Message.id))
     events = ticket.events.order_by(Event.created_at, Event.id)
     outgoing = ticket.outbox.order_by(Outbox.id)
     surveys = ticket.surveys.order_by(Survey.id)
@@ -271,6 +271,38 @@ def reply(number):
 def note(number):
     """Add an internal note, for staff only."""
     return _apply(number, lambda t, settings: act.note(t, g.agent, _field("text"), via="web"))
+
+
+@bp.post("/tickets/<int:number>/merge")
+@login_required
+def merge(number):
+    """Merge this ticket into the one named (its thread moves there)."""
+    target = request.form.get("into", "").strip().lstrip("#")
+    into = Ticket.get_or_none(Ticket.number == int(target)) if target.isdigit() else None
+    ticket = ticket_or_404(number)
+    settings = current_app.config["POSTDESK"]
+    try:
+        act.merge(ticket, into, settings=settings, actor=g.agent, via="web")
+    except Refused as refused:
+        flash(str(refused), "error")
+        return redirect(url_for("tickets.show", number=number), 303)
+    flash(gettext("#%(source)s is merged into this ticket.", source=number), "info")
+    return redirect(url_for("tickets.show", number=into.number), 303)
+
+
+@bp.post("/tickets/<int:number>/messages/<int:message_id>/split")
+@login_required
+def split(number, message_id):
+    """Make a message threaded onto the wrong ticket a ticket of its own."""
+    ticket = ticket_or_404(number)
+    try:
+        done = act.split(ticket, Message.get_or_none(Message.id == message_id),
+                         settings=current_app.config["POSTDESK"], actor=g.agent, via="web")
+    except Refused as refused:
+        flash(str(refused), "error")
+        return redirect(url_for("tickets.show", number=number), 303)
+    flash(gettext("The message is ticket #%(number)s now.", number=done.ticket.number), "info")
+    return redirect(url_for("tickets.show", number=done.ticket.number), 303)
 
 
 @bp.post("/outbox/<int:outbox_id>/resend")
