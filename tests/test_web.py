@@ -207,3 +207,18 @@ def test_dead_mail_is_listed_and_re_sent_from_the_admin_with_its_message_id(app,
     assert Event.get(Event.action == "mail_resent").actor == "agnes@example.com"
     client.post(f"/outbox/{ack.id}/resend", data={"csrf_token": token})
     assert "only dead or failed mail is re-sent" in client.get("/tickets/1").get_data(as_text=True)
+
+
+def test_remote_images_load_only_when_the_agent_asks(app, settings):
+    raw = (b"From: Alice <alice@client.example>\r\nTo: support@example.com\r\nSubject: Newsletter reply\r\n"
+           b"Message-ID: <pixel@client.example>\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+           b'<p>See the chart <img src="https://tracker.example/pixel.gif?id=42"></p>\r\n')
+    pipeline.process(settings, spool.store(raw, "smtp"))
+    number = Ticket.select().order_by(Ticket.id.desc()).first().number
+    client = signed_in(app)
+    page = client.get(f"/tickets/{number}")
+    assert "img-src 'self' data:;" in page.headers["Content-Security-Policy"]  # the pixel cannot load
+    assert "Show remote images" in page.get_data(as_text=True)
+    shown = client.get(f"/tickets/{number}?images=remote")
+    assert "img-src 'self' data: https:;" in shown.headers["Content-Security-Policy"]
+    assert "script-src 'none'" in shown.headers["Content-Security-Policy"]

@@ -22,6 +22,7 @@ from models.base import db, utcnow
 from models.tables import Agent, Attachment, Customer, Event, Mailbox, Message, Outbox, Survey, Ticket
 from workers.outgoing import enqueue_deliveries
 
+from . import CSP
 from .auth import local_target, login_required
 from .text import visible_name
 
@@ -34,6 +35,7 @@ PAGE = 50
 # Served inline (shown in the page); anything else downloads, so no uploaded HTML or SVG runs.
 INLINE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp"}
 CID = re.compile(r"""(src=["'])cid:([^"']+)(["'])""", re.I)
+REMOTE_IMAGE = re.compile(r"""<img[^>]+src=["']https?://""", re.I)
 
 
 # The queues agents work from: name → (label, condition). Each is one indexed query; "all" has
@@ -199,11 +201,19 @@ def show(number):
     staff = [(a.email, a.name or a.email)
              for a in Agent.select().where(Agent.active == True).order_by(Agent.name)]  # noqa: E712
     settings = current_app.config["POSTDESK"]
-    return render_template("web/ticket.html", ticket=ticket, messages=messages, events=events,
+    remote = request.args.get("images") == "remote"
+    remote_images = any(REMOTE_IMAGE.search(m.html) for m in messages if m.html)
+    page = render_template("web/ticket.html", ticket=ticket, messages=messages, events=events,
                            outgoing=outgoing, surveys=surveys, html_of=html_with_images, staff=staff,
                            statuses=act.STATUSES, priorities=act.PRIORITIES,
                            categories=settings.tickets.categories, tiers=settings.customers.tiers,
-                           clocks=sla.clocks_of(settings, ticket, utcnow())[2], minutes=business_minutes)
+                           clocks=sla.clocks_of(settings, ticket, utcnow())[2], minutes=business_minutes,
+                           remote=remote, remote_images=remote_images)
+    # Remote images (tracking pixels tell the sender when and where a mail was read) load only
+    # when the agent asks, for this page view: the policy then allows https images, nothing more.
+    if not remote:
+        return page
+    return page, 200, {"Content-Security-Policy": CSP.replace("img-src 'self' data:", "img-src 'self' data: https:")}
 
 
 @bp.post("/tickets/<int:number>/status")
