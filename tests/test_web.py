@@ -222,3 +222,19 @@ def test_remote_images_load_only_when_the_agent_asks(app, settings):
     shown = client.get(f"/tickets/{number}?images=remote")
     assert "img-src 'self' data: https:;" in shown.headers["Content-Security-Policy"]
     assert "script-src 'none'" in shown.headers["Content-Security-Policy"]
+
+
+def test_collaborators_are_added_and_taken_off_from_the_ticket_page(app):
+    from models.tables import Participant
+
+    client = signed_in(app)
+    token = csrf_token(client, "/tickets/1")
+    client.post("/tickets/1/collaborators", data={"csrf_token": token, "address": "Carol@Client.example"})
+    assert [p.customer.email for p in Participant.select()] == ["carol@client.example"]
+    assert "carol@client.example" in client.get("/tickets/1").get_data(as_text=True)
+    client.post("/tickets/1/collaborators", data={"csrf_token": token, "address": "not an address"})
+    assert "is not an email address" in client.get("/tickets/1").get_data(as_text=True)
+    client.post("/tickets/1/collaborators", data={"csrf_token": token, "address": "carol@client.example",
+                                                  "remove": "1"})
+    assert Participant.select().count() == 0
+    assert Event.select().where(Event.action.in_(("collaborator_added", "collaborator_removed"))).count() == 2

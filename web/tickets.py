@@ -283,6 +283,17 @@ def note(number):
     return _apply(number, lambda t, settings: act.note(t, g.agent, _field("text"), via="web"))
 
 
+@bp.post("/tickets/<int:number>/collaborators")
+@login_required
+def collaborators(number):
+    """Copy someone on the ticket (they receive its public replies), or take them off."""
+    address = _field("address")
+    if request.form.get("remove"):
+        return _apply(number, lambda t, settings: act.remove_collaborator(t, address, actor=g.agent, via="web"))
+    return _apply(number, lambda t, settings: act.add_collaborator(t, address, settings=settings, actor=g.agent,
+                                                                   via="web"))
+
+
 @bp.post("/tickets/<int:number>/merge")
 @login_required
 def merge(number):
