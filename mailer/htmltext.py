@@ -16,11 +16,13 @@ SKIPPED = {"script", "style", "head", "title"}
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "keygen", "link", "meta", "param",
         "source", "track", "wbr", "basefont", "bgsound", "frame", "image"}
 # Containers that hold quoted history or a signature, by client: Gmail, Yahoo, Thunderbird,
-# Apple Mail (blockquote type=cite), Outlook (divRplyFwdMsg, appendonsend), QQ Mail/Foxmail.
+# Apple Mail (blockquote type=cite), Outlook (divRplyFwdMsg, appendonsend), QQ Mail/Foxmail,
+# Hotmail (hr id=stopSpelling), Zimbra (hr id=zwchr).
 QUOTE_CLASSES = ("gmail_quote", "gmail_signature", "gmail_extra", "yahoo_quoted", "moz-cite-prefix",
                  "protonmail_quote", "ms-outlook-quote", "qmbox_quote")
-QUOTE_IDS = ("divrplyfwdmsg", "appendonsend", "origbody", "isforwardcontent", "reply-content")
-STOPS = ("divrplyfwdmsg", "appendonsend")  # Outlook: everything after its separator is history
+QUOTE_IDS = ("divrplyfwdmsg", "appendonsend", "origbody", "isforwardcontent", "reply-content", "stopspelling",
+             "zwchr")
+STOPS = ("divrplyfwdmsg", "appendonsend", "stopspelling", "zwchr")  # everything after this separator is history
 QUOTE_SELECTOR = ", ".join([f'[class*="{c}" i]' for c in QUOTE_CLASSES]
                            + [f'[id="{i}" i]' for i in QUOTE_IDS] + ['blockquote[type="cite" i]'])
 

@@ -75,3 +75,17 @@ def test_an_agents_signature_block_is_dropped_by_their_name_or_a_rule_line(text,
 def test_tidy_keeps_paragraphs_and_drops_outlooks_empty_ones():
     outlook = "Hi Alice,\r\n\r\n \r\n\r\nUnlocked.  \r\n\r\n\r\nBest,\r\n"
     assert quotes.tidy(outlook) == "Hi Alice,\n\nUnlocked.\n\nBest,"
+
+
+@pytest.mark.parametrize("scenario, expected", [
+    ("outlook_german_multipart", "Guten Tag,\n\ndas Update hat geholfen, der Drucker läuft wieder.\n\n"
+                                 "Mit freundlichen Grüßen\nJonas Weber"),
+    ("gmail_french_wrapped_attribution", "C'est bon, merci beaucoup !\n\nClaire"),
+    ("mail_ru_html_only", "Спасибо, всё заработало."),
+    ("outlook_com_html_only", "Yes, Thursday works."),
+    ("apple_mail_japanese_forward", "山田さんからの問い合わせです。対応をお願いします。"),
+])
+def test_whole_messages_in_other_languages_and_clients(scenario, expected):
+    """Encoded as their clients send them (quoted-printable, base64, ISO-2022-JP, HTML only)."""
+    mail = parsing.parse(load_eml(f"replies/{scenario}.eml"))
+    assert quotes.extract_reply(mail.reply_basis) == expected
