@@ -187,8 +187,12 @@ def _apply_command(settings, ticket, agent, command) -> list[int]:
 
 
 def record_bounce(bounce, ticket) -> Done:
-    """A delivery report: each failed recipient we know is marked bouncing (permanent wins), and
-    the ticket of the bounced mail gets an event."""
+    """A report from a mail system about mail we sent (the kinds of mailer.bounces), never a
+    ticket: a failure marks each failed recipient we know bouncing (permanent wins) and a delay
+    marks them temporary at most (outcome "bounce"); a complaint marks the complainant (outcome
+    "complaint"); a success report, a read receipt or feedback that is nobody's complaint marks
+    nobody (outcome "report"). The ticket of the reported mail gets an event for each address
+    marked, and for each reader of a read receipt."""
     with db.atomic():
         for address in bounce.complained:
             customer = customers.record_complaint(address, bounce.reason)
@@ -202,4 +206,10 @@ def record_bounce(bounce, ticket) -> Done:
             if customer is not None and ticket is not None:
                 tickets.record(ticket, "bounce", f"{kind} delivery failure for {address}",
                                actor="mail server", via="email", new={"address": address, "permanent": permanent})
-    return Done("bounce", ticket)
+        if bounce.kind == "receipt" and ticket is not None:
+            for address in bounce.reached:
+                tickets.record(ticket, "read_receipt", f"{bounce.reason}, from {address}", actor=address,
+                               via="email", new={"address": address})
+    if bounce.is_failure:
+        return Done("bounce", ticket)
+    return Done("complaint" if bounce.kind == "complaint" else "report", ticket)

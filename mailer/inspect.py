@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import bounces, classify, parsing, quotes
+from . import bounces, classify, parsing, quotes, reports
 
 
 def describe(raw: bytes) -> dict:
@@ -22,11 +22,21 @@ def describe(raw: bytes) -> dict:
         "reply_text": quotes.extract_reply(mail.reply_basis),
         "attachments": [{"filename": a.filename, "content_type": a.content_type, "size": a.size,
                          "inline": a.inline} for a in mail.attachments],
-        "auto_reply": bool(classify.auto_reply_reason(mail)) and bounce is None,
-        "bounce": {"is_bounce": bounce is not None,
+        # A success report, a read receipt: written by a robot, answered by nobody.
+        "auto_reply": bool(classify.auto_reply_reason(mail)) if bounce is None else not _is_bounce(bounce),
+        "bounce": {"is_bounce": _is_bounce(bounce),
+                   "kind": bounce.kind if bounce else None,
                    "permanent": bounce.permanent if bounce else [],
-                   "temporary": bounce.temporary if bounce else []},
+                   "temporary": bounce.temporary if bounce else [],
+                   "complained": bounce.complained if bounce else []},
+        "complaint": bounce is not None and bounce.kind == reports.COMPLAINT,
     }
+
+
+def _is_bounce(bounce) -> bool:
+    """A failure or a delay. A complaint counts too, as the feedback loops' own reports are
+    labelled (the shared corpus does): `complaint` tells it apart, and it marks nobody bouncing."""
+    return bounce is not None and (bounce.is_failure or bounce.kind == reports.COMPLAINT)
 
 
 def _person(name: str, address: str) -> dict:

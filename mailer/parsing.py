@@ -14,10 +14,11 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import Message as RawMessage
-from email.utils import getaddresses, parsedate_to_datetime
+from email.utils import parsedate_to_datetime
 from html import unescape as html_unescape
 
 from . import charsets, htmltext
+from .addresses import FOLD, MAX_ADDRESS, MAX_ADDRESSES, addresses, first_address
 from .charsets import decode_words
 from .mime import (
     BOM,
@@ -36,24 +37,17 @@ from .mime import (
 log = logging.getLogger(__name__)
 
 # Column sizes the values must fit (PostgreSQL enforces them; SQLite does not): a Message-ID of
-# RFC 5322's 998-character line, an address of RFC 5321's 254.
+# RFC 5322's 998-character line (an address: addresses.MAX_ADDRESS).
 MAX_ID = 250
-MAX_ADDRESS = 254
 MSGID_RE = re.compile(r"<[^<>\s]+>")
 MSGID_BYTES = re.compile(rb"<[^<>\s]+>")
 MESSAGE_ID_LINE = re.compile(rb"\nmessage-id:", re.I)
 TRACE_FIELD = re.compile(rb"^(?:received|return-path|delivered-to|x-original-to|authentication-results|received-spf"
                          rb"|x-received|arc-[^:\s]*+|x-spam-[^:\s]*+):[^\n]*+\n?(?:[\t ][^\n]*+\n?)*+", re.I | re.M)
-COMMENT_SPECIALS = re.compile(r'\\.|["()]', re.S)
 BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]")
 CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-# RFC 5322 §2.2.3 unfolding: a line break before white space is no part of the value (a folded
-# file name; a CR inside a comment ends getaddresses' comment reading and loses the address).
-FOLD = re.compile(r"\r?\n(?=[ \t])")
 
 SUBJECT_LIMIT = 16 * 1024
-ADDRESS_LIMIT = 64 * 1024  # characters of To/Cc/From… given to getaddresses (~0.5 s per MB)
-MAX_ADDRESSES = 1000  # nobody answers a thousand people
 HTML_LIMIT = 2 * 1024 * 1024  # characters of HTML made into text and sanitised (≤ ~3 s)
 HASH_CHUNK = 1024 * 1024
 DEGRADED_NOTE = ("This message could not be read, so its text is not shown here. "
@@ -61,6 +55,10 @@ DEGRADED_NOTE = ("This message could not be read, so its text is not shown here.
 DEGRADED_HEAD = 64 * 1024
 DEGRADED_FIELD = re.compile(rb"^([\x21-\x39\x3b-\x7e]++):[ \t]*+([^\r\n]*+)", re.M)
 DEGRADED_ADDRESS = re.compile(r'[^\s<>()\[\]",;:@]++(?:@[^\s<>()\[\]",;:@]++)?+')
+# A saved file may start with its SMTP envelope (MAIL FROM:<…> / RCPT TO:<…>, as some tools store
+# it), after an mbox "From " line or not: no header fields, skipped. A file with only the mbox
+# line keeps it (the reader skips it) and so the key it always had.
+ENVELOPE = re.compile(rb"(?:From [^\n]*+\n)?(?:(?i:MAIL[ \t]++FROM|RCPT[ \t]++TO)[ \t]*+:[^\n]*+\n)++")
 
 
 @dataclass
@@ -121,7 +119,7 @@ def parse(raw: bytes) -> ParsedMail:
 
 def _parse(raw: bytes) -> ParsedMail:
     problems = Problems()
-    msg, leaves = Reader(raw, problems).read(3 if raw.startswith(BOM) else 0)
+    msg, leaves = Reader(raw, problems).read(head_start(raw))
     message_id, generated = _message_id(raw)
     sender = _guarded(problems, "From", lambda: first_address(all_values(msg, "From")), None)
     from_name, from_address = sender or ("", "")
@@ -163,6 +161,13 @@ def parse_degraded(raw: bytes, reason: str) -> ParsedMail:
                           [Attachment("original.eml", "message/rfc822", raw)], None, [reason])
 
 
+def head_start(raw: bytes) -> int:
+    """Where the header of a stored mail starts: after a UTF-8 BOM and an SMTP envelope."""
+    start = 3 if raw.startswith(BOM) else 0
+    envelope = ENVELOPE.match(raw, start)
+    return envelope.end() if envelope else start
+
+
 def message_id_of(raw: bytes) -> str:
     """The idempotency key without a full parse, the same as parse(raw).message_id: the id in
     the first Message-ID field, or synthetic_message_id(raw). Linear time."""
@@ -170,7 +175,7 @@ def message_id_of(raw: bytes) -> str:
 
 
 def _message_id(raw: bytes) -> tuple[str, bool]:
-    start = 3 if raw.startswith(BOM) else 0
+    start = head_start(raw)
     head_end = HEADER_LINES.match(raw, start).end()
     if raw[start:start + 11].lower() == b"message-id:":
         at = start
@@ -194,7 +199,7 @@ def synthetic_message_id(raw: bytes) -> str:
     X-Original-To, Authentication-Results, ARC-*, Received-SPF, X-Received, X-Spam-*) are left
     out and line endings read as LF, so the same mail delivered twice, by another route or with
     other line endings gets the same key. DKIM-Signature is the sender's and counts."""
-    start = 3 if raw.startswith(BOM) else 0
+    start = head_start(raw)
     head_end = HEADER_LINES.match(raw, start).end()
     digest = hashlib.sha256()
     digest.update(TRACE_FIELD.sub(b"", raw[start:head_end]).replace(b"\r\n", b"\n"))
@@ -214,59 +219,6 @@ def synthetic_message_id(raw: bytes) -> str:
         digest.update(chunk[:len(chunk) - len(carry)].replace(b"\r\n", b"\n"))
     digest.update(carry)
     return f"<{digest.hexdigest()}@postdesk.invalid>"
-
-
-def addresses(values: list) -> list[tuple[str, str]]:
-    result = []
-    for name, address in split_addresses(values):
-        # Keep a mailbox without a domain ("no_host", "MAILER-DAEMON"): it is what the header says;
-        # the pipeline refuses it as a sender it cannot answer.
-        if address and " " not in address.strip() and len(address.strip()) <= MAX_ADDRESS:
-            result.append((" ".join(decode_words(name).split())[:255], address.strip().lower()))
-    return result
-
-
-def split_addresses(values: list) -> list[tuple[str, str]]:
-    """email.utils.getaddresses on at most ADDRESS_LIMIT characters (cut after the last whole
-    address) and its first MAX_ADDRESSES results: it costs ~0.5 s per MB, and no mail is
-    answered to a thousand people. Nested comments are flattened first (see _flat_comments)."""
-    kept, size = [], 0
-    for value in values:
-        kept.append(charsets.header_text(FOLD.sub("", str(value)[:ADDRESS_LIMIT])))
-        size += len(kept[-1]) + 2
-        if size > ADDRESS_LIMIT:
-            break
-    joined = ", ".join(kept)
-    if len(joined) > ADDRESS_LIMIT:
-        cut = joined.rfind(",", 0, ADDRESS_LIMIT)
-        joined = joined[:cut if cut > 0 else ADDRESS_LIMIT]
-    return getaddresses([_flat_comments(joined)])[:MAX_ADDRESSES]
-
-
-def _flat_comments(value: str) -> str:
-    """RFC 5322 comments nest, and email._parseaddr reads each level by recursion: 1,200 nested
-    "(" raise RecursionError. Keep the outer parentheses, drop the inner ones (not their words)."""
-    if value.count("(") < 2:
-        return value
-    out, position, depth, quoted = [], 0, 0, False
-    for special in COMMENT_SPECIALS.finditer(value):
-        char = special.group()
-        if char == '"' and not depth:
-            quoted = not quoted
-        elif quoted or len(char) == 2:
-            continue
-        elif char == "(" or (char == ")" and depth):
-            if depth > 1 or (char == "(" and depth == 1):
-                out.append(value[position:special.start()])
-                position = special.end()
-            depth += 1 if char == "(" else -1
-    out.append(value[position:])
-    return "".join(out)
-
-
-def first_address(values: list) -> tuple[str, str] | None:
-    found = addresses(values)
-    return found[0] if found else None
 
 
 def _guarded(problems: Problems, what: str, read, default):
@@ -426,7 +378,7 @@ def _default_name(ctype: str, index: int) -> str:
 
 
 def _degraded(raw: bytes, reason: str) -> ParsedMail:
-    head = raw[3:DEGRADED_HEAD] if raw.startswith(BOM) else raw[:DEGRADED_HEAD]
+    head = raw[head_start(raw):DEGRADED_HEAD]
     blank = re.search(rb"\n\r?\n", head)
     head = re.sub(rb"\r?\n[ \t]++", b" ", head[:blank.start()] if blank else head)  # unfolded
     msg, fields = RawMessage(), {}

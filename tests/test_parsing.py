@@ -79,7 +79,7 @@ def test_inspect_fields_are_the_documented_ones():
     result = describe(load_eml("html_only_with_inline_image.eml"))
     assert list(result) == ["message_id", "from", "to", "cc", "subject", "date", "in_reply_to",
                             "references", "text", "html", "reply_text", "attachments", "auto_reply",
-                            "bounce"]
+                            "bounce", "complaint"]
     assert result["date"] == "2026-11-23T09:00:00Z"
     assert result["attachments"] == [{"filename": "attachment-1.png", "content_type": "image/png",
                                       "size": 70, "inline": True}]

@@ -24,7 +24,7 @@ PAGE = 100
 SHOWN = {"quarantined": _l("every attempt failed; replay once the cause is fixed"),
          "rejected": _l("refused with a reason (too big, empty, unreadable)"),
          "received": _l("stored, not processed yet")}
-SET_ASIDE_OUTCOMES = ("auto_reply_unthreaded", "bounce", "loop", "duplicate")
+SET_ASIDE_OUTCOMES = ("auto_reply_unthreaded", "bounce", "complaint", "report", "loop", "duplicate")
 
 
 @bp.get("/inbound")
