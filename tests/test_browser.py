@@ -118,7 +118,7 @@ SHOTS = Path(__file__).resolve().parent.parent / "test-output"
 
 
 @pytest.mark.parametrize("language", ["en", "zh"])
-def test_find_a_breached_ticket_answer_assign_resolve_and_see_the_dashboard(browser, admin, language):
+def test_find_a_breached_ticket_answer_assign_resolve_merge_split_and_see_the_dashboard(browser, admin, language):
     """The day's work in a real browser, in English and in Chinese (the browser's language):
     screenshots of each page go to test-output/."""
     import datetime as dt
@@ -128,9 +128,9 @@ def test_find_a_breached_ticket_answer_assign_resolve_and_see_the_dashboard(brow
 
     Ticket.update(sla_due=utcnow() - dt.timedelta(minutes=20)).where(Ticket.number == 2).execute()
     words = {"en": {"breached": "Breached", "send": "Send reply", "assign": "Assign", "set": "Set",
-                    "thread": "Thread", "dashboard": "Dashboard"},
+                    "thread": "Thread", "dashboard": "Dashboard", "merge": "Merge", "split": "Split into a new ticket"},
              "zh": {"breached": "已超时", "send": "发送回复", "assign": "指派", "set": "设置",
-                    "thread": "往来邮件", "dashboard": "仪表盘"}}[language]
+                    "thread": "往来邮件", "dashboard": "仪表盘", "merge": "合并", "split": "拆分为新工单"}}[language]
     SHOTS.mkdir(exist_ok=True)
     page = browser.new_context(locale="zh-CN" if language == "zh" else "en-GB").new_page()
     page.goto(admin + "/login")
@@ -153,6 +153,15 @@ def test_find_a_breached_ticket_answer_assign_resolve_and_see_the_dashboard(brow
     ticket = Ticket.get(Ticket.number == 2)
     assert (ticket.status, ticket.assignee.email, ticket.first_responded_at is not None) == (
         "resolved", "agnes@example.com", True)
+    # Ticket #3 is a second question from the same client: merge it into #2; then split its
+    # message off again into a ticket of its own.
+    page.goto(admin + "/tickets/3")
+    page.fill("input[name=into]", "2")
+    page.get_by_role("button", name=words["merge"], exact=True).click()
+    assert page.url.endswith("/tickets/2") and Ticket.get(Ticket.number == 3).merged_into_id == ticket.id
+    page.get_by_role("button", name=words["split"]).last.click()
+    assert page.url.endswith("/tickets/4") and Ticket.get(Ticket.number == 4).customer.email == "maria@client.example"
+    page.screenshot(path=str(SHOTS / f"split-{language}.png"), full_page=True)
     page.get_by_role("link", name=words["dashboard"]).click()
     charts = page.locator("svg.chart")
     assert charts.count() >= 8
