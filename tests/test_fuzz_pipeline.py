@@ -15,7 +15,8 @@ from tests.conftest import DATA
 
 SEEDS = sorted(p.name for p in DATA.glob("*.eml"))
 # What a mail may end as. "failed" and "quarantined" mean the pipeline broke on it.
-DEFINED = {"new_ticket", "added", "duplicate", "auto_reply", "auto_reply_unthreaded", "bounce", "complaint", "report", "loop", "rejected"}
+DEFINED = {"new_ticket", "added", "duplicate", "auto_reply", "auto_reply_unthreaded", "bounce", "complaint", "report",
+           "loop", "rejected"}
 CPU_SECONDS_PER_MAIL = 5  # generous: a noisy 2-core machine; the real cost is milliseconds
 
 
