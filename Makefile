@@ -40,6 +40,7 @@ bench: setup
 	$(BIN)/python bench/pipeline.py
 	$(BIN)/python bench/smtp_end_to_end.py
 	$(BIN)/python bench/delivery.py
+	$(BIN)/python bench/import_speed.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -38,7 +38,8 @@ def receive_customer_mail(settings, mail, *, ticket, follow_up_of, mailbox, thre
             ticket = tickets.open_ticket(tickets.sync_mailbox(mailbox), customer, mail.subject,
                                          settings.tickets.number_start, follow_up_of=follow_up_of, at=at,
                                          category=rules.category_for(settings.tickets.category_rules, mail.subject,
-                                                                     mail.text, mailbox.address))
+                                                                     mail.text, mailbox.address),
+                                         last_contact_at=None if automatic else at)
             outcome, outsider = "new_ticket", False
         else:
             outcome, outsider = "added", not customers.is_on_ticket(ticket, customer.email)

@@ -6,7 +6,8 @@ import datetime as dt
 
 from mailer import compose, tokens
 from mailer.notify import message_id_domain, reply_address
-from models import customers, outbox, tickets
+from models import customers, outbox, statements, tickets
+from models.base import db
 from models.tables import Agent, Outbox
 
 # Automatic mail to clients: counted against the hourly limit per address, and never sent to an
@@ -17,12 +18,12 @@ UNSUBSCRIBABLE = ("progress_update", "survey")
 
 
 def mail_client(settings, ticket, kind: str, template: str, *, auto_submitted: str = "auto-generated",
-                unsubscribe: str = "", **context) -> list[Outbox]:
+                unsubscribe: str = "", answering=None, **context) -> list[Outbox]:
     """Queue one automatic mail to the ticket's customer, from `template` in their language (text
-    and HTML, the mailbox's own templates first), threaded under their last message, from the
-    support address with Reply-To the ticket. Nothing (an event says why) to an address that
-    bounced for good, complained, unsubscribed (progress updates, surveys) or already got
-    `auto_reply_limit_per_hour` automatic mails this hour."""
+    and HTML, the mailbox's own templates first), threaded under their last message (`answering`,
+    when the caller holds it), from the support address with Reply-To the ticket. Nothing (an
+    event says why) to an address that bounced for good, complained, unsubscribed (progress
+    updates, surveys) or already got `auto_reply_limit_per_hour` automatic mails this hour."""
     customer = ticket.customer
     why = _withheld(settings, customer, kind)
     if why:
@@ -33,7 +34,7 @@ def mail_client(settings, ticket, kind: str, template: str, *, auto_submitted: s
     language = client_language(customer, mailbox)
     mail = compose.render(template, language, configured.templates_folder(settings) if configured else "", html=True,
                           ticket=ticket, customer=customer, mailbox=mailbox, unsubscribe=unsubscribe, **context)
-    last = tickets.last_customer_message(ticket)
+    last = answering or tickets.last_customer_message(ticket)
     message_id = compose.new_message_id(message_id_domain(settings))
     raw = compose.build(sender_name=mailbox.name, sender=mailbox.address, to=customer.email,
                         subject=tagged(ticket, mail.subject), text=mail.text, html=mail.html,
@@ -66,7 +67,7 @@ def acknowledge(settings, ticket, customer, message) -> Outbox | None:
     """The "we received your request" mail for a new ticket (RFC 3834 auto-replied), with when
     the first answer is due."""
     rows = mail_client(settings, ticket, "acknowledgement", "acknowledgement", auto_submitted="auto-replied",
-                       expect=expected_answer(settings, ticket))
+                       answering=message, expect=expected_answer(settings, ticket))
     return rows[0] if rows else None
 
 
@@ -184,9 +185,15 @@ def team_of(settings, ticket) -> list[Agent]:
 
 
 def _recipients(ticket, team: tuple[str, ...]) -> list[Agent]:
-    active = (Agent.active == True) & (Agent.notices == True)  # noqa: E712
+    """Who is told of a client's mail: written as SQL, since it runs for every mail that comes in."""
+    p, wanted = db.param, "active AND notices"
     if ticket.assignee_id:
-        return list(Agent.select().where(active & (Agent.id == ticket.assignee_id)))
+        return _agents(f"{wanted} AND id = {p}", (ticket.assignee_id,))
     if team:
-        return list(Agent.select().where(active & Agent.email.in_([a.lower() for a in team])))
-    return list(Agent.select().where(active).order_by(Agent.id))
+        return _agents(f"{wanted} AND email IN ({', '.join([p] * len(team))})", tuple(a.lower() for a in team))
+    return _agents(wanted, ())
+
+
+def _agents(condition: str, params: tuple) -> list[Agent]:
+    return [statements.instance_of(Agent, row) for row in db.execute_sql(
+        f"SELECT {statements.columns(Agent)} FROM agent WHERE {condition} ORDER BY id", params)]

@@ -13,7 +13,7 @@ import datetime as dt
 import functools
 import json
 
-from models import outbox, tickets
+from models import outbox, statements, tickets
 from models.base import db, utcnow
 from models.tables import PRIORITIES, Agent, Customer, Event, Mailbox, SlaMark, Ticket
 from servicelevels import clocks as sla_clocks
@@ -43,19 +43,26 @@ def history(ticket: Ticket) -> list[sla_clocks.Happening]:
 
 
 def histories(found: list[Ticket]) -> dict[int, list[sla_clocks.Happening]]:
-    """Each ticket's happenings, from its creation and its events, in one query for them all."""
+    """Each ticket's happenings, from its creation and its events, in one query for them all
+    (its SQL built once per number of tickets: it runs for every mail on a ticket)."""
     result = {t.id: [sla_clocks.Happening(t.created_at, "created")] for t in found}
-    for event in (Event.select(Event.ticket, Event.action, Event.new, Event.detail, Event.created_at)
-                  .where(Event.ticket.in_(list(result)) & Event.action.in_(HISTORY[1:]))
-                  .order_by(Event.created_at, Event.id)):
-        if event.action == "status":  # events from before old/new were data carry it in their detail
-            status = json.loads(event.new) if event.new else event.detail.rpartition("→")[2].strip()
-            happening = sla_clocks.Happening(event.created_at, "status", status)
+    when = Event.created_at.python_value
+    for ticket_id, action, new, detail, created_at in db.execute_sql(
+            _history_sql(len(result), db.param), [*result, *HISTORY[1:]]):
+        if action == "status":  # events from before old/new were data carry it in their detail
+            status = json.loads(new) if new else detail.rpartition("→")[2].strip()
+            happening = sla_clocks.Happening(when(created_at), "status", status)
         else:
-            happening = sla_clocks.Happening(event.created_at, "customer" if event.action == "customer_replied"
-                                             else "reply")
-        result[event.ticket_id].append(happening)
+            happening = sla_clocks.Happening(when(created_at), "customer" if action == "customer_replied" else "reply")
+        result[ticket_id].append(happening)
     return result
+
+
+@functools.lru_cache(maxsize=64)
+def _history_sql(tickets: int, p: str) -> str:
+    return (f"SELECT ticket_id, action, new, detail, created_at FROM event WHERE ticket_id IN "
+            f"({', '.join([p] * tickets)}) AND action IN ({', '.join([p] * len(HISTORY[1:]))}) "
+            f"ORDER BY created_at, id")
 
 
 def clocks_of(settings, ticket: Ticket, now: dt.datetime, *, new: bool = False
@@ -85,7 +92,7 @@ def recompute(settings, ticket: Ticket, *, at: dt.datetime | None = None, via: s
         done = {key[1:] for key in past}
     fields, events = _state(ticket, policy, calendar, clocks, done=done, events=events or [])
     tickets.record_many(ticket, [{**e, "actor": SYSTEM, "via": via} for e in events])
-    Ticket.update(**fields).where(Ticket.id == ticket.id).execute()
+    statements.update(Ticket, ticket.id, **fields)
     return clocks
 
 
@@ -154,26 +161,32 @@ def complain(settings, ticket: Ticket, why: str) -> None:
     `tickets.complaint_category` set, the ticket is filed under it, so the complaint policy and
     queue take it over; the event says why either way."""
     category = settings.tickets.complaint_category
-    tickets.record(ticket, "complaint", why, actor=SYSTEM, via="email", new={"category": category or None})
+    events = [{"action": "complaint", "detail": why, "new": {"category": category or None}}]
     if category and ticket.category != category:
-        tickets.record(ticket, "category", f"{ticket.category or 'none'} → {category} ({why})", actor=SYSTEM,
-                       via="email", old=ticket.category or None, new=category)
-        Ticket.update(category=category).where(Ticket.id == ticket.id).execute()
+        events.append({"action": "category", "detail": f"{ticket.category or 'none'} → {category} ({why})",
+                       "old": ticket.category or None, "new": category})
+        statements.update(Ticket, ticket.id, category=category)
         ticket.category = category
+    tickets.record_many(ticket, [{**e, "actor": SYSTEM, "via": "email"} for e in events])
 
 
 def marks(policy, calendar, clock: sla_clocks.Clock) -> list[tuple[dt.datetime, str]]:
     """(when, mark) of the warning and each escalation level of a running clock, in time order."""
-    if clock.due is None:
-        return []
+    return [] if clock.due is None else list(_marks_from(policy, calendar, clock.due))
+
+
+@functools.lru_cache(maxsize=4096)
+def _marks_from(policy, calendar: Calendar, due: dt.datetime) -> tuple[tuple[dt.datetime, str], ...]:
+    """The marks of a clock due at `due`: business-time arithmetic that gives the same answer for
+    every change of a ticket whose clock keeps its due time, so it is remembered."""
     found = []
     if policy.warning_minutes:
-        found.append((calendar.subtract(clock.due, policy.warning_minutes), "warning"))
+        found.append((calendar.subtract(due, policy.warning_minutes), "warning"))
     for level, escalation in enumerate(policy.escalations):
-        found.append((calendar.add(clock.due, escalation.after_minutes), f"breach-{level}"))
+        found.append((calendar.add(due, escalation.after_minutes), f"breach-{level}"))
     if not policy.escalations:  # still recorded, and the ticket shown as breached
-        found.append((clock.due, "breach"))
-    return sorted(found)
+        found.append((due, "breach"))
+    return tuple(sorted(found))
 
 
 def _next_check(policy, calendar, clocks, done=None) -> dt.datetime | None:
@@ -251,12 +264,17 @@ def _claim(keys: list[tuple[int, str, str, str]], now: dt.datetime) -> set[tuple
     if not keys:
         return set()
     rows = [{"ticket": t, "clock": c, "run": r, "mark": m, "at": now} for t, c, r, m in keys]
-    if db.returning_clause:  # one statement: INSERT … ON CONFLICT DO NOTHING RETURNING
-        query = SlaMark.insert_many(rows).on_conflict_ignore().returning(
-            SlaMark.ticket, SlaMark.clock, SlaMark.run, SlaMark.mark)
-        return set(query.tuples().execute())
+    if db.returning_clause:  # one statement: INSERT … ON CONFLICT DO NOTHING RETURNING, its SQL built once
+        return set(db.execute_sql(_claim_sql(len(keys), db.param), [v for key in keys for v in (*key, now)]))
     return {key for key, row in zip(keys, rows, strict=True)
             if SlaMark.insert(**row).on_conflict_ignore().as_rowcount().execute()}
+
+
+@functools.lru_cache(maxsize=64)
+def _claim_sql(marks: int, p: str) -> str:
+    values = ", ".join([f"({p}, {p}, {p}, {p}, {p})"] * marks)
+    return (f"INSERT INTO sla_mark (ticket_id, clock, run, mark, at) VALUES {values} "
+            f"ON CONFLICT DO NOTHING RETURNING ticket_id, clock, run, mark")
 
 
 def _warn(settings, ticket: Ticket, clock, when: dt.datetime, team_cache, events: list) -> list[dict]:

@@ -6,6 +6,17 @@ own first mail. Later rounds are what clients send after reading our acknowledge
 full headers, replies whose client dropped the headers (tag only), replies that kept only the
 reply-token address, HTML replies with quoted history, and mail that carries nothing usable.
 
+The harder corpus (`Generator(harder=True)`) adds what a first benchmark missed (issue 13):
+conversations in which an early reply carries no evidence at all (no headers, no tag, no token,
+so it opens a ticket of its own) and the later replies carry both References, whose newest entry
+is that stray mail, and the right [#N] tag; colleagues of the customer (same organisation domain,
+not copied on the question) replying with the tag and the customer in Cc; strangers copying the
+customer with the tag (who must not reach the ticket); and out-of-office answers to mail we never
+saw (which must open no ticket). A colleague is only trusted for a customer known to belong to an
+organisation: `organisations` lists the customers as an operator's `postdesk customers import`
+file would. The standard corpus is unchanged by the flag (the harder mail draws from its own
+random stream).
+
 Every mail knows its thread and whether a correct pipeline must thread it ("expect": the rule
 that must find its ticket, or "new").
 """
@@ -57,15 +68,28 @@ class Thread:
     subject: str
     question_id: str
     last_id: str = ""
+    stray_id: str = ""  # harder corpus: the reply that carried no evidence and went to a ticket of its own
+
+
+def customer_address(n: int) -> str:
+    return f"client{n}@customer{n % 97}.example"
+
+
+def organisations(threads: int) -> list[tuple[str, str, str]]:
+    """(email, name, organisation) of every thread's customer: what an operator imports from
+    their customer list, so the colleague rule knows each customer belongs to an organisation."""
+    return [(customer_address(n), "", f"Customer {n % 97} Ltd") for n in range(threads)]
 
 
 class Generator:
-    def __init__(self, seed: int = 20261124, domain: str = "example.com"):
+    def __init__(self, seed: int = 20261124, domain: str = "example.com", harder: bool = False):
         self.rng = random.Random(seed)
+        self.hard = random.Random(seed + 1) if harder else None  # the harder corpus's own choices
         self.domain = domain
         self.clock = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
         self.serial = 0
         self.threads: list[Thread] = []
+        self.reply_rounds = 0
 
     def _id(self, who: str) -> str:
         self.serial += 1
@@ -79,7 +103,7 @@ class Generator:
         mails = []
         for n in range(threads):
             language = self.rng.choices(["en", "zh", "tw"], weights=[5, 4, 1])[0]
-            customer = f"client{n}@customer{n % 97}.example"
+            customer = customer_address(n)
             name = {"en": f"Client {n}", "zh": f"客户{n}", "tw": f"客戶{n}"}[language]
             subject = self.rng.choice({"en": EN_SUBJECTS, "zh": ZH_SUBJECTS, "tw": TW_SUBJECTS}[language])
             thread = Thread(n, language, customer, name, f"colleague{n}@customer{n % 97}.example",
@@ -97,15 +121,39 @@ class Generator:
 
     def reply_round(self, acks: dict[int, tuple[str, str, str]]) -> list[Mail]:
         """Replies to acknowledgements: acks maps thread → (ack Message-ID, ticket number, token address)."""
+        self.reply_rounds += 1
         mails = []
         for thread in self.threads:
             if thread.number not in acks:
                 continue
             ack_id, number, token_address = acks[thread.number]
+            if self.hard is not None and thread.stray_id:
+                # The conversation goes on after the stray mail: References name it, the tag is right.
+                mails += [self._reply_with_references_and_tag(thread, number) for _ in range(2)]
+                continue
+            if self.hard is not None and self.reply_rounds == 1 and self.hard.random() < 0.12:
+                mails.append(self._reply_without_evidence(thread))
+                continue
             style = self.rng.choices(["headers", "tag_only", "token_only", "html_headers", "nothing"],
                                      weights=[50, 20, 15, 12, 3])[0]
             mails.append(self._reply(thread, style, ack_id, number, token_address))
+            if self.hard is not None:
+                mails += self._harder_extras(thread, number)
         return mails
+
+    def _harder_extras(self, thread: Thread, number: str) -> list[Mail]:
+        """Besides the client's reply: a colleague with the tag, a stranger with the tag, an
+        out-of-office answering something we never saw."""
+        extras = []
+        if self.hard.random() < 0.10:
+            extras.append(self._tagged_with_customer_in_cc(thread, number, thread.colleague.replace(
+                "colleague", "teammate"), "colleague_tag", "subject_tag"))
+        if self.hard.random() < 0.04:
+            extras.append(self._tagged_with_customer_in_cc(thread, number, f"someone{self.serial}@elsewhere.example",
+                                                           "stranger_tag", "new"))
+        if self.hard.random() < 0.05:
+            extras.append(self._unthreadable_auto_reply())
+        return extras
 
     def _body(self, thread: Thread, lines: int = 3) -> str:
         pool = {"en": EN_LINES, "zh": ZH_LINES, "tw": TW_LINES}[thread.language]
@@ -182,6 +230,55 @@ class Generator:
         head = self._head(who, "Away", "Automatic reply: out of office", message_id, "utf-8",
                           ["Auto-Submitted: auto-replied", "Content-Type: text/plain; charset=utf-8"])
         return Mail(_join(head + ["", "I am out of the office until Monday."]), -1, message_id, "new", "auto_reply")
+
+    def _reply_without_evidence(self, thread: Thread) -> Mail:
+        """The client writes again from scratch: no In-Reply-To, no References, no tag, the plain
+        address. Nothing can tie it to the ticket, so it opens one of its own."""
+        message_id = self._id(thread.customer)
+        charset, payload, cte = self._encode(thread, self._body(thread, 2))
+        head = self._head(thread.customer, thread.name, thread.subject, message_id, charset,
+                          [f"Content-Type: text/plain; charset={charset}", f"Content-Transfer-Encoding: {cte}"])
+        thread.last_id = thread.stray_id = message_id
+        return Mail(_join(head + [""]) + payload, thread.number, message_id, "new", "reply_no_evidence")
+
+    def _reply_with_references_and_tag(self, thread: Thread, number: str) -> Mail:
+        """A later reply whose client kept References (newest: the stray mail, or a reply after it)
+        and the tag, but no In-Reply-To: the tag names the ticket, References a wrong one."""
+        message_id = self._id(thread.customer)
+        charset, payload, cte = self._encode(thread, self._body(thread, 2))
+        references = list(dict.fromkeys([thread.question_id, thread.stray_id, thread.last_id]))
+        head = self._head(thread.customer, thread.name, f"Re: [#{number}] {thread.subject}", message_id, charset,
+                          [f"References: {' '.join(references)}", f"Content-Type: text/plain; charset={charset}",
+                           f"Content-Transfer-Encoding: {cte}"])
+        thread.last_id = message_id
+        return Mail(_join(head + [""]) + payload, thread.number, message_id, "subject_tag", "reply_references_and_tag")
+
+    def _tagged_with_customer_in_cc(self, thread: Thread, number: str, sender: str, kind: str, expect: str) -> Mail:
+        """Someone other than the client writes with the ticket's tag and the client in Cc, no
+        headers: a colleague at the client's organisation joins, a stranger does not."""
+        message_id = self._id(sender)
+        charset, payload, cte = self._encode(thread, self._body(thread, 1))
+        head = self._head(sender, "Someone", f"Re: [#{number}] {thread.subject}", message_id, charset,
+                          [f"Cc: {thread.name if thread.name.isascii() else 'Client'} <{thread.customer}>",
+                           f"Content-Type: text/plain; charset={charset}", f"Content-Transfer-Encoding: {cte}"])
+        return Mail(_join(head + [""]) + payload, thread.number, message_id, expect, kind)
+
+    def _unthreadable_auto_reply(self) -> Mail:
+        """An out-of-office answering mail we never saw (a newsletter, a colleague's invitation):
+        English with Auto-Submitted, or Chinese with only a vendor header and subject."""
+        who = f"away{self.serial}@partner{self.serial % 7}.example"
+        message_id = self._id(who)
+        unknown = f"<news-{self.serial}@lists.partner.example>"
+        if self.hard.random() < 0.5:
+            head = self._head(who, "Away", "Automatic reply: Re: Quarterly newsletter", message_id, "utf-8",
+                              ["Auto-Submitted: auto-replied", f"In-Reply-To: {unknown}", f"References: {unknown}",
+                               "Content-Type: text/plain; charset=utf-8"])
+            return Mail(_join(head + ["", "I am away until 14 December."]), -1, message_id, "new", "auto_reply")
+        head = self._head(who, "外出", "自动回复: 会议邀请", message_id, "gbk",
+                          ["X-Autoreply: yes", f"In-Reply-To: {unknown}", "Content-Type: text/plain; charset=gbk",
+                           "Content-Transfer-Encoding: base64"])
+        return Mail(_join(head + [""]) + base64.encodebytes("我正在休假，下周一回来。".encode("gbk")), -1, message_id,
+                    "new", "auto_reply")
 
     def _reply(self, thread: Thread, style: str, ack_id: str, number: str, token_address: str) -> Mail:
         message_id = self._id(thread.customer)

@@ -4,15 +4,17 @@ in date order, through the same pipeline as live mail."""
 from __future__ import annotations
 
 import email.utils
+import logging
 import mailbox
 import re
 from datetime import UTC, datetime
 from pathlib import Path
 
 from models import inbound
-from models.tables import InboundMail
 
 from . import parsing, pipeline
+
+log = logging.getLogger(__name__)
 
 DATE_RE = re.compile(rb"^Date:[ \t]*(.+?)\r?$", re.I | re.M)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -43,19 +45,40 @@ def _date_of(raw: bytes) -> datetime:
     return date if date.tzinfo else date.replace(tzinfo=UTC)
 
 
-def import_one(settings, raw: bytes, notify: bool) -> dict:
-    """Store and process one mail; a mail already taken (same Message-ID) is not stored again."""
-    message_id = parsing.message_id_of(raw)
-    seen = (InboundMail.select().where((InboundMail.message_id == message_id)
-                                       & InboundMail.state.in_(("processed", "rejected"))).exists())
-    if seen:
-        return {"message_id": message_id, "outcome": "duplicate", "ticket": None, "threaded_by": None}
-    inbound_id = inbound.store(inbound.Incoming(raw, "import", message_id))
+BATCH = 200  # mails stored in one transaction and processed in the next
+
+
+def import_many(settings, raws: list[bytes], notify: bool) -> list[dict]:
+    """Store and process these mails, in order, one result each; a mail already taken (same
+    Message-ID, here or earlier in `raws`) is not stored again. The batch is stored in one
+    transaction, then processed by `pipeline.process_many`: one transaction, a savepoint per mail."""
+    message_ids = [parsing.message_id_of(raw) for raw in raws]
+    seen = inbound.already_done(message_ids)
+    results: list[dict | None] = []
+    fresh = []
+    for raw, message_id in zip(raws, message_ids, strict=True):
+        if message_id in seen:
+            results.append({"message_id": message_id, "outcome": "duplicate", "ticket": None, "threaded_by": None})
+        else:
+            seen.add(message_id)
+            results.append(None)
+            fresh.append(inbound.Incoming(raw, "import", message_id))
+    ids = inbound.store_many(fresh) if fresh else []
     try:
-        ctx = pipeline.process(settings, inbound_id, notify=notify, historic=True)
-    except Exception:
-        return {"message_id": message_id, "outcome": "failed", "ticket": None, "threaded_by": None,
+        contexts = pipeline.process_many(settings, ids, notify=notify, historic=True)
+    except Exception:  # e.g. the database failed: the mails stay stored, for `postdesk replay`
+        log.exception("%d stored mails could not be processed", len(ids))
+        contexts = [None] * len(ids)
+    processed = iter(zip(fresh, ids, contexts, strict=True))
+    for index, result in enumerate(results):
+        if result is None:
+            results[index] = _result(*next(processed))
+    return results
+
+
+def _result(mail: inbound.Incoming, inbound_id: int, ctx) -> dict:
+    if ctx is None:
+        return {"message_id": mail.message_id, "outcome": "failed", "ticket": None, "threaded_by": None,
                 "inbound": inbound_id}
-    return {"message_id": message_id, "outcome": ctx.outcome,
-            "ticket": ctx.ticket.number if ctx.ticket else None,
+    return {"message_id": mail.message_id, "outcome": ctx.outcome, "ticket": ctx.ticket.number if ctx.ticket else None,
             "threaded_by": ctx.threaded_by or None, "outbox": ctx.outbox_ids}

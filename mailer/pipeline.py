@@ -44,6 +44,7 @@ class Context:
     notify: bool = True
     historic: bool = False  # imported past mail: keeps its own date
     allow_defer: bool = False  # may wait for the mail it answers (jobs, not imports)
+    batched: bool = False  # in a batch's transaction: mail stored since it began is out of sight
     degraded: str = ""  # why this attempt reads the mail without the full parser, or ""
     mail: ParsedMail | None = None
     automatic: str = ""  # why the mail is an automatic reply, or ""
@@ -79,9 +80,7 @@ def parse(ctx: Context) -> None:
     # Idempotency key (Discourse): a Message-ID we already hold means this mail was taken. An
     # agent's mail that was relayed (or refused) is kept as its outcome, not as a message.
     mid = ctx.mail.message_id
-    if Message.select().where(Message.message_id == mid).exists() or InboundMail.select().where(
-            (InboundMail.message_id == mid) & (InboundMail.id != ctx.row.id) & (InboundMail.state == "processed")
-            & InboundMail.outcome.in_(AGENT_OUTCOMES)).exists():
+    if inbound.is_taken(mid, other_than=ctx.row.id, agent_outcomes=AGENT_OUTCOMES):
         raise Discard("duplicate", f"already stored as {mid}")
 
 
@@ -142,6 +141,10 @@ def find_ticket(ctx: Context) -> None:
             ctx.ticket, ctx.threaded_by = found, rule
         return
     answered = mail.in_reply_to + mail.references
+    if ctx.allow_defer and answered and ctx.batched:
+        # The mail it answers may have been stored since the batch's transaction began: look
+        # again once the batch is committed, with everything stored by then in sight.
+        raise Defer("answers mail not in sight of its batch")
     if ctx.allow_defer and answered and inbound.is_waiting(answered, other_than=ctx.row.id):
         # Two workers, a question and its reply-all: do not open a second ticket for the reply.
         raise Defer("answers a stored mail that is not processed yet")
@@ -242,25 +245,58 @@ LEASE_MARGIN_SECONDS = 30  # a lease outlives the budget: only a dead worker's l
 
 def process(settings, inbound_id: int, notify: bool = True, historic: bool = False,
             allow_defer: bool = False) -> Context:
-    """Run the steps over one stored mail, within its time budget, as one leased attempt.
+    """Run the steps over one stored mail, within its time budget, as one leased attempt (see
+    `process_many`)."""
+    return process_many(settings, [inbound_id], notify=notify, historic=historic, allow_defer=allow_defer)[0]
 
-    Outcomes are recorded on the row. An attempt that fails (an error, or over budget) is kept
+
+def process_many(settings, inbound_ids: list[int], notify: bool = True, historic: bool = False,
+                 allow_defer: bool = False) -> list[Context]:
+    """Run the steps over each stored mail, within its own time budget, as one leased attempt;
+    returns their contexts in the order given. Call it outside any transaction.
+
+    Outcomes are recorded on the rows. An attempt that fails (an error, or over budget) is kept
     with its reason and retried later; after a failure that was probably the mail's fault (over
     budget, or two workers in a row died holding it) the next attempt reads the mail without the
-    full parser, so it still opens a ticket, marked for review. When the attempts are used up
-    the mail is quarantined with its reason, for `postdesk replay`. Nothing here waits on one
-    mail for longer than its budget."""
-    w = settings.worker
-    ctx = Context(settings=settings, row=None, notify=notify, historic=historic,
-                  allow_defer=allow_defer)
-    row = inbound.lease(inbound_id, w.mail_budget_seconds + LEASE_MARGIN_SECONDS)
-    if row is None:
-        ctx.outcome = _not_leased(inbound_id)
-        return ctx
-    ctx.row = row
+    full parser, so it still opens a ticket, marked for review. When the attempts are used up the
+    mail is quarantined with its reason, for `postdesk replay`.
+
+    Mails on their first attempt are leased together (committed: a worker killed by a mail has
+    used that attempt), then share one transaction, held for all their budgets, each applied in
+    a savepoint of its own: a failing mail is rolled back alone and its failure recorded, and a
+    commit, which costs about as much as a short mail, is paid once. A mail tried before is
+    leased just before its attempt and tried alone, so one that kills its worker takes no other
+    mail with it a second time. With `allow_defer`, a mail of a batch answering one it cannot
+    find comes back "deferred": that one may have been stored since the batch began."""
+    lease = settings.worker.mail_budget_seconds + LEASE_MARGIN_SECONDS
+    fresh = inbound.lease_many(inbound_ids, lease, first_attempt_only=True)
+    contexts = {i: Context(settings=settings, row=fresh.get(i), notify=notify, historic=historic,
+                           allow_defer=allow_defer) for i in dict.fromkeys(inbound_ids)}
+    if len(fresh) > 1:
+        with db.atomic():
+            inbound.hold(list(fresh), len(fresh) * lease)
+            for ctx in contexts.values():
+                if ctx.row is not None:
+                    ctx.batched = True
+                    _attempt(ctx)
+    for inbound_id, ctx in contexts.items():
+        if ctx.batched:
+            continue
+        ctx.row = ctx.row or inbound.lease(inbound_id, lease)
+        if ctx.row is None:
+            ctx.outcome = _not_leased(inbound_id)
+        else:
+            _attempt(ctx)  # alone: its apply commits by itself
+    return [contexts[i] for i in inbound_ids]
+
+
+def _attempt(ctx: Context) -> None:
+    """One leased mail through the steps; how it ended is recorded on its row (in the batch's
+    transaction when there is one)."""
+    row, w = ctx.row, ctx.settings.worker
     if row.attempts > w.max_attempts:
         _quarantine(ctx, f"{row.previous_error}\n(all {w.max_attempts} attempts used)")
-        return ctx
+        return
     if _suspect(row):
         ctx.degraded = f"read without the MIME parser after attempt {row.attempts - 1}: " \
                        f"{row.previous_error.splitlines()[0]}"
@@ -269,29 +305,27 @@ def process(settings, inbound_id: int, notify: bool = True, historic: bool = Fal
         with budget.limit(w.mail_budget_seconds):
             for step in STEPS:
                 step(ctx)
-                log.debug("%s inbound=%d step=%s", _mid(ctx), inbound_id, step.__name__)
+                log.debug("%s inbound=%d step=%s", _mid(ctx), row.id, step.__name__)
     except budget.OverBudget as exc:
         _failed(ctx, f"{inbound.OVER_BUDGET}: {exc}, at step {_name(step)}")
     except Defer as reason:
         ctx.outcome = "deferred"
         inbound.release(row)
-        log.info("%s inbound=%d deferred at %s: %s", _mid(ctx), inbound_id, _name(step), reason)
+        log.info("%s inbound=%d deferred at %s: %s", _mid(ctx), row.id, _name(step), reason)
     except Discard as outcome:
         ctx.outcome = outcome.outcome
         inbound.finish(row, "processed", outcome.outcome, str(outcome), message_id=_mid(ctx))
-        log.info("%s inbound=%d %s at %s: %s", _mid(ctx), inbound_id, outcome.outcome,
-                 _name(step), outcome)
+        log.info("%s inbound=%d %s at %s: %s", _mid(ctx), row.id, outcome.outcome, _name(step), outcome)
     except Reject as reason:
         ctx.outcome = "rejected"
         inbound.finish(row, "rejected", "rejected", str(reason), message_id=_mid(ctx))
-        log.warning("%s inbound=%d rejected at %s: %s", _mid(ctx), inbound_id, _name(step), reason)
+        log.warning("%s inbound=%d rejected at %s: %s", _mid(ctx), row.id, _name(step), reason)
     except Exception:
-        log.exception("%s inbound=%d failed at %s", _mid(ctx), inbound_id, _name(step))
+        log.exception("%s inbound=%d failed at %s", _mid(ctx), row.id, _name(step))
         _failed(ctx, f"failed at step {_name(step)}:\n{traceback.format_exc()}")
     else:
-        log.info("%s inbound=%d %s ticket=#%s threaded_by=%s", _mid(ctx), inbound_id,
+        log.info("%s inbound=%d %s ticket=#%s threaded_by=%s", _mid(ctx), row.id,
                  ctx.outcome, ctx.ticket.number if ctx.ticket else "-", ctx.threaded_by or "-")
-    return ctx
 
 
 def _suspect(row: InboundMail) -> bool:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from models import customers
-from models.tables import Message, Outbox, Ticket
+from models import customers, tickets
+from models.tables import Ticket
 
 from . import tokens
 
@@ -18,10 +18,10 @@ def by_token(settings, addresses: list[str]) -> Ticket | None:
     ticket's own token (given to clients) or a signed agent token (given to staff)."""
     for token in tokens.tokens_in(addresses, lambda a: settings.mailbox_for(a) is not None):
         if TOKEN_RE.match(token):
-            ticket = Ticket.get_or_none(Ticket.reply_token == token)
+            ticket = tickets.get(reply_token=token)
         else:
             signed = tokens.read(settings.signing_key, token)
-            ticket = Ticket.get_or_none(Ticket.id == signed.ticket_id) if signed else None
+            ticket = tickets.get(id=signed.ticket_id) if signed else None
         if ticket is not None:
             return ticket
     return None
@@ -46,17 +46,12 @@ def by_message_ids(ids: list[str]) -> Ticket | None:
 
 def _known(ids: list[str]) -> dict[str, int]:
     """Ticket ids of the Message-IDs we stored or sent, in one round trip for both tables."""
-    if not ids:
-        return {}
-    sent = Outbox.select(Outbox.message_id, Outbox.ticket).where(
-        Outbox.message_id.in_(ids) & Outbox.ticket.is_null(False))
-    stored = Message.select(Message.message_id, Message.ticket).where(Message.message_id.in_(ids))
-    return dict((sent | stored).tuples())
+    return tickets.ticket_ids_by_message_id(ids)
 
 
 def _first(ids: list[str], known: dict[str, int]) -> Ticket | None:
     found = next((known[i] for i in ids if i in known), None)
-    return Ticket.get_by_id(found) if found is not None else None
+    return tickets.get(id=found) if found is not None else None
 
 
 def by_subject_tag(mail, sender: str, is_agent: bool = False) -> Ticket | None:
@@ -64,7 +59,7 @@ def by_subject_tag(mail, sender: str, is_agent: bool = False) -> Ticket | None:
     customer or a copied colleague) or a colleague of its customer (`is_colleague`): anyone can
     type a number, and a stranger's mail must not land on somebody else's ticket."""
     for number in TAG_RE.findall(mail.subject)[:5]:
-        ticket = Ticket.get_or_none(Ticket.number == int(number))
+        ticket = tickets.get(number=int(number))
         if ticket is not None and (is_agent or customers.is_on_ticket(ticket, sender)
                                    or is_colleague(ticket, sender, mail)):
             return ticket

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from .base import utcnow
+from . import statements
+from .base import db, utcnow
 from .tables import Customer, Participant, Ticket
 
 BOUNCE_RANK = {"": 0, "temporary": 1, "complained": 2, "permanent": 3}
@@ -29,21 +30,21 @@ def suppression_reason(address: str, kind: str) -> str:
 
 
 def find(address: str) -> Customer | None:
-    return Customer.get_or_none(Customer.email == address.lower())
+    return statements.get(Customer, email=address.lower())
 
 
 def find_or_create(address: str, name: str = "", found: Customer | None = None, tier: str = "") -> Customer:
     """The customer with this address (`found` when the caller looked already), named if unnamed;
     a new one starts in `tier` (else the column's default)."""
     address = address.lower()
-    customer = found or Customer.get_or_none(Customer.email == address)
+    customer = found or find(address)
     if customer is None:
         # INSERT … ON CONFLICT DO NOTHING: no savepoint, and a concurrent creator is no error.
-        Customer.insert(email=address, name=name, **({"tier": tier} if tier else {})).on_conflict_ignore().execute()
-        return Customer.get(Customer.email == address)
+        created = statements.create_or_ignore(Customer, email=address, name=name, **({"tier": tier} if tier else {}))
+        return created or find(address)
     if name and not customer.name:
         customer.name = name
-        customer.save()
+        statements.update(Customer, customer.id, name=name)
     return customer
 
 
@@ -54,8 +55,7 @@ def add_participants(ticket: Ticket, addresses: list[tuple[str, str]]) -> list[C
         customer = find_or_create(address, name)
         if customer.id == ticket.customer_id:
             continue
-        _, created = Participant.get_or_create(ticket=ticket, customer=customer)
-        if created:
+        if statements.create_or_ignore(Participant, ticket=ticket.id, customer=customer.id) is not None:
             added.append(customer)
     return added
 
@@ -64,8 +64,10 @@ def is_on_ticket(ticket: Ticket, address: str) -> bool:
     address = address.lower()
     if ticket.customer.email == address:
         return True
-    return (Participant.select().join(Customer)
-            .where((Participant.ticket == ticket) & (Customer.email == address)).exists())
+    p = db.param
+    return bool(db.execute_sql(f"SELECT EXISTS(SELECT 1 FROM participant JOIN customer ON customer.id = "
+                               f"participant.customer_id WHERE participant.ticket_id = {p} AND customer.email = {p})",
+                               (ticket.id, address)).fetchone()[0])
 
 
 def record_bounce(address: str, permanent: bool, detail: str) -> Customer | None:
@@ -103,5 +105,5 @@ def clear_bounce(customer: Customer) -> None:
 def set_language(customer: Customer, language: str) -> None:
     """The language of our mail to them, once known ("" leaves it unknown)."""
     if language and language != customer.language:
-        Customer.update(language=language).where(Customer.id == customer.id).execute()
+        statements.update(Customer, customer.id, language=language)
         customer.language = language

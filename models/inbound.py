@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 
+from . import statements
 from .base import db, utcnow
 from .tables import ImapCheckpoint, InboundMail
 
@@ -36,47 +38,67 @@ def store_many(mails: list[Incoming]) -> list[int]:
     """Commit several mails in one transaction: all or none. The mail is kept exactly as sent:
     its size is the one every limit measures and its bytes give the idempotency key. The trace
     is kept beside it, not glued in front, which would copy a large mail once more."""
+    now = utcnow()
     with db.atomic():
-        return [InboundMail.insert(raw=m.raw, trace=m.trace.decode("ascii", "replace"), size=len(m.raw),
-                                   source=m.source, mail_from=m.mail_from, rcpt_to="\n".join(m.rcpt_to),
-                                   message_id=m.message_id, received_at=utcnow()).execute()
+        return [statements.create(InboundMail, raw=m.raw, trace=m.trace.decode("ascii", "replace"), size=len(m.raw),
+                                  source=m.source, mail_from=m.mail_from, rcpt_to="\n".join(m.rcpt_to),
+                                  message_id=m.message_id, received_at=now).id
                 for m in mails]
 
 
 def lease(inbound_id: int, seconds: float) -> InboundMail | None:
-    """Take the mail for one processing attempt: a guarded UPDATE is the lock, so two workers
-    (or a worker and the sweeper) never hold the same mail. The attempt is counted now, so a
-    worker killed by the mail still uses one up: its outcome stays "processing", and the next
-    lease turns that into INTERRUPTED. None when the mail is done or held elsewhere. The returned
-    row's `previous_error` says how the attempt before this one ended ("" for the first).
+    """Take the mail for one processing attempt (see `lease_many`); None when it is done or held
+    elsewhere."""
+    return lease_many([inbound_id], seconds).get(inbound_id)
 
-    Written as SQL: it runs once per mail, and peewee's query building cost more than the
+
+def lease_many(inbound_ids: list[int], seconds: float, first_attempt_only: bool = False) -> dict[int, InboundMail]:
+    """Take these mails for one processing attempt each: a guarded UPDATE is the lock, so two
+    workers (or a worker and the sweeper) never hold the same mail. The attempt is counted now,
+    and committed before any work (the caller holds no transaction), so a worker killed by a mail
+    still uses one up: its outcome stays "processing", and the next lease turns that into
+    INTERRUPTED. Returns the rows taken by id; a mail done or held elsewhere, or (with
+    `first_attempt_only`) tried before, is not among them. Each row's `previous_error` says how
+    the attempt before this one ended ("" for the first).
+
+    Written as SQL, one statement for the batch: peewee's query building cost more than the
     statement itself (0.5 ms against 0.03)."""
+    if not inbound_ids:
+        return {}
+    ids = list(dict.fromkeys(inbound_ids))
     now = utcnow()
-    p = db.param
-    sql = (f"UPDATE inbound_mail SET leased_until = {p}, attempts = attempts + 1, outcome = {p}, "
-           f"error = CASE WHEN outcome = {p} AND error LIKE {p} THEN {p} WHEN outcome = {p} THEN {p} "
-           f"ELSE error END "
-           f"WHERE id = {p} AND state = 'received' AND (leased_until IS NULL OR leased_until < {p})")
+    sql = _lease_sql(len(ids), first_attempt_only, db.param)
     params = (now + dt.timedelta(seconds=seconds), PROCESSING, PROCESSING, "interrupted%", INTERRUPTED_AGAIN,
-              PROCESSING, INTERRUPTED, inbound_id, now)
-    if db.returning_clause:  # one round trip: the row comes back with the update
-        cursor = db.execute_sql(sql + " RETURNING " + ", ".join(COLUMNS), params)
-        found = cursor.fetchone()
-        row = _row(found) if found else None
-    else:
-        row = InboundMail.get_by_id(inbound_id) if db.execute_sql(sql, params).rowcount else None
-    if row is not None:
+              PROCESSING, INTERRUPTED, *ids, now)
+    with db.atomic():
+        if db.returning_clause:  # one round trip: the rows come back with the update
+            taken = [statements.instance_of(InboundMail, found) for found in
+                     db.execute_sql(sql + " RETURNING " + statements.columns(InboundMail), params).fetchall()]
+        else:
+            db.execute_sql(sql, params)
+            taken = list(InboundMail.select().where(InboundMail.id.in_(ids) & (InboundMail.leased_until == params[0])
+                                                     & (InboundMail.outcome == PROCESSING)))
+    for row in taken:
         row.previous_error = row.error
-    return row
+    return {row.id: row for row in taken}
 
 
-COLUMNS = [f.column_name for f in InboundMail._meta.sorted_fields]
+@functools.lru_cache(maxsize=64)
+def _lease_sql(count: int, first_attempt_only: bool, p: str) -> str:
+    return (f"UPDATE inbound_mail SET leased_until = {p}, attempts = attempts + 1, outcome = {p}, "
+            f"error = CASE WHEN outcome = {p} AND error LIKE {p} THEN {p} WHEN outcome = {p} THEN {p} "
+            f"ELSE error END "
+            f"WHERE id IN ({', '.join([p] * count)}) AND state = 'received' "
+            f"AND (leased_until IS NULL OR leased_until < {p})" + (" AND attempts = 0" if first_attempt_only else ""))
 
 
-def _row(values) -> InboundMail:
-    fields = InboundMail._meta.sorted_fields
-    return InboundMail(**{f.name: f.python_value(v) for f, v in zip(fields, values, strict=True)})
+def hold(inbound_ids: list[int], seconds: float) -> None:
+    """Extend the leases of mails being processed together (inside the batch's transaction): the
+    rows stay locked to anyone else until it ends, whatever the database, and whoever looks
+    after a crash sees the lease taken before it."""
+    p = db.param
+    db.execute_sql(f"UPDATE inbound_mail SET leased_until = {p} WHERE id IN ({', '.join([p] * len(inbound_ids))})",
+                   (utcnow() + dt.timedelta(seconds=seconds), *inbound_ids))
 
 
 def release(row: InboundMail) -> None:
@@ -104,6 +126,26 @@ def release_for_replay(ids: list[int]) -> None:
         .where(InboundMail.id.in_(ids) & InboundMail.state.in_(("quarantined", "rejected", "received"))).execute()
 
 
+def is_taken(message_id: str, other_than: int, agent_outcomes: tuple[str, ...]) -> bool:
+    """Was a mail with this Message-ID taken already: stored as a message, or (an agent's mail,
+    relayed or refused) processed with one of `agent_outcomes`? One statement for both."""
+    p = db.param
+    sql = (f"SELECT EXISTS(SELECT 1 FROM message WHERE message_id = {p}) OR EXISTS(SELECT 1 FROM inbound_mail "
+           f"WHERE message_id = {p} AND id != {p} AND state = 'processed' "
+           f"AND outcome IN ({', '.join([p] * len(agent_outcomes))}))")
+    return bool(db.execute_sql(sql, (message_id, message_id, other_than, *agent_outcomes)).fetchone()[0])
+
+
+def already_done(message_ids: list[str]) -> set[str]:
+    """Which of these Message-IDs belong to mail stored and processed (or rejected) already."""
+    found = set()
+    for start in range(0, len(message_ids), 500):
+        chunk = message_ids[start:start + 500]
+        found |= {m for (m,) in InboundMail.select(InboundMail.message_id).where(
+            InboundMail.message_id.in_(chunk) & InboundMail.state.in_(("processed", "rejected"))).tuples()}
+    return found
+
+
 def is_waiting(message_ids: list[str], other_than: int) -> bool:
     """Is mail with one of these Message-IDs stored but not yet processed?"""
     return (InboundMail.select().where(InboundMail.message_id.in_(message_ids[:100])
@@ -114,9 +156,8 @@ def is_waiting(message_ids: list[str], other_than: int) -> bool:
 def finish(row: InboundMail, state: str, outcome: str = "", error: str = "",
            message_id: str = "") -> None:
     """Record how processing ended (inside the caller's transaction when there is one)."""
-    InboundMail.update(state=state, outcome=outcome, error=error, processed_at=utcnow(),
-                       message_id=message_id or row.message_id, leased_until=None) \
-        .where(InboundMail.id == row.id).execute()
+    statements.update(InboundMail, row.id, state=state, outcome=outcome, error=error, processed_at=utcnow(),
+                      message_id=message_id or row.message_id, leased_until=None)
 
 
 def stale_ids(older_than_seconds: int, limit: int = 1000) -> list[int]:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import secrets
 
-from . import outbox
+from . import outbox, statements
 from .base import db, utcnow
 from .tables import Attachment, Counter, Customer, Event, Mailbox, Message, Outbox, Ticket
 
@@ -41,34 +42,46 @@ def _sync_mailbox(configured) -> tuple[Mailbox, bool]:
     return mailbox, created
 
 
+def get(**where) -> Ticket | None:
+    """The ticket whose fields equal these values, with its customer and mailbox read in the same
+    statement (every mail on a ticket needs both)."""
+    return statements.get(Ticket, join=("customer", "mailbox"), **where)
+
+
 def next_ticket_number(start: int) -> int:
     """Numbers count up from `start` in creation order; the counter row is locked by the update
     until the creating transaction commits, so concurrent creators never share a number."""
-    bump = Counter.update(value=Counter.value + 1).where(Counter.name == "ticket")
+    bump = f"UPDATE counter SET value = value + 1 WHERE name = {db.param}"
     if db.returning_clause:
-        rows = list(bump.returning(Counter.value).tuples().execute())
-        if rows:
-            return rows[0][0]
-    elif bump.execute():
+        found = db.execute_sql(bump + " RETURNING value", ("ticket",)).fetchone()
+        if found:
+            return found[0]
+    elif db.execute_sql(bump, ("ticket",)).rowcount:
         return Counter.get_by_id("ticket").value
     Counter.create(name="ticket", value=start)
     return start
 
 
 def open_ticket(mailbox: Mailbox, customer: Customer, subject: str, number_start: int,
-                via: str = "email", follow_up_of: Ticket | None = None, at=None, category: str = "") -> Ticket:
+                via: str = "email", follow_up_of: Ticket | None = None, at=None, category: str = "",
+                last_contact_at=None) -> Ticket:
+    """A new ticket, with its events. `last_contact_at`: the client's own mail that opens it."""
     # Lower-case hex: some MTAs lower-case the local part carrying it (support+TOKEN@).
-    ticket = Ticket.create(number=next_ticket_number(number_start), mailbox=mailbox,
-                           customer=customer, subject=subject[:1000],
-                           reply_token=secrets.token_hex(10), follow_up_of=follow_up_of, category=category,
-                           created_at=at or utcnow(), updated_at=at or utcnow())
-    record(ticket, "created", f"from {customer.email}", actor=customer.email, via=via)
+    ticket = statements.create(Ticket, number=next_ticket_number(number_start), mailbox=mailbox,
+                               customer=customer, subject=subject[:1000],
+                               reply_token=secrets.token_hex(10), follow_up_of=follow_up_of, category=category,
+                               created_at=at or utcnow(), updated_at=at or utcnow(), last_contact_at=last_contact_at)
+    events = [{"ticket": ticket, "action": "created", "detail": f"from {customer.email}", "actor": customer.email,
+               "via": via}]
     if category:
-        record(ticket, "category", f"none → {category} (a rule)", actor="postdesk", via=via, new=category)
+        events.append({"ticket": ticket, "action": "category", "detail": f"none → {category} (a rule)",
+                       "actor": "postdesk", "via": via, "new": category})
     if follow_up_of is not None:
-        record(ticket, "follow_up", f"follow-up of closed ticket #{follow_up_of.number}",
-               actor=customer.email, via=via)
-        record(follow_up_of, "follow_up", f"continued in ticket #{ticket.number}", via=via)
+        events += [{"ticket": ticket, "action": "follow_up", "detail": f"follow-up of closed ticket "
+                    f"#{follow_up_of.number}", "actor": customer.email, "via": via},
+                   {"ticket": follow_up_of, "action": "follow_up", "detail": f"continued in ticket #{ticket.number}",
+                    "via": via}]
+    record_all(events)
     return ticket
 
 
@@ -77,8 +90,8 @@ def add_inbound_message(ticket: Ticket, customer: Customer, mail, *, reply_text:
                         review_reason: str = "", outsider: bool = False) -> Message:
     """A customer's mail on a ticket. A human follow-up reopens a waiting or solved ticket;
     an automatic one (out-of-office, RFC 3834) is recorded and changes nothing else."""
-    message = Message.create(
-        ticket=ticket, direction="in", kind="automatic" if automatic else "customer",
+    message = statements.create(
+        Message, ticket=ticket, direction="in", kind="automatic" if automatic else "customer",
         author_customer=customer, message_id=mail.message_id,
         in_reply_to=" ".join(mail.in_reply_to), references=" ".join(mail.references),
         subject=mail.subject, from_address=mail.from_address, text=mail.text,
@@ -91,25 +104,29 @@ def add_inbound_message(ticket: Ticket, customer: Customer, mail, *, reply_text:
     if not automatic and ticket.status in REOPENING:
         set_status(ticket, "open", actor=customer.email, via="email")
     changes = {} if threaded_by == "new" else {"updated_at": at or utcnow()}  # a new ticket has it already
-    if not automatic:  # the next progress update counts from the client's own message too
+    # The next progress update counts from the client's own message too (open_ticket wrote it
+    # already for the mail that opened the ticket).
+    if not automatic and not (threaded_by == "new" and ticket.last_contact_at is not None):
         changes["last_contact_at"] = ticket.last_contact_at = at or utcnow()
     if changes:
-        Ticket.update(**changes).where(Ticket.id == ticket.id).execute()
+        statements.update(Ticket, ticket.id, **changes)
     return message
 
 
 def _store_attachments(message: Message, mail) -> None:
     for part in mail.attachments:
-        Attachment.create(message=message, filename=part.filename, content_type=part.content_type,
+        statements.create(Attachment, message=message, filename=part.filename, content_type=part.content_type,
                           size=part.size, sha256=part.sha256, content_id=part.content_id,
                           inline=part.inline, data=part.data)
 
 
 def last_customer_message(ticket: Ticket) -> Message | None:
     """The client's latest mail on the ticket: what our mail to them is threaded under."""
-    return (Message.select().where((Message.ticket == ticket) & (Message.direction == "in")
-                                   & (Message.kind == "customer"))
-            .order_by(Message.created_at.desc(), Message.id.desc()).first())
+    p = db.param
+    found = db.execute_sql(f"SELECT {statements.columns(Message)} FROM message WHERE ticket_id = {p} "
+                           f"AND direction = 'in' AND kind = 'customer' ORDER BY created_at DESC, id DESC LIMIT 1",
+                           (ticket.id,)).fetchone()
+    return statements.instance_of(Message, found) if found else None
 
 
 def set_status(ticket: Ticket, status: str, actor: str, via: str) -> None:
@@ -117,24 +134,24 @@ def set_status(ticket: Ticket, status: str, actor: str, via: str) -> None:
         return
     record(ticket, "status", f"{ticket.status} → {status}", actor=actor, via=via,
            old=ticket.status, new=status)
-    ticket.status = status
-    now = utcnow()
+    changes = {"status": status, "updated_at": utcnow()}
     if status == "resolved":
-        ticket.resolved_at = now
+        changes["resolved_at"] = changes["updated_at"]
     elif status == "closed":
-        ticket.closed_at = now
-    ticket.updated_at = now
+        changes["closed_at"] = changes["updated_at"]
+    for name, value in changes.items():
+        setattr(ticket, name, value)
     # Only what changed here: a whole-row save would undo what another update just wrote
     # (a reply's first_responded_at, the SLA fields) from this object's older copy.
-    ticket.save(only=[Ticket.status, Ticket.resolved_at, Ticket.closed_at, Ticket.updated_at])
+    statements.update(Ticket, ticket.id, **changes)
 
 
 def record(ticket: Ticket, action: str, detail: str = "", actor: str = "system",
            via: str = "system", old=None, new=None) -> None:
     """Append to the ticket's audit log (an insert only: the log is never read back here).
     `old` and `new` are the values changed, as data (stored as JSON); `detail` is for people."""
-    Event.insert(ticket=ticket, action=action, detail=detail, actor=actor, via=via, old=_json(old), new=_json(new),
-                 created_at=utcnow()).execute()
+    record_all([{"ticket": ticket, "action": action, "detail": detail, "actor": actor, "via": via, "old": old,
+                 "new": new}])
 
 
 def record_many(ticket: Ticket, events: list[dict]) -> None:
@@ -146,10 +163,10 @@ def record_all(events: list[dict]) -> None:
     """Events of any tickets in one insert: dicts of `record`'s arguments and "ticket"."""
     if events:
         now = utcnow()
-        Event.insert_many([{"ticket": e["ticket"], "action": e["action"], "detail": e.get("detail", ""),
-                            "actor": e.get("actor", "system"), "via": e.get("via", "system"),
-                            "old": _json(e.get("old")), "new": _json(e.get("new")), "created_at": now}
-                           for e in events]).execute()
+        statements.insert_many(Event, [{"ticket": e["ticket"], "action": e["action"], "detail": e.get("detail", ""),
+                                        "actor": e.get("actor", "system"), "via": e.get("via", "system"),
+                                        "old": _json(e.get("old")), "new": _json(e.get("new")), "created_at": now}
+                                       for e in events])
 
 
 def _json(value):
@@ -163,5 +180,20 @@ def queue_client_mail(ticket: Ticket, kind: str, mail_from: str, recipients: lis
     rows = outbox.queue(ticket=ticket, kind=kind, mail_from=mail_from, recipients=recipients, raw=raw,
                         message_id=message_id)
     ticket.last_contact_at = utcnow()
-    Ticket.update(last_contact_at=ticket.last_contact_at).where(Ticket.id == ticket.id).execute()
+    statements.update(Ticket, ticket.id, last_contact_at=ticket.last_contact_at)
     return rows
+
+
+def ticket_ids_by_message_id(message_ids: list[str]) -> dict[str, int]:
+    """The tickets of the mail we stored or sent with these Message-IDs, in one round trip for
+    both tables (its SQL built once per number of ids: threading asks for every reply)."""
+    if not message_ids:
+        return {}
+    return dict(db.execute_sql(_by_message_id_sql(len(message_ids), db.param), [*message_ids, *message_ids]))
+
+
+@functools.lru_cache(maxsize=256)
+def _by_message_id_sql(count: int, p: str) -> str:
+    ids = ", ".join([p] * count)
+    return (f"SELECT message_id, ticket_id FROM outbox WHERE message_id IN ({ids}) AND ticket_id IS NOT NULL "
+            f"UNION SELECT message_id, ticket_id FROM message WHERE message_id IN ({ids})")

@@ -6,14 +6,16 @@ import datetime as dt
 import logging
 import os
 import sys
-
-import redis
-from rq import Queue
+from typing import TYPE_CHECKING
 
 from models import migrations
 from models.base import db, open_database
 
 from . import config
+
+if TYPE_CHECKING:
+    import redis
+    from rq import Queue
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,8 @@ def redis_url(settings: config.Settings) -> str:
 
 
 def redis_connection(settings: config.Settings) -> redis.Redis:
+    import redis  # here, not at the top: commands that never talk to Redis (import) start faster
+
     key = ("redis", redis_url(settings))
     if key not in _state:
         _state[key] = redis.Redis.from_url(redis_url(settings), socket_connect_timeout=2,
@@ -62,6 +66,8 @@ PERIODIC = ("sweep", "sla", "followups")
 
 def record_run(settings: config.Settings, job: str) -> None:
     """Note that a periodic job finished now (the health page shows when each last did)."""
+    import redis
+
     try:
         redis_connection(settings).set(f"{settings.redis.queue_prefix}:last_run:{job}",
                                        dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S"))
@@ -77,6 +83,8 @@ def last_runs(settings: config.Settings) -> dict[str, str]:
 
 
 def queue(settings: config.Settings, connection: redis.Redis | None = None) -> Queue:
+    from rq import Queue
+
     return Queue(settings.redis.queue_prefix, connection=connection or redis_connection(settings))
 
 
