@@ -52,6 +52,7 @@ QUEUES = {
     "all": (_l("All"), None),
 }
 DUE_SOON = dt.timedelta(hours=2)
+DUE_SORTED = ("unassigned", "mine", "due_soon", "breached")
 FILTERS = ("status", "priority", "category", "tier", "mailbox", "assignee")
 SORTS = ("due", "updated")
 NO_DUE = dt.datetime(9999, 12, 31)  # tickets without a running clock come last when sorted by due
@@ -67,13 +68,18 @@ def index():
     if queue not in QUEUES:
         abort(404)
     chosen = {name: request.args.get(name, "") for name in FILTERS}
-    text, sort = request.args.get("q", "").strip(), request.args.get("sort", "due" if queue != "all" else "updated")
-    query = Ticket.select(Ticket, Customer).join(Customer)
+    # Queues of running clocks sort by due time; the others (nothing runs there) by last update.
+    text = request.args.get("q", "").strip()
+    sort = request.args.get("sort", "due" if queue in DUE_SORTED else "updated")
+    query = Ticket.select(Ticket, Customer, Agent).join(Customer).switch(Ticket) \
+        .join(Agent, JOIN.LEFT_OUTER, on=Ticket.assignee)
     condition = QUEUES[queue][1]
     if condition is not None:
         query = query.where(condition(now))
     query = _filtered(query, chosen, text)
-    due = fn.COALESCE(Ticket.sla_due, NO_DUE)
+    # Where every ticket has a due time the plain column sorts (its index serves it); elsewhere
+    # tickets without one come last.
+    due = Ticket.sla_due if queue in ("due_soon", "breached") else fn.COALESCE(Ticket.sla_due, NO_DUE)
     order = (due, Ticket.id) if sort == "due" else (Ticket.updated_at.desc(), Ticket.id.desc())
     after = _cursor(request.args.get("after", ""))
     if after is not None:
@@ -86,7 +92,7 @@ def index():
     last = rows[PAGE - 1] if len(rows) > PAGE else None
     following = None if last is None else \
         f"{(last.sla_due or NO_DUE) if sort == 'due' else last.updated_at:%Y-%m-%dT%H:%M:%S.%f}|{last.id}"
-    counts = {name: Ticket.select().where(cond(now)).count() for name, (_, cond) in QUEUES.items() if cond}
+    counts = {name: _capped_count(cond(now)) for name, (_, cond) in QUEUES.items() if cond}
     staff = list(Agent.select().where(Agent.active == True).order_by(Agent.name))  # noqa: E712
     choices = {"status": _pairs(act.STATUSES), "priority": _pairs(act.PRIORITIES),
                "tier": _pairs(settings.customers.tiers), "category": _pairs(settings.tickets.categories),
@@ -97,6 +103,15 @@ def index():
     return render_template("web/tickets.html", tickets=rows[:PAGE], queue=queue, queues=QUEUES, counts=counts,
                            chosen=chosen, choices=choices, q=text, sort=sort, next_url=next_url, now=now,
                            statuses=act.STATUSES, priorities=act.PRIORITIES, staff=staff)
+
+
+COUNT_CAP = 1000
+
+
+def _capped_count(condition) -> int:
+    """How many tickets a queue holds, counted up to COUNT_CAP (shown as "999+"): counting a
+    queue of a quarter of a million tickets on every page view is what a busy desk cannot afford."""
+    return Ticket.select(SQL("1")).where(condition).limit(COUNT_CAP).count()
 
 
 def _pairs(values) -> list[tuple[str, str]]:
