@@ -138,11 +138,13 @@ def test_find_a_breached_ticket_answer_assign_resolve_merge_split_and_see_the_da
     page.fill("input[name=password]", "correct horse battery")
     page.click("button[type=submit]")
     page.get_by_role("link", name=words["breached"]).click()
+    page.wait_for_url("**queue=breached*")
     page.screenshot(path=str(SHOTS / f"queue-breached-{language}.png"), full_page=True)
     rows = page.locator("tbody tr")
     assert rows.count() == 1 and ("overdue" if language == "en" else "已超时") in rows.inner_text()
     rows.locator("a").first.click()
-    assert page.get_by_role("heading", name=words["thread"]).is_visible()
+    page.wait_for_url("**/tickets/2")
+    page.get_by_role("heading", name=words["thread"]).wait_for()
     page.fill("#reply-text", "您好，发票已经重新开具。" if language == "zh" else "Hello, the invoice is corrected.")
     page.get_by_role("button", name=words["send"]).click()
     page.select_option("select[name=agent]", "agnes@example.com")
@@ -158,11 +160,14 @@ def test_find_a_breached_ticket_answer_assign_resolve_merge_split_and_see_the_da
     page.goto(admin + "/tickets/3")
     page.fill("input[name=into]", "2")
     page.get_by_role("button", name=words["merge"], exact=True).click()
+    page.wait_for_url("**/tickets/2")
     assert page.url.endswith("/tickets/2") and Ticket.get(Ticket.number == 3).merged_into_id == ticket.id
     page.get_by_role("button", name=words["split"]).last.click()
+    page.wait_for_url("**/tickets/4")
     assert page.url.endswith("/tickets/4") and Ticket.get(Ticket.number == 4).customer.email == "maria@client.example"
     page.screenshot(path=str(SHOTS / f"split-{language}.png"), full_page=True)
     page.get_by_role("link", name=words["dashboard"]).click()
+    page.wait_for_url("**/dashboard")
     charts = page.locator("svg.chart")
     assert charts.count() >= 8
     assert all(charts.nth(i).bounding_box()["width"] > 100 for i in range(charts.count()))  # drawn, not empty
