@@ -57,30 +57,27 @@ def check_language(language: str) -> str:
 def set_language(customer: Customer, language: str, *, actor: Agent, via: str) -> Done:
     """The language of our mail to them ("": not known, so their next mail decides)."""
     refuse(check_language(language))
-    if language == customer.language:
-        return Done("unchanged", None)
-    with db.atomic():
-        old = customer.language
-        Customer.update(language=language).where(Customer.id == customer.id).execute()
-        customer.language = language
-        _on_open_tickets(customer, "customer_language", f"{old or 'unknown'} → {language or 'unknown'}",
-                         actor=actor, via=via, old=old, new=language)
-    return Done("language", None)
+    return _set(customer, Customer.language, language, "customer_language", "unknown", actor=actor, via=via)
 
 
 def set_organisation(customer: Customer, organisation: str, *, actor: Agent, via: str) -> Done:
     """The organisation they belong to: their colleagues' mail with them in copy joins their
     tickets (see mailer/threading.is_colleague), and the customers page groups by it."""
     organisation = " ".join(organisation.split())[:200]
-    if organisation == customer.organisation:
+    return _set(customer, Customer.organisation, organisation, "customer_organisation", "none", actor=actor, via=via)
+
+
+def _set(customer: Customer, field, value: str, action: str, nothing: str, *, actor: Agent, via: str) -> Done:
+    """Change one of the customer's fields, an event on each of their open tickets."""
+    old = getattr(customer, field.name)
+    if value == old:
         return Done("unchanged", None)
     with db.atomic():
-        old = customer.organisation
-        Customer.update(organisation=organisation).where(Customer.id == customer.id).execute()
-        customer.organisation = organisation
-        _on_open_tickets(customer, "customer_organisation", f"{old or 'none'} → {organisation or 'none'}",
-                         actor=actor, via=via, old=old, new=organisation)
-    return Done("organisation", None)
+        Customer.update({field: value}).where(Customer.id == customer.id).execute()
+        setattr(customer, field.name, value)
+        _on_open_tickets(customer, action, f"{old or nothing} → {value or nothing}", actor=actor, via=via,
+                         old=old, new=value)
+    return Done(field.name, None)
 
 
 def check_restore_mail(customer: Customer) -> str:

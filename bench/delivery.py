@@ -36,12 +36,8 @@ from models.tables import Outbox  # noqa: E402
 from postdesk import config, embedded_redis, runtime  # noqa: E402
 from workers import outgoing  # noqa: E402
 
-
-def free_port() -> int:
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+sys.path.insert(0, str(ROOT / "bench"))
+from smtp_end_to_end import free_port, wait_listening  # noqa: E402
 
 
 def run_sink(port: int, mails, connections, stop) -> None:
@@ -64,19 +60,6 @@ def run_sink(port: int, mails, connections, stop) -> None:
     controller.start()
     stop.wait()
     controller.stop()
-
-
-def wait_listening(port: int, timeout: float = 15) -> None:
-    import socket
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
 
 
 def sample_mail(number: int) -> bytes:

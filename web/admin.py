@@ -9,10 +9,10 @@ from flask import Blueprint, abort, current_app, flash, g, redirect, render_temp
 from flask_babel import gettext
 
 from actions import agents as act
-from actions.result import Refused
 from models.tables import Agent, AgentAddress
 
 from .auth import admin_required
+from .forms import attempt
 
 bp = Blueprint("admin", __name__)
 SECRET = ("relay_password", "auth_password", "secret_key", "password")
@@ -31,12 +31,10 @@ def agents():
 @bp.post("/agents")
 @admin_required
 def create():
-    try:
-        agent = act.create(request.form.get("email", ""), request.form.get("name", ""),
-                           request.form.get("password", ""), request.form.get("role", "agent"), actor=g.agent)
-    except Refused as refused:
-        flash(str(refused), "error")
-    else:
+    agent = attempt(lambda: act.create(request.form.get("email", ""), request.form.get("name", ""),
+                                       request.form.get("password", ""), request.form.get("role", "agent"),
+                                       actor=g.agent))
+    if agent is not None:
         flash(gettext("%(email)s can log in now.", email=agent.email), "info")
     return redirect(url_for("admin.agents"), 303)
 
@@ -52,10 +50,7 @@ def change(agent_id: int, field: str):
              "address": lambda: act.add_address(agent, value, actor=g.agent)}
     if field not in verbs:
         abort(404)
-    try:
-        verbs[field]()
-    except Refused as refused:
-        flash(str(refused), "error")
+    attempt(verbs[field])
     return redirect(url_for("admin.agents"), 303)
 
 

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import statistics
 
-from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, g, redirect, render_template, request, url_for
 from peewee import fn
 
 from actions import customers as act
-from actions.result import Refused
 from models.reports import percentile
 from models.tables import Customer, Survey, Ticket
 
 from .auth import login_required
+from .forms import attempt
 
 bp = Blueprint("customers", __name__)
 PAGE = 50
@@ -83,8 +83,5 @@ def change(customer_id, field):
     }
     if field not in verbs:
         abort(404)
-    try:
-        verbs[field]()
-    except Refused as refused:
-        flash(str(refused), "error")
+    attempt(verbs[field])
     return redirect(url_for("customers.show", customer_id=customer.id), 303)

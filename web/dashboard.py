@@ -60,10 +60,10 @@ def _range() -> tuple[dt.date, dt.date]:
     return since, until
 
 
-def _tables(since: dt.date, until: dt.date) -> dict[str, reports.Table]:
+def _tables(since: dt.date, until: dt.date, only: str = "") -> dict[str, reports.Table]:
     start = dt.datetime.combine(since, dt.time())
     end = dt.datetime.combine(until + dt.timedelta(days=1), dt.time())
-    return reports.dashboard(start, end, utcnow())
+    return reports.dashboard(start, end, utcnow(), only)
 
 
 @bp.get("/dashboard")
@@ -84,7 +84,7 @@ def show():
 @login_required
 def export(name: str):
     since, until = _range()
-    table = _tables(since, until).get(name) or abort(404)
+    table = _tables(since, until, name).get(name) or abort(404)  # that table's rows only
     out = io.StringIO()
     csv.writer(out).writerows([table.columns, *table.rows])
     filename = f"postdesk-{name}-{since}-{until}.csv"

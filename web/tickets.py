@@ -24,6 +24,7 @@ from workers.outgoing import enqueue_deliveries
 
 from . import CSP
 from .auth import local_target, login_required
+from .forms import attempt
 from .text import visible_name
 
 bp = Blueprint("tickets", __name__)
@@ -317,10 +318,7 @@ def merge(number):
     into = Ticket.get_or_none(Ticket.number == int(target)) if target.isdigit() else None
     ticket = ticket_or_404(number)
     settings = current_app.config["POSTDESK"]
-    try:
-        act.merge(ticket, into, settings=settings, actor=g.agent, via="web")
-    except Refused as refused:
-        flash(str(refused), "error")
+    if attempt(lambda: act.merge(ticket, into, settings=settings, actor=g.agent, via="web")) is None:
         return redirect(url_for("tickets.show", number=number), 303)
     flash(gettext("#%(source)s is merged into this ticket.", source=number), "info")
     return redirect(url_for("tickets.show", number=into.number), 303)
@@ -331,11 +329,9 @@ def merge(number):
 def split(number, message_id):
     """Make a message threaded onto the wrong ticket a ticket of its own."""
     ticket = ticket_or_404(number)
-    try:
-        done = act.split(ticket, Message.get_or_none(Message.id == message_id),
-                         settings=current_app.config["POSTDESK"], actor=g.agent, via="web")
-    except Refused as refused:
-        flash(str(refused), "error")
+    done = attempt(lambda: act.split(ticket, Message.get_or_none(Message.id == message_id),
+                                     settings=current_app.config["POSTDESK"], actor=g.agent, via="web"))
+    if done is None:
         return redirect(url_for("tickets.show", number=number), 303)
     flash(gettext("The message is ticket #%(number)s now.", number=done.ticket.number), "info")
     return redirect(url_for("tickets.show", number=done.ticket.number), 303)
@@ -345,11 +341,8 @@ def split(number, message_id):
 @login_required
 def resend(outbox_id):
     row = Outbox.get_or_none(Outbox.id == outbox_id) or abort(404)
-    try:
-        done = act.resend(row, actor=g.agent, via="web")
-    except Refused as refused:
-        flash(str(refused), "error")
-    else:
+    done = attempt(lambda: act.resend(row, actor=g.agent, via="web"))
+    if done is not None:
         enqueue_deliveries(current_app.config["POSTDESK"], list(done.outbox_ids))
         flash(gettext("The %(kind)s to %(address)s is queued again.", kind=row.kind, address=row.rcpt_to), "info")
     target = url_for("tickets.show", number=row.ticket.number) if row.ticket_id else url_for("tickets.outbox")
@@ -375,11 +368,8 @@ def _apply(number: int, action):
     refusal is shown to the agent with the check's own words."""
     ticket = ticket_or_404(number)
     settings = current_app.config["POSTDESK"]
-    try:
-        done = action(ticket, settings)
-    except Refused as refused:
-        flash(str(refused), "error")
-    else:
+    done = attempt(lambda: action(ticket, settings))
+    if done is not None:
         enqueue_deliveries(settings, list(done.outbox_ids))
     return redirect(url_for("tickets.show", number=number))
 
