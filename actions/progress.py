@@ -10,12 +10,14 @@ another interval.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 from models.base import db, utcnow
 from models.tables import Ticket
 
 from . import notices, sla, surveys
 
+log = logging.getLogger(__name__)
 WORKING = ("new", "open")
 
 
@@ -31,17 +33,23 @@ def send_due(settings, now: dt.datetime | None = None, limit: int = 200) -> list
                                               & (Ticket.sla_policy == policy.name))
                .order_by(Ticket.last_contact_at).limit(limit))
         for ticket_id in [t.id for t in due]:
-            with db.atomic():
-                query = Ticket.select().where(Ticket.id == ticket_id)
-                if db.for_update:  # PostgreSQL: a second job waits for the first, then sees its contact
-                    query = query.for_update()
-                ticket = query.get()
-                if ticket.status not in WORKING or ticket.last_contact_at is None \
-                        or ticket.last_contact_at > quiet_since:
-                    continue  # answered meanwhile, or another job sent it
-                rows = notices.mail_client(settings, ticket, "progress_update", "progress_update",
-                                           unsubscribe=surveys.unsubscribe_url(settings, ticket.customer))
-                if not rows:  # withheld (the event says why): ask again an interval later, not every minute
-                    Ticket.update(last_contact_at=now).where(Ticket.id == ticket.id).execute()
-                queued += [row.id for row in rows]
+            try:
+                queued += _update(settings, ticket_id, quiet_since, now)
+            except Exception:  # rolled back: it stays due for the next run and holds up no other
+                log.exception("progress update of ticket id %d failed; it stays due", ticket_id)
     return queued
+
+
+def _update(settings, ticket_id: int, quiet_since: dt.datetime, now: dt.datetime) -> list[int]:
+    with db.atomic():
+        query = Ticket.select().where(Ticket.id == ticket_id)
+        if db.for_update:  # PostgreSQL: a second job waits for the first, then sees its contact
+            query = query.for_update()
+        ticket = query.get()
+        if ticket.status not in WORKING or ticket.last_contact_at is None or ticket.last_contact_at > quiet_since:
+            return []  # answered meanwhile, or another job sent it
+        rows = notices.mail_client(settings, ticket, "progress_update", "progress_update",
+                                   unsubscribe=surveys.unsubscribe_url(settings, ticket.customer))
+        if not rows:  # withheld (the event says why): ask again an interval later, not every minute
+            Ticket.update(last_contact_at=now).where(Ticket.id == ticket.id).execute()
+        return [row.id for row in rows]

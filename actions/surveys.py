@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import logging
 from dataclasses import dataclass, field
 
 from peewee import JOIN
@@ -26,6 +27,7 @@ from models.tables import Customer, Survey, Ticket
 from . import notices
 from .result import Done, refuse
 
+log = logging.getLogger(__name__)
 SCORES = (5, 4, 3, 2, 1)
 SYSTEM = "postdesk"
 
@@ -68,11 +70,14 @@ def send_due(settings, now: dt.datetime | None = None, limit: int = 200) -> list
            .order_by(Survey.scheduled_for).limit(limit))
     queued = []
     for survey_id in [s.id for s in due]:
-        with db.atomic():
-            if not Survey.update(state="sending").where((Survey.id == survey_id)
-                                                        & (Survey.state == "scheduled")).execute():
-                continue  # another job took it
-            queued += _send(settings, Survey.get_by_id(survey_id), now)
+        try:
+            with db.atomic():
+                if not Survey.update(state="sending").where((Survey.id == survey_id)
+                                                            & (Survey.state == "scheduled")).execute():
+                    continue  # another job took it
+                queued += _send(settings, Survey.get_by_id(survey_id), now)
+        except Exception:  # rolled back: it stays scheduled for the next run and holds up no other
+            log.exception("survey %d could not be sent; it stays due", survey_id)
     return queued
 
 

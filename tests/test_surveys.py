@@ -18,7 +18,7 @@ import time_machine
 from mailer.smtp_edge import make_controller
 from models import migrations
 from models.base import utcnow
-from models.tables import Customer, Event, InboundMail, Message, Survey, Ticket
+from models.tables import Customer, Event, InboundMail, Message, Outbox, Survey, Ticket
 from postdesk import runtime
 from tests.conftest import free_port, make_settings, text_of
 from tests.test_browser import browser  # noqa: F401 (the fixture)
@@ -335,3 +335,29 @@ def test_a_complaint_report_stops_automatic_mail_but_not_answers(desk):
     assert Customer.get(Customer.email == ALICE).bounce_state == "complained"  # writing to us does not lift it
     desk.agent_answers(desk.agnes, "Which printer is it?")
     assert [text_of(m).split("\n")[0] for _, m, _ in desk.to_client()][-1] == "Which printer is it?"
+
+
+def test_a_survey_failing_half_way_is_rolled_back_stays_due_and_holds_up_no_other(desk, monkeypatch):
+    from actions import notices
+
+    desk.client_writes()
+    desk.agent_answers(desk.agnes, "#resolve\nDone.")
+    desk.client_writes("Another question.", sender="Bob <bob@client.example>", subject="Printer",
+                       message_id="<bob-1@client.example>")
+    desk.agent_answers(desk.agnes, "#resolve\nDone too.")
+    real = notices.mail_client
+
+    def broken_for_alice(settings, ticket, *args, **kwargs):
+        rows = real(settings, ticket, *args, **kwargs)  # written, then the crash: all of it rolls back
+        if ticket.customer.email == ALICE:
+            raise RuntimeError("the template server fell over")
+        return rows
+
+    monkeypatch.setattr(notices, "mail_client", broken_for_alice)
+    assert send_followups(now=utcnow() + LATER)["surveys"] == 1  # Bob's went
+    alice = Survey.get(Survey.ticket == Ticket.get(Ticket.number == 1))
+    assert alice.state == "scheduled" and not alice.message_id
+    assert not Outbox.select().where((Outbox.kind == "survey") & (Outbox.rcpt_to == ALICE)).exists()
+    monkeypatch.setattr(notices, "mail_client", real)
+    assert send_followups(now=utcnow() + LATER)["surveys"] == 1  # the next run sends it, once
+    assert Survey.get_by_id(alice.id).state == "sent"
