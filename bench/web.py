@@ -570,6 +570,7 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=3, help="untimed requests per page first")
     parser.add_argument("--no-profile", action="store_true", help="skip profiling the pages that miss")
     parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--only", default="", help="time only the pages whose name this regular expression finds")
     args = parser.parse_args()
     folder = args.reuse.resolve().parent if args.reuse else Path(tempfile.mkdtemp(prefix="postdesk-bench-web-"))
     database = args.reuse.resolve() if args.reuse else folder / "postdesk.db"
@@ -597,7 +598,7 @@ def main() -> int:
     token = re.search(r'name="csrf_token" value="([^"]+)"', get(client, "/login").get_data(as_text=True)).group(1)
     if client.post("/login", data={"email": AGENT, "password": PASSWORD, "csrf_token": token}).status_code != 302:
         raise SystemExit("login failed")
-    measured = pages(client, seeded.date())
+    measured = [page for page in pages(client, seeded.date()) if re.search(args.only, page.name)]
     print(f"\n{args.repeat} requests per page after {args.warmup} untimed; ms of server time (CPU: this "
           f"process's CPU time, what other load on the machine does not add to)\n"
           f"{'page':<28} {'median':>8} {'p95':>8} {'CPU med':>8} {'target':>7}  {'':<7} path")

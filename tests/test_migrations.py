@@ -44,7 +44,7 @@ def test_migrations_turn_newline_joined_agent_addresses_and_recipients_into_rows
     db.execute_sql("ALTER TABLE customer DROP COLUMN unsubscribed_at")
     db.execute_sql("DROP INDEX ticket_status_sla_due")
     db.execute_sql("ALTER TABLE ticket DROP COLUMN sla_due")
-    assert migrations.migrate() == [5, 6, 7, 8, 9, 10, 11]
+    assert migrations.migrate() == [5, 6, 7, 8, 9, 10, 11, 12]
     assert "category" in {c.name for c in db.get_columns("ticket")}
     assert "last_contact_at" in {c.name for c in db.get_columns("ticket")}
     assert {"state", "message_id", "resolved_at"} <= {c.name for c in db.get_columns("survey")}

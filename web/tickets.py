@@ -11,7 +11,7 @@ from flask import Blueprint, Response, abort, current_app, flash, g, redirect, r
 from flask_babel import gettext, ngettext
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
-from peewee import JOIN, SQL, SqliteDatabase, fn
+from peewee import JOIN, SQL, fn
 
 from actions import customers as customer_actions
 from actions import sla
@@ -39,24 +39,28 @@ CID = re.compile(r"""(src=["'])cid:([^"']+)(["'])""", re.I)
 REMOTE_IMAGE = re.compile(r"""<img[^>]+src=["']https?://""", re.I)
 
 
-# The queues agents work from: name → (label, condition). Each is one indexed query; "all" has
-# no count (a COUNT(*) over the whole table per page is what a million tickets cannot afford).
+# The queues agents work from: name → (label, statuses, condition). Each is read one status at a
+# time, each read an index range in the queue's order (ticket (status, due) or (status, updated)),
+# and the pieces merged; "all" has no count (a COUNT(*) over the whole table per page is what a
+# million tickets cannot afford).
 WORKING = ("new", "open")
 QUEUES = {
-    "unassigned": (_l("Unassigned"), lambda now: Ticket.assignee.is_null() & Ticket.status.in_(WORKING)),
-    "mine": (_l("Mine"), lambda now: (Ticket.assignee == g.agent.id) & Ticket.status.in_((*WORKING, "pending"))),
-    "due_soon": (_l("Due soon"), lambda now: Ticket.status.in_(WORKING) & (Ticket.sla_due > now)
-                 & (Ticket.sla_due <= now + DUE_SOON)),
-    "breached": (_l("Breached"), lambda now: Ticket.status.in_(WORKING) & (Ticket.sla_due <= now)),
-    "waiting": (_l("Waiting on client"), lambda now: Ticket.status == "pending"),
-    "resolved": (_l("Resolved"), lambda now: Ticket.status == "resolved"),
-    "all": (_l("All"), None),
+    "unassigned": (_l("Unassigned"), WORKING, lambda now: Ticket.assignee.is_null()),
+    "mine": (_l("Mine"), (*WORKING, "pending"), lambda now: Ticket.assignee == g.agent.id),
+    "due_soon": (_l("Due soon"), WORKING, lambda now: (Ticket.sla_due > now) & (Ticket.sla_due <= now + DUE_SOON)),
+    "breached": (_l("Breached"), WORKING, lambda now: Ticket.sla_due <= now),
+    "waiting": (_l("Waiting on client"), ("pending",), None),
+    "resolved": (_l("Resolved"), ("resolved",), None),
+    "all": (_l("All"), act.STATUSES, None),
 }
 DUE_SOON = dt.timedelta(hours=2)
 DUE_SORTED = ("unassigned", "mine", "due_soon", "breached")
 FILTERS = ("status", "priority", "category", "tier", "mailbox", "assignee")
 SORTS = ("due", "updated")
-NO_DUE = dt.datetime(9999, 12, 31)  # tickets without a running clock come last when sorted by due
+# Tickets without a running clock come last when sorted by due. A literal, not a parameter: the
+# indexes on (status, COALESCE(sla_due, …)) serve only the very same expression (migration 12).
+NO_DUE = dt.datetime(9999, 12, 31)
+DUE = fn.COALESCE(Ticket.sla_due, SQL("'9999-12-31 00:00:00'"))
 
 
 @bp.get("/")
@@ -68,20 +72,24 @@ def index():
     queue = request.args.get("queue", "all")
     if queue not in QUEUES:
         abort(404)
+    _, statuses, condition = QUEUES[queue]
     chosen = {name: request.args.get(name, "") for name in FILTERS}
     # Queues of running clocks sort by due time; the others (nothing runs there) by last update.
     text = request.args.get("q", "").strip()
     sort = request.args.get("sort", "due" if queue in DUE_SORTED else "updated")
     query = Ticket.select(Ticket, Customer, Agent).join(Customer).switch(Ticket) \
         .join(Agent, JOIN.LEFT_OUTER, on=Ticket.assignee)
-    condition = QUEUES[queue][1]
     if condition is not None:
         query = query.where(condition(now))
-    query = _filtered(query, chosen, text)
-    # Where every ticket has a due time the plain column sorts (its index serves it); elsewhere
-    # tickets without one come last.
-    due = Ticket.sla_due if queue in ("due_soon", "breached") else fn.COALESCE(Ticket.sla_due, NO_DUE)
-    order = (due, Ticket.id) if sort == "due" else (Ticket.updated_at.desc(), Ticket.id.desc())
+    query, matches = _filtered(query, chosen, text)
+    if chosen["status"]:
+        statuses = [s for s in statuses if s == chosen["status"]]
+    # Where every ticket has a due time the plain column sorts; elsewhere tickets without one come last.
+    due = Ticket.sla_due if queue in ("due_soon", "breached") else DUE
+    if sort == "due":
+        order, key = (due, Ticket.id), lambda k: (k[1] or NO_DUE, k[0])
+    else:
+        order, key = (Ticket.updated_at.desc(), Ticket.id.desc()), lambda k: (k[2], k[0])
     after = _cursor(request.args.get("after", ""))
     if after is not None:
         value, ticket_id = after
@@ -89,11 +97,25 @@ def index():
             query = query.where((due > value) | ((due == value) & (Ticket.id > ticket_id)))
         else:
             query = query.where((Ticket.updated_at < value) | ((Ticket.updated_at == value) & (Ticket.id < ticket_id)))
-    rows = list(query.order_by(*order).limit(PAGE + 1))
+    if sort == "updated" and len(statuses) == len(act.STATUSES) and matches is None:
+        # Every ticket by last update: one read of that index (or of priority's, then last update).
+        rows = list(query.order_by(*order).limit(PAGE + 1))
+    else:
+        # The page's tickets chosen by their sort keys alone (cheap rows), then read whole.
+        keys = query.select(Ticket.id, Ticket.sla_due, Ticket.updated_at).tuples()
+        if matches is not None:  # at most search.MATCHES tickets, sorted here
+            found = list(keys.where(Ticket.status.in_(statuses)) if len(statuses) < len(act.STATUSES) else keys)
+        else:  # one index range per status, each in the page's order
+            found = [k for status in statuses for k in keys.where(Ticket.status == status).order_by(*order)
+                     .limit(PAGE + 1)]
+        page = [k[0] for k in sorted(found, key=key, reverse=sort != "due")[:PAGE + 1]]
+        rows = sorted(query.where(Ticket.id.in_(page or [0])),
+                      key=lambda t: key((t.id, t.sla_due, t.updated_at)), reverse=sort != "due")
     last = rows[PAGE - 1] if len(rows) > PAGE else None
     following = None if last is None else \
         f"{(last.sla_due or NO_DUE) if sort == 'due' else last.updated_at:%Y-%m-%dT%H:%M:%S.%f}|{last.id}"
-    counts = {name: _capped_count(cond(now)) for name, (_, cond) in QUEUES.items() if cond}
+    counts = {name: _capped_count(names, cond(now) if cond else None)
+              for name, (_, names, cond) in QUEUES.items() if name != "all"}
     staff = list(Agent.select().where(Agent.active == True).order_by(Agent.name))  # noqa: E712
     choices = {"status": _pairs(act.STATUSES), "priority": _pairs(act.PRIORITIES),
                "tier": _pairs(settings.customers.tiers), "category": _pairs(settings.tickets.categories),
@@ -103,16 +125,26 @@ def index():
                                      **{k: v for k, v in chosen.items() if v})
     return render_template("web/tickets.html", tickets=rows[:PAGE], queue=queue, queues=QUEUES, counts=counts,
                            chosen=chosen, choices=choices, q=text, sort=sort, next_url=next_url, now=now,
-                           statuses=act.STATUSES, priorities=act.PRIORITIES, staff=staff)
+                           statuses=act.STATUSES, priorities=act.PRIORITIES, staff=staff,
+                           search_capped=matches is not None and len(matches) >= search.MATCHES,
+                           search_limit=search.MATCHES)
 
 
 COUNT_CAP = 1000
 
 
-def _capped_count(condition) -> int:
+def _capped_count(statuses, condition) -> int:
     """How many tickets a queue holds, counted up to COUNT_CAP (shown as "999+"): counting a
     queue of a quarter of a million tickets on every page view is what a busy desk cannot afford."""
-    return Ticket.select(SQL("1")).where(condition).limit(COUNT_CAP).count()
+    count = 0
+    for status in statuses:
+        capped = Ticket.select(SQL("1")).where(Ticket.status == status)
+        if condition is not None:
+            capped = capped.where(condition)
+        count += Ticket.select(fn.COUNT(SQL("*"))).from_(capped.limit(COUNT_CAP - count).alias("capped")).scalar()
+        if count >= COUNT_CAP:
+            break
+    return count
 
 
 def _pairs(values) -> list[tuple[str, str]]:
@@ -120,6 +152,8 @@ def _pairs(values) -> list[tuple[str, str]]:
 
 
 def _filtered(query, chosen: dict, text: str):
+    """The query narrowed by the filters chosen and the text typed; with the ticket ids the text
+    matched (None when no text was typed)."""
     if chosen["status"]:
         query = query.where(Ticket.status == chosen["status"])
     if chosen["priority"]:
@@ -134,23 +168,13 @@ def _filtered(query, chosen: dict, text: str):
         query = query.where(Ticket.assignee.is_null() if chosen["assignee"] == "none"
                             else Ticket.assignee == int(chosen["assignee"]) if chosen["assignee"].isdigit()
                             else Ticket.id == 0)
-    if text:
-        query = query.where(_search(text))
-    return query
-
-
-def _search(text: str):
-    """Tickets whose subject or messages hold every word typed (models/search.py)."""
+    if not text:
+        return query, None
     number = text.lstrip("#")
     if number.isdigit():
-        return Ticket.number == int(number)
-    if isinstance(db.obj, SqliteDatabase):
-        expression = search.match(text)
-        if not expression:
-            return Ticket.id == 0
-        return Ticket.id.in_(SQL("(SELECT ticket_id FROM ticket_search WHERE ticket_search MATCH ?)", (expression,)))
-    return Ticket.subject.contains(text) | Ticket.id.in_(
-        Message.select(Message.ticket).where(Message.text.contains(text)))
+        return query.where(Ticket.number == int(number)), None
+    matches = search.tickets(db.obj, text)
+    return query.where(Ticket.id.in_(matches or [0])), matches
 
 
 def _cursor(value: str) -> tuple[dt.datetime, int] | None:
@@ -210,7 +234,8 @@ def ticket_or_404(number: int) -> Ticket:
 def show(number):
     """The thread, its outgoing mail and events, and the staff controls."""
     ticket = ticket_or_404(number)
-    messages = list(ticket.messages.order_by(Message.created_at, Message.id))
+    everything = request.args.get("thread") == "all"
+    messages, earlier = _thread(ticket, everything)
     events = ticket.events.order_by(Event.created_at, Event.id)
     outgoing = ticket.outbox.order_by(Outbox.id)
     surveys = ticket.surveys.order_by(Survey.id)
@@ -224,12 +249,35 @@ def show(number):
                            statuses=act.STATUSES, priorities=act.PRIORITIES,
                            categories=settings.tickets.categories, tiers=settings.customers.tiers,
                            clocks=sla.clocks_of(settings, ticket, utcnow())[2], minutes=business_minutes,
-                           remote=remote, remote_images=remote_images)
+                           remote=remote, remote_images=remote_images, earlier=earlier)
     # Remote images (tracking pixels tell the sender when and where a mail was read) load only
     # when the agent asks, for this page view: the policy then allows https images, nothing more.
     if not remote:
         return page
     return page, 200, {"Content-Security-Policy": CSP.replace("img-src 'self' data:", "img-src 'self' data: https:")}
+
+
+SHOWN = 30  # the newest messages of a thread shown at first; the earlier ones one click away
+
+
+def _thread(ticket: Ticket, everything: bool) -> tuple[list[Message], int]:
+    """The thread in order, its newest SHOWN messages unless everything is asked for, with its
+    authors and its attachments' descriptions (not their data) read in one query each; and how
+    many earlier messages are not shown."""
+    query = Message.select(Message, Agent).join(Agent, JOIN.LEFT_OUTER, on=Message.author_agent) \
+        .where(Message.ticket == ticket.id).order_by(Message.created_at.desc(), Message.id.desc())
+    messages = list(reversed(query if everything else query.limit(SHOWN + 1)))
+    earlier = 0
+    if len(messages) > SHOWN and not everything:
+        messages = messages[1:]
+        earlier = ticket.messages.count() - SHOWN
+    files: dict[int, list] = {m.id: [] for m in messages}
+    for a in Attachment.select(*[f for f in Attachment._meta.sorted_fields if f is not Attachment.data]) \
+            .where(Attachment.message.in_(list(files))).order_by(Attachment.id):
+        files[a.message_id].append(a)
+    for m in messages:
+        m.files = files[m.id]
+    return messages, earlier
 
 
 @bp.post("/tickets/<int:number>/status")
@@ -388,7 +436,7 @@ def attachment(attachment_id):
 
 def html_with_images(message) -> Markup:
     """The message's sanitised HTML, its cid: images pointing at their stored attachments."""
-    by_cid = {a.content_id: a.id for a in message.attachments if a.content_id}
+    by_cid = {a.content_id: a.id for a in message.files if a.content_id}
 
     def link(match):
         found = by_cid.get(match.group(2))
