@@ -250,6 +250,8 @@ def run_due(settings, ticket_ids: list[int], now: dt.datetime | None = None,
                 recompute(settings, ticket, at=now, via="worker", events=events)
                 continue
             fields, events = _state(ticket, policy, calendar, clocks, done=set(due), events=events)
+            if any(mark != "warning" for _, (_, _, mark) in mine):
+                fields["updated_at"] = now  # a breach changes the ticket (its queue, its day's figures)
             all_events += [{**e, "ticket": ticket.id, "actor": SYSTEM, "via": "worker"} for e in events]
             updates.append((ticket.id, fields))
         tickets.record_all(all_events)

@@ -22,6 +22,7 @@ from .tables import (
     Message,
     Outbox,
     Participant,
+    ReportDay,
     SchemaVersion,
     SlaMark,
     Survey,
@@ -144,9 +145,11 @@ def _queue_indexes():
             f"CREATE INDEX IF NOT EXISTS ticket_assignee_queue_due ON ticket (assignee_id, status, {due}, id)",
             "CREATE INDEX IF NOT EXISTS ticket_status_updated_at ON ticket (status, updated_at, id)",
             "CREATE INDEX IF NOT EXISTS ticket_priority_updated_at ON ticket (priority, updated_at, id)",
-            "CREATE INDEX IF NOT EXISTS ticket_created_at ON ticket (created_at)",
+            "CREATE INDEX IF NOT EXISTS ticket_created_at_updated_at ON ticket (created_at, updated_at)",
+            "CREATE INDEX IF NOT EXISTS ticket_status_created_at ON ticket (status, created_at)",
             "CREATE INDEX IF NOT EXISTS message_kind_created_at ON message (kind, created_at, author_agent_id)"):
         db.execute_sql(statement)
+    db.create_tables([ReportDay])  # filled by the followups job and the dashboard (models/reports.py)
 
 
 # Append new migrations; never edit or reorder applied ones. Later ones use playhouse.migrate.

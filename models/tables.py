@@ -262,6 +262,26 @@ class LoginFailure(BaseModel):
     at = pw.DateTimeField(default=utcnow, index=True)
 
 
+class ReportDay(BaseModel):
+    """The dashboard's figures of one day (UTC), summed by models/reports so a 90-day dashboard
+    reads 90 days of sums instead of a quarter of a million tickets. One row per group of the
+    tickets created that day: ("all", ""), ("policy", name), ("tier", name), ("agent", id),
+    ("cause", name); ("replies", agent id): the replies written that day; ("day", ""): the day is
+    summed. The row of 1970-01-01 ("watermark", time) holds when the last refresh began."""
+
+    day = pw.DateField()
+    dimension = pw.CharField()
+    key = pw.CharField(default="")
+    tickets = pw.IntegerField(default=0)  # or replies
+    with_policy = pw.IntegerField(default=0)
+    breached = pw.IntegerField(default=0)
+    first_response = pw.TextField(default="{}")  # JSON: waits by histogram bucket (models/reports.py)
+    resolution = pw.TextField(default="{}")
+
+    class Meta:
+        indexes = ((("day", "dimension", "key"), True),)
+
+
 class SchemaVersion(BaseModel):
     version = pw.IntegerField(primary_key=True)
     applied_at = pw.DateTimeField(default=utcnow)

@@ -73,6 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--since", type=_date, help="only surveys sent since this day (YYYY-MM-DD, UTC)")
     p.add_argument("--by", choices=("agent", "tier", "mailbox"), default="", help="one line per group")
     p.add_argument("--csv", action="store_true", help="CSV instead of a table")
+    p = command("reports", None, "the dashboard's figures")
+    reports_sub = p.add_subparsers(required=True, metavar="ACTION")
+    p = reports_sub.add_parser("rebuild", help="sum every day's figures again from the tickets (the followups "
+                               "worker sums the days that change; after changing customers' tiers, run this)")
+    p.set_defaults(command=cmd_reports_rebuild)
     command("check-config", cmd_check_config, "validate the configuration and print it")
     p = command("import", cmd_import, "bring past support mail in: an mbox file, a Maildir or a "
                 "folder of .eml files, oldest first, through the same pipeline; safe to run twice")
@@ -310,6 +315,14 @@ def cmd_surveys_report(settings, args) -> int:
 
     runtime.init(settings)
     sys.stdout.write(surveys.report_text(surveys.report(args.since, args.by), as_csv=args.csv))
+    return 0
+
+
+def cmd_reports_rebuild(settings, args) -> int:
+    from models import reports
+
+    runtime.init(settings)
+    print(f"{reports.rebuild()} days summed")
     return 0
 
 

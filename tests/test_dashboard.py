@@ -57,3 +57,43 @@ def test_the_dashboard_counts_what_happened_and_exports_it(app, settings):
 def test_the_dashboard_needs_a_login(app):
     assert app.test_client().get("/dashboard").status_code == 302
     assert app.test_client().get("/dashboard/agents.csv").status_code == 302
+
+
+def test_a_histogram_median_and_90th_percentile_are_within_one_percent_of_the_exact_ones():
+    import random
+    rng = random.Random(5)
+    for values in ([0.2, 1.5, 2.0, 7.25, 30.0], [rng.lognormvariate(1, 1.5) for _ in range(5000)]):
+        spread = reports.Spread()
+        for v in values:
+            spread.add(v)
+        again = reports.Spread()
+        again.merge(spread.dumps())  # as stored and read back
+        for share in (0.5, 0.9):
+            exact = reports.percentile(values, share)
+            assert abs(again.percentile(share) - exact) <= 0.01 * exact + 1 / 60
+        assert again.count == len(values) and sum(again.waits) == len(values)
+
+
+def test_a_day_is_summed_again_when_its_tickets_change(app, settings):
+    agnes = Agent.get(Agent.email == "agnes@example.com")
+    today = (utcnow() - dt.timedelta(days=1), utcnow() + dt.timedelta(days=1))
+    before = reports.dashboard(*today, utcnow())
+    assert before["resolution"].figures["count"] == 0 and before["first_response"].figures["count"] == 0
+    first = Ticket.get(Ticket.number == 1)
+    act.assign(first, agnes, actor=agnes, via="web")
+    act.reply(settings, first, agnes, "Done.", via="web")
+    act.set_status(first, "resolved", settings=settings, actor=agnes, via="web")
+    after = reports.dashboard(*today, utcnow())
+    assert after["resolution"].figures["count"] == 1 and after["first_response"].figures["count"] == 1
+    assert [r[:3] for r in after["agents"].rows if r[0] == "agnes@example.com"] == [["agnes@example.com", 1, 1]]
+    assert reports.rebuild() == 1  # every day summed from scratch: alike
+    assert reports.dashboard(*today, utcnow())["agents"].rows == after["agents"].rows
+
+
+def test_the_backlog_counts_open_tickets_by_age(app):
+    now = utcnow()
+    for number, days in ((1, 0.5), (2, 5)):
+        Ticket.update(created_at=now - dt.timedelta(days=days)).where(Ticket.number == number).execute()
+    Ticket.update(status="pending").where(Ticket.number == 2).execute()
+    backlog = {r[0]: r[1:] for r in reports.dashboard(now, now, now, only="backlog")["backlog"].rows}
+    assert backlog["new"] == [1, 0, 0, 0, 0, 1] and backlog["pending"] == [0, 0, 1, 0, 0, 1]

@@ -100,3 +100,68 @@ def test_bulk_changes_go_through_the_actions_and_name_each_refusal(app):
     unsigned = client.post("/tickets/bulk", data={"ticket": ["4"], "change": "status", "value": "pending"})
     assert unsigned.status_code == 400  # no CSRF token
     assert Ticket.get(Ticket.number == 4).status == "new"
+
+
+def test_pages_of_a_queue_over_several_statuses_come_in_its_order_without_gaps_or_repeats(app, settings):
+    """Each status is read apart, in the page's order, and the pieces merged: across pages the
+    whole queue must still come out in one order, each ticket once, with and without filters."""
+    for n in range(5, 125):
+        pipeline.process(settings, spool.store(mail(n, f"Question {n}"), "smtp"))
+    now, statuses = utcnow(), ("new", "open", "pending", "resolved", "closed")
+    for ticket in Ticket.select():
+        Ticket.update(status=statuses[ticket.number % 5], priority=("urgent", "normal")[ticket.number % 3 == 0],
+                      sla_due=None if ticket.number % 4 == 0 else now + dt.timedelta(minutes=(ticket.number * 37) % 90),
+                      updated_at=now - dt.timedelta(seconds=(ticket.number * 53) % 200)) \
+            .where(Ticket.id == ticket.id).execute()
+    tickets = list(Ticket.select())
+    expected = {
+        "/?queue=all&sort=due": sorted(tickets, key=lambda t: (t.sla_due or dt.datetime.max, t.id)),
+        "/?queue=unassigned": sorted((t for t in tickets if t.status in ("new", "open")),
+                                     key=lambda t: (t.sla_due or dt.datetime.max, t.id)),
+        "/?queue=all&sort=updated&priority=urgent": sorted((t for t in tickets if t.priority == "urgent"),
+                                                           key=lambda t: (t.updated_at, t.id), reverse=True),
+        "/?queue=all&sort=updated": sorted(tickets, key=lambda t: (t.updated_at, t.id), reverse=True),
+    }
+    client = signed_in(app)
+    for start, order in expected.items():
+        seen, url = [], start
+        while url:
+            page = client.get(url).get_data(as_text=True)
+            seen += numbers(page)
+            found = re.search(r'<a href="([^"]+)">Next 50', page)
+            url = found.group(1).replace("&amp;", "&") if found else None
+        assert seen == [t.number for t in order], start
+
+
+def test_a_search_is_sorted_and_filtered_like_its_queue(app):
+    Ticket.update(status="open", priority="urgent").where(Ticket.number == 2).execute()
+    Ticket.update(status="resolved").where(Ticket.number == 3).execute()
+    client = signed_in(app)
+    assert numbers(client.get("/?queue=unassigned&q=invoices").get_data(as_text=True)) == [2]
+    assert numbers(client.get("/?queue=resolved&q=invoices").get_data(as_text=True)) == []
+    assert numbers(client.get("/?priority=urgent&q=invoices").get_data(as_text=True)) == [2]
+    assert numbers(client.get("/?priority=low&q=invoices").get_data(as_text=True)) == []
+
+
+def test_a_search_matching_more_tickets_than_it_reads_says_so(app, settings, monkeypatch):
+    from models import search
+    monkeypatch.setattr(search, "MATCHES", 2)
+    for n in range(5, 9):
+        pipeline.process(settings, spool.store(mail(n, f"Invoice {n}", "Invoice attached."), "smtp"))
+    page = signed_in(app).get("/?q=invoice").get_data(as_text=True)
+    assert numbers(page) == [8, 7] and "add a word to narrow it down" in page  # the newest matches
+    assert "narrow it down" not in signed_in(app).get("/?q=invoices").get_data(as_text=True)
+
+
+def test_a_long_thread_shows_its_newest_messages_and_the_rest_one_click_away(app, settings):
+    for n in range(2, 41):  # the client's replies to ticket #2, by its tag
+        pipeline.process(settings, spool.store(mail(1000 + n, "Re: [#2] Invoices missing", f"Reply number {n}.")
+                                               .replace(b"Hello.", b""), "smtp"))
+    ticket = Ticket.get(Ticket.number == 2)
+    assert ticket.messages.count() == 40
+    client = signed_in(app)
+    page = client.get("/tickets/2").get_data(as_text=True)
+    assert page.count('<article class="message') == 30 and "Reply number 40." in page
+    assert "Reply number 10." not in page and "Show 10 earlier messages" in page
+    everything = client.get("/tickets/2?thread=all").get_data(as_text=True)
+    assert everything.count('<article class="message') == 40 and "Where are my invoices?" in everything

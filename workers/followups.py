@@ -1,11 +1,13 @@
-"""The follow-up job: satisfaction surveys and progress updates that fall due. Run every minute
-by the clock, after the SLA job."""
+"""The follow-up job: satisfaction surveys and progress updates that fall due, and the
+dashboard's daily figures summed again where tickets changed. Run every minute by the clock,
+after the SLA job."""
 
 from __future__ import annotations
 
 import logging
 
 from actions import progress, surveys
+from models import reports
 from models.base import utcnow
 from postdesk import runtime
 
@@ -28,6 +30,10 @@ def send_followups(now=None) -> dict:
             queued = []
         enqueue_deliveries(settings, queued)
         done[name] = len(queued)
+    try:
+        done["report_days"] = len(reports.refresh())
+    except Exception:
+        log.exception("summing the dashboard's days failed; the dashboard sums them itself")
     runtime.record_run(settings, "followups")
     if any(done.values()):
         log.info("follow-ups queued: %s", done)
