@@ -48,6 +48,6 @@ clean:
 # The admin's catalogs: extract what templates and views mark, merge into each language's .po, compile the .mo
 # files (both are committed, so a fresh checkout and the wheel need no Babel step).
 translations: setup
-	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext --no-location --omit-header -o web/translations/messages.pot .
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -k Reason --no-location --omit-header -o web/translations/messages.pot .
 	$(BIN)/pybabel update -i web/translations/messages.pot -d web/translations --no-fuzzy-matching
 	$(BIN)/pybabel compile -d web/translations

@@ -1,18 +1,18 @@
 """Staff accounts managed by admins in the web: create, role, active, password, addresses.
 
-Each verb has its check twin, as the ticket verbs do. Changes to accounts concern no ticket, so
-they are written to the log with their actor (the ticket timeline keeps what agents do to
-tickets)."""
+Each verb has its check twin, as the ticket verbs do. Changes to accounts concern no ticket: each
+is an AccountEvent with its actor (shown on the admin's staff page), in the change's transaction."""
 
 from __future__ import annotations
 
 import logging
 
 from models import agents, sessions
-from models.tables import Agent
+from models.base import db
+from models.tables import AccountEvent, Agent
 
 from .customers import ADDRESS
-from .result import Done, refuse
+from .result import Done, Reason, refuse
 
 log = logging.getLogger(__name__)
 ROLES = ("agent", "admin")
@@ -21,71 +21,83 @@ MIN_PASSWORD = 10
 
 def check_new(email: str, password: str, role: str) -> str:
     if not ADDRESS.fullmatch(email.strip()):
-        return f"{email!r} is not an email address"
+        return Reason("%(address)r is not an email address", address=email)
     if Agent.select().where(Agent.email == email.strip().lower()).exists():
-        return f"{email.strip().lower()} already has a login"
+        return Reason("%(address)s already has a login", address=email.strip().lower())
     if role not in ROLES:
-        return f"unknown role {role!r}: use agent or admin"
+        return Reason("unknown role %(value)r: use agent or admin", value=role)
     return check_password(password)
 
 
 def check_password(password: str) -> str:
-    return "" if len(password) >= MIN_PASSWORD else f"a password needs at least {MIN_PASSWORD} characters"
+    if len(password) < MIN_PASSWORD:
+        return Reason("a password needs at least %(num)d characters", num=MIN_PASSWORD)
+    return ""
 
 
 def create(email: str, name: str, password: str, role: str, *, actor: Agent) -> Agent:
     refuse(check_new(email, password, role))
-    agent = agents.create_agent(email, password, name=name.strip(), admin=role == "admin")
-    log.info("%s created the %s login %s", actor.email, role, agent.email)
+    with db.atomic():
+        agent = agents.create_agent(email, password, name=name.strip(), admin=role == "admin")
+        _record(agent, actor, "created", f"{role} login {agent.email}")
     return agent
 
 
 def check_role(agent: Agent, role: str, actor: Agent) -> str:
     if role not in ROLES:
-        return f"unknown role {role!r}: use agent or admin"
+        return Reason("unknown role %(value)r: use agent or admin", value=role)
     if agent.id == actor.id and role != "admin":
-        return "you cannot take the admin role from yourself (ask another admin)"
+        return Reason("you cannot take the admin role from yourself (ask another admin)")
     return ""
 
 
 def set_role(agent: Agent, role: str, *, actor: Agent) -> Done:
     refuse(check_role(agent, role, actor))
     if role != agent.role:
-        Agent.update(role=role).where(Agent.id == agent.id).execute()
-        log.info("%s made %s %s (was %s)", actor.email, agent.email, role, agent.role)
+        with db.atomic():
+            Agent.update(role=role).where(Agent.id == agent.id).execute()
+            _record(agent, actor, "role", f"{agent.role} → {role}")
         agent.role = role
     return Done("role", None)
 
 
 def check_active(agent: Agent, active: bool, actor: Agent) -> str:
-    return "you cannot deactivate yourself" if agent.id == actor.id and not active else ""
+    return Reason("you cannot deactivate yourself") if agent.id == actor.id and not active else ""
 
 
 def set_active(agent: Agent, active: bool, *, actor: Agent) -> Done:
     """An inactive agent cannot log in (their sessions end at once), gets no notices, and their
     mail is no longer taken as staff mail; their tickets stay assigned until reassigned."""
     refuse(check_active(agent, active, actor))
-    Agent.update(active=active).where(Agent.id == agent.id).execute()
-    if not active:
-        sessions.end_all(agent)
-    log.info("%s %s %s", actor.email, "reactivated" if active else "deactivated", agent.email)
+    with db.atomic():
+        Agent.update(active=active).where(Agent.id == agent.id).execute()
+        if not active:
+            sessions.end_all(agent)
+        _record(agent, actor, "active", "reactivated" if active else "deactivated")
     agent.active = active
     return Done("active", None)
 
 
 def reset_password(agent: Agent, password: str, *, actor: Agent) -> Done:
     refuse(check_password(password))
-    agents.set_password(agent, password)  # ends their sessions
-    log.info("%s set a new password for %s", actor.email, agent.email)
+    with db.atomic():
+        agents.set_password(agent, password)  # ends their sessions
+        _record(agent, actor, "password", "a new password; their sessions ended")
     return Done("password", None)
 
 
 def add_address(agent: Agent, email: str, *, actor: Agent) -> Done:
     if not ADDRESS.fullmatch(email.strip()):
-        refuse(f"{email!r} is not an email address")
+        refuse(Reason("%(address)r is not an email address", address=email))
     try:
-        agents.add_address(agent, email)
+        with db.atomic():
+            agents.add_address(agent, email)
+            _record(agent, actor, "address", email.strip().lower())
     except ValueError as exc:
         refuse(str(exc))
-    log.info("%s added %s to %s", actor.email, email.strip().lower(), agent.email)
     return Done("address", None)
+
+
+def _record(agent: Agent, actor: Agent, action: str, detail: str, via: str = "web") -> None:
+    AccountEvent.create(agent=agent, actor=actor.email, action=action, detail=detail, via=via)
+    log.info("%s changed the login %s: %s %s", actor.email, agent.email, action, detail)

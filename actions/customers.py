@@ -12,13 +12,13 @@ from models.tables import Agent, Customer, Ticket
 from servicelevels import rules
 
 from . import sla
-from .result import Done, refuse
+from .result import Done, Reason, refuse
 
 
 def check_tier(tier: str, settings) -> str:
     known = settings.customers.tiers
     if tier not in known:
-        return f"unknown tier {tier!r}: use one of {', '.join(known)}"
+        return Reason("unknown tier %(value)r: use one of %(known)s", value=tier, known=", ".join(known))
     return ""
 
 
@@ -51,7 +51,9 @@ def _on_open_tickets(customer: Customer, action: str, detail: str, *, actor: Age
 
 
 def check_language(language: str) -> str:
-    return "" if language in LANGUAGES else f"unknown language {language!r}: use en, zh or nothing (detect)"
+    if language not in LANGUAGES:
+        return Reason("unknown language %(value)r: use en, zh or nothing (detect)", value=language)
+    return ""
 
 
 def set_language(customer: Customer, language: str, *, actor: Agent, via: str) -> Done:
@@ -82,7 +84,7 @@ def _set(customer: Customer, field, value: str, action: str, nothing: str, *, ac
 
 def check_restore_mail(customer: Customer) -> str:
     if not customer.bounce_state and not customer.unsubscribed_at:
-        return "mail to this customer is not held back"
+        return Reason("mail to this customer is not held back")
     return ""
 
 

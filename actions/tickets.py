@@ -18,16 +18,16 @@ from models.base import db, utcnow
 from models.tables import PRIORITIES, TICKET_STATUSES, Agent, Attachment, Customer, Message, Participant, Ticket
 
 from . import notices, sla, surveys
-from .result import Done, refuse
+from .result import Done, Reason, refuse
 
 STATUSES = TICKET_STATUSES
 
 
 def check_status(ticket: Ticket, status: str) -> str:
     if status not in STATUSES:
-        return f"unknown status {status!r}: use one of {', '.join(STATUSES)}"
+        return Reason("unknown status %(value)r: use one of %(known)s", value=status, known=", ".join(STATUSES))
     if status == "new" and ticket.status != "new":
-        return "a ticket that has been worked on cannot become new again"
+        return Reason("a ticket that has been worked on cannot become new again")
     return ""
 
 
@@ -50,7 +50,7 @@ def set_status(ticket: Ticket, status: str, *, settings, actor: Agent, via: str)
 
 def check_assignee(agent: Agent | None) -> str:
     if agent is not None and not agent.active:
-        return f"{agent.email} is not an active agent"
+        return Reason("%(address)s is not an active agent", address=agent.email)
     return ""
 
 
@@ -71,7 +71,7 @@ def assign(ticket: Ticket, agent: Agent | None, *, actor: Agent, via: str) -> Do
 
 def check_priority(priority: str) -> str:
     if priority not in PRIORITIES:
-        return f"unknown priority {priority!r}: use one of {', '.join(PRIORITIES)}"
+        return Reason("unknown priority %(value)r: use one of %(known)s", value=priority, known=", ".join(PRIORITIES))
     return ""
 
 
@@ -92,7 +92,7 @@ def set_priority(ticket: Ticket, priority: str, *, settings, actor: Agent, via: 
 def check_category(category: str, settings) -> str:
     known = settings.tickets.categories
     if category and category not in known:
-        return f"unknown category {category!r}: use one of {', '.join(known)}"
+        return Reason("unknown category %(value)r: use one of %(known)s", value=category, known=", ".join(known))
     return ""
 
 
@@ -113,11 +113,11 @@ def set_category(ticket: Ticket, category: str, *, settings, actor: Agent, via: 
 def check_collaborator(ticket: Ticket, address: str, settings) -> str:
     address = address.strip().lower()
     if "@" not in address or " " in address:
-        return f"{address!r} is not an email address"
+        return Reason("%(address)r is not an email address", address=address)
     if settings.mailbox_for(address) is not None:
-        return f"{address} is one of our own mailboxes"
+        return Reason("%(address)s is one of our own mailboxes", address=address)
     if address == ticket.customer.email:
-        return f"{address} is the ticket's customer"
+        return Reason("%(address)s is the ticket's customer", address=address)
     return ""
 
 
@@ -217,7 +217,7 @@ def resend(row, *, actor: Agent, via: str) -> Done:
     """Put a dead (or failing) outgoing mail back in line, with its Message-ID, so a client
     whose mail program already has it shows it once."""
     if not outbox.resend(row.id):
-        refuse(f"mail {row.id} is {row.state}: only dead or failed mail is re-sent")
+        refuse(Reason("mail %(id)s is %(state)s: only dead or failed mail is re-sent", id=row.id, state=row.state))
     if row.ticket_id:
         tickets.record(row.ticket, "mail_resent", f"{row.kind} to {row.rcpt_to}", actor=actor.email, via=via,
                        new={"outbox": row.id, "message_id": row.message_id})
@@ -238,13 +238,14 @@ def surviving(ticket: Ticket) -> Ticket:
 
 def check_merge(source: Ticket, target: Ticket | None) -> str:
     if target is None:
-        return "there is no such ticket to merge into"
+        return Reason("there is no such ticket to merge into")
     if target.id == source.id:
-        return "a ticket cannot be merged into itself"
+        return Reason("a ticket cannot be merged into itself")
     if source.merged_into_id:
-        return f"#{source.number} is already merged into another ticket"
+        return Reason("#%(number)s is already merged into another ticket", number=source.number)
     if surviving(target).id == source.id:
-        return f"#{target.number} is merged into #{source.number}: merge the other way"
+        return Reason("#%(target)s is merged into #%(source)s: merge the other way", target=target.number,
+                      source=source.number)
     return ""
 
 
@@ -278,11 +279,11 @@ def merge(source: Ticket, target: Ticket | None, *, settings, actor: Agent, via:
 
 def check_split(ticket: Ticket, message: Message | None) -> str:
     if message is None or message.ticket_id != ticket.id:
-        return "that message is not on this ticket"
+        return Reason("that message is not on this ticket")
     if message.kind not in ("customer", "automatic"):
-        return "only a client's message can become a ticket of its own"
+        return Reason("only a client's message can become a ticket of its own")
     if Message.select().where(Message.ticket == ticket).count() < 2:
-        return "this is the ticket's only message"
+        return Reason("this is the ticket's only message")
     return ""
 
 

@@ -12,6 +12,7 @@ from . import search
 from .base import db
 from .tables import (
     ALL,
+    AccountEvent,
     Agent,
     AgentAddress,
     Customer,
@@ -150,6 +151,7 @@ def _queue_indexes():
             "CREATE INDEX IF NOT EXISTS message_kind_created_at ON message (kind, created_at, author_agent_id)"):
         db.execute_sql(statement)
     db.create_tables([ReportDay])  # filled by the followups job and the dashboard (models/reports.py)
+    db.create_tables([AccountEvent])
 
 
 # Append new migrations; never edit or reorder applied ones. Later ones use playhouse.migrate.
@@ -169,7 +171,8 @@ MIGRATIONS = (
      _queues),
     (10, "each agent's language and time zone in the admin", _agent_preferences),
     (11, "tickets merged into another", _merged_tickets),
-    (12, "queue, dashboard and report indexes; the dashboard's daily figures", _queue_indexes),
+    (12, "queue, dashboard and report indexes; the dashboard's daily figures; changes to staff logins",
+     _queue_indexes),
 )
 
 

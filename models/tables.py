@@ -262,6 +262,18 @@ class LoginFailure(BaseModel):
     at = pw.DateTimeField(default=utcnow, index=True)
 
 
+class AccountEvent(BaseModel):
+    """Append-only record of changes to staff logins (they concern no ticket): who changed whose
+    login, what, when, and through which channel."""
+
+    agent = pw.ForeignKeyField(Agent, backref="account_events", index=True)  # the login changed
+    actor = pw.CharField()
+    action = pw.CharField()  # created, role, active, password, address
+    detail = pw.TextField(default="")
+    via = pw.CharField(default="web")
+    created_at = pw.DateTimeField(default=utcnow, index=True)
+
+
 class ReportDay(BaseModel):
     """The dashboard's figures of one day (UTC), summed by models/reports so a 90-day dashboard
     reads 90 days of sums instead of a quarter of a million tickets. One row per group of the

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from models.tables import Agent, AgentAddress, WebSession
+from models.tables import AccountEvent, Agent, AgentAddress, WebSession
 from tests.conftest import PASSWORD, csrf_token, signed_in
 from web import create_app
 
@@ -42,6 +42,12 @@ def test_an_admin_creates_a_login_sets_roles_passwords_and_addresses_and_deactiv
     client.post(f"/agents/{dora.id}/active", data={"csrf_token": token, "value": "0"})
     assert not Agent.get_by_id(dora.id).active and dora_client.get("/").status_code == 302
     assert WebSession.select().where(WebSession.agent == dora.id).count() == 0
+    # every change an event with its actor, none for the refused ones; shown to admins
+    changes = [(e.actor, e.action) for e in AccountEvent.select().where(AccountEvent.agent == dora.id)
+               .order_by(AccountEvent.id)]
+    assert changes == [("agnes@example.com", a) for a in ("created", "role", "address", "password", "active")]
+    page = client.get("/agents").get_data(as_text=True)
+    assert "Recent changes to logins" in page and "agent → admin" in page and "deactivated" in page
 
 
 def test_an_admin_cannot_lock_themselves_out(app):

@@ -63,3 +63,19 @@ def test_an_agents_language_and_time_zone_apply_to_every_page(app):
                                         "timezone": "Mars/Olympus"})
     assert bad.status_code == 302 and "未知的语言或时区" in client.get("/profile").get_data(as_text=True)
     assert Agent.get(Agent.email == "agnes@example.com").timezone == "Asia/Shanghai"
+
+
+def test_a_refusal_is_said_in_the_agents_language_and_in_english_to_mail_and_logs(app):
+    from actions import tickets as act
+    from actions.result import Refused
+
+    ticket = Ticket.get()
+    with pytest.raises(Refused) as refused:
+        act.set_priority(ticket, "whenever", settings=app.config["POSTDESK"], actor=Agent.get(), via="web")
+    assert str(refused.value) == "unknown priority 'whenever': use one of low, normal, high, urgent"
+    client = signed_in(app)
+    token = csrf_token(client, f"/tickets/{ticket.number}")
+    client.post(f"/tickets/{ticket.number}/priority", data={"csrf_token": token, "priority": "whenever"},
+                headers={"Accept-Language": "zh-CN"})
+    page = client.get(f"/tickets/{ticket.number}", headers={"Accept-Language": "zh-CN"}).get_data(as_text=True)
+    assert "未知优先级 &#39;whenever&#39;：请用 low, normal, high, urgent 之一" in page

@@ -7,15 +7,17 @@ import dataclasses
 
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 
 from actions import agents as act
-from models.tables import Agent, AgentAddress
+from models.tables import AccountEvent, Agent, AgentAddress
 
 from .auth import admin_required
 from .forms import attempt
 
 bp = Blueprint("admin", __name__)
 SECRET = ("relay_password", "auth_password", "secret_key", "password")
+CHANGES = 30  # the latest changes to logins shown
 
 
 @bp.get("/agents")
@@ -25,7 +27,11 @@ def agents():
     addresses: dict[int, list[str]] = {}
     for row in AgentAddress.select():
         addresses.setdefault(row.agent_id, []).append(row.email)
-    return render_template("web/agents.html", staff=staff, addresses=addresses, roles=act.ROLES)
+    changes = AccountEvent.select(AccountEvent, Agent).join(Agent).order_by(AccountEvent.id.desc()).limit(CHANGES)
+    return render_template("web/agents.html", staff=staff, addresses=addresses, roles=act.ROLES, changes=changes,
+                           changes_named={"created": _l("login created"), "role": _l("role"),
+                                          "active": _l("active / inactive"), "password": _l("password"),
+                                          "address": _l("address added")})
 
 
 @bp.post("/agents")

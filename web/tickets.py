@@ -24,7 +24,7 @@ from workers.outgoing import enqueue_deliveries
 
 from . import CSP
 from .auth import local_target, login_required
-from .forms import attempt
+from .forms import attempt, said
 from .text import visible_name
 
 bp = Blueprint("tickets", __name__)
@@ -208,7 +208,7 @@ def bulk():
         try:
             result = verbs[change](ticket)
         except Refused as refused:
-            flash(f"#{ticket.number}: {refused}", "error")
+            flash(f"#{ticket.number}: {said(refused)}", "error")
         else:
             done += 1
             queued += list(result.outbox_ids)
