@@ -75,11 +75,11 @@ def record_run(settings: config.Settings, job: str) -> None:
         log.warning("could not record the %s job's run: %s", job, exc)
 
 
-def last_runs(settings: config.Settings) -> dict[str, str]:
-    """When each periodic job last finished (UTC, "" when never or Redis cannot say)."""
-    keys = [f"{settings.redis.queue_prefix}:last_run:{job}" for job in PERIODIC]
-    values = redis_connection(settings).mget(keys)
-    return {job: (v.decode() if v else "") for job, v in zip(PERIODIC, values, strict=True)}
+def last_runs(settings: config.Settings, jobs: tuple[str, ...] = PERIODIC) -> dict[str, str]:
+    """When each periodic job (or other recorded run) last finished (UTC, "" when never)."""
+    keys = [f"{settings.redis.queue_prefix}:last_run:{job}" for job in jobs]
+    values = redis_connection(settings).mget(keys) if keys else []
+    return {job: (v.decode() if v else "") for job, v in zip(jobs, values, strict=True)}
 
 
 def queue(settings: config.Settings, connection: redis.Redis | None = None) -> Queue:
