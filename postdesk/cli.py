@@ -24,6 +24,8 @@ def main(argv: list[str] | None = None) -> int:
     runtime.setup_logging(args.verbose)
     try:
         settings = config.load(args.config)
+        if settings.logging.format != "text":
+            runtime.setup_logging(args.verbose, settings.logging.format)
         return args.command(settings, args) or 0
     except config.ConfigError as exc:
         print(f"postdesk: configuration error: {exc}", file=sys.stderr)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-import sys
 from typing import TYPE_CHECKING
 
 from models import migrations
@@ -88,11 +87,10 @@ def queue(settings: config.Settings, connection: redis.Redis | None = None) -> Q
     return Queue(settings.redis.queue_prefix, connection=connection or redis_connection(settings))
 
 
-def setup_logging(verbose: bool = False) -> None:
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s")
-    for noisy in ("peewee", "mail.log", "urllib3"):  # flufl.bounce: silenced by mailer/bounces.py, whatever this says
-        logging.getLogger(noisy).setLevel(logging.INFO if verbose else logging.WARNING)
+def setup_logging(verbose: bool = False, format_: str = "text") -> None:
+    from . import logs
+
+    logs.setup(verbose, format_)
 
 
 def close() -> None:
