@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import logging
 import sys
+import threading
 
 from mailer import logcontext
 
@@ -47,6 +48,13 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, ensure_ascii=False, default=str)
 
 
+def _log_uncaught(kind, value, traceback) -> None:
+    if issubclass(kind, KeyboardInterrupt):
+        sys.__excepthook__(kind, value, traceback)
+        return
+    logging.getLogger("postdesk").critical("uncaught %s: %s", kind.__name__, value, exc_info=(kind, value, traceback))
+
+
 def formatter(format_: str) -> logging.Formatter:
     return JsonFormatter() if format_ == "json" else logging.Formatter(TEXT_FORMAT)
 
@@ -66,5 +74,9 @@ def setup(verbose: bool = False, format_: str = "text") -> None:
     for handler in ours:
         handler.setFormatter(formatter(format_))
         root.setLevel(logging.DEBUG if verbose else logging.INFO)
+        if format_ == "json":  # Python's warnings and a crash's traceback as JSON lines too
+            logging.captureWarnings(True)
+            sys.excepthook = _log_uncaught
+            threading.excepthook = lambda args: _log_uncaught(args.exc_type, args.exc_value, args.exc_traceback)
     for noisy in NOISY:
         logging.getLogger(noisy).setLevel(logging.INFO if verbose else logging.WARNING)

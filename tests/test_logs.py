@@ -63,3 +63,12 @@ def test_a_json_line_keeps_the_traceback_and_fields_the_call_names_itself(capsys
         logs.MailFields().filter(named)
     assert json.loads(logs.JsonFormatter().format(named))["message_id"] == "<own@id>"
     assert logcontext.current() == {}
+
+
+def test_a_crash_and_a_warning_are_json_lines_too():
+    code = ("import warnings; from postdesk import logs; logs.setup(False, 'json'); "
+            "warnings.warn('old API'); raise RuntimeError('boom')")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    lines = [json.loads(line) for line in done.stderr.splitlines()]
+    assert done.returncode == 1 and [line["level"] for line in lines] == ["WARNING", "CRITICAL"]
+    assert "old API" in lines[0]["message"] and "RuntimeError: boom" in lines[1]["exception"]
