@@ -184,3 +184,25 @@ def test_who_may_read_the_metrics(tmp_path, redis_server, metrics, web, request_
         runtime.close()
     assert response.status_code == status
     assert (b"postdesk_ingest_lag_seconds" in response.data) == (status == 200)
+
+
+def test_the_status_page_reads_the_same_sources(desk):
+    from models import agents
+    from tests.conftest import PASSWORD, signed_in
+
+    agents.create_agent("agnes@example.com", PASSWORD, name="Agnes", admin=True)
+    app = create_app(desk, testing=True)
+    page = signed_in(app).get("/status").get_data(as_text=True)
+    assert "IMAP main: last fetch" in page and "No worker is running" in page
+    assert page.split("IMAP main: last fetch")[1].split("</tr>")[0].count("never") == 1
+    spool.store(load_eml("new_question.eml"), "smtp")
+    worker = SimpleWorker([runtime.queue(desk)], connection=runtime.redis_connection(desk))
+    worker.register_birth()
+    runtime.record_run(desk, "imap:main")
+    try:
+        page = signed_in(app).get("/status").get_data(as_text=True)
+    finally:
+        worker.register_death()
+    assert worker.name in page and "never" not in page.split("IMAP main: last fetch")[1].split("</tr>")[0]
+    assert "<th>Stored, not processed yet</th><td>1</td>" in page
+    assert figure(scrape(app), "postdesk_inbound_mails", state="received") == 1

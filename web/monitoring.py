@@ -48,10 +48,12 @@ def _utc(when: dt.datetime | None) -> dt.datetime | None:
     return when
 
 
+def parse_run(text: str | None) -> dt.datetime | None:
+    """runtime.record_run's time (naive UTC); None for "" (never)."""
+    return dt.datetime.strptime(text, "%Y-%m-%d %H:%M:%S") if text else None
+
+
 def age_seconds(now: dt.datetime, when: dt.datetime | str | None) -> float | None:
     """Seconds from `when` (naive UTC, or runtime.record_run's text) to `now`; None when never."""
-    if not when:
-        return None
-    if isinstance(when, str):
-        when = dt.datetime.strptime(when, "%Y-%m-%d %H:%M:%S")
-    return max(0.0, (now - when).total_seconds())
+    when = parse_run(when) if isinstance(when, str) else when
+    return max(0.0, (now - when).total_seconds()) if when else None

@@ -93,7 +93,8 @@ def health():
         "queued jobs": sum(q["queued"] for q in live.queues.values()), "last runs": live.last_runs,
         "memory": live.memory}
     checkpoints = status.imap_checkpoints()
-    accounts = [(a.name, checkpoints.get(a.name)) for a in settings.imap]
+    accounts = [(a.name, monitoring.parse_run(live.imap_fetches.get(a.name))  # else when it last stored a mail
+                 or getattr(checkpoints.get(a.name), "updated_at", None)) for a in settings.imap]
     return render_template("web/health.html", now=now, lag=(now - oldest) if oldest else dt.timedelta(0),
                            unprocessed=backlog["received"], quarantined=backlog["quarantined"],
                            outbox=status.outbox_by_state(), held=status.held_customers(), workers=live.workers,
