@@ -112,6 +112,8 @@ class Poller:
             self.stop.wait(remaining)
 
     def run(self) -> None:
+        from postdesk import runtime
+
         backoff = 1
         lock = None
         while not self.stop.is_set():
@@ -127,6 +129,7 @@ class Poller:
                 while not self.stop.is_set():
                     lock.reacquire()
                     self.sync(client)
+                    runtime.record_run(self.settings, f"imap:{self.account.name}")  # /metrics: fetch age
                     self.wait(client)
             except (TimeoutError, IMAPClientError, OSError, redis.RedisError) as exc:
                 log.warning("imap %s: %s; reconnecting in %ds", self.account.name, exc, backoff)

@@ -15,7 +15,7 @@ from models import customers, inbound
 from models.base import db, utcnow
 from models.tables import InboundMail, Message, Ticket
 
-from . import bounces, budget, classify, identity, parsing, quotes, threading
+from . import bounces, budget, classify, identity, logcontext, parsing, quotes, threading
 from .parsing import ParsedMail
 
 log = logging.getLogger(__name__)
@@ -291,6 +291,13 @@ def process_many(settings, inbound_ids: list[int], notify: bool = True, historic
 
 
 def _attempt(ctx: Context) -> None:
+    """One leased mail through the steps, every line logged meanwhile naming the mail (and its
+    ticket once found)."""
+    with logcontext.about(message_id=ctx.row.message_id or None, inbound=ctx.row.id):
+        _attempt_steps(ctx)
+
+
+def _attempt_steps(ctx: Context) -> None:
     """One leased mail through the steps; how it ended is recorded on its row (in the batch's
     transaction when there is one)."""
     row, w = ctx.row, ctx.settings.worker
@@ -305,6 +312,7 @@ def _attempt(ctx: Context) -> None:
         with budget.limit(w.mail_budget_seconds):
             for step in STEPS:
                 step(ctx)
+                logcontext.note(message_id=_mid(ctx) or None, ticket=ctx.ticket.number if ctx.ticket else None)
                 log.debug("%s inbound=%d step=%s", _mid(ctx), row.id, step.__name__)
     except budget.OverBudget as exc:
         _failed(ctx, f"{inbound.OVER_BUDGET}: {exc}, at step {_name(step)}")

@@ -41,7 +41,8 @@ def receive(settings, raw: bytes, source: str, mail_from: str = "", rcpt_to: tup
     try:
         inbound_id = inbound.store(mail)
     except Exception as exc:
-        log.error("%s from %s could not be stored: %s", mail.message_id, source, exc)
+        log.error("%s from %s could not be stored: %s", mail.message_id, source, exc,
+                  extra={"message_id": mail.message_id})
         raise StorageError(str(exc)) from exc
     hand_over(settings, mail, inbound_id, batcher)
     return inbound_id
@@ -52,7 +53,7 @@ def hand_over(settings, mail: inbound.Incoming, inbound_id: int, batcher=None) -
     from workers import processing  # edges import the worker API only when they receive
 
     log.info("%s stored as inbound %d (%s, %d bytes)", mail.message_id, inbound_id, mail.source,
-             len(mail.raw))
+             len(mail.raw), extra={"message_id": mail.message_id, "inbound": inbound_id})
     if batcher is not None:
         batcher.add(inbound_id)
     else:

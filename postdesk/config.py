@@ -30,6 +30,8 @@ ENVIRONMENT = {
     "POSTDESK_SMTP_PASSWORD": ("smtp", "auth_password"),
     "POSTDESK_DATABASE_URL": ("database", "url"),
     "POSTDESK_REDIS_URL": ("redis", "url"),
+    "POSTDESK_METRICS_TOKEN": ("metrics", "token"),
+    "POSTDESK_LOG_FORMAT": ("logging", "format"),
 }
 
 
@@ -85,6 +87,19 @@ class Web:
     base_url: str = ""
     # Where clients reach the survey and unsubscribe pages; empty: base_url.
     public_url: str = ""
+
+
+@dataclass(frozen=True)
+class Metrics:
+    enabled: bool = True
+    # Addresses (CIDR) that may read /metrics without a token; default: this machine only.
+    allow_from: tuple[str, ...] = ("127.0.0.1/32", "::1/128")
+    token: str = ""  # a scraper sending "Authorization: Bearer TOKEN" may read it from anywhere
+
+
+@dataclass(frozen=True)
+class Logging:
+    format: str = "text"  # or "json": one JSON object per line
 
 
 @dataclass(frozen=True)
@@ -251,6 +266,8 @@ class Settings:
     redis: Redis = field(default_factory=Redis)
     smtp: Smtp = field(default_factory=Smtp)
     web: Web = field(default_factory=Web)
+    metrics: Metrics = field(default_factory=Metrics)
+    logging: Logging = field(default_factory=Logging)
     outgoing: Outgoing = field(default_factory=Outgoing)
     inbound: Inbound = field(default_factory=Inbound)
     tickets: Tickets = field(default_factory=Tickets)
@@ -412,9 +429,24 @@ def _check(settings: Settings) -> None:
                           f"one of customers.tiers")
     _check_service_levels(settings)
     _check_surveys(settings)
+    _check_operations(settings)
     url = settings.database.url
     if not url.startswith(("sqlite:///", "postgresql://", "postgres://")):
         raise ConfigError(f"{src}: database.url: must start with sqlite:/// or postgresql://")
+
+
+def _check_operations(settings: Settings) -> None:
+    import ipaddress
+
+    src = settings.source
+    for i, network in enumerate(settings.metrics.allow_from):
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError:
+            raise ConfigError(f"{src}: metrics.allow_from[{i}]: {network!r} is not an address or network "
+                              f"(like 10.0.0.0/8)") from None
+    if settings.logging.format not in ("text", "json"):
+        raise ConfigError(f"{src}: logging.format: must be \"text\" or \"json\"")
 
 
 STATUS_UPDATES = ("pending", "resolved", "closed", "reopened")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-import sys
 from typing import TYPE_CHECKING
 
 from models import migrations
@@ -75,11 +74,11 @@ def record_run(settings: config.Settings, job: str) -> None:
         log.warning("could not record the %s job's run: %s", job, exc)
 
 
-def last_runs(settings: config.Settings) -> dict[str, str]:
-    """When each periodic job last finished (UTC, "" when never or Redis cannot say)."""
-    keys = [f"{settings.redis.queue_prefix}:last_run:{job}" for job in PERIODIC]
-    values = redis_connection(settings).mget(keys)
-    return {job: (v.decode() if v else "") for job, v in zip(PERIODIC, values, strict=True)}
+def last_runs(settings: config.Settings, jobs: tuple[str, ...] = PERIODIC) -> dict[str, str]:
+    """When each periodic job (or other recorded run) last finished (UTC, "" when never)."""
+    keys = [f"{settings.redis.queue_prefix}:last_run:{job}" for job in jobs]
+    values = redis_connection(settings).mget(keys) if keys else []
+    return {job: (v.decode() if v else "") for job, v in zip(jobs, values, strict=True)}
 
 
 def queue(settings: config.Settings, connection: redis.Redis | None = None) -> Queue:
@@ -88,11 +87,10 @@ def queue(settings: config.Settings, connection: redis.Redis | None = None) -> Q
     return Queue(settings.redis.queue_prefix, connection=connection or redis_connection(settings))
 
 
-def setup_logging(verbose: bool = False) -> None:
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s")
-    for noisy in ("peewee", "mail.log", "urllib3"):  # flufl.bounce: silenced by mailer/bounces.py, whatever this says
-        logging.getLogger(noisy).setLevel(logging.INFO if verbose else logging.WARNING)
+def setup_logging(verbose: bool = False, format_: str = "text") -> None:
+    from . import logs
+
+    logs.setup(verbose, format_)
 
 
 def close() -> None:

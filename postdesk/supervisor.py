@@ -69,7 +69,14 @@ class Supervisor:
             f"  mail out    {out}",
             "Press Ctrl-C to stop.",
         ]
-        print("\n".join(lines), file=sys.stderr, flush=True)
+        self.say("\n".join(lines))
+
+    def say(self, text: str) -> None:
+        """To the person at the terminal; a log line when the logs are JSON, so each line still parses."""
+        if self.settings.logging.format == "json":
+            log.info("%s", text)
+        else:
+            print(text, file=sys.stderr, flush=True)
 
     def watch(self) -> int:
         """Restart whatever died, the embedded Redis included (nothing is lost while it is away:
@@ -120,4 +127,4 @@ class Supervisor:
                 child.wait()
         if self.redis is not None:
             embedded_redis.stop(self.redis)
-        print("Postdesk stopped.", file=sys.stderr, flush=True)
+        self.say("Postdesk stopped.")

@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
+from gunicorn import glogging
 from gunicorn.app.base import BaseApplication
+
+from . import logs
+
+
+class JsonLogger(glogging.Logger):
+    """gunicorn's own lines (start, worker timeouts) as JSON too, when [logging] format = "json"."""
+
+    def setup(self, cfg):
+        super().setup(cfg)
+        for log in (self.error_log, self.access_log):
+            for handler in log.handlers:
+                handler.setFormatter(logs.JsonFormatter())
 
 
 class WebServer(BaseApplication):
@@ -18,6 +31,8 @@ class WebServer(BaseApplication):
         self.cfg.set("proc_name", "postdesk-web")
         self.cfg.set("loglevel", "debug" if self.verbose else "warning")
         self.cfg.set("graceful_timeout", 5)
+        if self.settings.logging.format == "json":
+            self.cfg.set("logger_class", JsonLogger)
 
     def load(self):
         from web import create_app

@@ -15,7 +15,7 @@ RANK = {"models": 0, "mailer-leaf": 1, "servicelevels": 1, "actions": 2, "mailer
 # connection) is reached from below instead of handed down by the composition root.
 KNOWN = {
     ("mailer.imap_edge", "postdesk.runtime"), ("web", "postdesk.config"), ("web", "postdesk.runtime"),
-    ("web.health", "postdesk.runtime"), ("web.operations", "postdesk.runtime"),
+    ("web.health", "postdesk.runtime"), ("web.monitoring", "postdesk.runtime"),
     ("workers.processing", "postdesk.runtime"),
     ("workers.outgoing", "postdesk.runtime"), ("workers.sweeper", "postdesk.runtime"),
     ("workers.runner", "postdesk.runtime"), ("workers.schedule", "postdesk.runtime"),

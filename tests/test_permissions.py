@@ -8,7 +8,7 @@ import pytest
 from tests.conftest import PASSWORD, csrf_token, signed_in
 from web import create_app
 
-PUBLIC = {"auth.login", "health.health", "surveys.show", "surveys.answer", "surveys.submit_js",
+PUBLIC = {"auth.login", "health.health", "metrics.metrics", "surveys.show", "surveys.answer", "surveys.submit_js",
           "surveys.unsubscribe", "static"}
 ADMINS_ONLY = ("operations.", "admin.")
 

@@ -61,7 +61,7 @@ def create_app(settings: configuration.Settings | None = None, testing: bool = F
         if not db.is_closed():
             db.close()
 
-    from . import admin, auth, customers, dashboard, health, operations, surveys, tickets
+    from . import admin, auth, customers, dashboard, health, metrics, operations, surveys, tickets
     app.register_blueprint(auth.bp)
     app.register_blueprint(tickets.bp)
     app.register_blueprint(health.bp)
@@ -70,4 +70,5 @@ def create_app(settings: configuration.Settings | None = None, testing: bool = F
     app.register_blueprint(customers.bp)
     app.register_blueprint(operations.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(metrics.bp)
     return app

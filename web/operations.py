@@ -10,12 +10,12 @@ from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from peewee import fn
 
-from models import inbound
+from models import inbound, status
 from models.base import utcnow
-from models.tables import Customer, ImapCheckpoint, InboundMail, Outbox
-from postdesk import runtime
+from models.tables import InboundMail
 from workers.processing import enqueue_processing
 
+from . import monitoring
 from .auth import admin_required
 
 bp = Blueprint("operations", __name__)
@@ -84,26 +84,18 @@ def replay(inbound_id):
 @bp.get("/status")
 @admin_required
 def health():
+    """The running parts at a glance (the same sources as /metrics)."""
     settings = current_app.config["POSTDESK"]
     now = utcnow()
-    oldest = (InboundMail.select(fn.MIN(InboundMail.received_at)).where(InboundMail.state == "received").scalar())
-    outbox = dict(Outbox.select(Outbox.state, fn.COUNT(Outbox.id)).where(Outbox.state != "sent")
-                  .group_by(Outbox.state).tuples())
-    held = dict(Customer.select(Customer.bounce_state, fn.COUNT(Customer.id)).where(Customer.bounce_state != "")
-                .group_by(Customer.bounce_state).tuples())
-    try:
-        from rq import Worker
-
-        connection = runtime.redis_connection(settings)
-        queue = runtime.queue(settings)
-        workers = [(w.name, w.state, w.last_heartbeat) for w in Worker.all(queue=queue)]
-        redis_state = {"queued jobs": len(queue), "last runs": runtime.last_runs(settings),
-                       "memory": connection.info("memory").get("used_memory_human", "")}
-    except Exception as exc:  # the page reports Redis down rather than failing
-        workers, redis_state = [], {"error": f"{type(exc).__name__}: {exc}"}
-    checkpoints = {c.account: c for c in ImapCheckpoint.select()}
-    accounts = [(a.name, checkpoints.get(a.name)) for a in settings.imap]
+    oldest, backlog = status.oldest_unprocessed(), status.inbound_by_state()
+    live = monitoring.redis_status(settings)
+    redis_state = {"error": live.error} if live.error else {
+        "queued jobs": sum(q["queued"] for q in live.queues.values()), "last runs": live.last_runs,
+        "memory": live.memory}
+    checkpoints = status.imap_checkpoints()
+    accounts = [(a.name, monitoring.parse_run(live.imap_fetches.get(a.name))  # else when it last stored a mail
+                 or getattr(checkpoints.get(a.name), "updated_at", None)) for a in settings.imap]
     return render_template("web/health.html", now=now, lag=(now - oldest) if oldest else dt.timedelta(0),
-                           unprocessed=InboundMail.select().where(InboundMail.state == "received").count(),
-                           quarantined=InboundMail.select().where(InboundMail.state == "quarantined").count(),
-                           outbox=outbox, held=held, workers=workers, redis_state=redis_state, accounts=accounts)
+                           unprocessed=backlog["received"], quarantined=backlog["quarantined"],
+                           outbox=status.outbox_by_state(), held=status.held_customers(), workers=live.workers,
+                           redis_state=redis_state, accounts=accounts)

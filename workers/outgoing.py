@@ -6,7 +6,7 @@ import logging
 
 import redis
 
-from mailer import delivery
+from mailer import delivery, logcontext
 from models import customers, outbox
 from postdesk import runtime
 
@@ -40,6 +40,11 @@ def send_row(settings, transport, outbox_id: int) -> str:
     row = outbox.claim(outbox_id)
     if row is None:
         return "skipped"
+    with logcontext.about(message_id=row.message_id, outbox=row.id):
+        return _send(settings, transport, row)
+
+
+def _send(settings, transport, row) -> str:
     reason = customers.suppression_reason(row.rcpt_to, row.kind)
     if reason:
         outbox.mark_failed(row, f"suppressed: {reason}", True, settings.outgoing.max_attempts,
