@@ -458,6 +458,7 @@ def pages(client, seeded: dt.date) -> list[Page]:
              ("unassigned, search invoice", "/?queue=unassigned&q=invoice")]
     return [*(Page(name, path, 50) for name, path in queue),
             Page(f"ticket, {THREAD} messages", f"/tickets/{thread}", 50),
+            Page("  the whole thread", f"/tickets/{thread}?thread=all", 50, binding=False),
             Page("dashboard, 90 days", f"/dashboard?from={since}&to={seeded}", 500),
             Page("customers", "/customers", 50, binding=False),
             Page("customer, most tickets", f"/customers/{customer}", 50, binding=False)]
@@ -614,7 +615,8 @@ def main() -> int:
         verdict = "ok" if not page.missed else "MISSED" if page.binding else "over*"
         print(f"{page.name:<28} {page.median:>8.1f} {page.p95:>8.1f} {statistics.median(page.cpu):>8.1f} "
               f"{'<' + str(page.target_ms):>7}  {verdict:<7} {page.path}", flush=True)
-    print("* the customer pages have no target in issue 11: shown against 50 ms, they fail nothing")
+    print("* no target in issue 11 (the customer pages; a thread's earlier messages, one click away): shown "
+          "against 50 ms, they fail nothing")
     missed = [p for p in measured if p.missed]
     if not args.no_profile:
         for page in missed:
