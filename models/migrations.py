@@ -146,9 +146,11 @@ def _queue_indexes():
             f"CREATE INDEX IF NOT EXISTS ticket_assignee_queue_due ON ticket (assignee_id, status, {due}, id)",
             "CREATE INDEX IF NOT EXISTS ticket_status_updated_at ON ticket (status, updated_at, id)",
             "CREATE INDEX IF NOT EXISTS ticket_priority_updated_at ON ticket (priority, updated_at, id)",
-            "CREATE INDEX IF NOT EXISTS ticket_created_at_updated_at ON ticket (created_at, updated_at)",
+            "CREATE INDEX IF NOT EXISTS ticket_created_at ON ticket (created_at)",
             "CREATE INDEX IF NOT EXISTS ticket_status_created_at ON ticket (status, created_at)",
-            "CREATE INDEX IF NOT EXISTS message_kind_created_at ON message (kind, created_at, author_agent_id)"):
+            "CREATE INDEX IF NOT EXISTS message_kind_created_at ON message (kind, created_at, author_agent_id)",
+            # what the ones above begin with, each one more index for every ticket written to update
+            "DROP INDEX IF EXISTS ticket_status", "DROP INDEX IF EXISTS ticket_assignee_id_status"):
         db.execute_sql(statement)
     db.create_tables([ReportDay])  # filled by the followups job and the dashboard (models/reports.py)
     db.create_tables([AccountEvent])

@@ -63,7 +63,7 @@ class Ticket(BaseModel):
     mailbox = pw.ForeignKeyField(Mailbox, backref="tickets")
     customer = pw.ForeignKeyField(Customer, backref="tickets")
     subject = pw.TextField(default="")
-    status = pw.CharField(default="new", index=True)
+    status = pw.CharField(default="new")  # indexed with what each queue sorts by (migration 12)
     priority = pw.CharField(default="normal")
     category = pw.CharField(default="", index=True)  # one of config tickets.categories; "": none yet
     assignee = pw.ForeignKeyField(Agent, null=True, backref="tickets")
@@ -90,8 +90,7 @@ class Ticket(BaseModel):
     updated_at = pw.DateTimeField(default=utcnow, index=True)
 
     class Meta:
-        indexes = ((("status", "last_contact_at"), False), (("status", "sla_due"), False),
-                   (("assignee", "status"), False))
+        indexes = ((("status", "last_contact_at"), False), (("status", "sla_due"), False))
 
 
 class Participant(BaseModel):
