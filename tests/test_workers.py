@@ -113,7 +113,8 @@ def test_the_clock_enqueues_one_sweep_and_one_sla_job_per_installation(settings)
     assert schedule.tick(settings) is True
     assert schedule.tick(settings) is False  # a second clock (another process) within the interval
     names = sorted(job.func_name for job in queue.get_jobs())
-    assert names == ["workers.followups.send_followups", "workers.sla.check_slas", "workers.sweeper.sweep"]
+    assert names == ["workers.followups.send_followups", "workers.sla.check_slas",
+                     "workers.sweeper.refresh_statistics", "workers.sweeper.sweep"]
 
 
 def test_an_idle_worker_logs_no_errors(settings):
@@ -138,3 +139,16 @@ def test_an_idle_worker_logs_no_errors(settings):
     _, stderr = worker.communicate(timeout=30)
     assert "worker listening" in stderr
     assert [line for line in stderr.splitlines() if " ERROR " in line or "Traceback" in line] == []
+
+
+def test_the_planners_statistics_are_refreshed_once_the_database_has_enough_tickets(settings, monkeypatch):
+    from models.base import db
+    from tests.conftest import ingest
+
+    ingest(settings, "new_question.eml")
+    assert sweeper.refresh_statistics() is False  # one ticket: the planner's own guesses serve
+    monkeypatch.setattr(sweeper, "STATISTICS_FROM", 1)
+    assert sweeper.refresh_statistics() is True
+    if settings.database.url.startswith("sqlite"):
+        tables = {t for t, in db.execute_sql("SELECT tbl FROM sqlite_stat1")}
+        assert {"ticket", "message"} <= tables

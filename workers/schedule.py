@@ -15,6 +15,7 @@ log = logging.getLogger(__name__)
 
 
 SLA_INTERVAL = 60  # seconds
+STATISTICS_INTERVAL = 86_400
 
 
 def tick(settings) -> bool:
@@ -26,6 +27,8 @@ def tick(settings) -> bool:
     if conn.set(f"{prefix}:clock:sla", "1", nx=True, ex=SLA_INTERVAL - 1):
         runtime.queue(settings).enqueue(sla.check_slas)
         runtime.queue(settings).enqueue(followups.send_followups)
+    if conn.set(f"{prefix}:clock:statistics", "1", nx=True, ex=STATISTICS_INTERVAL):
+        runtime.queue(settings).enqueue(sweeper.refresh_statistics, job_timeout=3600)
     if not conn.set(f"{prefix}:clock:sweep", "1", nx=True, ex=max(1, interval - 1)):
         return False
     runtime.queue(settings).enqueue(sweeper.sweep)

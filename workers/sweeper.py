@@ -1,11 +1,16 @@
-"""The sweep: re-enqueues work that no job took. Run by the periodic clock (workers/schedule.py)."""
+"""The sweep: re-enqueues work that no job took; and once a day the query planner's statistics.
+Run by the periodic clock (workers/schedule.py)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
 
+from peewee import fn
+
 from models import inbound, outbox
+from models.base import db
+from models.tables import Ticket
 from postdesk import runtime
 
 from .outgoing import enqueue_deliveries
@@ -27,3 +32,20 @@ def sweep() -> dict:
     if stale or due:
         log.info("sweep: re-enqueued %d inbound, %d deliveries", len(stale), len(due))
     return {"inbound": len(stale), "outbox": len(due)}
+
+
+STATISTICS_FROM = 10_000  # tickets: below, the planner's own guesses serve, and statistics of a young
+# database would mislead it as the database grows
+
+
+def refresh_statistics() -> bool:
+    """ANALYZE, once a day: SQLite's planner chooses between indexes by these statistics and
+    nothing else keeps them (PostgreSQL's autovacuum does, and this is harmless there). Without
+    them it may read a queue's whole index range where 500 searched tickets by id were cheaper."""
+    settings = runtime.settings()
+    if (Ticket.select(fn.MAX(Ticket.id)).scalar() or 0) < STATISTICS_FROM:
+        return False
+    db.execute_sql("ANALYZE")
+    runtime.record_run(settings, "statistics")
+    log.info("planner statistics refreshed (ANALYZE)")
+    return True
