@@ -10,7 +10,7 @@ import pytest
 
 from mailer import pipeline, spool
 from models.base import utcnow
-from models.tables import Agent, Event, Ticket
+from models.tables import Agent, Customer, Event, Ticket
 from tests.conftest import csrf_token, load_eml, signed_in
 from web import create_app
 
@@ -67,6 +67,11 @@ def test_filters_narrow_the_queue(app):
     assert numbers(client.get("/?priority=urgent").get_data(as_text=True)) == [3]
     assert sorted(numbers(client.get("/?mailbox=zh@example.cn").get_data(as_text=True))) == [1]
     assert sorted(numbers(client.get("/?assignee=none&status=new").get_data(as_text=True))) == [1, 2, 3, 4]
+    Customer.update(tier="vip").where(Customer.email == "alice@client.example").execute()
+    assert sorted(numbers(client.get("/?tier=vip").get_data(as_text=True))) == [2, 3, 4]
+    assert numbers(client.get("/?tier=vip&priority=urgent").get_data(as_text=True)) == [3]
+    assert numbers(client.get("/?tier=vip&q=invoices").get_data(as_text=True)) == [2]
+    assert numbers(client.get("/?tier=basic").get_data(as_text=True)) == []
 
 
 def test_pages_follow_each_other_by_keyset_without_gaps_or_repeats(app, settings):

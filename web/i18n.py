@@ -7,7 +7,7 @@ import datetime as dt
 import zoneinfo
 
 from flask import g, request
-from flask_babel import Babel, format_datetime, get_locale, lazy_gettext
+from flask_babel import Babel, get_locale, lazy_gettext
 
 LANGUAGES = {"": "browser", "en": "English", "zh": "简体中文"}
 COMMON_ZONES = ("UTC", "Asia/Shanghai", "Asia/Hong_Kong", "Asia/Taipei", "Asia/Singapore", "Asia/Tokyo",
@@ -35,10 +35,12 @@ def _timezone() -> str:
 
 
 def when(value: dt.datetime | None, seconds: bool = False) -> str:
-    """A stored (naive UTC) time in the agent's time zone: "2026-12-02 18:05"."""
+    """A stored (naive UTC) time in the agent's time zone: "2026-12-02 18:05" (digits in every
+    language; a queue page shows a hundred, so no Babel pattern per call)."""
     if value is None:
         return "—"
-    return format_datetime(value, "yyyy-MM-dd HH:mm:ss" if seconds else "yyyy-MM-dd HH:mm")
+    local = value.replace(tzinfo=dt.UTC).astimezone(zoneinfo.ZoneInfo(_timezone()))
+    return local.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
 
 
 def init_app(app) -> None:
