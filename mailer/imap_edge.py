@@ -20,6 +20,11 @@ log = logging.getLogger(__name__)
 STORED_FLAG = b"$PostdeskStored"
 TOO_BIG_FLAG = b"$PostdeskTooBig"
 MAX_BACKOFF = 300
+# The account's lock is a lease of this many seconds, renewed while its poller works or waits:
+# when a poller dies, another one (retrying every LEASE / 5 s) takes the account over within
+# about LEASE seconds. A poller that stalls past it loses the lease; the checkpoint, read in the
+# storing transaction, keeps it from storing what the new one stored.
+LEASE = 10
 
 
 def connect(account) -> IMAPClient:
@@ -39,6 +44,7 @@ class Poller:
         self.settings, self.account = settings, account
         self.stop = stop or threading.Event()
         self.connector = connector
+        self.lease = None  # the account's lock while this poller holds it
         mailbox = settings.mailbox_for(account.mailbox) if account.mailbox else settings.mailboxes[0]
         self.rcpt = (mailbox.address,)
 
@@ -60,27 +66,34 @@ class Poller:
         for uid in uids:
             if self.stop.is_set():
                 break
-            self._store(client, uidvalidity, uid)
-            stored += 1
+            self.renew()
+            stored += self._store(client, uidvalidity, uid)
         self._tidy(client, max(uids or [checkpoint.last_uid]))
         return stored
 
-    def _store(self, client, uidvalidity: int, uid: int) -> None:
+    def _store(self, client, uidvalidity: int, uid: int) -> bool:
+        """Store one message (or its refusal); False when another poller already had."""
         limit = self.settings.smtp.max_message_bytes
         size = client.fetch([uid], ["RFC822.SIZE"]).get(uid, {}).get(b"RFC822.SIZE", 0)
         if size > limit:
             reason = f"message of {size} bytes is over the {limit}-byte limit; left on the server"
-            inbound.store_from_imap(b"", "", self.account.name, self.rcpt, uidvalidity, uid, rejected=reason)
+            if inbound.store_from_imap(b"", "", self.account.name, self.rcpt, uidvalidity, uid,
+                                       rejected=reason) is None:
+                return False
             client.add_flags([uid], [TOO_BIG_FLAG])
             log.error("imap %s uid %d: %s", self.account.name, uid, reason)
-            return
+            return True  # as a refusal, with its reason
         # BODY.PEEK leaves \Seen alone: people may read the same mailbox.
         raw = client.fetch([uid], ["BODY.PEEK[]"])[uid][b"BODY[]"]
         message_id = message_id_of(raw)
         inbound_id = inbound.store_from_imap(raw, message_id, self.account.name, self.rcpt, uidvalidity, uid)
+        if inbound_id is None:
+            log.warning("imap %s uid %d: stored already by the poller that took over", self.account.name, uid)
+            return False
         log.info("%s stored as inbound %d (imap %s uid %d)", message_id, inbound_id,
                  self.account.name, uid)
         processing.enqueue_processing(self.settings, [inbound_id])
+        return True
 
     def _tidy(self, client, last_uid: int) -> None:
         """Move or flag what is stored, only ever up to the checkpoint; a failed move is retried
@@ -98,18 +111,26 @@ class Poller:
 
     def wait(self, client) -> None:
         """Until the server reports news (IDLE) or the poll interval passes."""
-        remaining = float(self.account.poll_seconds)
+        remaining, step = float(self.account.poll_seconds), LEASE / 3
         if self.account.use_idle and b"IDLE" in client.capabilities():
             client.idle()
             try:
                 while remaining > 0 and not self.stop.is_set():
-                    if client.idle_check(timeout=min(5.0, remaining)):
+                    if client.idle_check(timeout=min(step, remaining)):
                         break
-                    remaining -= 5
+                    remaining -= step
+                    self.renew()
             finally:
                 client.idle_done()
         else:
-            self.stop.wait(remaining)
+            while remaining > 0 and not self.stop.wait(min(step, remaining)):
+                remaining -= step
+                self.renew()
+
+    def renew(self) -> None:
+        """Extend the lease (raises LockNotOwnedError when it lapsed: another poller may have it)."""
+        if self.lease is not None:
+            self.lease.reacquire()
 
     def run(self) -> None:
         from postdesk import runtime
@@ -122,12 +143,13 @@ class Poller:
                 lock = lock or self._lock()
                 if not lock.acquire(blocking=False):
                     log.debug("imap %s: another poller holds the lock", self.account.name)
-                    self.stop.wait(self.account.poll_seconds)
+                    self.stop.wait(min(self.account.poll_seconds, LEASE / 5))
                     continue
+                self.lease = lock
                 client = self.connector(self.account)
                 backoff = 1
                 while not self.stop.is_set():
-                    lock.reacquire()
+                    self.renew()
                     self.sync(client)
                     runtime.record_run(self.settings, f"imap:{self.account.name}")  # /metrics: fetch age
                     self.wait(client)
@@ -138,13 +160,13 @@ class Poller:
             finally:
                 _logout(client)
                 _release(lock)
+                self.lease = None
 
     def _lock(self):
         from postdesk import runtime
 
-        ttl = max(90, 3 * self.account.poll_seconds)
         return runtime.redis_connection(self.settings).lock(
-            f"{self.settings.redis.queue_prefix}:imap-lock:{self.account.name}", timeout=ttl)
+            f"{self.settings.redis.queue_prefix}:imap-lock:{self.account.name}", timeout=LEASE)
 
 
 def _release(lock) -> None:

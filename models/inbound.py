@@ -179,10 +179,15 @@ def quarantined_ids(limit: int = 1000) -> list[int]:
 
 
 def store_from_imap(raw: bytes, message_id: str, account: str, rcpt_to: tuple[str, ...], uidvalidity: int,
-                    uid: int, rejected: str = "") -> int:
+                    uid: int, rejected: str = "") -> int | None:
     """Store one fetched message and advance the account's checkpoint in the same transaction,
-    so a crash can neither skip a message nor store it twice."""
-    with db.atomic():
+    so a crash can neither skip a message nor store it twice; None when the checkpoint is past
+    it already (another poller took the account over and stored it)."""
+    with db.atomic():  # SQLite: BEGIN IMMEDIATE; PostgreSQL: the checkpoint's row locked
+        query = ImapCheckpoint.select().where(ImapCheckpoint.account == account)
+        current = (query.for_update() if db.for_update else query).first()
+        if current is not None and current.uidvalidity == uidvalidity and current.last_uid >= uid:
+            return None
         row = InboundMail.create(raw=b"" if rejected else raw, size=len(raw), source="imap",
                                  message_id=message_id,
                                  mail_from=f"imap:{account}", rcpt_to="\n".join(rcpt_to),

@@ -8,6 +8,7 @@ import pytest
 from imapclient import IMAPClient
 
 from mailer import imap_edge
+from models import inbound
 from models.tables import ImapCheckpoint, InboundMail, Message, Ticket
 from postdesk import config
 from tests.conftest import free_port, load_eml, make_settings, run_worker
@@ -172,3 +173,31 @@ def test_unreachable_server_is_retried_not_fatal(account_settings):
     stop.set()
     thread.join(timeout=10)
     assert not thread.is_alive() and InboundMail.select().count() == 0
+
+
+def test_a_dead_pollers_account_is_taken_over_within_seconds_and_nothing_stored_twice(account_settings, monkeypatch):
+    """A poller that dies keeps its lock (nobody releases it): another takes the account over once
+    the lease runs out; the checkpoint keeps a stalled one from storing what the new one did."""
+    monkeypatch.setattr(imap_edge, "LEASE", 3)
+    settings = account_settings(poll_seconds=1, use_idle=False)
+    dead = imap_edge.Poller(settings, settings.imap[0])
+    assert dead._lock().acquire(blocking=False)  # held, never renewed, never released: a killed process
+    server(settings).append("INBOX", load_eml("new_question.eml"))
+    stop = threading.Event()
+    standby = imap_edge.Poller(settings, settings.imap[0], stop)
+    started = time.monotonic()
+    thread = run_poller(standby, 0)
+    try:
+        time.sleep(1.5)
+        assert InboundMail.select().count() == 0  # the lease still runs
+        assert wait_until(lambda: InboundMail.select().count() == 1, timeout=10)
+        taken_over = time.monotonic() - started
+    finally:
+        stop.set()
+        thread.join(timeout=15)
+    assert 2.5 <= taken_over <= 3 + 3  # the lease, then at most a retry (LEASE / 5) and a pass
+    # the dead poller, were it only stalled, finds the checkpoint past the mail and stores nothing
+    row = InboundMail.get()
+    assert inbound.store_from_imap(b"again", "<x>", settings.imap[0].name, ("support@example.com",),
+                                   row.imap_uidvalidity, row.imap_uid) is None
+    assert InboundMail.select().count() == 1
