@@ -8,7 +8,7 @@ from peewee import SqliteDatabase
 from playhouse.migrate import SchemaMigrator
 from playhouse.migrate import migrate as apply_operations
 
-from . import search
+from . import dialect, search, search_postgres
 from .base import db
 from .tables import (
     ALL,
@@ -134,6 +134,12 @@ def _merged_tickets():
     _add_missing_columns(Ticket, Ticket.merged_into)
 
 
+def _postgresql_search_indexes():
+    """Search on PostgreSQL: trigram indexes (SQLite has its FTS5 table since migration 9)."""
+    if dialect.is_postgresql(db.obj):
+        search_postgres.create(db.obj)
+
+
 # Append new migrations; never edit or reorder applied ones. Later ones use playhouse.migrate.
 MIGRATIONS = (
     (1, "initial schema", _initial_schema),
@@ -151,6 +157,8 @@ MIGRATIONS = (
      _queues),
     (10, "each agent's language and time zone in the admin", _agent_preferences),
     (11, "tickets merged into another", _merged_tickets),
+    # 12 is another branch's (indexes and a rollup table); migrate() applies each missing number.
+    (13, "search on PostgreSQL: trigram indexes on subjects and messages", _postgresql_search_indexes),
 )
 
 

@@ -7,7 +7,7 @@ punctuation, and Chinese has neither between words; so the text is indexed with 
 every CJK character (`spaced`, a SQL function registered on every connection), and a Chinese
 query becomes a phrase of its characters: 发票 matches 发 followed by 票, wherever it stands. Latin
 words match by prefix ("invoic" finds "invoices"). PostgreSQL: a case-insensitive substring
-match instead (issue 14 brings its own index).
+match backed by trigram indexes (models/search_postgres.py).
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from actions import customers as customer_actions
 from actions import sla
 from actions import tickets as act
 from actions.result import Refused
-from models import search
+from models import search, search_postgres
 from models.base import db, utcnow
 from models.tables import Agent, Attachment, Customer, Event, Mailbox, Message, Outbox, Survey, Ticket
 from workers.outgoing import enqueue_deliveries
@@ -149,8 +149,7 @@ def _search(text: str):
         if not expression:
             return Ticket.id == 0
         return Ticket.id.in_(SQL("(SELECT ticket_id FROM ticket_search WHERE ticket_search MATCH ?)", (expression,)))
-    return Ticket.subject.contains(text) | Ticket.id.in_(
-        Message.select(Message.ticket).where(Message.text.contains(text)))
+    return search_postgres.matching(text)
 
 
 def _cursor(value: str) -> tuple[dt.datetime, int] | None:
