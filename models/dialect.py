@@ -11,6 +11,8 @@ index, not its meaning: models/search.py (SQLite's FTS5 table) and models/search
 
 from __future__ import annotations
 
+import contextlib
+
 import peewee
 from playhouse.db_url import parse
 
@@ -60,3 +62,25 @@ def lock_names(names) -> None:
     if is_postgresql():
         for name in sorted(set(names)):
             db.execute_sql("SELECT pg_advisory_xact_lock(hashtext(%s))", (name,))
+
+
+@contextlib.contextmanager
+def altering_tables(database):
+    """Around migrations. SQLite adds a NOT NULL column or drops one by rebuilding the table
+    (playhouse.migrate: create a copy, copy the rows, drop the old table, rename), and with
+    foreign keys enforced dropping the old table deletes the rows that point at it (ON DELETE
+    CASCADE: an agent's addresses and sessions went when migration 10 rebuilt `agent`). So, as
+    SQLite's documentation prescribes for such changes, foreign keys are off while they run and
+    checked after. PostgreSQL alters tables in place: nothing to do."""
+    if not isinstance(database, peewee.SqliteDatabase):
+        yield
+        return
+    enforced = database.execute_sql("PRAGMA foreign_keys").fetchone()[0]
+    database.execute_sql("PRAGMA foreign_keys = OFF")  # outside a transaction, or it does nothing
+    try:
+        yield
+        broken = database.execute_sql("PRAGMA foreign_key_check").fetchall()
+        if broken:
+            raise RuntimeError(f"migrations left rows pointing at nothing: {broken[:10]}")
+    finally:
+        database.execute_sql(f"PRAGMA foreign_keys = {'ON' if enforced else 'OFF'}")

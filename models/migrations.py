@@ -74,7 +74,9 @@ def _one_outbox_row_per_recipient():
     for row in Outbox.select().where(Outbox.rcpt_to.contains("\n")):
         first, *others = [a for a in row.rcpt_to.split("\n") if a]
         for address in others:
-            Outbox.insert(**{**row.__data__, "id": None, "rcpt_to": address}).on_conflict_ignore().execute()
+            # Without "id": a new one (PostgreSQL refuses an explicit NULL, which SQLite numbers).
+            copy = {name: value for name, value in row.__data__.items() if name != "id"}
+            Outbox.insert(**{**copy, "rcpt_to": address}).on_conflict_ignore().execute()
         Outbox.update(rcpt_to=first).where(Outbox.id == row.id).execute()
 
 
@@ -173,14 +175,15 @@ def migrate() -> list[int]:
     """Apply every migration newer than the database; returns the versions applied."""
     db.create_tables([SchemaVersion])
     applied = []
-    for version, title, apply in MIGRATIONS:
-        with db.atomic():
-            if SchemaVersion.get_or_none(SchemaVersion.version == version):
-                continue
-            log.info("applying migration %d: %s", version, title)
-            apply()
-            SchemaVersion.create(version=version)
-            applied.append(version)
+    with dialect.altering_tables(db.obj):
+        for version, title, apply in MIGRATIONS:
+            with db.atomic():
+                if SchemaVersion.get_or_none(SchemaVersion.version == version):
+                    continue
+                log.info("applying migration %d: %s", version, title)
+                apply()
+                SchemaVersion.create(version=version)
+                applied.append(version)
     return applied
 
 

@@ -71,7 +71,8 @@ def _drop_test_databases(postgres_cluster):
 
 def make_settings(tmp_path: Path, redis_url: str, **sections) -> config.Settings:
     data = {
-        "database": {"url": postgres.database_url(tmp_path), "busy_timeout_ms": 2000},
+        "database": {"url": sections.get("database", {}).get("url") or postgres.database_url(tmp_path),
+                     "busy_timeout_ms": 2000},
         "redis": {"url": redis_url, "queue_prefix": f"test-{uuid.uuid4().hex[:8]}"},
         "paths": {"var": str(tmp_path / "var")},
         "outgoing": {"folder": str(tmp_path / "sent"), "retry_base_seconds": 60},

@@ -23,12 +23,12 @@ def wanted() -> bool:
     return os.environ.get("POSTDESK_TEST_DB", "sqlite") == "postgresql"
 
 
-def database_url(folder: Path) -> str:
+def database_url(folder: Path, empty: bool = False) -> str:
     """The database of a test's folder: its SQLite file there, or on PostgreSQL a database of its
-    own with the migrations applied."""
+    own with the migrations applied (`empty`: without, as the SQLite file starts)."""
     if cluster is None:
         return f"sqlite:///{folder / 'postdesk.db'}"
-    return cluster.database_for(folder)
+    return cluster.database_for(folder, empty)
 
 
 def binaries() -> Path | None:
@@ -111,16 +111,16 @@ class Cluster:
             database.close()
             db.initialize(previous)
 
-    def database_for(self, folder: Path) -> str:
-        """The URL of the database of a test's folder: a fresh copy of the template the first time
-        the folder asks, the same database after (a test that makes settings twice, as with the
-        SQLite file in the folder)."""
+    def database_for(self, folder: Path, empty: bool = False) -> str:
+        """The URL of the database of a test's folder: a fresh copy of the template (or, `empty`,
+        of PostgreSQL's own empty one) the first time the folder asks, the same database after (a
+        test that makes settings twice, as with the SQLite file in the folder)."""
         if not self.started:
             self.start()
             self.build_template()
         name = "t_" + hashlib.sha1(str(folder).encode()).hexdigest()[:20]
         if name not in self.databases:
-            self.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE}")
+            self.execute(f"CREATE DATABASE {name} TEMPLATE {'template0' if empty else TEMPLATE}")
             self.databases.add(name)
         return self.url(name)
 
