@@ -100,10 +100,11 @@ class Cluster:
         """The template every test database copies: the migrations applied once, from empty."""
         from models import migrations
         from models.base import db
+        from models.dialect import open_postgresql
 
         self.execute(f"CREATE DATABASE {TEMPLATE}")
         previous = db.obj
-        database = _connect(self.url(TEMPLATE))
+        database = open_postgresql(self.url(TEMPLATE), lock_timeout_ms=10_000)  # as postdesk migrate opens it
         db.initialize(database)
         try:
             migrations.migrate()
@@ -137,9 +138,3 @@ def connect(url: str):
 
     kwargs = parse(url)
     return psycopg2.connect(dbname=kwargs.pop("database"), **kwargs)
-
-
-def _connect(url: str):
-    from playhouse.db_url import connect
-
-    return connect(url)
