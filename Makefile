@@ -20,8 +20,8 @@ run: setup
 
 # Real servers the tests use, from Debian's packages, installed when missing: Dovecot for the
 # IMAP tests, chromium (driven by Playwright) for the admin's browser tests, a CJK font so the
-# browser draws Chinese text.
-TEST_PACKAGES = dovecot-imapd chromium fonts-wqy-microhei
+# browser draws Chinese text, PostgreSQL (with its contrib's pg_trgm) for the suite's second pass.
+TEST_PACKAGES = dovecot-imapd chromium fonts-wqy-microhei postgresql
 test-deps:
 	@missing=$$(for p in $(TEST_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
@@ -30,9 +30,11 @@ test-deps:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
+# The whole suite twice: on SQLite, then on a private PostgreSQL server the tests start (tests/postgres.py).
 test: setup test-deps
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
+	POSTDESK_TEST_DB=postgresql $(BIN)/python -m pytest
 
 # Figures of issue 4 (not part of make test: timings need a quiet machine).
 bench: setup

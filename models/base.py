@@ -7,7 +7,6 @@ import sqlite3
 from pathlib import Path
 
 import peewee
-from playhouse.db_url import connect as connect_url
 
 from . import search
 
@@ -52,7 +51,9 @@ def open_database(settings) -> peewee.Database:
         )
         search.install(database)  # the function the search triggers call
     else:
-        database = connect_url(url.replace("postgres://", "postgresql://", 1))
+        from .dialect import open_postgresql
+
+        database = open_postgresql(url, settings.database.busy_timeout_ms)
     db.initialize(database)
     return database
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from . import statements
 from .base import db, utcnow
+from .dialect import skip_locked
 from .tables import ImapCheckpoint, InboundMail
 
 INTERRUPTED = "interrupted: the worker holding this mail stopped before it finished"
@@ -67,7 +68,7 @@ def lease_many(inbound_ids: list[int], seconds: float, first_attempt_only: bool 
         return {}
     ids = list(dict.fromkeys(inbound_ids))
     now = utcnow()
-    sql = _lease_sql(len(ids), first_attempt_only, db.param)
+    sql = _lease_sql(len(ids), first_attempt_only, db.param, skip_locked())
     params = (now + dt.timedelta(seconds=seconds), PROCESSING, PROCESSING, "interrupted%", INTERRUPTED_AGAIN,
               PROCESSING, INTERRUPTED, *ids, now)
     with db.atomic():
@@ -84,12 +85,18 @@ def lease_many(inbound_ids: list[int], seconds: float, first_attempt_only: bool 
 
 
 @functools.lru_cache(maxsize=64)
-def _lease_sql(count: int, first_attempt_only: bool, p: str) -> str:
+def _lease_sql(count: int, first_attempt_only: bool, p: str, skip_locked: str) -> str:
+    """The guarded UPDATE; on PostgreSQL its rows are chosen by a subquery that passes over rows
+    another transaction holds (a batch being processed holds its rows until it commits), rather
+    than waiting for that batch to end only to find them leased."""
+    free = (f"state = 'received' AND (leased_until IS NULL OR leased_until < {p})"
+            + (" AND attempts = 0" if first_attempt_only else ""))
+    ids = ", ".join([p] * count)
+    chosen = (f"id IN (SELECT id FROM inbound_mail WHERE id IN ({ids}) AND {free}{skip_locked})" if skip_locked
+              else f"id IN ({ids}) AND {free}")
     return (f"UPDATE inbound_mail SET leased_until = {p}, attempts = attempts + 1, outcome = {p}, "
             f"error = CASE WHEN outcome = {p} AND error LIKE {p} THEN {p} WHEN outcome = {p} THEN {p} "
-            f"ELSE error END "
-            f"WHERE id IN ({', '.join([p] * count)}) AND state = 'received' "
-            f"AND (leased_until IS NULL OR leased_until < {p})" + (" AND attempts = 0" if first_attempt_only else ""))
+            f"ELSE error END WHERE {chosen}")
 
 
 def hold(inbound_ids: list[int], seconds: float) -> None:

@@ -8,7 +8,7 @@ from peewee import SqliteDatabase
 from playhouse.migrate import SchemaMigrator
 from playhouse.migrate import migrate as apply_operations
 
-from . import search
+from . import dialect, search, search_postgres
 from .base import db
 from .tables import (
     ALL,
@@ -76,7 +76,9 @@ def _one_outbox_row_per_recipient():
     for row in Outbox.select().where(Outbox.rcpt_to.contains("\n")):
         first, *others = [a for a in row.rcpt_to.split("\n") if a]
         for address in others:
-            Outbox.insert(**{**row.__data__, "id": None, "rcpt_to": address}).on_conflict_ignore().execute()
+            # Without "id": a new one (PostgreSQL refuses an explicit NULL, which SQLite numbers).
+            copy = {name: value for name, value in row.__data__.items() if name != "id"}
+            Outbox.insert(**{**copy, "rcpt_to": address}).on_conflict_ignore().execute()
         Outbox.update(rcpt_to=first).where(Outbox.id == row.id).execute()
 
 
@@ -156,6 +158,12 @@ def _queue_indexes():
     db.create_tables([AccountEvent])
 
 
+def _postgresql_search_indexes():
+    """Search on PostgreSQL: trigram indexes (SQLite has its FTS5 table since migration 9)."""
+    if dialect.is_postgresql(db.obj):
+        search_postgres.create(db.obj)
+
+
 # Append new migrations; never edit or reorder applied ones. Later ones use playhouse.migrate.
 MIGRATIONS = (
     (1, "initial schema", _initial_schema),
@@ -175,6 +183,7 @@ MIGRATIONS = (
     (11, "tickets merged into another", _merged_tickets),
     (12, "queue, dashboard and report indexes; the dashboard's daily figures; changes to staff logins",
      _queue_indexes),
+    (13, "search on PostgreSQL: trigram indexes on subjects and messages", _postgresql_search_indexes),
 )
 
 
@@ -189,14 +198,15 @@ def migrate() -> list[int]:
     """Apply every migration newer than the database; returns the versions applied."""
     db.create_tables([SchemaVersion])
     applied = []
-    for version, title, apply in MIGRATIONS:
-        with db.atomic():
-            if SchemaVersion.get_or_none(SchemaVersion.version == version):
-                continue
-            log.info("applying migration %d: %s", version, title)
-            apply()
-            SchemaVersion.create(version=version)
-            applied.append(version)
+    with dialect.altering_tables(db.obj):
+        for version, title, apply in MIGRATIONS:
+            with db.atomic():
+                if SchemaVersion.get_or_none(SchemaVersion.version == version):
+                    continue
+                log.info("applying migration %d: %s", version, title)
+                apply()
+                SchemaVersion.create(version=version)
+                applied.append(version)
     return applied
 
 

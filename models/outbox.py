@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 
-from . import statements
+from . import dialect, statements
 from .base import db, utcnow
 from .tables import Outbox
 
@@ -42,9 +42,10 @@ def recent_automatic_count(address: str, kinds: tuple[str, ...], within: dt.time
 def claim(outbox_id: int) -> Outbox | None:
     """Take a due row for delivery; None when it is sent, dead, not yet due or taken by another."""
     now = utcnow()
-    take = (Outbox.update(state="sending", next_attempt_at=now)
-            .where((Outbox.id == outbox_id) & Outbox.state.in_(("pending", "failed"))
-                   & (Outbox.next_attempt_at <= now)))
+    due = (Outbox.id == outbox_id) & Outbox.state.in_(("pending", "failed")) & (Outbox.next_attempt_at <= now)
+    if dialect.is_postgresql():  # a row another worker is claiming is passed over, not waited for
+        due = Outbox.id.in_(Outbox.select(Outbox.id).where(due).for_update(skip_locked=True))
+    take = Outbox.update(state="sending", next_attempt_at=now).where(due)
     with db.atomic():
         if db.returning_clause:  # one round trip: the row comes back with the update
             rows = list(take.returning(*Outbox._meta.sorted_fields).objects(Outbox).execute())

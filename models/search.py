@@ -7,7 +7,7 @@ punctuation, and Chinese has neither between words; so the text is indexed with 
 every CJK character (`spaced`, a SQL function registered on every connection), and a Chinese
 query becomes a phrase of its characters: 发票 matches 发 followed by 票, wherever it stands. Latin
 words match by prefix ("invoic" finds "invoices"). PostgreSQL: a case-insensitive substring
-match instead (issue 14 brings its own index).
+match backed by trigram indexes (models/search_postgres.py).
 
 A search finds the MATCHES tickets with the newest matching messages and subjects, read from the
 index newest first and stopped there: a word in a quarter of a million mails costs no more than a
@@ -65,13 +65,9 @@ def tickets(database, text: str) -> list[int]:
         # finds too few, since a prefix is the costly query (each word it begins, merged).
         found = _newest(database, match(text, prefixes=False))
         return found if len(found) >= MATCHES else _newest(database, match(text))
-    else:
-        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        rows = database.execute_sql(
-            "SELECT ticket_id FROM (SELECT ticket_id FROM message WHERE text ILIKE %s ORDER BY id DESC LIMIT %s) m "
-            "UNION ALL SELECT id FROM (SELECT id FROM ticket WHERE subject ILIKE %s ORDER BY id DESC LIMIT %s) t",
-            (pattern, MATCHES, pattern, MATCHES))
-    return list(dict.fromkeys(ticket_id for ticket_id, in rows))[:MATCHES]
+    from . import search_postgres  # it reads this module's words and limits
+
+    return search_postgres.newest(text, MATCHES)
 
 
 def _newest(database, expression: str) -> list[int]:

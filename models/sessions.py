@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 
+from . import dialect
 from .base import db, utcnow
 from .tables import Agent, LoginFailure, WebSession
 
@@ -56,11 +57,13 @@ def count_attempt(keys: list[str], attempts: int, window_minutes: int,
 
     Returns the ids of the rows it wrote; `forgive` removes them when the password was right.
     Counting before the password is checked, in the transaction that checks the limit, is what
-    holds against many guesses sent at once (SQLite runs such transactions one at a time)."""
+    holds against many guesses sent at once (such transactions run one at a time: see
+    dialect.lock_names)."""
     now = now or utcnow()
     window = dt.timedelta(minutes=window_minutes)
     LoginFailure.delete().where(LoginFailure.at < now - window).execute()  # indexed, keeps it small
     with db.atomic():
+        dialect.lock_names(keys)
         if locked_until(keys, attempts, window_minutes, now):
             return []
         return [LoginFailure.create(key=key, at=now).id for key in keys]

@@ -50,13 +50,15 @@ def get(**where) -> Ticket | None:
 
 def next_ticket_number(start: int) -> int:
     """Numbers count up from `start` in creation order; the counter row is locked by the update
-    until the creating transaction commits, so concurrent creators never share a number."""
-    bump = f"UPDATE counter SET value = value + 1 WHERE name = {db.param}"
+    until the creating transaction commits, so concurrent creators never share a number, and a
+    rolled-back creation gives its number back. The first number is an upsert, so two creators
+    of the very first ticket (PostgreSQL lets them run at once) do not both insert the row."""
+    p = db.param
     if db.returning_clause:
-        found = db.execute_sql(bump + " RETURNING value", ("ticket",)).fetchone()
-        if found:
-            return found[0]
-    elif db.execute_sql(bump, ("ticket",)).rowcount:
+        upsert = (f"INSERT INTO counter (name, value) VALUES ({p}, {p}) "
+                  "ON CONFLICT (name) DO UPDATE SET value = counter.value + 1 RETURNING value")
+        return db.execute_sql(upsert, ("ticket", start)).fetchone()[0]
+    if db.execute_sql(f"UPDATE counter SET value = value + 1 WHERE name = {p}", ("ticket",)).rowcount:
         return Counter.get_by_id("ticket").value
     Counter.create(name="ticket", value=start)
     return start

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import email
 import email.policy
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -19,6 +21,7 @@ from rq import SimpleWorker
 
 from models import migrations
 from postdesk import config, embedded_redis, runtime
+from tests import postgres
 
 DATA = Path(__file__).parent / "data"
 
@@ -42,9 +45,34 @@ def redis_server(tmp_path_factory):
     embedded_redis.stop(process)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def postgres_cluster():
+    """With POSTDESK_TEST_DB=postgresql, a private PostgreSQL server for the session (started by
+    the first test that makes settings, stopped at the end)."""
+    if not postgres.wanted():
+        yield None
+        return
+    if postgres.binaries() is None:
+        pytest.exit("POSTDESK_TEST_DB=postgresql but PostgreSQL is not installed (make test-deps installs it)", 2)
+    # Kept in tests.postgres, not here: test modules import this file again as tests.conftest.
+    postgres.cluster = postgres.Cluster(free_port())
+    yield postgres.cluster
+    postgres.cluster.stop()
+    postgres.cluster = None
+
+
+@pytest.fixture(autouse=True)
+def _drop_test_databases(postgres_cluster):
+    """Each test's PostgreSQL databases go when it ends (as its SQLite file goes with tmp_path)."""
+    yield
+    if postgres_cluster is not None and postgres_cluster.started:
+        postgres_cluster.drop_databases()
+
+
 def make_settings(tmp_path: Path, redis_url: str, **sections) -> config.Settings:
     data = {
-        "database": {"url": f"sqlite:///{tmp_path / 'postdesk.db'}", "busy_timeout_ms": 2000},
+        "database": {"url": sections.get("database", {}).get("url") or postgres.database_url(tmp_path),
+                     "busy_timeout_ms": 2000},
         "redis": {"url": redis_url, "queue_prefix": f"test-{uuid.uuid4().hex[:8]}"},
         "paths": {"var": str(tmp_path / "var")},
         "outgoing": {"folder": str(tmp_path / "sent"), "retry_base_seconds": 60},
@@ -111,6 +139,29 @@ def edge_with(tmp_path, redis_server):
     yield start
     for controller in controllers:
         controller.stop()
+
+
+@contextlib.contextmanager
+def database_locked(settings):
+    """Another connection holds the database's write lock while the block runs: SQLite's
+    exclusive lock, or on PostgreSQL every table locked against writes. A writer waits its
+    busy timeout (PostgreSQL: lock_timeout) and fails with a "lock" in its error."""
+    from models.base import database_path
+
+    if not postgres.wanted():
+        blocker = sqlite3.connect(database_path(settings))
+        blocker.execute("BEGIN EXCLUSIVE")
+    else:
+        blocker = postgres.connect(settings.database.url)
+        with blocker.cursor() as cursor:
+            cursor.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+            tables = ", ".join(f'"{name}"' for (name,) in cursor.fetchall())
+            cursor.execute(f"LOCK TABLE {tables} IN EXCLUSIVE MODE")  # reads go on, writes wait
+    try:
+        yield
+    finally:
+        blocker.rollback()
+        blocker.close()
 
 
 def ingest(settings, mail: bytes | str, rcpt=("support@example.com",)):
@@ -303,6 +354,8 @@ def postdesk(tmp_path, request):
     config = tmp_path / "config.toml"
     data = {"smtp": {"port": smtp_port}, "web": {"port": web_port, "workers": 1},
             "mailboxes": [{"address": "support@example.com", "name": "Example Support"}]}
+    if postgres.wanted():
+        data["database"] = {"url": postgres.database_url(tmp_path)}
     if "relay_sink" in request.fixturenames:  # mail out through the test's relay, not to var/sent
         data["outgoing"] = {"relay_host": "127.0.0.1", "relay_port": request.getfixturevalue("relay_sink").port}
     for marker in request.node.iter_markers("postdesk_config"):

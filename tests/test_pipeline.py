@@ -12,7 +12,7 @@ import pytest
 from mailer import pipeline, spool
 from models.base import utcnow
 from models.tables import Event, InboundMail, Message, Outbox, Ticket
-from tests.conftest import ingest, load_eml, make_settings, run_worker, sent_mail, text_of
+from tests.conftest import database_locked, ingest, load_eml, make_settings, run_worker, sent_mail, text_of
 from workers import outgoing, processing, sweeper
 
 
@@ -197,19 +197,9 @@ def end_hold(inbound_id: int) -> None:
 
 
 def test_locked_database_during_processing_loses_nothing(settings):
-    import sqlite3
-
-    from models.base import database_path
-
     inbound_id = spool.store(load_eml("new_question.eml"), "smtp")
-    blocker = sqlite3.connect(database_path(settings))
-    blocker.execute("BEGIN EXCLUSIVE")
-    try:
-        with pytest.raises(Exception, match="locked"):
-            pipeline.process(settings, inbound_id)  # cannot even take the mail: the job fails
-    finally:
-        blocker.rollback()
-        blocker.close()
+    with database_locked(settings), pytest.raises(Exception, match="lock"):
+        pipeline.process(settings, inbound_id)  # cannot even take the mail: the job fails
     assert InboundMail.get_by_id(inbound_id).state == "received"
     assert pipeline.process(settings, inbound_id).outcome == "new_ticket"
 

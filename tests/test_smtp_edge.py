@@ -1,16 +1,14 @@
 """The SMTP edge, over a real socket: refuse strangers and oversize mail, 250 only once stored."""
 
 import smtplib
-import sqlite3
 
 import pytest
 
 from mailer.smtp_edge import make_controller
 from models import migrations
-from models.base import database_path
 from models.tables import InboundMail, Ticket
 from postdesk import embedded_redis, runtime
-from tests.conftest import free_port, load_eml, make_settings, run_worker, sent_mail
+from tests.conftest import database_locked, free_port, load_eml, make_settings, run_worker, sent_mail
 from workers import sweeper
 
 
@@ -81,17 +79,13 @@ def test_storage_failure_answers_451_so_the_sender_retries(tmp_path, redis_serve
     migrations.migrate()
     controller = make_controller(settings, host="127.0.0.1", port=free_port())
     controller.start()
-    blocker = sqlite3.connect(database_path(settings))
-    blocker.execute("BEGIN EXCLUSIVE")  # the database cannot take a write
     try:
-        with client(controller) as smtp:
+        with database_locked(settings), client(controller) as smtp:  # the database cannot take a write
             smtp.ehlo()
             smtp.mail("alice@client.example")
             smtp.rcpt("support@example.com")
             code, text = smtp.data(load_eml("new_question.eml"))
     finally:
-        blocker.rollback()
-        blocker.close()
         controller.stop()
     assert code == 451 and b"try again later" in text
     assert InboundMail.select().count() == 0
