@@ -161,18 +161,19 @@ class Collector:
             if beat is not None:
                 beats.add_metric([name], age_seconds(now, beat))
         yield beats
-        runs = GaugeMetricFamily("postdesk_periodic_job_age_seconds", "Since each periodic job (sweep, sla, "
-                                 "followups) last finished; absent until it first has", labels=["job"])
-        for job, at in live.last_runs.items():
-            if at:
-                runs.add_metric([job], age_seconds(now, at))
-        yield runs
-        fetches = GaugeMetricFamily("postdesk_imap_last_fetch_age_seconds", "Since each IMAP account was last "
-                                    "checked for new mail", labels=["account"])
-        for account, at in live.imap_fetches.items():
-            if at:
-                fetches.add_metric([account], age_seconds(now, at))
-        yield fetches
+        yield _ages("postdesk_periodic_job_age_seconds", "Since each periodic job (sweep, sla, followups) last "
+                    "finished; absent until it first has", "job", live.last_runs, now)
+        yield _ages("postdesk_imap_last_fetch_age_seconds", "Since each IMAP account was last checked for new mail",
+                    "account", live.imap_fetches, now)
+
+
+def _ages(name: str, documentation: str, label: str, times: dict[str, str], now: dt.datetime):
+    """Seconds since each recorded time ("" for never: left out)."""
+    metric = GaugeMetricFamily(name, documentation, labels=[label])
+    for key, at in times.items():
+        if at:
+            metric.add_metric([key], age_seconds(now, at))
+    return metric
 
 
 def _labelled(family, name: str, documentation: str, label: str, values: dict[str, int]):
