@@ -41,8 +41,12 @@ class Cluster:
     """initdb in a folder of its own, the server on a free port with its Unix socket in that folder,
     durability off (fsync, synchronous commit: a test database need not survive a power cut)."""
 
-    def __init__(self, port: int):
+    def __init__(self, port: int, durable: bool = False):
         self.bin = binaries()
+        # durable (bench/scale.py): fsync on; a power cut may lose the last commits, as SQLite's WAL
+        # with synchronous=normal may, and corrupts nothing
+        self.durability = "-c synchronous_commit=off" if durable else \
+            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         self.port = port
         self.root: Path | None = None
         self.databases: set[str] = set()  # created by tests and not dropped yet
@@ -61,9 +65,8 @@ class Cluster:
             shutil.chown(self.root, "postgres", "postgres")
         self._run("initdb", "-D", str(self.root / "data"), "--auth=trust", f"--username={SUPERUSER}",
                   "--encoding=UTF8", "--locale=C.UTF-8", "--no-sync")
-        options = (f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
-                   "-c synchronous_commit=off -c full_page_writes=off -c max_connections=300 "
-                   "-c shared_buffers=64MB")
+        options = (f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 {self.durability} "
+                   "-c max_connections=300 -c shared_buffers=64MB")
         self._run("pg_ctl", "-D", str(self.root / "data"), "-o", options, "-l", str(self.root / "server.log"),
                   "-w", "-t", "60", "start")
 
