@@ -8,11 +8,11 @@ changes something writes the row and an Event with the old and new values in one
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 
 from mailer import compose
 from mailer.notify import message_id_domain, reply_address
+from models import attachments as attachment_store
 from models import customers, outbox, search, tickets
 from models.base import db, utcnow
 from models.tables import PRIORITIES, TICKET_STATUSES, Agent, Attachment, Customer, Message, Participant, Ticket
@@ -197,7 +197,7 @@ def reply(settings, ticket: Ticket, agent: Agent, text: str, *, via: str, attach
                                  text=text.strip(), reply_text=text.strip())
         for part in attachments:
             Attachment.create(message=message, filename=part.filename, content_type=part.content_type,
-                              size=len(part.data), sha256=hashlib.sha256(part.data).hexdigest(), data=part.data)
+                              **attachment_store.stored(part.data))
         rows = tickets.queue_client_mail(ticket, "agent_reply", mailbox.address, [customer.email, *cc], raw,
                                          message_id)
         tickets.record(ticket, "reply", f"to {', '.join([customer.email, *cc])}", actor=agent.email, via=via,

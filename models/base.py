@@ -55,6 +55,9 @@ def open_database(settings) -> peewee.Database:
 
         database = open_postgresql(url, settings.database.busy_timeout_ms)
     db.initialize(database)
+    from . import attachments  # here: it reads the tables, which read this module
+
+    attachments.configure(settings)
     return database
 
 

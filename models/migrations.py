@@ -15,6 +15,7 @@ from .tables import (
     AccountEvent,
     Agent,
     AgentAddress,
+    Attachment,
     Customer,
     Event,
     ImapCheckpoint,
@@ -164,6 +165,11 @@ def _postgresql_search_indexes():
         search_postgres.create(db.obj)
 
 
+def _attachment_store():
+    _add_missing_columns(Attachment, Attachment.in_store)
+    db.execute_sql("CREATE INDEX IF NOT EXISTS attachment_sha256 ON attachment (sha256)")
+
+
 # Append new migrations; never edit or reorder applied ones. Later ones use playhouse.migrate.
 MIGRATIONS = (
     (1, "initial schema", _initial_schema),
@@ -184,6 +190,7 @@ MIGRATIONS = (
     (12, "queue, dashboard and report indexes; the dashboard's daily figures; changes to staff logins",
      _queue_indexes),
     (13, "search on PostgreSQL: trigram indexes on subjects and messages", _postgresql_search_indexes),
+    (14, "attachments kept in a folder by content hash", _attachment_store),
 )
 
 

@@ -156,7 +156,12 @@ class Attachment(BaseModel):
     sha256 = pw.CharField()
     content_id = pw.CharField(default="")
     inline = pw.BooleanField(default=False)
-    data = pw.BlobField()
+    # In the attachment store (models/attachments.py) under sha256, with data left empty.
+    in_store = pw.BooleanField(default=False)
+    data = pw.BlobField(default=b"")
+
+    class Meta:
+        indexes = ((("sha256",), False),)  # whether a stored file is still named by any row
 
 
 class Outbox(BaseModel):

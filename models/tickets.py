@@ -6,7 +6,7 @@ import functools
 import json
 import secrets
 
-from . import outbox, statements
+from . import attachments, outbox, statements
 from .base import db, utcnow
 from .tables import Attachment, Counter, Customer, Event, Mailbox, Message, Outbox, Ticket
 
@@ -118,8 +118,7 @@ def add_inbound_message(ticket: Ticket, customer: Customer, mail, *, reply_text:
 def _store_attachments(message: Message, mail) -> None:
     for part in mail.attachments:
         statements.create(Attachment, message=message, filename=part.filename, content_type=part.content_type,
-                          size=part.size, sha256=part.sha256, content_id=part.content_id,
-                          inline=part.inline, data=part.data)
+                          content_id=part.content_id, inline=part.inline, **attachments.stored(part.data))
 
 
 def last_customer_message(ticket: Ticket) -> Message | None:

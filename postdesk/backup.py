@@ -1,8 +1,11 @@
 """`postdesk backup PATH`: a consistent copy of the database, taken while Postdesk runs.
 
-Everything a ticket holds (mail, attachments, events, the outbox) is in the database; the rest to
-keep is the configuration and the installation's secret (`var/secret_key` or
-POSTDESK_SECRET_KEY), without which the reply and survey tokens in mail already sent stop working.
+Everything a ticket holds (mail, attachments, events, the outbox) is in the database, except the
+attachments an `[attachments] store = "folder"` keeps outside it: those files are copied after the
+database, into PATH.attachments/ (a file is written before the row naming it commits, so every row
+in the copy finds its file). The rest to keep is the configuration and the installation's secret
+(`var/secret_key` or POSTDESK_SECRET_KEY), without which the reply and survey tokens in mail
+already sent stop working.
 """
 
 from __future__ import annotations
@@ -36,9 +39,29 @@ def backup(settings, target: Path) -> str:
     source = database_path(settings)
     if source is not None:
         size = sqlite_backup(source, target, settings.database.busy_timeout_ms / 1000)
-        return f"{source} → {target} ({size} bytes, integrity ok)"
-    pg_dump(settings.database.url, target)
-    return f"{_without_password(settings.database.url)} → {target} (pg_dump custom format; restore with pg_restore)"
+        done = f"{source} → {target} ({size} bytes, integrity ok)"
+    else:
+        pg_dump(settings.database.url, target)
+        done = f"{_without_password(settings.database.url)} → {target} (pg_dump custom format; restore with pg_restore)"
+    store = settings.path(settings.attachments.folder)
+    if any(store.glob("??/*")):
+        copied = copy_attachment_store(store, target.with_name(f"{target.name}.attachments"))
+        done += f"; {copied} attachment files → {target.name}.attachments/"
+    return done
+
+
+def copy_attachment_store(store: Path, target: Path) -> int:
+    """Copy the store's files (named by content hash: a file never changes once written), each
+    synced; returns how many."""
+    copied = 0
+    for path in sorted(store.glob("??/*")):
+        if path.name.startswith("."):  # being written or set aside by the orphan sweep
+            continue
+        (target / path.parent.name).mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, target / path.parent.name / path.name)
+        _sync(target / path.parent.name / path.name)
+        copied += 1
+    return copied
 
 
 def sqlite_backup(source: Path, target: Path, timeout: float = 5.0) -> int:

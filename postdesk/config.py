@@ -134,6 +134,14 @@ class Outgoing:
 
 
 @dataclass(frozen=True)
+class Attachments:
+    store: str = "database"  # or "folder"
+    folder: str = "var/attachments"
+    min_bytes: int = 65536  # smaller ones stay in the database whatever the store
+    orphan_grace_hours: int = 24
+
+
+@dataclass(frozen=True)
 class Inbound:
     trusted_authserv_id: str = ""
     trusted_mta_hosts: tuple[str, ...] = ()
@@ -270,6 +278,7 @@ class Settings:
     logging: Logging = field(default_factory=Logging)
     outgoing: Outgoing = field(default_factory=Outgoing)
     inbound: Inbound = field(default_factory=Inbound)
+    attachments: Attachments = field(default_factory=Attachments)
     tickets: Tickets = field(default_factory=Tickets)
     customers: Customers = field(default_factory=Customers)
     surveys: Surveys = field(default_factory=Surveys)
@@ -447,6 +456,11 @@ def _check_operations(settings: Settings) -> None:
                               f"(like 10.0.0.0/8)") from None
     if settings.logging.format not in ("text", "json"):
         raise ConfigError(f"{src}: logging.format: must be \"text\" or \"json\"")
+    attachments = settings.attachments
+    if attachments.store not in ("database", "folder"):
+        raise ConfigError(f"{src}: attachments.store: must be \"database\" or \"folder\"")
+    if attachments.min_bytes < 0 or attachments.orphan_grace_hours < 1:
+        raise ConfigError(f"{src}: attachments: min_bytes must be 0 or more, orphan_grace_hours 1 or more")
 
 
 STATUS_UPDATES = ("pending", "resolved", "closed", "reopened")

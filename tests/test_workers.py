@@ -114,7 +114,8 @@ def test_the_clock_enqueues_one_sweep_and_one_sla_job_per_installation(settings)
     assert schedule.tick(settings) is False  # a second clock (another process) within the interval
     names = sorted(job.func_name for job in queue.get_jobs())
     assert names == ["workers.followups.send_followups", "workers.sla.check_slas",
-                     "workers.sweeper.refresh_statistics", "workers.sweeper.sweep"]
+                     "workers.sweeper.collect_attachment_orphans", "workers.sweeper.refresh_statistics",
+                     "workers.sweeper.sweep"]
 
 
 def test_an_idle_worker_logs_no_errors(settings):

@@ -17,7 +17,7 @@ from actions import customers as customer_actions
 from actions import sla
 from actions import tickets as act
 from actions.result import Refused
-from models import search
+from models import attachments, search
 from models.base import db, utcnow
 from models.tables import Agent, Attachment, Customer, Event, Mailbox, Message, Outbox, Survey, Ticket
 from workers.outgoing import enqueue_deliveries
@@ -431,9 +431,14 @@ def _apply(number: int, action):
 @login_required
 def attachment(attachment_id):
     part = Attachment.get_or_none(Attachment.id == attachment_id) or abort(404)
+    try:
+        data = attachments.content(part)
+    except attachments.MissingContent as exc:
+        current_app.logger.error("attachment %d of message %d: %s", part.id, part.message_id, exc)
+        abort(404, gettext("This attachment's file is missing from the attachment store."))
     disposition = "inline" if part.content_type in INLINE_TYPES else "attachment"
     filename = quote(visible_name(part.filename))
-    return Response(bytes(part.data), mimetype=part.content_type if disposition == "inline" else
+    return Response(data, mimetype=part.content_type if disposition == "inline" else
                     "application/octet-stream", headers={
                         "Content-Disposition": f"{disposition}; filename*=UTF-8''{filename}",
                         "X-Content-Type-Options": "nosniff"})

@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 
 
 SLA_INTERVAL = 60  # seconds
-STATISTICS_INTERVAL = 86_400
+STATISTICS_INTERVAL = 86_400  # and the attachment store's orphans
 
 
 def tick(settings) -> bool:
@@ -29,6 +29,7 @@ def tick(settings) -> bool:
         runtime.queue(settings).enqueue(followups.send_followups)
     if conn.set(f"{prefix}:clock:statistics", "1", nx=True, ex=STATISTICS_INTERVAL):
         runtime.queue(settings).enqueue(sweeper.refresh_statistics, job_timeout=3600)
+        runtime.queue(settings).enqueue(sweeper.collect_attachment_orphans, job_timeout=3600)
     if not conn.set(f"{prefix}:clock:sweep", "1", nx=True, ex=max(1, interval - 1)):
         return False
     runtime.queue(settings).enqueue(sweeper.sweep)

@@ -1,5 +1,5 @@
-"""The sweep: re-enqueues work that no job took; and once a day the query planner's statistics.
-Run by the periodic clock (workers/schedule.py)."""
+"""The sweep: re-enqueues work that no job took; and once a day the query planner's statistics and
+the attachment store's orphans. Run by the periodic clock (workers/schedule.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import logging
 
 from peewee import fn
 
-from models import inbound, outbox
+from models import attachments, inbound, outbox
 from models.base import db
 from models.tables import Ticket
 from postdesk import runtime
@@ -49,3 +49,12 @@ def refresh_statistics() -> bool:
     runtime.record_run(settings, "statistics")
     log.info("planner statistics refreshed (ANALYZE)")
     return True
+
+
+def collect_attachment_orphans() -> int:
+    """Once a day: remove files of the attachment store that no attachment names (left by mail
+    that failed after its files were written) once they are older than the grace period."""
+    settings = runtime.settings()
+    removed = attachments.collect_orphans(settings.attachments.orphan_grace_hours)
+    runtime.record_run(settings, "attachment_orphans")
+    return removed
