@@ -143,15 +143,15 @@ def sum_day(day: dt.date) -> list[dict]:
     end = start + dt.timedelta(days=1)
     breached = fn.EXISTS(SlaMark.select(SQL("1")).where((SlaMark.ticket == Ticket.id)
                                                         & SlaMark.mark.startswith("breach")))
-    tickets = list(Ticket.select(Ticket.id, Ticket.created_at, Ticket.sla_policy, Ticket.first_responded_at,
-                                 Ticket.resolved_at, Ticket.category, Ticket.assignee, Customer.tier,
-                                 breached.alias("breached"))
-                   .join(Customer).where((Ticket.created_at >= start) & (Ticket.created_at < end)).tuples())
+    that_day = (Ticket.created_at >= start) & (Ticket.created_at < end)
     causes: dict[int, str] = {}
-    complaints = [t[0] for t in tickets if t[5] == "complaint"]
-    for ticket_id, detail in Event.select(Event.ticket, Event.detail).where(
-            (Event.action == "complaint") & Event.ticket.in_(complaints)).order_by(Event.id).tuples():
+    for ticket_id, detail in Event.select(Event.ticket, Event.detail).join(Ticket).where(
+            that_day & (Ticket.category == "complaint") & (Event.action == "complaint")).order_by(Event.id).tuples():
         causes.setdefault(ticket_id, "low rating" if detail.startswith("rated") else "chased past the SLA")
+    # Streamed, not listed: a day may hold tens of thousands of tickets.
+    tickets = Ticket.select(Ticket.id, Ticket.created_at, Ticket.sla_policy, Ticket.first_responded_at,
+                            Ticket.resolved_at, Ticket.category, Ticket.assignee, Customer.tier,
+                            breached.alias("breached")).join(Customer).where(that_day).tuples().iterator()
     counts: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
     waits: dict[tuple[str, str], tuple[Spread, Spread]] = defaultdict(lambda: (Spread(), Spread()))
     for ticket_id, created, policy, responded, resolved, category, assignee, tier, was_breached in tickets:
