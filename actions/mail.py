@@ -20,7 +20,8 @@ log = logging.getLogger(__name__)
 
 def receive_customer_mail(settings, mail, *, ticket, follow_up_of, mailbox, threaded_by: str,
                           reply_text: str, inbound_id: int | None, automatic: bool, notify: bool,
-                          at, found_customer=None, conflict: dict | None = None, historic: bool = False) -> Done:
+                          at, found_customer=customers.NOT_LOOKED, conflict: dict | None = None,
+                          historic: bool = False) -> Done:
     """A customer's mail: a new ticket (acknowledged) or a message on `ticket`. Only the ticket's
     customer brings the people they copy in as participants (whose [#N] tags are trusted): anyone
     who knows a Message-ID of the thread can answer it. Someone who is neither the customer nor a
@@ -29,7 +30,9 @@ def receive_customer_mail(settings, mail, *, ticket, follow_up_of, mailbox, thre
         ticket = staff.surviving(ticket)  # mail for a ticket merged into another goes there
     elif follow_up_of is not None:
         follow_up_of = staff.surviving(follow_up_of)
-    with db.atomic():
+    # One transaction, or a part of the caller's (the pipeline's savepoint for this mail, which
+    # also records the mail's outcome): a second savepoint inside that one would change nothing.
+    with db.transaction():
         tier = rules.tier_for(settings.customers.rules, settings.customers.default_tier, mail.from_address)
         customer = customers.find_or_create(mail.from_address, mail.from_name, found=found_customer, tier=tier)
         copied = [(n, a) for n, a in mail.to + mail.cc  # mailbox_for also covers support+tag@

@@ -46,6 +46,7 @@ class Context:
     allow_defer: bool = False  # may wait for the mail it answers (jobs, not imports)
     batched: bool = False  # in a batch's transaction: mail stored since it began is out of sight
     degraded: str = ""  # why this attempt reads the mail without the full parser, or ""
+    read_ahead: int = 0  # how many of the first steps ran before the batch's transaction (see _read_ahead)
     mail: ParsedMail | None = None
     automatic: str = ""  # why the mail is an automatic reply, or ""
     bounce: bounces.Bounce | None = None
@@ -77,6 +78,9 @@ def parse(ctx: Context) -> None:
             ctx.mail = parsing.parse_degraded(raw, f"unreadable: {type(exc).__name__}: {exc}")
     if ctx.mail.message_id_generated and ctx.row.message_id:
         ctx.mail.message_id = ctx.row.message_id  # the key the edge computed over the mail as sent
+
+
+def discard_duplicate(ctx: Context) -> None:
     # Idempotency key (Discourse): a Message-ID we already hold means this mail was taken. An
     # agent's mail that was relayed (or refused) is kept as its outcome, not as a message.
     mid = ctx.mail.message_id
@@ -228,7 +232,8 @@ def _needs_follow_up(ticket: Ticket, settings) -> bool:
     return ticket.closed_at is None or utcnow() - ticket.closed_at > window
 
 
-STEPS = (parse, classify_mail, identify_sender, find_ticket, extract_reply, apply)
+STEPS = (parse, classify_mail, extract_reply, discard_duplicate, identify_sender, find_ticket, apply)
+MAIL_ONLY = (parse, classify_mail, extract_reply)  # they read the mail alone, never the database: see _read_ahead
 
 
 def _mailbox_for(ctx: Context):
@@ -273,6 +278,7 @@ def process_many(settings, inbound_ids: list[int], notify: bool = True, historic
     contexts = {i: Context(settings=settings, row=fresh.get(i), notify=notify, historic=historic,
                            allow_defer=allow_defer) for i in dict.fromkeys(inbound_ids)}
     if len(fresh) > 1:
+        _read_ahead([ctx for ctx in contexts.values() if ctx.row is not None], settings.worker.mail_budget_seconds)
         with db.atomic():
             inbound.hold(list(fresh), len(fresh) * lease)
             for ctx in contexts.values():
@@ -288,6 +294,30 @@ def process_many(settings, inbound_ids: list[int], notify: bool = True, historic
         else:
             _attempt(ctx)  # alone: its apply commits by itself
     return [contexts[i] for i in inbound_ids]
+
+
+def _read_ahead(batch: list[Context], seconds: float) -> None:
+    """The first steps, those that read the mail alone (`MAIL_ONLY`: parsing is most of them),
+    run for every mail of a batch before the batch's transaction: on SQLite that takes the one
+    write lock, which the SMTP edge and the other workers wait for, so they go on meanwhile. A
+    mail whose steps raise here (a discard, a rejection, a bug) is left to its attempt, which
+    runs them again and records how they end; so are the mails left when the batch's one budget
+    for this runs out (a lease outlasts one budget, not one per mail)."""
+    ahead = 0
+    while ahead < len(STEPS) and STEPS[ahead] in MAIL_ONLY:
+        ahead += 1
+    try:
+        with budget.limit(seconds):
+            for ctx in batch:
+                with logcontext.about(message_id=ctx.row.message_id or None, inbound=ctx.row.id):
+                    try:
+                        for step in STEPS[:ahead]:
+                            step(ctx)
+                    except Exception:
+                        continue
+                ctx.read_ahead = ahead
+    except budget.OverBudget:
+        log.info("a batch's mails read ahead until its budget ran out; the rest are read in their attempts")
 
 
 def _attempt(ctx: Context) -> None:
@@ -310,7 +340,7 @@ def _attempt_steps(ctx: Context) -> None:
     step = None
     try:
         with budget.limit(w.mail_budget_seconds):
-            for step in STEPS:
+            for step in STEPS[ctx.read_ahead:]:
                 step(ctx)
                 logcontext.note(message_id=_mid(ctx) or None, ticket=ctx.ticket.number if ctx.ticket else None)
                 log.debug("%s inbound=%d step=%s", _mid(ctx), row.id, step.__name__)

@@ -33,11 +33,14 @@ def find(address: str) -> Customer | None:
     return statements.get(Customer, email=address.lower())
 
 
-def find_or_create(address: str, name: str = "", found: Customer | None = None, tier: str = "") -> Customer:
-    """The customer with this address (`found` when the caller looked already), named if unnamed;
-    a new one starts in `tier` (else the column's default)."""
+NOT_LOOKED = object()  # a caller's `found`: it did not look the customer up
+
+
+def find_or_create(address: str, name: str = "", found: Customer | None = NOT_LOOKED, tier: str = "") -> Customer:
+    """The customer with this address (`found`: what the caller's own lookup found, None for
+    nobody), named if unnamed; a new one starts in `tier` (else the column's default)."""
     address = address.lower()
-    customer = found or find(address)
+    customer = find(address) if found is NOT_LOOKED else found
     if customer is None:
         # INSERT … ON CONFLICT DO NOTHING: no savepoint, and a concurrent creator is no error.
         created = statements.create_or_ignore(Customer, email=address, name=name, **({"tier": tier} if tier else {}))

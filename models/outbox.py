@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import random
 
 from . import dialect, statements
@@ -40,24 +41,33 @@ def recent_automatic_count(address: str, kinds: tuple[str, ...], within: dt.time
 
 
 def claim(outbox_id: int) -> Outbox | None:
-    """Take a due row for delivery; None when it is sent, dead, not yet due or taken by another."""
+    """Take a due row for delivery; None when it is sent, dead, not yet due or taken by another.
+    Written as SQL built once: every mail we send is claimed, and peewee's query building cost
+    more than the statement."""
     now = utcnow()
-    due = (Outbox.id == outbox_id) & Outbox.state.in_(("pending", "failed")) & (Outbox.next_attempt_at <= now)
-    if dialect.is_postgresql():  # a row another worker is claiming is passed over, not waited for
-        due = Outbox.id.in_(Outbox.select(Outbox.id).where(due).for_update(skip_locked=True))
-    take = Outbox.update(state="sending", next_attempt_at=now).where(due)
+    sql = _claim_sql(db.param, dialect.skip_locked(), bool(db.returning_clause))
     with db.atomic():
+        cursor = db.execute_sql(sql, (now, outbox_id, now))
         if db.returning_clause:  # one round trip: the row comes back with the update
-            rows = list(take.returning(*Outbox._meta.sorted_fields).objects(Outbox).execute())
-            return rows[0] if rows else None
-        taken = take.execute()
+            found = cursor.fetchone()
+            return statements.instance_of(Outbox, found) if found else None
+        taken = cursor.rowcount
     return Outbox.get_by_id(outbox_id) if taken else None
+
+
+@functools.lru_cache(maxsize=8)
+def _claim_sql(p: str, skip_locked: str, returning: bool) -> str:
+    """The guarded UPDATE; on PostgreSQL a row another worker is claiming is passed over, not
+    waited for."""
+    due = f"id = {p} AND state IN ('pending', 'failed') AND next_attempt_at <= {p}"
+    chosen = f"id IN (SELECT id FROM outbox WHERE {due}{skip_locked})" if skip_locked else due
+    sql = f"UPDATE outbox SET state = 'sending', next_attempt_at = {p} WHERE {chosen}"
+    return sql + " RETURNING " + statements.columns(Outbox) if returning else sql
 
 
 def mark_sent(row: Outbox) -> None:
     with db.atomic():
-        Outbox.update(state="sent", sent_at=utcnow(), attempts=row.attempts + 1, last_error="") \
-            .where(Outbox.id == row.id).execute()
+        statements.update(Outbox, row.id, state="sent", sent_at=utcnow(), attempts=row.attempts + 1, last_error="")
 
 
 def mark_failed(row: Outbox, error: str, permanent: bool, max_attempts: int,

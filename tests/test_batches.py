@@ -79,3 +79,32 @@ def test_an_import_batch_stores_a_message_id_seen_twice_once(settings):
     assert (InboundMail.select().count(), Message.select().count(), Ticket.select().count()) == (2, 2, 1)
     again = importer.import_many(settings, [reply, question], notify=False)
     assert [r["outcome"] for r in again] == ["duplicate", "duplicate"]
+
+
+def test_a_batch_reads_its_mails_before_its_transaction_and_a_mail_failing_there_fails_alone(settings, monkeypatch):
+    from models.base import db
+
+    good, bad, duplicate = (store(load_eml("new_question.eml")), store(load_eml("chinese_gbk_question.eml")),
+                            store(load_eml("new_question.eml")))
+    real_parse, real_extract = pipeline.parsing.parse, pipeline.quotes.extract_reply
+    in_transaction = []
+
+    def parse(raw):  # SQLite's one write lock is not held while the mail is read
+        in_transaction.append(db.in_transaction())
+        return real_parse(raw)
+
+    def extract_or_fail(text):
+        if "发票" in text:
+            raise RuntimeError("simulated bug in the quote rules")
+        return real_extract(text)
+    monkeypatch.setattr(pipeline.parsing, "parse", parse)
+    monkeypatch.setattr(pipeline.quotes, "extract_reply", extract_or_fail)
+
+    outcomes = [ctx.outcome for ctx in pipeline.process_many(settings, [good, bad, duplicate])]
+    # the bad mail is read again in its attempt, which records its failure; the same mail twice
+    # in one batch is still one message (the duplicate check runs in the transaction)
+    assert outcomes == ["new_ticket", "failed", "duplicate"]
+    assert in_transaction[:3] == [False, False, False] and in_transaction[3:] == [True]
+    row = InboundMail.get_by_id(bad)
+    assert row.state == "received" and "extract_reply" in row.error and "simulated bug" in row.error
+    assert Ticket.select().count() == 1 and Message.select().count() == 1
