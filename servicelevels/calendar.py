@@ -11,9 +11,13 @@ is exact: a 09:00-17:00 day is 8 h on a change day, while 00:00-06:00 on a sprin
 and on a fall-back day 7 h. An interval belongs to the date it starts on and may run past midnight, so a
 date's intervals lie within [that date 00:00, two dates later 00:00) local. To count a UTC range we
 collect the intervals of every date that can touch it (with a margin of a day or two for DST and
-overnight intervals), sort, merge and clip: O(days) work, never per-minute. ``add``/``subtract`` walk
-such ranges forward/backward in geometrically growing blocks, subtracting whole interval lengths until
-the target falls inside one.
+overnight intervals), sort, merge and clip: O(days) work, never per-minute.
+
+The arithmetic reads an index built that way: UTC time cut into blocks of 16 days from a fixed epoch,
+each block's open intervals (clipped to it) with the open time before each. ``between`` is then the
+open time before its end less that before its start, a bisection in each end's block plus the whole
+blocks between; ``add``/``subtract`` bisect for the instant at which the open time reaches the target,
+a block at a time. A ticket's clocks ask the same few weeks again and again: each block is built once.
 
 Local times that do not exist (the hour skipped at spring-forward) are converted the way zoneinfo does
 with ``fold=0``: with the offset in force *before* the change, which lands them one gap later (02:30 on
@@ -26,6 +30,7 @@ from __future__ import annotations
 
 import math
 import re
+from bisect import bisect_left, bisect_right
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -39,10 +44,12 @@ _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _US = timedelta(microseconds=1)
 _US_PER_MINUTE = 60_000_000
 _DAY = timedelta(days=1)
-_FIRST_BLOCK_DAYS = 7
-_MAX_BLOCK_DAYS = 3660
 _GIVE_UP_DAYS = 100 * 366  # a calendar validated to have weekly hours is open long before this
 _DAY_CACHE_SIZE = 20_000
+_EPOCH = datetime(2000, 1, 1)  # where the index's blocks are counted from (any instant would do)
+_BLOCK = timedelta(days=16)  # one block of the index: two working weeks and a weekend
+_GIVE_UP_BLOCKS = _GIVE_UP_DAYS // _BLOCK.days
+_BLOCK_CACHE_SIZE = 2_000
 
 
 class CalendarError(ValueError):
@@ -106,6 +113,34 @@ def _check_naive(*moments: datetime) -> None:
             raise ValueError(f"expected a naive UTC datetime, got one with tzinfo {moment.tzinfo}")
 
 
+def _index(at: datetime) -> int:
+    """The block of the index that holds the instant `at`."""
+    return (at - _EPOCH) // _BLOCK
+
+
+class _Block:
+    """One block of the index: its open intervals (sorted, disjoint, clipped to the block) as their
+    starts and ends, and `cumulative[i]`, the open microseconds before interval i (the last is
+    the block's total)."""
+
+    __slots__ = ("starts", "ends", "cumulative", "total")
+
+    def __init__(self, intervals: list[tuple[datetime, datetime]]):
+        self.starts = [s for s, _ in intervals]
+        self.ends = [e for _, e in intervals]
+        self.cumulative = [0]
+        for s, e in intervals:
+            self.cumulative.append(self.cumulative[-1] + (e - s) // _US)
+        self.total = self.cumulative[-1]
+
+    def before(self, at: datetime) -> int:
+        """Open microseconds of the block before `at` (an instant in or after the block)."""
+        i = bisect_right(self.starts, at) - 1
+        if i < 0:
+            return 0
+        return self.cumulative[i] + (min(at, self.ends[i]) - self.starts[i]) // _US
+
+
 class Calendar:
     """Business hours in a time zone, with holidays and extra working days; see the module docstring."""
 
@@ -163,6 +198,7 @@ class Calendar:
         self._raw_years: dict[int, tuple[frozenset[date], frozenset[date]]] = {}
         self._country_years: dict[int, tuple[frozenset[date], frozenset[date]]] = {}
         self._day_cache: dict[date, tuple[tuple[datetime, datetime], ...]] = {}
+        self._blocks: dict[int, _Block] = {}
 
         if not self.always_open:
             if not any(self._weekly):
@@ -170,8 +206,6 @@ class Calendar:
             if self._workdays and not self._makeup:
                 raise CalendarError(f'workdays: makeup_hours_from "{self.makeup_hours_from}" has no hours, so the '
                                     f"extra workdays would stay closed")
-        # Nominal open minutes per week, to size the first block of a long `add`/`subtract`.
-        self._weekly_us = sum(end - start for day in self._weekly for start, end in day) * _US_PER_MINUTE
 
     @classmethod
     def from_config(cls, configured) -> Calendar:
@@ -204,7 +238,9 @@ class Calendar:
             return 0.0
         if self.always_open:
             return ((end - start) // _US) / _US_PER_MINUTE
-        return sum((e - s) // _US for s, e in self._open(start, end)) / _US_PER_MINUTE
+        first, last = _index(start), _index(end)
+        open_us = sum(self._block(index).total for index in range(first, last))
+        return (open_us + self._block(last).before(end) - self._block(first).before(start)) / _US_PER_MINUTE
 
     def add(self, start: datetime, minutes: float) -> datetime:
         """The earliest instant t >= start with between(start, t) == minutes (so add(start, 0) == start,
@@ -215,15 +251,14 @@ class Calendar:
             return start
         if self.always_open:
             return start + timedelta(microseconds=remaining)
-        lo, days, walked = start, self._first_block_days(remaining), 0
-        while walked <= _GIVE_UP_DAYS:
-            hi = lo + timedelta(days=days)
-            for s, e in self._open(lo, hi):
-                length = (e - s) // _US
-                if remaining <= length:
-                    return s + timedelta(microseconds=remaining)
-                remaining -= length
-            lo, walked, days = hi, walked + days, min(days * 2, _MAX_BLOCK_DAYS)
+        first = _index(start)
+        goal = self._block(first).before(start) + remaining  # open time from the block's start
+        for index in range(first, first + _GIVE_UP_BLOCKS):
+            block = self._block(index)
+            if goal <= block.total:  # in the first interval whose end reaches the goal
+                i = bisect_left(block.cumulative, goal, 1) - 1
+                return block.starts[i] + timedelta(microseconds=goal - block.cumulative[i])
+            goal -= block.total
         raise CalendarError(f"no open business time within {_GIVE_UP_DAYS} days after {start}")
 
     def subtract(self, end: datetime, minutes: float) -> datetime:
@@ -235,23 +270,28 @@ class Calendar:
             return end
         if self.always_open:
             return end - timedelta(microseconds=remaining)
-        hi, days, walked = end, self._first_block_days(remaining), 0
-        while walked <= _GIVE_UP_DAYS:
-            lo = hi - timedelta(days=days)
-            for s, e in reversed(self._open(lo, hi)):
-                length = (e - s) // _US
-                if remaining <= length:
-                    return e - timedelta(microseconds=remaining)
-                remaining -= length
-            hi, walked, days = lo, walked + days, min(days * 2, _MAX_BLOCK_DAYS)
+        last = _index(end)
+        goal = self._block(last).before(end) - remaining  # open time from the block's start
+        for index in range(last, last - _GIVE_UP_BLOCKS, -1):
+            block = self._block(index)
+            if goal >= 0:  # in the last interval that starts at or before the goal
+                i = bisect_right(block.cumulative, goal, 0, len(block.starts)) - 1
+                return block.starts[i] + timedelta(microseconds=goal - block.cumulative[i])
+            goal += self._block(index - 1).total
         raise CalendarError(f"no open business time within {_GIVE_UP_DAYS} days before {end}")
 
     # -- intervals -----------------------------------------------------------------------------------
 
-    def _first_block_days(self, target_us: int) -> int:
-        """Enough calendar days to cover `target_us` of business time in an ordinary week, plus a week."""
-        weeks = target_us / self._weekly_us
-        return min(_MAX_BLOCK_DAYS, _FIRST_BLOCK_DAYS + math.ceil(weeks * 7 * 1.1))
+    def _block(self, index: int) -> _Block:
+        """Block `index` of the index (see the module docstring), built once."""
+        block = self._blocks.get(index)
+        if block is None:
+            lo = _EPOCH + index * _BLOCK
+            block = _Block(self._open(lo, lo + _BLOCK))
+            if len(self._blocks) >= _BLOCK_CACHE_SIZE:
+                self._blocks.clear()
+            self._blocks[index] = block
+        return block
 
     def _open(self, lo: datetime, hi: datetime) -> list[tuple[datetime, datetime]]:
         """The open time within [lo, hi) as sorted, disjoint, non-empty UTC intervals."""
