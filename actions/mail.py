@@ -60,9 +60,10 @@ def receive_customer_mail(settings, mail, *, ticket, follow_up_of, mailbox, thre
                 return Done("survey_response", ticket, answered.outbox_ids)
             surveys.cancel(ticket, f"{customer.email} wrote again")
         review = "; ".join(mail.problems)
+        held = {}  # the ticket's changed fields, written with its clocks: one UPDATE per mail
         message = tickets.add_inbound_message(
             ticket, customer, mail, reply_text=reply_text, threaded_by=threaded_by, inbound_id=inbound_id,
-            automatic=automatic, at=at, review_reason=review, outsider=outsider)
+            automatic=automatic, at=at, review_reason=review, outsider=outsider, held=held)
         if review:
             tickets.record(ticket, "needs_review", review[:1000], actor="postdesk", via="email",
                            new={"reasons": list(mail.problems)})
@@ -73,9 +74,9 @@ def receive_customer_mail(settings, mail, *, ticket, follow_up_of, mailbox, thre
                            new={"address": customer.email, "threaded_by": threaded_by})
             log.warning("%s from %s, who is not on ticket #%s", mail.message_id, customer.email, ticket.number)
         if not automatic and outcome == "added" and sla.awaits_overdue_answer(ticket):
-            sla.complain(settings, ticket, f"{customer.email} wrote while owed an answer past its SLA")
+            sla.complain(settings, ticket, f"{customer.email} wrote while owed an answer past its SLA", held=held)
         sla.recompute(settings, ticket, at=None if historic else at, via="email", new=outcome == "new_ticket",
-                      settle=historic)
+                      held=held, settle=historic)
         if automatic:
             return Done("auto_reply", ticket)
         if not customer.language and customer.id == ticket.customer_id:

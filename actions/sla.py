@@ -76,12 +76,13 @@ def clocks_of(settings, ticket: Ticket, now: dt.datetime, *, new: bool = False
 
 
 def recompute(settings, ticket: Ticket, *, at: dt.datetime | None = None, via: str = "system",
-              new: bool = False, events: list | None = None, settle: bool = False) -> dict:
+              new: bool = False, events: list | None = None, held: dict | None = None, settle: bool = False) -> dict:
     """Bring the ticket's clocks up to date (call inside the action's transaction, after its
     change; `new` for a ticket just opened). Each clock that started, paused, resumed or was met
-    is an Event; `events`: the caller's own, written in the same insert. `settle`: past mail
-    being imported, whose warnings and escalations already due are marked done without a word
-    (no alert storm for last year's tickets)."""
+    is an Event; `events`: the caller's own, written in the same insert; `held`: the caller's
+    changed fields of the ticket, written in the same update. `settle`: past mail being
+    imported, whose warnings and escalations already due are marked done without a word (no
+    alert storm for last year's tickets)."""
     now = at or utcnow()
     policy, calendar, clocks = clocks_of(settings, ticket, now, new=new)
     done = set() if new else None
@@ -92,7 +93,7 @@ def recompute(settings, ticket: Ticket, *, at: dt.datetime | None = None, via: s
         done = {key[1:] for key in past}
     fields, events = _state(ticket, policy, calendar, clocks, done=done, events=events or [])
     tickets.record_many(ticket, [{**e, "actor": SYSTEM, "via": via} for e in events])
-    statements.update(Ticket, ticket.id, **fields)
+    statements.update(Ticket, ticket.id, **(held or {}), **fields)
     return clocks
 
 
@@ -156,17 +157,21 @@ def awaits_overdue_answer(ticket: Ticket) -> bool:
         states.get(name, {}).get("state") == "breached" for name in ("first_response", "next_response"))
 
 
-def complain(settings, ticket: Ticket, why: str) -> None:
+def complain(settings, ticket: Ticket, why: str, held: dict | None = None) -> None:
     """A complaint: the client chased a breached ticket (or, later, rated it low). With
     `tickets.complaint_category` set, the ticket is filed under it, so the complaint policy and
-    queue take it over; the event says why either way."""
+    queue take it over; the event says why either way. `held`: as for `recompute`, which the
+    caller then calls."""
     category = settings.tickets.complaint_category
     events = [{"action": "complaint", "detail": why, "new": {"category": category or None}}]
     if category and ticket.category != category:
         events.append({"action": "category", "detail": f"{ticket.category or 'none'} → {category} ({why})",
                        "old": ticket.category or None, "new": category})
-        statements.update(Ticket, ticket.id, category=category)
         ticket.category = category
+        if held is not None:
+            held["category"] = category
+        else:
+            statements.update(Ticket, ticket.id, category=category)
     tickets.record_many(ticket, [{**e, "actor": SYSTEM, "via": "email"} for e in events])
 
 

@@ -21,6 +21,12 @@ FOLD = re.compile(r"\r?\n(?=[ \t])")
 # Address-list tokens: quoted strings, comments, angle addresses, commas, and the rest.
 ADDRESS_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*+"?|\((?:[^()\\]|\\.)*+\)?|<[^<>]*+>?|,|[^",<(]++|[<(]')
 BARE_WORDS = re.compile(r'[^"<>@:;()\\]*+')
+# The plain address most fields hold: `name@domain`, or a display name (words of atext, or one
+# quoted string without escapes) and `<name@domain>`.
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_ADDR_SPEC = rf"{_ATOM}(?:\.{_ATOM})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
+PLAIN_ADDRESS = re.compile(rf'[ \t]*(?:(?:(?P<name>{_ATOM}(?: {_ATOM})*)|"(?P<quoted>[^"\\\r\n]*)")[ \t]*'
+                           rf'<(?P<angle>{_ADDR_SPEC})>|(?P<bare>{_ADDR_SPEC}))[ \t]*')
 
 
 def addresses(values: list) -> list[tuple[str, str]]:
@@ -47,7 +53,23 @@ def split_addresses(values: list) -> list[tuple[str, str]]:
     if len(joined) > ADDRESS_LIMIT:
         cut = joined.rfind(",", 0, ADDRESS_LIMIT)
         joined = joined[:cut if cut > 0 else ADDRESS_LIMIT]
+    plain = _plain(joined)
+    if plain is not None:
+        return plain[:MAX_ADDRESSES]
     return getaddresses([_quoted_names(_flat_comments(joined))])[:MAX_ADDRESSES]
+
+
+def _plain(value: str) -> list[tuple[str, str]] | None:
+    """What getaddresses returns for a list of plain addresses (PLAIN_ADDRESS: most mail's From,
+    To and Cc), read by one regex at a fraction of its cost; None for anything else."""
+    found = []
+    for piece in value.split(","):
+        match = PLAIN_ADDRESS.fullmatch(piece)
+        if match is None:
+            return None
+        name, quoted, angle, bare = match.group("name", "quoted", "angle", "bare")
+        found.append((name or quoted or "", angle or bare))
+    return found
 
 
 def _address_words(value: str) -> str:

@@ -89,9 +89,10 @@ def open_ticket(mailbox: Mailbox, customer: Customer, subject: str, number_start
 
 def add_inbound_message(ticket: Ticket, customer: Customer, mail, *, reply_text: str,
                         threaded_by: str, inbound_id: int | None, automatic: bool, at=None,
-                        review_reason: str = "", outsider: bool = False) -> Message:
+                        review_reason: str = "", outsider: bool = False, held: dict | None = None) -> Message:
     """A customer's mail on a ticket. A human follow-up reopens a waiting or solved ticket;
-    an automatic one (out-of-office, RFC 3834) is recorded and changes nothing else."""
+    an automatic one (out-of-office, RFC 3834) is recorded and changes nothing else. `held`: the
+    ticket's changed fields go there (and on `ticket`), for the caller to write with its own."""
     message = statements.create(
         Message, ticket=ticket, direction="in", kind="automatic" if automatic else "customer",
         author_customer=customer, message_id=mail.message_id,
@@ -109,8 +110,12 @@ def add_inbound_message(ticket: Ticket, customer: Customer, mail, *, reply_text:
     # The next progress update counts from the client's own message too (open_ticket wrote it
     # already for the mail that opened the ticket).
     if not automatic and not (threaded_by == "new" and ticket.last_contact_at is not None):
-        changes["last_contact_at"] = ticket.last_contact_at = at or utcnow()
-    if changes:
+        changes["last_contact_at"] = at or utcnow()
+    for name, value in changes.items():
+        setattr(ticket, name, value)
+    if held is not None:
+        held.update(changes)
+    elif changes:
         statements.update(Ticket, ticket.id, **changes)
     return message
 

@@ -3,13 +3,15 @@ read is listed in ParsedMail.problems; a failure in one part never costs the res
 
 import logging
 import os
+import random
 import time
 import tracemalloc
 from email.message import EmailMessage
+from email.utils import getaddresses
 
 import pytest
 
-from mailer import bounces, htmltext, mime, parsing
+from mailer import addresses, bounces, htmltext, mime, parsing
 from tests.conftest import load_eml
 
 HEAD = (b"From: Alice <alice@client.example>\r\nTo: support@example.com\r\n"
@@ -130,6 +132,35 @@ def test_addresses_inside_deeply_nested_comments_are_found():
     assert mail.from_address == "alice@client.example"
     assert [a for _, a in mail.to + mail.cc + mail.reply_to] == [
         "support@example.com", "bob@client.example", "alice.home@client.example"]
+
+
+def test_plain_address_lists_read_as_the_stdlib_reads_them():
+    """Plain addresses (most From, To and Cc fields) are read by one regex instead of getaddresses:
+    on every list it takes, it must find what getaddresses finds, and it must take the common ones."""
+    rng = random.Random(5)
+    names = ["John", "John Doe", "J. Doe", "John  Doe", '"Doe, John"', '" spaced "', '"a\\"b"',
+             "=?utf-8?B?5byg5LiJ?=", "张三", "O'Brien", "boss@x.example", '""', "", "(note)"]
+    specs = ["a@b.example", "j.d+x@x.example", "a..b@x", ".a@x", "a@x.", "A@B.EXAMPLE", "a@[1.2.3.4]",
+             '"q"@x', "a b@x", "a@", "@b", "ä@x.example"]
+    junk = "aZ09.!#$%&'*+/=?^_`{|}~-@<>\"(),;:\\ \t[]张"
+
+    def piece():
+        kind = rng.random()
+        if kind < 0.3:
+            return rng.choice(["", " "]) + rng.choice(specs) + rng.choice(["", " "])
+        if kind < 0.8:
+            return rng.choice(names) + rng.choice(["", " ", "\t"]) + "<" + rng.choice(specs) + ">"
+        return "".join(rng.choice(junk) for _ in range(rng.randrange(1, 20)))
+
+    taken = 0
+    for _ in range(20_000):
+        value = ",".join(piece() for _ in range(rng.randrange(1, 4)))
+        plain = addresses._plain(value)
+        if plain is not None:
+            taken += 1
+            assert plain == getaddresses([value]), value
+    assert taken > 500  # the common shapes were among them
+    assert addresses._plain("Alice Liddell <alice@client.example>, bob@client.example") is not None
 
 
 # 8. parse_degraded: the fallback when parse failed or ran out of time.
