@@ -32,7 +32,8 @@ def receive_customer_mail(settings, mail, *, ticket, follow_up_of, mailbox, thre
         follow_up_of = staff.surviving(follow_up_of)
     # One transaction, or a part of the caller's (the pipeline's savepoint for this mail, which
     # also records the mail's outcome): a second savepoint inside that one would change nothing.
-    with db.transaction():
+    # Its events are written together at the end.
+    with db.transaction(), tickets.events_held():
         tier = rules.tier_for(settings.customers.rules, settings.customers.default_tier, mail.from_address)
         customer = customers.find_or_create(mail.from_address, mail.from_name, found=found_customer, tier=tier)
         copied = [(n, a) for n, a in mail.to + mail.cc  # mailbox_for also covers support+tag@

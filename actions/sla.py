@@ -49,13 +49,19 @@ def histories(found: list[Ticket]) -> dict[int, list[sla_clocks.Happening]]:
     when = Event.created_at.python_value
     for ticket_id, action, new, detail, created_at in db.execute_sql(
             _history_sql(len(result), db.param), [*result, *HISTORY[1:]]):
-        if action == "status":  # events from before old/new were data carry it in their detail
-            status = json.loads(new) if new else detail.rpartition("→")[2].strip()
-            happening = sla_clocks.Happening(when(created_at), "status", status)
-        else:
-            happening = sla_clocks.Happening(when(created_at), "customer" if action == "customer_replied" else "reply")
-        result[ticket_id].append(happening)
+        result[ticket_id].append(_happening(action, new, detail, when(created_at)))
+    for row in tickets.held_events():  # recorded by this mail's action, written when it ends
+        ticket_id = getattr(row["ticket"], "id", row["ticket"])
+        if ticket_id in result and row["action"] in HISTORY[1:]:
+            result[ticket_id].append(_happening(row["action"], row["new"], row["detail"], row["created_at"]))
     return result
+
+
+def _happening(action: str, new: str | None, detail: str, at: dt.datetime) -> sla_clocks.Happening:
+    """An event of the history (action, its `new` as stored JSON, detail, created_at) as the clocks see it."""
+    if action == "status":  # events from before old/new were data carry it in their detail
+        return sla_clocks.Happening(at, "status", json.loads(new) if new else detail.rpartition("→")[2].strip())
+    return sla_clocks.Happening(at, "customer" if action == "customer_replied" else "reply")
 
 
 @functools.lru_cache(maxsize=64)

@@ -35,7 +35,9 @@ TRIGGERS = (
 
 def spaced(text: str | None) -> str:
     """The text as it is indexed: a space around each CJK character."""
-    return CJK.sub(r" \1 ", text or "")
+    if not text or text.isascii():  # most mail: nothing to space, and the check costs nothing
+        return text or ""
+    return CJK.sub(r" \1 ", text)
 
 
 def match(query: str, prefixes: bool = True) -> str:

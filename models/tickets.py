@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import json
 import secrets
@@ -169,10 +171,37 @@ def record_all(events: list[dict]) -> None:
     """Events of any tickets in one insert: dicts of `record`'s arguments and "ticket"."""
     if events:
         now = utcnow()
-        statements.insert_many(Event, [{"ticket": e["ticket"], "action": e["action"], "detail": e.get("detail", ""),
-                                        "actor": e.get("actor", "system"), "via": e.get("via", "system"),
-                                        "old": _json(e.get("old")), "new": _json(e.get("new")), "created_at": now}
-                                       for e in events])
+        rows = [{"ticket": e["ticket"], "action": e["action"], "detail": e.get("detail", ""),
+                 "actor": e.get("actor", "system"), "via": e.get("via", "system"),
+                 "old": _json(e.get("old")), "new": _json(e.get("new")), "created_at": now} for e in events]
+        held = _held_events.get()
+        if held is not None:
+            held.extend(rows)  # written by the block
+        else:
+            statements.insert_many(Event, rows)
+
+
+_held_events: contextvars.ContextVar[list[dict] | None] = contextvars.ContextVar("held_events", default=None)
+
+
+@contextlib.contextmanager
+def events_held():
+    """The events recorded in the block are written together when it ends (call it inside the
+    transaction): one INSERT for all a mail changes, where each step would write its own.
+    Meanwhile `held_events` shows them to the one reader of events on the way, the SLA history.
+    A block that raises writes nothing (its transaction is rolled back anyway)."""
+    held: list[dict] = []
+    token = _held_events.set(held)
+    try:
+        yield
+    finally:
+        _held_events.reset(token)
+    statements.insert_many(Event, held)
+
+
+def held_events() -> list[dict]:
+    """The rows recorded in the current `events_held` block and not yet written."""
+    return _held_events.get() or []
 
 
 def _json(value):

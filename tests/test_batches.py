@@ -108,3 +108,26 @@ def test_a_batch_reads_its_mails_before_its_transaction_and_a_mail_failing_there
     row = InboundMail.get_by_id(bad)
     assert row.state == "received" and "extract_reply" in row.error and "simulated bug" in row.error
     assert Ticket.select().count() == 1 and Message.select().count() == 1
+
+
+def test_a_customers_reply_writes_its_events_together_in_the_order_they_happened(settings, monkeypatch):
+    from models.base import db
+
+    importer.import_many(settings, [load_eml("new_question_with_cc.eml")], notify=False)
+    inserts = []
+    real = db.obj.execute_sql
+
+    def counted(sql, params=None, *args, **kwargs):
+        if sql.startswith('INSERT INTO "event"'):
+            inserts.append(sql)
+        return real(sql, params, *args, **kwargs)
+    monkeypatch.setattr(db.obj, "execute_sql", counted)
+    [result] = importer.import_many(settings, [load_eml("reply_to_own_sent_mail.eml")], notify=False)
+    assert result["outcome"] == "added" and len(inserts) == 1
+    actions = [e.action for e in Event.select().order_by(Event.id)]
+    # Last year's question is long past its first response: the reply is a complaint, which files
+    # the ticket under the complaint category, and all of it lands in the one insert, in order.
+    assert actions == ["created", "sla_started", "sla_started", "customer_replied", "complaint", "category"]
+    ticket = Ticket.get()
+    assert ticket.category == settings.tickets.complaint_category and ticket.last_contact_at is not None
+    assert ticket.sla_state == "breached"
