@@ -37,6 +37,9 @@ def test_the_wheel_carries_templates_and_defaults_and_processes_a_mail(tmp_path)
     site.mkdir()
     shipped = env_dir / "share" / "postdesk" / "config.toml"
     assert shipped.is_file()
+    deploy = env_dir / "share" / "postdesk" / "deploy"  # docs/deployment.md's files, beside the defaults
+    assert {p.relative_to(deploy).as_posix() for p in deploy.rglob("*") if p.is_file()} == {
+        p.relative_to(ROOT / "deploy").as_posix() for p in (ROOT / "deploy").rglob("*") if p.is_file()}
     (site / "config.toml").write_text(shipped.read_text(encoding="utf-8"), encoding="utf-8")
     (site / "mail").mkdir()
     (site / "mail" / "question.eml").write_bytes(
