@@ -48,7 +48,10 @@ _GIVE_UP_DAYS = 100 * 366  # a calendar validated to have weekly hours is open l
 _DAY_CACHE_SIZE = 20_000
 _EPOCH = datetime(2000, 1, 1)  # where the index's blocks are counted from (any instant would do)
 _BLOCK = timedelta(days=16)  # one block of the index: two working weeks and a weekend
-_GIVE_UP_BLOCKS = _GIVE_UP_DAYS // _BLOCK.days
+_GIVE_UP_BLOCKS = _GIVE_UP_DAYS // _BLOCK.days + 2  # at least _GIVE_UP_DAYS past the instant asked about
+# The instants the index covers: its days' intervals are worked out from two days either side,
+# which datetime cannot represent at its very ends.
+_FIRST, _LAST = datetime.min + 3 * _DAY, datetime.max - 3 * _DAY
 _BLOCK_CACHE_SIZE = 2_000
 
 
@@ -286,8 +289,8 @@ class Calendar:
         """Block `index` of the index (see the module docstring), built once."""
         block = self._blocks.get(index)
         if block is None:
-            lo = _EPOCH + index * _BLOCK
-            block = _Block(self._open(lo, lo + _BLOCK))
+            lo, hi = (_EPOCH + min(max(i * _BLOCK, _FIRST - _EPOCH), _LAST - _EPOCH) for i in (index, index + 1))
+            block = _Block(self._open(lo, hi) if lo < hi else [])
             if len(self._blocks) >= _BLOCK_CACHE_SIZE:
                 self._blocks.clear()
             self._blocks[index] = block

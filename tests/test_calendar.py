@@ -361,6 +361,19 @@ def test_between_counts_the_open_intervals():
         assert cal.between(a, b) == expected
 
 
+def test_a_century_of_business_time_and_the_ends_of_the_calendar():
+    """The index reaches as far as the walk it replaced: a target of a hundred years of business
+    time, and dates next to the first and last that datetime can hold."""
+    cal = Calendar(timezone="America/New_York")
+    far = cal.add(T("2026-01-01 00:00"), 12_548_246)
+    assert far.year == 2126 and cal.between(T("2026-01-01 00:00"), far) == 12_548_246
+    assert cal.subtract(far, 12_548_246) == T("2026-01-01 14:00")  # 09:00 New York, the first open minute
+    late, early = datetime(9999, 12, 1), datetime(1, 1, 10)
+    for a, b in ((late, late + timedelta(days=20)), (early, early + timedelta(days=15))):
+        expected = sum((e - s) // timedelta(microseconds=1) for s, e in cal._open(a, b)) / 60_000_000
+        assert cal.between(a, b) == expected > 0
+
+
 def test_work_is_bounded_by_days_not_minutes():
     """A year's business time, or 10,000 business minutes forward and back, reads each calendar day
     a bounded number of times; half a year of holidays is skipped a day at a time. (Work counted,
