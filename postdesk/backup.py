@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+from models.attachments import FolderStore
 from models.base import database_path
 
 EX_UNAVAILABLE, EX_CANTCREAT = 69, 73  # sysexits.h
@@ -43,23 +44,25 @@ def backup(settings, target: Path) -> str:
     else:
         pg_dump(settings.database.url, target)
         done = f"{_without_password(settings.database.url)} → {target} (pg_dump custom format; restore with pg_restore)"
-    store = settings.path(settings.attachments.folder)
-    if any(store.glob("??/*")):
-        copied = copy_attachment_store(store, target.with_name(f"{target.name}.attachments"))
+    copied = copy_attachment_store(FolderStore(settings.path(settings.attachments.folder)),
+                                   target.with_name(f"{target.name}.attachments"))
+    if copied:
         done += f"; {copied} attachment files → {target.name}.attachments/"
     return done
 
 
-def copy_attachment_store(store: Path, target: Path) -> int:
-    """Copy the store's files (named by content hash: a file never changes once written), each
-    synced; returns how many."""
+def copy_attachment_store(store: FolderStore, target: Path) -> int:
+    """Copy the store's files (named by content hash: a file never changes once written) into the
+    same layout under `target`, each synced; returns how many."""
     copied = 0
-    for path in sorted(store.glob("??/*")):
-        if path.name.startswith("."):  # being written or set aside by the orphan sweep
+    for digest, _ in store.names():
+        copy = target / store.path(digest).relative_to(store.root)
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            shutil.copy2(store.path(digest), copy)
+        except FileNotFoundError:  # set aside by the orphan sweep meanwhile: no row names it
             continue
-        (target / path.parent.name).mkdir(parents=True, exist_ok=True)
-        shutil.copy2(path, target / path.parent.name / path.name)
-        _sync(target / path.parent.name / path.name)
+        _sync(copy)
         copied += 1
     return copied
 

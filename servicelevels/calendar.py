@@ -121,6 +121,11 @@ def _index(at: datetime) -> int:
     return (at - _EPOCH) // _BLOCK
 
 
+def _block_start(index: int) -> datetime:
+    """Where block `index` begins, held within the instants the index covers."""
+    return _EPOCH + min(max(index * _BLOCK, _FIRST - _EPOCH), _LAST - _EPOCH)
+
+
 class _Block:
     """One block of the index: its open intervals (sorted, disjoint, clipped to the block) as their
     starts and ends, and `cumulative[i]`, the open microseconds before interval i (the last is
@@ -289,7 +294,7 @@ class Calendar:
         """Block `index` of the index (see the module docstring), built once."""
         block = self._blocks.get(index)
         if block is None:
-            lo, hi = (_EPOCH + min(max(i * _BLOCK, _FIRST - _EPOCH), _LAST - _EPOCH) for i in (index, index + 1))
+            lo, hi = _block_start(index), _block_start(index + 1)
             block = _Block(self._open(lo, hi) if lo < hi else [])
             if len(self._blocks) >= _BLOCK_CACHE_SIZE:
                 self._blocks.clear()
