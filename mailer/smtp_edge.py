@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import re
 import ssl
 from email.utils import formatdate
 
@@ -14,6 +15,10 @@ from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 from . import spool
 
 log = logging.getLogger(__name__)
+
+# A path as nearly every client writes it: <dot-atom@host.name>, then its parameters.
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_PLAIN_PATH = re.compile(rf"<({_ATOM}(?:\.{_ATOM})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*)>[ \t]*(.*)", re.S)
 
 
 class Edge:
@@ -69,6 +74,19 @@ class LimitedSMTP(SMTP):
                 return
             self.client = client
         super().connection_made(transport)
+
+    def _getaddr(self, arg: str):
+        """The path of MAIL FROM or RCPT TO, and what follows it. aiosmtpd reads it with the email
+        package's header parser, and defines a class on every call: a fifth of the edge's time per
+        mail. The plain form is read here by one regex instead, to the same result (a test compares
+        the two); any other form, and a comment after the path, go to aiosmtpd."""
+        plain = _PLAIN_PATH.fullmatch(arg)
+        if plain is None or plain[2].startswith("("):
+            return super()._getaddr(arg)
+        address, rest = plain[1], plain[2]
+        if self.local_part_limit and address.index("@") > self.local_part_limit:
+            return None, None
+        return address, rest
 
     def _timeout_cb(self):
         # aiosmtpd just closes an idle session; RFC 5321 §3.8 lets a server that must close say

@@ -65,9 +65,12 @@ def _claim_sql(p: str, skip_locked: str, returning: bool) -> str:
     return sql + " RETURNING " + statements.columns(Outbox) if returning else sql
 
 
-def mark_sent(row: Outbox) -> None:
+def mark_sent(row: Outbox, claim_next: int | None = None) -> Outbox | None:
+    """Record the row as sent; with `claim_next`, claim that row in the same transaction (a
+    batch's next send) and return it as `claim` does."""
     with db.atomic():
         statements.update(Outbox, row.id, state="sent", sent_at=utcnow(), attempts=row.attempts + 1, last_error="")
+        return claim(claim_next) if claim_next is not None else None
 
 
 def mark_failed(row: Outbox, error: str, permanent: bool, max_attempts: int,

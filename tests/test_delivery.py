@@ -13,7 +13,7 @@ import time_machine
 from aiosmtpd.controller import Controller
 
 from models import customers, migrations, outbox
-from models.base import utcnow
+from models.base import db, utcnow
 from models.tables import Customer, Outbox
 from postdesk import cli, config, runtime
 from tests.conftest import free_port, make_settings, run_worker
@@ -31,6 +31,7 @@ class Relay:
         self.refusals: dict[str, list[str]] = {}
         self.drop_after: set[int] = set()
         self.connections = 0
+        self.on_data = None  # called as each mail arrives, before it is answered
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):  # noqa: N802
         self.connections += 1
@@ -49,6 +50,8 @@ class Relay:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802
+        if self.on_data is not None:
+            self.on_data()
         self.received.append((envelope.mail_from, envelope.rcpt_tos, envelope.content))
         if len(self.received) in self.drop_after:
             asyncio.get_running_loop().call_soon(server.transport.close)  # once the 250 is on its way
@@ -240,6 +243,23 @@ def test_a_batch_job_run_twice_sends_each_mail_once(relay):
     assert outgoing.deliver_batch(ids) == {"sent": 3}
     assert outgoing.deliver_batch(ids) == {"skipped": 3}  # and opens no connection
     assert len(handler.received) == 3 and handler.connections == 1
+
+
+def test_a_batch_has_one_mail_in_flight_at_a_time_and_one_transaction_per_mail(relay, monkeypatch):
+    """A crash mid-batch can leave only the mail being sent unmarked; and a sent mail's mark and
+    the next mail's claim share a transaction (on SQLite each one waits for the write lock)."""
+    settings, handler = relay
+    rows = [queued(f"c{i}@client.example") for i in range(5)]
+    in_flight = []
+    handler.on_data = lambda: in_flight.append(
+        [r.id for r in Outbox.select(Outbox.id).where(Outbox.state == "sending")])
+    begins = []
+    begin = db.obj.begin
+    monkeypatch.setattr(db.obj, "begin", lambda *args: begins.append(1) or begin(*args))
+    assert outgoing.deliver_batch([r.id for r in rows]) == {"sent": 5}
+    assert in_flight == [[r.id] for r in rows]
+    assert len(begins) == len(rows) + 1
+    assert all(Outbox.get_by_id(r.id).state == "sent" for r in rows)
 
 
 def test_a_batch_of_fifty_mails_goes_over_one_connection_refusals_and_all(relay):

@@ -2,12 +2,15 @@
 
 import datetime as dt
 
+import redis
+from rq import SimpleWorker
+
 from mailer import spool
 from models.base import utcnow
 from models.tables import InboundMail, Message, Ticket
 from postdesk import runtime
 from tests.conftest import load_eml, run_worker, sent_mail
-from workers import processing, sweeper
+from workers import outgoing, processing, runner, sweeper
 
 
 def store(name: str) -> int:
@@ -153,3 +156,24 @@ def test_the_planners_statistics_are_refreshed_once_the_database_has_enough_tick
     if settings.database.url.startswith("sqlite"):
         tables = {t for t, in db.execute_sql("SELECT tbl FROM sqlite_stat1")}
         assert {"ticket", "message"} <= tables
+
+
+def test_a_job_costs_half_the_redis_round_trips_of_rqs_own_worker(settings, monkeypatch):
+    """RQ renews the worker's heartbeat before and after each dequeue and after each job, and
+    marks it idle twice; ours renews it at most once a second and does not repeat a state. Each
+    round trip wakes Redis and the worker, which costs about as much as a short mail's work."""
+    trips = []
+    execute, execute_pipeline = redis.Redis.execute_command, redis.client.Pipeline.execute
+    monkeypatch.setattr(redis.Redis, "execute_command", lambda *a, **k: trips.append(1) or execute(*a, **k))
+    monkeypatch.setattr(redis.client.Pipeline, "execute", lambda *a, **k: trips.append(1) or execute_pipeline(*a, **k))
+    queue, connection = runtime.queue(settings), runtime.redis_connection(settings)
+    per_job = {}
+    for worker_class in (SimpleWorker, runner.Worker):
+        for _ in range(20):
+            queue.enqueue(outgoing.deliver, 999_999)  # no such row: skipped
+        worker = worker_class([queue], connection=connection)
+        trips.clear()
+        worker.work(burst=True, logging_level="WARNING")
+        per_job[worker_class] = len(trips) / 20
+        assert queue.count == 0 and worker.last_heartbeat is not None
+    assert per_job[runner.Worker] <= 10 < per_job[SimpleWorker] / 1.5, per_job

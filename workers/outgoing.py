@@ -23,12 +23,20 @@ def deliver(outbox_id: int) -> str:
 
 
 def deliver_batch(outbox_ids: list[int]) -> dict:
-    """Send several rows over one relay connection; returns how many ended in each state."""
+    """Send several rows over one relay connection; returns how many ended in each state. Each
+    row is claimed just before its own send and marked right after it, as `send_row` does, but
+    a sent row's mark and the next row's claim are one transaction: on SQLite every transaction
+    waits for the one write lock, which the other workers hold for whole batches."""
     settings = runtime.settings()
     outcomes: dict[str, int] = {}
     with delivery.transport_for(settings) as transport:
-        for outbox_id in outbox_ids:
-            state = send_row(settings, transport, outbox_id)
+        row = _claim(outbox_ids[0] if outbox_ids else None)
+        for following in [*outbox_ids[1:], None]:
+            if row is None:
+                state, row = "skipped", _claim(following)
+            else:
+                with logcontext.about(message_id=row.message_id, outbox=row.id):
+                    state, row = _send(settings, transport, row, following)
             outcomes[state] = outcomes.get(state, 0) + 1
     return outcomes
 
@@ -41,26 +49,32 @@ def send_row(settings, transport, outbox_id: int) -> str:
     if row is None:
         return "skipped"
     with logcontext.about(message_id=row.message_id, outbox=row.id):
-        return _send(settings, transport, row)
+        return _send(settings, transport, row)[0]
 
 
-def _send(settings, transport, row) -> str:
+def _send(settings, transport, row, following: int | None = None) -> tuple[str, object]:
+    """Send the claimed row; returns its state afterwards, and the row `following` claimed (None
+    when there is none, or it is not due)."""
     reason = customers.suppression_reason(row.rcpt_to, row.kind)
     if reason:
         outbox.mark_failed(row, f"suppressed: {reason}", True, settings.outgoing.max_attempts,
                            settings.outgoing.retry_base_seconds)
         log.info("outbox %d %s to %s not sent: %s", row.id, row.message_id, row.rcpt_to, reason)
-        return "dead"
+        return "dead", _claim(following)
     try:
         transport.send(row.mail_from, [row.rcpt_to], bytes(row.raw), f"{row.id}")
     except delivery.DeliveryError as exc:
         state = outbox.mark_failed(row, str(exc), exc.permanent, settings.outgoing.max_attempts,
                                    settings.outgoing.retry_base_seconds)
         log.warning("outbox %d %s to %s: %s (%s)", row.id, row.message_id, row.rcpt_to, exc, state)
-        return state
-    outbox.mark_sent(row)
+        return state, _claim(following)
+    following_row = outbox.mark_sent(row, claim_next=following)
     log.info("outbox %d %s sent to %s", row.id, row.message_id, row.rcpt_to)
-    return "sent"
+    return "sent", following_row
+
+
+def _claim(outbox_id: int | None):
+    return outbox.claim(outbox_id) if outbox_id is not None else None
 
 
 def enqueue_deliveries(settings, outbox_ids: list[int]) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 
 import redis
 from rq import SimpleWorker
@@ -24,6 +25,7 @@ log = logging.getLogger(__name__)
 
 DATABASE_POLL_SECONDS = 1.0
 WORKER_TTL = 60  # RQ waits for a job up to WORKER_TTL - 15 seconds in one blocking read
+HEARTBEAT_SECONDS = 1.0  # RQ renews the worker's key for WORKER_TTL + 60 seconds each time
 
 
 class Worker(SimpleWorker):
@@ -31,17 +33,34 @@ class Worker(SimpleWorker):
     stops, instead of retrying for ever, when it loses Redis."""
 
     signalled = False
+    beaten_at = -HEARTBEAT_SECONDS
 
     def request_stop(self, signum, frame):
         self.signalled = True  # RQ marks only a busy worker as stopping; we need to know either way
         return super().request_stop(signum, frame)
 
-    def heartbeat(self, *args, **kwargs):
+    def heartbeat(self, timeout=None, pipeline=None):
+        """RQ's heartbeat, at most once a second when it only renews the worker's default TTL:
+        RQ sends one before and after every dequeue and after every job, three round trips each,
+        about half its cost per job, while the TTL it renews is two minutes long. A heartbeat
+        that sets a job's longer TTL, or goes in one of RQ's pipelines, is always sent."""
+        renewal = timeout is None and pipeline is None
+        if renewal and time.monotonic() - self.beaten_at < HEARTBEAT_SECONDS:
+            return
         try:
-            return super().heartbeat(*args, **kwargs)
+            super().heartbeat(timeout, pipeline)
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             log.warning("worker lost Redis (%s); taking work from the database", exc)
             raise StopRequested() from None
+        if renewal:
+            self.beaten_at = time.monotonic()
+
+    def set_state(self, state, pipeline=None):
+        """RQ's, without the round trip when the state is the one last set: RQ marks the worker
+        idle after each job and again as it waits for the next."""
+        if pipeline is None and state == self.get_state():
+            return
+        super().set_state(state, pipeline)
 
 
 def run(settings, verbose: bool = False) -> int:
