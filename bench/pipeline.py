@@ -28,7 +28,7 @@ from mailer import notify, pipeline, spool  # noqa: E402
 from models import migrations  # noqa: E402
 from models.tables import InboundMail, Message, Outbox, Ticket  # noqa: E402
 from postdesk import config, runtime  # noqa: E402
-from workers import processing  # noqa: E402
+from workers import handover  # noqa: E402
 
 
 def acks_by_thread(mails, tickets_by_mid) -> dict:
@@ -66,8 +66,8 @@ def process_all(settings, ids, mails, workers: int) -> float:
                 runtime.init(settings)
                 statements = count_statements()
                 cpu = time.process_time()
-                for start in range(0, len(share), processing.BATCH_SIZE):  # as a worker's batch job does
-                    for ctx in pipeline.process_many(settings, share[start:start + processing.BATCH_SIZE],
+                for start in range(0, len(share), handover.BATCH_SIZE):  # as a worker's batch job does
+                    for ctx in pipeline.process_many(settings, share[start:start + handover.BATCH_SIZE],
                                                      allow_defer=True):
                         if ctx.outcome == "deferred":  # it answers mail the batch could not see: alone now
                             pipeline.process(settings, ctx.row.id)

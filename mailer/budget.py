@@ -10,6 +10,8 @@ import time
 
 log = logging.getLogger(__name__)
 
+LEASE_MARGIN_SECONDS = 30  # a mail's lease outlives its budget: only a dead worker's lease runs out
+
 
 class OverBudget(BaseException):
     """Processing one mail took longer than its budget. A BaseException on purpose: library code

@@ -11,7 +11,7 @@ from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 
 from models import inbound
-from workers import processing
+from workers import handover
 
 from .parsing import message_id_of
 
@@ -92,7 +92,7 @@ class Poller:
             return False
         log.info("%s stored as inbound %d (imap %s uid %d)", message_id, inbound_id,
                  self.account.name, uid)
-        processing.enqueue_processing(self.settings, [inbound_id])
+        handover.enqueue_processing(self.settings, [inbound_id])
         return True
 
     def _tidy(self, client, last_uid: int) -> None:

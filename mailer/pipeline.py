@@ -245,7 +245,7 @@ def _mailbox_for(ctx: Context):
 
 
 AGENT_OUTCOMES = ("relayed", "refused", "commands")
-LEASE_MARGIN_SECONDS = 30  # a lease outlives the budget: only a dead worker's lease runs out
+LEASE_MARGIN_SECONDS = budget.LEASE_MARGIN_SECONDS
 
 
 def process(settings, inbound_id: int, notify: bool = True, historic: bool = False,

@@ -50,14 +50,14 @@ def receive(settings, raw: bytes, source: str, mail_from: str = "", rcpt_to: tup
 
 def hand_over(settings, mail: inbound.Incoming, inbound_id: int, batcher=None) -> None:
     """After the commit: log, then give the id to the batcher, or straight to the workers."""
-    from workers import processing  # edges import the worker API only when they receive
+    from workers import handover  # edges import the worker API only when they receive
 
     log.info("%s stored as inbound %d (%s, %d bytes)", mail.message_id, inbound_id, mail.source,
              len(mail.raw), extra={"message_id": mail.message_id, "inbound": inbound_id})
     if batcher is not None:
         batcher.add(inbound_id)
     else:
-        processing.enqueue_processing(settings, [inbound_id])
+        handover.enqueue_processing(settings, [inbound_id])
 
 
 class GroupCommitter:

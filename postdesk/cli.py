@@ -347,7 +347,7 @@ def cmd_reports_rebuild(settings, args) -> int:
 
 def cmd_smtp(settings, args) -> int:
     from mailer.smtp_edge import make_controller
-    from workers.processing import Batcher
+    from workers.handover import Batcher
 
     runtime.init(settings)
     batcher = Batcher(settings)

@@ -34,8 +34,6 @@ from bisect import bisect_left, bisect_right
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import holidays as _holidays
-
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 _DEFAULT_HOURS = {day: ("09:00-17:00",) for day in WEEKDAYS[:5]}
@@ -85,6 +83,14 @@ def _parse_date(text: object, where: str) -> date:
         return date.fromisoformat(text.strip())
     except ValueError:
         raise CalendarError(f"{where}: {_q(text)} is not a YYYY-MM-DD date") from None
+
+
+def _country_holidays(country: str, subdivision: str, years):
+    """The holidays package's calendar of a country, imported only when a calendar names one:
+    importing it costs every command about 50 ms."""
+    import holidays
+
+    return holidays.country_holidays(country, subdiv=subdivision or None, years=years)
 
 
 def _parse_dates(texts: object, where: str) -> frozenset[date]:
@@ -197,7 +203,7 @@ class Calendar:
             raise CalendarError(f'subdivision: "{self.subdivision}" needs a country')
         if self.country:
             try:
-                _holidays.country_holidays(self.country, subdiv=self.subdivision or None, years=())
+                _country_holidays(self.country, self.subdivision, ())
             except NotImplementedError as exc:
                 if self.subdivision and "subdiv" in str(exc).lower():
                     raise CalendarError(f'subdivision: "{self.subdivision}" is not a subdivision of '
@@ -387,7 +393,7 @@ class Calendar:
         found = self._raw_years.get(year)
         if found is None:
             if 1 <= year <= 9999:
-                loaded = _holidays.country_holidays(self.country, subdiv=self.subdivision or None, years=year)
+                loaded = _country_holidays(self.country, self.subdivision, year)
                 found = (frozenset(loaded.keys()), frozenset(getattr(loaded, "weekend_workdays", ()) or ()))
             else:
                 found = (frozenset(), frozenset())

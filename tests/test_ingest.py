@@ -32,3 +32,17 @@ def test_unwritable_database_asks_the_mta_to_retry(tmp_path, redis_server):
     settings = make_settings(tmp_path, redis_server, database={"url": "sqlite:////dev/null/postdesk.db"})
     result = pipe_in(settings, load_eml("new_question.eml"))
     assert result.returncode == 75 and b"try again later" in result.stderr
+
+
+def test_storing_a_piped_mail_leaves_the_pipeline_to_the_worker(settings):
+    """Postfix starts `postdesk ingest` for every mail: it stores and enqueues the job by name,
+    without importing the pipeline and the actions (a third of its start-up); the worker does."""
+    result = subprocess.run([sys.executable, "-X", "importtime", "-m", "postdesk", "--config", settings.source,
+                             "ingest"], input=load_eml("new_question.eml"), capture_output=True)
+    assert result.returncode == 0, result.stderr
+    imported = {line.rpartition("|")[2].strip() for line in result.stderr.decode().splitlines()
+                if line.startswith("import time:")}
+    assert {"mailer.spool", "workers.handover"} <= imported
+    assert not imported & {"mailer.pipeline", "workers.processing", "actions", "jinja2"}
+    run_worker(settings)
+    assert Ticket.get().subject == "Cannot log in to my account"

@@ -16,7 +16,7 @@ RANK = {"models": 0, "mailer-leaf": 1, "servicelevels": 1, "actions": 2, "mailer
 KNOWN = {
     ("mailer.imap_edge", "postdesk.runtime"), ("web", "postdesk.config"), ("web", "postdesk.runtime"),
     ("web.health", "postdesk.runtime"), ("web.monitoring", "postdesk.runtime"),
-    ("workers.processing", "postdesk.runtime"),
+    ("workers.processing", "postdesk.runtime"), ("workers.handover", "postdesk.runtime"),
     ("workers.outgoing", "postdesk.runtime"), ("workers.sweeper", "postdesk.runtime"),
     ("workers.runner", "postdesk.runtime"), ("workers.schedule", "postdesk.runtime"),
     ("workers.sla", "postdesk.runtime"), ("workers.followups", "postdesk.runtime"),
@@ -82,4 +82,4 @@ def test_the_sla_calculators_are_pure():
 
 def test_the_walk_sees_imports_inside_functions():
     spool = dict(ALL)["mailer.spool"]
-    assert "workers.processing" in set(imports("mailer.spool", spool))  # imported inside a function
+    assert "workers.handover" in set(imports("mailer.spool", spool))  # imported inside a function

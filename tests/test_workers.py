@@ -10,7 +10,7 @@ from models.base import utcnow
 from models.tables import InboundMail, Message, Ticket
 from postdesk import runtime
 from tests.conftest import load_eml, run_worker, sent_mail
-from workers import outgoing, processing, runner, sweeper
+from workers import handover, outgoing, processing, runner, sweeper
 
 
 def store(name: str) -> int:
@@ -51,7 +51,7 @@ def test_one_failing_mail_does_not_stop_its_batch(settings, monkeypatch):
 
 
 def test_batcher_hands_stored_mail_to_the_workers_in_one_job(settings):
-    batcher = processing.Batcher(settings, size=5, wait=0.05)
+    batcher = handover.Batcher(settings, size=5, wait=0.05)
     ids = [store("new_question.eml"), store("no_message_id.eml"), store("chinese_gbk_question.eml")]
     for inbound_id in ids:
         batcher.add(inbound_id)

@@ -13,7 +13,7 @@ from peewee import fn
 from models import inbound, status
 from models.base import utcnow
 from models.tables import InboundMail
-from workers.processing import enqueue_processing
+from workers.handover import enqueue_processing
 
 from . import monitoring
 from .auth import admin_required

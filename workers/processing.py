@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import threading
 import time
 from dataclasses import dataclass
 
@@ -17,14 +16,13 @@ from rq.timeouts import BaseTimeoutException
 from mailer import pipeline
 from postdesk import runtime
 
+from .handover import QUICK_RETRIES, job_timeout
 from .outgoing import deliver, enqueue_deliveries
 
 log = logging.getLogger(__name__)
 
 
 MAX_DEFERRALS = 10  # about ten seconds, then the mail is processed as it stands
-QUICK_RETRIES = 10  # 20 ms apart, before handing the wait to RQ's scheduler (1 s resolution)
-BATCH_SIZE = 20
 
 
 @dataclass(frozen=True)
@@ -121,74 +119,9 @@ def process_stored(settings, inbound_id: int, allow_defer: bool = False) -> str:
     return ctx.outcome
 
 
-def job_timeout(settings, mails: int) -> int:
-    """Each mail has its own budget; the job's timeout is only the backstop behind them, long
-    enough for every mail's budget on every quick retry of a deferred one."""
-    per_mail = (QUICK_RETRIES + 1) * (settings.worker.mail_budget_seconds + pipeline.LEASE_MARGIN_SECONDS)
-    return mails * per_mail + 60
-
-
 def _retry_later(settings, inbound_id: int, deferrals: int) -> None:
     try:
         runtime.queue(settings).enqueue_in(dt.timedelta(seconds=1), process_inbound, inbound_id,
                                            deferrals=deferrals, job_timeout=job_timeout(settings, 1))
     except redis.RedisError as exc:
         log.warning("inbound %d deferred but not re-enqueued (%s); the sweeper will retry", inbound_id, exc)
-
-
-def enqueue_processing(settings, inbound_ids: list[int]) -> bool:
-    """Hand stored mail to the workers, one job for all. False when Redis is unreachable: the
-    mail is safe in the database and the sweeper picks it up once Redis is back."""
-    timeout = job_timeout(settings, len(inbound_ids))
-    try:
-        if len(inbound_ids) == 1:
-            runtime.queue(settings).enqueue(process_inbound, inbound_ids[0], job_timeout=timeout)
-        else:
-            runtime.queue(settings).enqueue(process_inbound_batch, inbound_ids, job_timeout=timeout)
-    except redis.RedisError as exc:
-        log.warning("inbound %s stored but not enqueued (%s); the sweeper will retry", inbound_ids, exc)
-        return False
-    return True
-
-
-class Batcher:
-    """Hands stored mail to the workers in batches of up to `size`, each waiting at most `wait`
-    seconds for company. Anything not yet handed over when the process dies is stored: the
-    sweeper enqueues it."""
-
-    def __init__(self, settings, size: int = BATCH_SIZE, wait: float = 0.05):
-        self.settings, self.size, self.wait = settings, size, wait
-        self.pending: list[int] = []
-        self.lock = threading.Lock()
-        self.has_items, self.full = threading.Event(), threading.Event()
-        self.closed = False
-        self.thread = threading.Thread(target=self._run, name="postdesk-batcher", daemon=True)
-        self.thread.start()
-
-    def add(self, inbound_id: int) -> None:
-        with self.lock:
-            self.pending.append(inbound_id)
-            self.has_items.set()
-            if len(self.pending) >= self.size:
-                self.full.set()
-
-    def close(self) -> None:
-        self.closed = True
-        self.has_items.set()
-        self.full.set()
-        self.thread.join(timeout=10)
-
-    def _run(self) -> None:
-        while True:
-            self.has_items.wait()
-            self.full.wait(self.wait)  # early when a batch is full
-            with self.lock:
-                batch, self.pending = self.pending, []
-                self.has_items.clear()
-                self.full.clear()
-            for start in range(0, len(batch), self.size):
-                enqueue_processing(self.settings, batch[start:start + self.size])
-            if self.closed:
-                return
-
-

@@ -19,7 +19,7 @@ from rq.exceptions import StopRequested
 from models import inbound, outbox
 from postdesk import runtime
 
-from . import outgoing, processing, schedule
+from . import handover, outgoing, processing, schedule
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ def redis_answers(settings) -> bool:
         return False
 
 
-def work_from_database(settings, limit: int = processing.BATCH_SIZE) -> int:
+def work_from_database(settings, limit: int = handover.BATCH_SIZE) -> int:
     """Process stored mail no worker holds and send due deliveries, without Redis. Returns how
     many rows it handled (0: nothing to do)."""
     handled = 0

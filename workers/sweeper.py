@@ -13,8 +13,8 @@ from models.base import db
 from models.tables import Ticket
 from postdesk import runtime
 
+from .handover import BATCH_SIZE, enqueue_processing
 from .outgoing import enqueue_deliveries
-from .processing import BATCH_SIZE, enqueue_processing
 
 log = logging.getLogger(__name__)
 
