@@ -2,10 +2,13 @@
 
 import random
 import smtplib
+import threading
+import time
 
 import pytest
 from aiosmtpd.smtp import SMTP
 
+from mailer import spool
 from mailer.smtp_edge import _PLAIN_PATH, LimitedSMTP, make_controller
 from models import migrations
 from models.tables import InboundMail, Ticket
@@ -91,6 +94,53 @@ def test_storage_failure_answers_451_so_the_sender_retries(tmp_path, redis_serve
         controller.stop()
     assert code == 451 and b"try again later" in text
     assert InboundMail.select().count() == 0
+
+
+def test_a_session_waiting_for_the_database_keeps_no_other_session_waiting(settings, edge):
+    """While a worker holds the database's write lock, a mail waits for it before its 250; the
+    other sessions are answered meanwhile (on SQLite the edge asks for the lock again and again
+    from its event loop, never blocking in it), and the waiting mail is stored once it is free."""
+    sent = {}
+
+    def alice():
+        with client(edge) as smtp:
+            sent["alice"] = smtp.sendmail("alice@client.example", ["support@example.com"],
+                                          load_eml("new_question.eml"))
+
+    with database_locked(settings):
+        waiting = threading.Thread(target=alice)
+        waiting.start()
+        time.sleep(0.5)  # alice's DATA now waits for the lock (the test holds for longer if not)
+        with client(edge) as smtp:
+            assert smtp.ehlo()[0] == 250
+            assert smtp.mail("bob@client.example")[0] == 250
+            assert smtp.rcpt("support@example.com")[0] == 250
+            smtp.rset()
+        answered_while_locked = waiting.is_alive()
+    waiting.join(timeout=10)
+    assert answered_while_locked and sent["alice"] == {}
+    assert InboundMail.select().count() == 1
+
+
+def test_large_and_small_mails_sent_together_are_each_stored_byte_for_byte(settings, edge, monkeypatch):
+    """Large mails (256 KiB or more; here 64 KiB, under the tests' size limit) are written beside
+    the event loop, the others in it."""
+    monkeypatch.setattr(spool.LoopCommitter, "INLINE_MAX_BYTES", 64 * 1024)
+    line = b"QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9wcXJzdHV2d3h5ejAxMjM0\r\n"
+    small = load_eml("new_question.eml").replace(b"\n", b"\r\n")
+    large = small.replace(b"Message-ID: <", b"Message-ID: <large-") + line * (100 * 1024 // len(line))
+    mails = [large, small, large.replace(b"<large-", b"<large2-"), small.replace(b"Message-ID: <", b"Message-ID: <s2-")]
+
+    def send(raw):
+        with client(edge) as smtp:
+            smtp.sendmail("alice@client.example", ["support@example.com"], raw)
+
+    threads = [threading.Thread(target=send, args=(raw,)) for raw in mails]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert sorted(bytes(row.raw) for row in InboundMail.select()) == sorted(mails)
 
 
 def test_redis_down_at_receive_time_loses_nothing(tmp_path):
