@@ -46,7 +46,7 @@ def mail_client(settings, ticket, kind: str, template: str, *, auto_submitted: s
 
 
 def _withheld(settings, customer, kind: str) -> str:
-    why = customers.suppression_reason(customer.email, kind)
+    why = customers.suppression_reason(customer.email, kind, customer=customer)
     if why:
         return why
     if kind in UNSUBSCRIBABLE and customer.unsubscribed_at:

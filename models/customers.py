@@ -14,12 +14,13 @@ BOUNCE_RANK = {"": 0, "temporary": 1, "complained": 2, "permanent": 3}
 AUTOMATIC_KINDS = frozenset({"acknowledgement", "status_update", "progress_update", "survey"})
 
 
-def suppression_reason(address: str, kind: str) -> str:
+def suppression_reason(address: str, kind: str, customer: Customer | None = None) -> str:
     """Why a mail of this kind must not go to this address, or "" when it may: nothing after a
     permanent bounce (more mail only hurts our reputation with their provider), and nothing
     automatic after a complaint, while agents' answers still reach a client who wrote to us.
-    The one rule for both queueing and sending."""
-    customer = find(address)
+    The one rule for both queueing and sending (which checks again). `customer`: the address's
+    customer when the caller holds it, read in its own transaction."""
+    customer = customer or find(address)
     if customer is None:
         return ""
     if customer.bounce_state == "permanent":
