@@ -7,11 +7,11 @@ import logging
 import traceback
 from dataclasses import dataclass, field
 
-from peewee import IntegrityError
+from peewee import IntegrityError, OperationalError
 
 from actions import mail as mail_actions
 from actions.result import Done
-from models import customers, inbound
+from models import customers, dialect, inbound
 from models.base import db, utcnow
 from models.tables import InboundMail, Message, Ticket
 
@@ -214,6 +214,13 @@ def apply(ctx: Context) -> None:
         # Another worker stored the same Message-ID between our check and our insert.
         if Message.select().where(Message.message_id == mail.message_id).exists():
             raise Discard("duplicate", f"stored concurrently as {mail.message_id}") from None
+        raise
+    except OperationalError as exc:
+        # Another worker's transaction held what this mail needed (PostgreSQL chose it as a
+        # deadlock's victim, or it waited out lock_timeout): its writes are rolled back, and it
+        # is tried again alone once the batch is committed, not counted as a failed attempt.
+        if ctx.allow_defer and dialect.is_lock_conflict(exc):
+            raise Defer(f"lost a lock to a concurrent transaction: {str(exc).splitlines()[0]}") from None
         raise
 
 

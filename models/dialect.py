@@ -42,6 +42,24 @@ def open_postgresql(url: str, lock_timeout_ms: int) -> Postgresql:
     return Postgresql(name, **kwargs)
 
 
+# PostgreSQL's codes for a statement that lost to a concurrent transaction and may simply run
+# again: chosen as a deadlock's victim, out of lock_timeout, a serialization failure.
+LOCK_CONFLICTS = ("40P01", "55P03", "40001")
+
+
+def is_lock_conflict(exc: BaseException) -> bool:
+    """Did this write fail only because another transaction held what it needed? Two workers'
+    batches can deadlock on PostgreSQL (the same mail arriving twice, by two edges, in two
+    batches that meet the same rows in opposite order); the database aborts one of them."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:  # peewee re-raises the driver's error as its own
+        if getattr(exc, "pgcode", None) in LOCK_CONFLICTS:
+            return True
+        seen.add(id(exc))
+        exc = next((e for e in (*exc.args[:1], exc.__cause__, exc.__context__) if isinstance(e, BaseException)), None)
+    return False
+
+
 def is_postgresql(database=None) -> bool:
     return isinstance(database if database is not None else db.obj, peewee.PostgresqlDatabase)
 

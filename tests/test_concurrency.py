@@ -140,3 +140,36 @@ def test_a_lease_passes_over_mail_a_batch_in_progress_holds_without_waiting(sett
         thread.join()
     assert sorted(taken) == ids[5:]
     assert waited < settings.database.busy_timeout_ms / 1000 / 2  # not the lock timeout
+
+
+@pytest.mark.skipif(not postgres.wanted(), reason="SQLite's batch takes the one write lock before its first "
+                                                  "mail: a lock lost half-way through a batch is PostgreSQL's case")
+def test_a_mail_that_loses_a_lock_to_another_transaction_is_tried_again_after_its_batch(settings):
+    """Two workers' batches can deadlock on PostgreSQL (the same mail arriving by two edges), or
+    wait out lock_timeout; the database aborts one statement. That mail's writes are rolled
+    back and it is tried again once its batch is committed: not a failed attempt."""
+    from tests.conftest import load_eml
+    from workers import processing
+
+    def question(n: int) -> int:
+        raw = load_eml("new_question.eml").replace(b"<new-question-1@client.example>", b"<q%d@client.example>" % n)
+        return inbound.store_many([inbound.Incoming(raw, "smtp", f"<q{n}@client.example>",
+                                                    rcpt_to=("support@example.com",))])[0]
+
+    processing.process_inbound_batch([question(0)])  # ticket #1: the number counter's row exists
+    first, second = question(1), question(2)
+    db.close()
+    blocker = postgres.connect(settings.database.url)  # another worker's transaction, holding the counter
+    with blocker.cursor() as cursor:
+        cursor.execute("SELECT value FROM counter WHERE name = 'ticket' FOR UPDATE")
+    release = threading.Timer(settings.database.busy_timeout_ms / 1000 * 1.5, blocker.rollback)
+    release.start()  # after the first mail's lock_timeout, before the second's
+    try:
+        outcomes = processing.process_inbound_batch([first, second])
+    finally:
+        release.join()
+        blocker.close()
+    assert outcomes == {"new_ticket": 2}
+    assert sorted(t.number for t in Ticket.select()) == [1, 2, 3]
+    assert [(r.state, r.attempts) for r in InboundMail.select().where(InboundMail.id.in_([first, second]))] == [
+        ("processed", 1), ("processed", 1)]
