@@ -10,7 +10,13 @@ import time
 
 log = logging.getLogger(__name__)
 
-LEASE_MARGIN_SECONDS = 30  # a mail's lease outlives its budget: only a dead worker's lease runs out
+LEASE_MARGIN_SECONDS = 30
+
+
+def lease_seconds(budget_seconds: float) -> float:
+    """How long a worker holds a mail for one attempt: its budget and a margin, so that only a
+    dead worker's lease runs out."""
+    return budget_seconds + LEASE_MARGIN_SECONDS
 
 
 class OverBudget(BaseException):

@@ -252,7 +252,6 @@ def _mailbox_for(ctx: Context):
 
 
 AGENT_OUTCOMES = ("relayed", "refused", "commands")
-LEASE_MARGIN_SECONDS = budget.LEASE_MARGIN_SECONDS
 
 
 def process(settings, inbound_id: int, notify: bool = True, historic: bool = False,
@@ -280,7 +279,7 @@ def process_many(settings, inbound_ids: list[int], notify: bool = True, historic
     leased just before its attempt and tried alone, so one that kills its worker takes no other
     mail with it a second time. With `allow_defer`, a mail of a batch answering one it cannot
     find comes back "deferred": that one may have been stored since the batch began."""
-    lease = settings.worker.mail_budget_seconds + LEASE_MARGIN_SECONDS
+    lease = budget.lease_seconds(settings.worker.mail_budget_seconds)
     fresh = inbound.lease_many(inbound_ids, lease, first_attempt_only=True)
     contexts = {i: Context(settings=settings, row=fresh.get(i), notify=notify, historic=historic,
                            allow_defer=allow_defer) for i in dict.fromkeys(inbound_ids)}

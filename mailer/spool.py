@@ -128,12 +128,12 @@ class GroupCommitter:
         clients (and the mail they send next) would wait; the edge answers people, it goes first."""
         if not self.polls_lock:
             return inbound.store_many(mails)
-        deadline = time.monotonic() + self.settings.database.busy_timeout_ms / 1000
+        deadline = _lock_deadline(self.settings)
         while True:
             try:
                 return inbound.store_many(mails)
             except OperationalError as exc:
-                if "locked" not in str(exc) or time.monotonic() > deadline:
+                if not _locked(exc) or time.monotonic() > deadline:
                     raise
                 time.sleep(0.001)
 
@@ -154,6 +154,7 @@ class LoopCommitter:
         self.large = GroupCommitter(settings, batcher, max_group)
         self.pending: list[tuple[inbound.Incoming, asyncio.Future]] = []
         self.deadline = 0.0  # for the lock, of the oldest mail waiting
+        self.connection = None  # the loop thread's, once told never to wait for the lock
 
     async def store(self, mail: inbound.Incoming) -> int:
         """The mail's row id once committed; raises StorageError when it could not be stored."""
@@ -163,7 +164,7 @@ class LoopCommitter:
         future = loop.create_future()
         self.pending.append((mail, future))
         if len(self.pending) == 1:  # else an attempt is already due
-            self.deadline = time.monotonic() + self.settings.database.busy_timeout_ms / 1000
+            self.deadline = _lock_deadline(self.settings)
             loop.call_soon(self._attempt)
         return await future
 
@@ -174,10 +175,12 @@ class LoopCommitter:
         loop = asyncio.get_running_loop()
         group = self.pending[:self.max_group]
         try:
-            db.execute_sql("PRAGMA busy_timeout = 0")  # this thread's connection: never wait here
+            if db.connection() is not self.connection:  # this thread's: never wait in the loop
+                db.execute_sql("PRAGMA busy_timeout = 0")
+                self.connection = db.connection()
             ids = inbound.store_many([mail for mail, _ in group])
         except OperationalError as exc:
-            if "locked" in str(exc) and time.monotonic() < self.deadline:
+            if _locked(exc) and time.monotonic() < self.deadline:
                 loop.call_later(0.001, self._attempt)
                 return
             self._fail(group, exc)
@@ -190,7 +193,7 @@ class LoopCommitter:
                 if not future.done():  # its session may have gone meanwhile
                     future.set_result(inbound_id)
         if self.pending:
-            self.deadline = time.monotonic() + self.settings.database.busy_timeout_ms / 1000
+            self.deadline = _lock_deadline(self.settings)
             loop.call_soon(self._attempt)
 
     def _fail(self, group, exc: Exception) -> None:
@@ -199,3 +202,12 @@ class LoopCommitter:
         for _, future in group:
             if not future.done():
                 future.set_exception(StorageError(str(exc)))
+
+
+def _lock_deadline(settings) -> float:
+    """Until when a mail may wait for SQLite's write lock: the configured busy timeout."""
+    return time.monotonic() + settings.database.busy_timeout_ms / 1000
+
+
+def _locked(exc: OperationalError) -> bool:
+    return "locked" in str(exc)

@@ -51,13 +51,8 @@ def is_lock_conflict(exc: BaseException) -> bool:
     """Did this write fail only because another transaction held what it needed? Two workers'
     batches can deadlock on PostgreSQL (the same mail arriving twice, by two edges, in two
     batches that meet the same rows in opposite order); the database aborts one of them."""
-    seen = set()
-    while exc is not None and id(exc) not in seen:  # peewee re-raises the driver's error as its own
-        if getattr(exc, "pgcode", None) in LOCK_CONFLICTS:
-            return True
-        seen.add(id(exc))
-        exc = next((e for e in (*exc.args[:1], exc.__cause__, exc.__context__) if isinstance(e, BaseException)), None)
-    return False
+    # peewee raises its own error while handling the driver's, which carries the code
+    return any(getattr(error, "pgcode", None) in LOCK_CONFLICTS for error in (exc, exc.__cause__, exc.__context__))
 
 
 def is_postgresql(database=None) -> bool:

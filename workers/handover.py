@@ -10,7 +10,7 @@ import threading
 
 import redis
 
-from mailer.budget import LEASE_MARGIN_SECONDS
+from mailer.budget import lease_seconds
 from postdesk import runtime
 
 log = logging.getLogger(__name__)
@@ -24,7 +24,7 @@ PROCESS_BATCH = "workers.processing.process_inbound_batch"
 def job_timeout(settings, mails: int) -> int:
     """Each mail has its own budget; the job's timeout is only the backstop behind them, long
     enough for every mail's budget on every quick retry of a deferred one."""
-    per_mail = (QUICK_RETRIES + 1) * (settings.worker.mail_budget_seconds + LEASE_MARGIN_SECONDS)
+    per_mail = (QUICK_RETRIES + 1) * lease_seconds(settings.worker.mail_budget_seconds)
     return mails * per_mail + 60
 
 
