@@ -224,11 +224,17 @@ def apply(ctx: Context) -> None:
         raise
 
 
+EARLIEST_MAIL = dt.datetime(1971, 1, 1)  # before the first networked mail: a Date that cannot be true
+
+
 def _when(ctx: Context):
-    """Imported mail keeps the time it was written; live mail is stamped now."""
+    """Imported mail keeps the time it was written; live mail is stamped now. A Date that cannot
+    be true (before 1971, or ahead of our clock) is brought within those bounds: the SLA clocks
+    count business time from it, and a century of it is not the mail's to spend."""
+    now = utcnow()
     if ctx.historic and ctx.mail.date is not None:
-        return ctx.mail.date.replace(tzinfo=None)
-    return utcnow()
+        return min(max(ctx.mail.date.replace(tzinfo=None), EARLIEST_MAIL), now)
+    return now
 
 
 def _needs_follow_up(ticket: Ticket, settings) -> bool:

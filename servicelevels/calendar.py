@@ -51,6 +51,7 @@ _GIVE_UP_BLOCKS = _GIVE_UP_DAYS // _BLOCK.days + 2  # at least _GIVE_UP_DAYS pas
 # which datetime cannot represent at its very ends.
 _FIRST, _LAST = datetime.min + 3 * _DAY, datetime.max - 3 * _DAY
 _BLOCK_CACHE_SIZE = 2_000
+_TOTAL_CACHE_SIZE = 20_000  # blocks' totals alone (an int each): 876 years of them
 
 
 class CalendarError(ValueError):
@@ -213,6 +214,7 @@ class Calendar:
         self._country_years: dict[int, tuple[frozenset[date], frozenset[date]]] = {}
         self._day_cache: dict[date, tuple[tuple[datetime, datetime], ...]] = {}
         self._blocks: dict[int, _Block] = {}
+        self._totals: dict[int, int] = {}
 
         if not self.always_open:
             if not any(self._weekly):
@@ -253,7 +255,7 @@ class Calendar:
         if self.always_open:
             return ((end - start) // _US) / _US_PER_MINUTE
         first, last = _index(start), _index(end)
-        open_us = sum(self._block(index).total for index in range(first, last))
+        open_us = sum(self._total(index) for index in range(first, last))
         return (open_us + self._block(last).before(end) - self._block(first).before(start)) / _US_PER_MINUTE
 
     def add(self, start: datetime, minutes: float) -> datetime:
@@ -306,6 +308,18 @@ class Calendar:
                 self._blocks.clear()
             self._blocks[index] = block
         return block
+
+    def _total(self, index: int) -> int:
+        """Open microseconds of block `index`, remembered apart from the blocks: a span longer
+        than the block cache (an archive's mail of the 1990s) then costs one addition per block
+        on every call, not a rebuild of every block."""
+        total = self._totals.get(index)
+        if total is None:
+            total = self._block(index).total
+            if len(self._totals) >= _TOTAL_CACHE_SIZE:
+                self._totals.clear()
+            self._totals[index] = total
+        return total
 
     def _open(self, lo: datetime, hi: datetime) -> list[tuple[datetime, datetime]]:
         """The open time within [lo, hi) as sorted, disjoint, non-empty UTC intervals."""

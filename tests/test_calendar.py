@@ -397,6 +397,20 @@ def test_work_is_bounded_by_days_not_minutes():
     assert sum(days.values()) < 400
 
 
+def test_a_span_longer_than_the_block_cache_is_worked_out_once():
+    """An archive's mail of 1900 asks for the business time of 127 years, longer than the cache
+    of blocks holds: the second time reads no day's rules again, and the span is the sum of its
+    parts."""
+    cal = Calendar(timezone="Asia/Shanghai", hours={day: ("09:00-18:00",) for day in WEEK[:5]})
+    start, middle, end = T("1900-01-01 00:00"), T("1960-06-15 12:00"), T("2026-12-03 00:00")
+    days = counting(cal)
+    whole = cal.between(start, end)
+    assert len(days) > 46_000  # every day of the span, once
+    days.clear()
+    assert cal.between(start, end) == whole and not days
+    assert whole == cal.between(start, middle) + cal.between(middle, end)
+
+
 def counting(cal) -> dict:
     """Count how often each day's rules are worked out (the calendar's own cache still applies)."""
     seen: dict = {}

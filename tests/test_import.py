@@ -4,6 +4,7 @@ import json
 import mailbox
 import subprocess
 import sys
+from datetime import datetime
 
 import pytest
 
@@ -34,6 +35,25 @@ def make_source(kind, tmp_path):
         box.add(load_eml(name))
     box.flush()
     return tmp_path / ("support.mbox" if kind == "mbox" else "Maildir")
+
+
+def test_a_date_that_cannot_be_true_is_brought_within_bounds(settings, tmp_path):
+    """Imported mail keeps its own date, except one before networked mail existed (1971) or
+    ahead of our clock: the ticket opens at the bound, and its SLA clocks count from there."""
+    folder = tmp_path / "odd-dates"
+    folder.mkdir()
+    for year in (1800, 2099):
+        (folder / f"{year}.eml").write_bytes(
+            f"From: someone{year}@client.example\r\nTo: support@example.com\r\nSubject: dated {year}\r\n"
+            f"Date: Wed, 1 Jan {year} 10:00:00 +0000\r\nMessage-ID: <dated-{year}@client.example>\r\n"
+            f"\r\nHello.\r\n".encode())
+    result, lines = run_import(settings, folder, "--no-notify")
+    assert result.returncode == 0, result.stderr
+    assert {line["outcome"] for line in lines} == {"new_ticket"}
+    old = Ticket.get(Ticket.subject == "dated 1800")
+    assert old.created_at == datetime(1971, 1, 1) and old.sla_state == "breached"
+    ahead = Ticket.get(Ticket.subject == "dated 2099")
+    assert datetime(2026, 1, 1) < ahead.created_at <= datetime.utcnow()
 
 
 @pytest.mark.parametrize("kind", ["eml folder", "mbox", "Maildir"])
