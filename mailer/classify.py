@@ -6,10 +6,22 @@ import re
 
 from .compose import LOOP_HEADER
 
-# Vendor out-of-office subjects, English and Chinese (Exchange, Gmail, QQ/163/Foxmail).
-AUTO_SUBJECT = re.compile(
-    r"^(auto(matic)?[ -]?(reply|response)|out of (the )?office|abwesenheitsnotiz|"
-    r"自动回复|自動回覆|自动答复|休假|不在办公室)", re.I)
+# The subjects mail programs give their automatic replies, in the languages they are localised
+# in: Outlook/Exchange ("Automatic reply:", "Automatische Antwort:", "Réponse automatique :"…),
+# Gmail and Yahoo vacation replies, QQ/163/Foxmail (自动回复), possibly in brackets (【自动回复】).
+# Matched at the start only: a person's subject that merely mentions auto-replies is not one.
+AUTO_SUBJECT_PHRASES = (
+    r"auto(matic)?[ -]?(reply|response|answer)", r"out of (the )?office", r"abwesenheitsnotiz",
+    r"automatische antwort", r"réponse automatique", r"respuesta automática", r"resposta automática",
+    r"risposta automatica", r"automatisch antwoord", r"automatiskt svar", r"automatisk svar",
+    r"automaattinen vastaus", r"automatyczna odpowiedź", r"automatická odpověď", r"automatická odpoveď",
+    r"automatikus válasz", r"răspuns automat", r"otomatik (yanıt|cevap)", r"автоматический ответ",
+    r"автоответ", r"автоматична відповідь", r"αυτόματη απάντηση", r"trả lời tự động", r"balasan (otomatis|automatik)",
+    r"رد تلقائي", r"תשובה אוטומטית", r"ตอบกลับอัตโนมัติ",
+    r"自动回复", r"自動回覆", r"自動回复", r"自动答复", r"自動應答", r"休假中", r"不在办公室", r"自動応答", r"自動返信",
+    r"자동 ?응답",
+)
+AUTO_SUBJECT = re.compile(r"^[\[【(（]?\s*(" + "|".join(AUTO_SUBJECT_PHRASES) + ")", re.I)
 
 
 def loop_reason(mail, our_addresses: frozenset[str]) -> str:

@@ -20,6 +20,30 @@ def test_automatic_mail_is_never_answered_and_opens_no_ticket(settings, name):
     assert Ticket.select().count() == 0 and Outbox.select().count() == 0
 
 
+@pytest.mark.parametrize("subject", [
+    "Automatic reply: Invoice question", "Automatische Antwort: Rechnung", "Réponse automatique : Facture",
+    "Respuesta automática: Factura", "Risposta automatica: Fattura", "Автоматический ответ: Счёт",
+    "Otomatik yanıt: Fatura", "自动答复: 发票问题", "【自动回复】发票问题", "自動応答: 請求書", "[Auto-Reply] Invoice",
+])
+def test_an_automatic_reply_is_known_by_its_localised_subject_alone(settings, subject):
+    """Mail programs name their automatic replies in the user's language; with no header saying
+    so, the subject's opening words are all there is."""
+    raw = (f"From: Bob <bob@client.example>\r\nTo: support@example.com\r\nSubject: {subject}\r\n"
+           f"Message-ID: <localised-ooo@client.example>\r\nContent-Type: text/plain; charset=utf-8\r\n"
+           f"\r\nI am away until Monday.\r\n").encode()
+    assert ingest(settings, raw).outcome == "auto_reply_unthreaded"
+    assert Ticket.select().count() == 0 and Outbox.select().count() == 0
+
+
+@pytest.mark.parametrize("subject", ["Automatic replies stopped working", "Re: Automatic reply: Invoice",
+                                     "休假申请怎么提交", "Question about out-of-office settings"])
+def test_a_person_writing_about_automatic_replies_opens_a_ticket(settings, subject):
+    raw = (f"From: Bob <bob@client.example>\r\nTo: support@example.com\r\nSubject: {subject}\r\n"
+           f"Message-ID: <person-ooo@client.example>\r\nContent-Type: text/plain; charset=utf-8\r\n"
+           f"\r\nMy out of office message is not sent, can you help?\r\n").encode()
+    assert ingest(settings, raw).outcome == "new_ticket"
+
+
 def test_auto_reply_on_a_pending_ticket_changes_nothing(settings):
     ingest(settings, "new_question.eml")
     ticket = Ticket.get()
