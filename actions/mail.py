@@ -84,12 +84,36 @@ def receive_customer_mail(settings, mail, *, ticket, follow_up_of, mailbox, thre
             customers.set_language(customer, language.detect(f"{mail.subject}\n{reply_text or mail.text}",
                                                              mail.charsets))
         customers.clear_bounce(customer)
-        if customer.id == ticket.customer_id:  # not a participant's reply-all, not an outsider
-            customers.add_participants(ticket, copied)
+        if customer.id == ticket.customer_id and copied:  # not a participant's reply-all, not an outsider
+            _copy_in(ticket, customer, copied)
         ack = notices.acknowledge(settings, ticket, customer, message) if outcome == "new_ticket" and notify else None
         told = notices.notify_staff(settings, ticket, message, event=outcome, author=customer.email,
                                     outsider=outsider) if notify else []
     return Done(outcome, ticket, ((ack.id,) if ack is not None else ()) + tuple(row.id for row in told))
+
+
+# People a client's copies bring onto a ticket, at most (Zendesk caps a ticket's CCs at 48): each
+# public reply goes to every one of them, so a mail copied to hundreds would have the support
+# address write to hundreds of strangers. Agents can still add more by hand.
+MAX_COPIED = 48
+
+
+def _copy_in(ticket, customer, copied: list[tuple[str, str]]) -> None:
+    """The people the ticket's customer copied become participants, up to MAX_COPIED on the
+    ticket; those left out are named in an event."""
+    on = customers.participant_addresses(ticket)
+    seen, new = set(on), []
+    for name, address in copied:
+        if address not in seen:
+            seen.add(address)
+            new.append((name, address))
+    room = max(MAX_COPIED - len(on), 0)
+    customers.add_participants(ticket, new[:room])
+    if new[room:]:
+        left_out = [address for _, address in new[room:]]
+        tickets.record(ticket, "participants_not_added", f"{len(left_out)} people copied by {customer.email} were not "
+                       f"added: a ticket takes at most {MAX_COPIED} from clients' copies", actor="postdesk",
+                       via="email", new={"addresses": left_out[:200], "count": len(left_out)})
 
 
 def _conflict_text(conflict: dict) -> str:

@@ -64,6 +64,13 @@ def add_participants(ticket: Ticket, addresses: list[tuple[str, str]]) -> list[C
     return added
 
 
+def participant_addresses(ticket: Ticket) -> set[str]:
+    p = db.param
+    return {email for email, in db.execute_sql(
+        f"SELECT customer.email FROM participant JOIN customer ON customer.id = participant.customer_id "
+        f"WHERE participant.ticket_id = {p}", (ticket.id,))}
+
+
 def is_on_ticket(ticket: Ticket, address: str) -> bool:
     address = address.lower()
     if ticket.customer.email == address:

@@ -111,6 +111,32 @@ def test_the_customer_s_own_reply_still_brings_in_colleagues(settings):
     assert {p.customer.email for p in Participant.select()} == {"carol@client.example"}
 
 
+def test_a_mail_copied_to_a_crowd_brings_in_at_most_48_and_replies_reach_no_more(settings, cast):
+    """Every public reply goes to the ticket's participants: a client's mail copied to sixty
+    people brings in 48 (Zendesk's cap on CCs), names the rest in an event, and a later copy
+    adds nobody more."""
+    from actions import tickets as staff
+    from models.tables import Outbox
+
+    crowd = ", ".join(f"person{i}@crowd.example" for i in range(60))
+    question = (f"From: Alice <alice@client.example>\r\nTo: support@example.com\r\nCc: {crowd}\r\n"
+                f"Subject: Printer\r\nMessage-ID: <crowd-1@client.example>\r\n\r\nHelp.\r\n").encode()
+    ctx = pipeline.process(settings, store(question))
+    assert ctx.outcome == "new_ticket"
+    assert {p.customer.email for p in Participant.select()} == {f"person{i}@crowd.example" for i in range(48)}
+    event = Event.get(Event.action == "participants_not_added")
+    assert "12 people" in event.detail and "person59@crowd.example" in event.new
+    again = (b"From: Alice <alice@client.example>\r\nTo: support@example.com\r\n"
+             b"Cc: person0@crowd.example, newcomer@client.example\r\nSubject: Re: Printer\r\n"
+             b"Message-ID: <crowd-2@client.example>\r\nIn-Reply-To: <crowd-1@client.example>\r\n\r\nAnd?\r\n")
+    assert pipeline.process(settings, store(again)).outcome == "added"
+    assert Participant.select().count() == 48
+    latest = Event.select().where(Event.action == "participants_not_added").order_by(Event.id.desc()).get()
+    assert "newcomer@client.example" in latest.new and "person0" not in latest.new  # already on it
+    done = staff.reply(settings, ctx.ticket, cast["bob"], "Looking into it.", via="web")
+    assert Outbox.select().where(Outbox.id.in_(done.outbox_ids)).count() == 49  # Alice and the 48
+
+
 def test_a_worker_killed_once_costs_the_mail_nothing(settings):
     inbound_id = store(load_eml("new_question.eml"))
     assert inbound.lease(inbound_id, 60) is not None  # its worker is SIGKILLed by an operator
