@@ -69,10 +69,14 @@ def receive_customer_mail(settings, mail, *, ticket, follow_up_of, mailbox, thre
             tickets.record(ticket, "needs_review", review[:1000], actor="postdesk", via="email",
                            new={"reasons": list(mail.problems)})
         if outsider:
+            alongside = threading.writes_alongside(ticket, customer.email, mail)
             tickets.record(ticket, "outsider", f"{customer.email} is not on this ticket "
-                           f"(threaded by {threaded_by}); nobody they copied was added",
+                           f"(threaded by {threaded_by}); nobody they copied was added" + (
+                               "; they share the customer's domain and wrote with them in copy: add them as a "
+                               "collaborator, or set the customer's organisation, to send them the replies"
+                               if alongside else ""),
                            actor=customer.email, via="email",
-                           new={"address": customer.email, "threaded_by": threaded_by})
+                           new={"address": customer.email, "threaded_by": threaded_by, "alongside": alongside})
             log.warning("%s from %s, who is not on ticket #%s", mail.message_id, customer.email, ticket.number)
         if not automatic and outcome == "added" and sla.awaits_overdue_answer(ticket):
             sla.complain(settings, ticket, f"{customer.email} wrote while owed an answer past its SLA", held=held)

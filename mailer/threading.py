@@ -56,34 +56,59 @@ def _first(ids: list[str], known: dict[str, int]) -> Ticket | None:
 
 def by_subject_tag(mail, sender: str, is_agent: bool = False) -> Ticket | None:
     """A [#N] tag in the subject, trusted only from a proven agent, someone on that ticket (its
-    customer or a copied colleague) or a colleague of its customer (`is_colleague`): anyone can
-    type a number, and a stranger's mail must not land on somebody else's ticket."""
+    customer or a copied colleague) or someone writing alongside its customer (`writes_alongside`):
+    anyone can type a number, and a stranger's mail must not land on somebody else's ticket."""
     for number in TAG_RE.findall(mail.subject)[:5]:
         ticket = tickets.get(number=int(number))
         if ticket is not None and (is_agent or customers.is_on_ticket(ticket, sender)
-                                   or is_colleague(ticket, sender, mail)):
+                                   or writes_alongside(ticket, sender, mail)):
             return ticket
     return None
 
 
-# Mail providers anyone can have an address at: sharing one proves no tie to a customer.
-PUBLIC_PROVIDERS = frozenset("""
-gmail.com googlemail.com outlook.com hotmail.com live.com msn.com yahoo.com yahoo.co.jp ymail.com aol.com
-icloud.com me.com mac.com proton.me protonmail.com pm.me gmx.com gmx.de gmx.net web.de mail.com zoho.com
-yandex.ru yandex.com mail.ru rambler.ru qq.com foxmail.com 163.com 126.com yeah.net sina.com sina.cn
-sohu.com 139.com 189.cn aliyun.com tom.com naver.com daum.net hanmail.net rediffmail.com fastmail.com
-hey.com tutanota.com laposte.net orange.fr free.fr libero.it t-online.de
+# Mail providers anyone can have an address at: sharing one proves no tie to a customer. Known by
+# their name whatever the country's suffix (hotmail.co.uk, yahoo.com.tw, gmx.at…), plus the
+# domains that are theirs alone.
+PUBLIC_PROVIDER_NAMES = frozenset("""
+gmail googlemail outlook hotmail live msn windowslive yahoo ymail rocketmail aol icloud me mac proton
+protonmail pm gmx web mail email zoho yandex ya rambler qq foxmail 163 126 yeah sina sohu 139 189 aliyun
+tom 21cn naver daum hanmail nate rediffmail fastmail hey tutanota tuta laposte orange wanadoo free sfr
+libero virgilio tiscali alice t-online freenet btinternet sky virginmedia ntlworld talktalk comcast verizon
+att sbcglobal bellsouth cox charter earthlink optonline shaw rogers sympatico bigpond optusnet xtra
+seznam wp onet interia o2 inbox bk list rediff posteo mailbox runbox hushmail lycos excite juno netzero
 """.split())
+# Domains of schools and universities: thousands of people who are not each other's colleagues.
+SHARED_SUFFIXES = (".edu", ".ac.uk", ".ac.jp", ".ac.kr", ".ac.nz", ".ac.za", ".ac.in", ".ac.il", ".edu.cn",
+                   ".edu.au", ".edu.hk", ".edu.tw", ".edu.sg", ".edu.my", ".edu.br", ".edu.mx", ".edu.tr")
+
+
+SECOND_LEVEL = frozenset("co com net org ne or ac edu gov".split())  # co.uk, com.tw, ne.jp…
+
+
+def is_public_provider(domain: str) -> bool:
+    """A domain anyone can have an address at (a mail provider's, a university's): its
+    registrable name (hotmail in hotmail.co.uk, not mail in mail.acme.com) is a provider's."""
+    domain = domain.lower().rstrip(".")
+    labels = domain.split(".")
+    if len(labels) < 2:
+        return False
+    cut = 3 if len(labels) >= 3 and labels[-2] in SECOND_LEVEL and len(labels[-1]) == 2 else 2
+    return labels[-cut] in PUBLIC_PROVIDER_NAMES or domain.endswith(SHARED_SUFFIXES)
+
+
+def writes_alongside(ticket: Ticket, sender: str, mail) -> bool:
+    """Someone at the customer's own domain (not a public provider's) who writes with the
+    customer in To or Cc: answering alongside them, not merely copying them. Their [#N] tag
+    threads; a stranger who copies the customer fails the domain."""
+    customer = ticket.customer
+    domain = sender.rpartition("@")[2].lower()
+    return ("." in domain and domain == customer.email.rpartition("@")[2] and not is_public_provider(domain)
+            and sender.lower() != customer.email and customer.email in {a.lower() for _, a in mail.to + mail.cc})
 
 
 def is_colleague(ticket: Ticket, sender: str, mail) -> bool:
-    """Someone at the customer's own organisation domain who writes with the customer in To or Cc:
-    answering alongside them, not merely copying them. Only for a customer we know to belong to an
-    organisation (its name set by an agent or the customer import): a shared domain alone is no
-    tie (no list of public providers is ever complete: hotmail.co.uk, a university…). A stranger
-    who copies the customer fails the domain."""
-    customer = ticket.customer
-    domain = sender.rpartition("@")[2].lower()
-    return (bool(customer.organisation) and "." in domain and domain == customer.email.rpartition("@")[2]
-            and domain not in PUBLIC_PROVIDERS and sender.lower() != customer.email
-            and customer.email in {a.lower() for _, a in mail.to + mail.cc})
+    """Someone writing alongside a customer we know to belong to an organisation (its name set
+    by an agent or the customer import): they join the ticket and receive its replies. For a
+    customer whose organisation is not known, a shared domain threads their mail but is no tie
+    enough to send them the ticket's replies: their message is shown as an outsider's."""
+    return bool(ticket.customer.organisation) and writes_alongside(ticket, sender, mail)

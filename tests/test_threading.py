@@ -2,6 +2,8 @@
 
 import datetime as dt
 
+import pytest
+
 from mailer import notify
 from models import tickets
 from models.base import utcnow
@@ -163,8 +165,22 @@ def test_a_colleague_without_the_customer_in_copy_or_at_a_public_provider_is_no_
     assert other.ticket.number == 4  # sharing gmail.com is no tie
 
 
-def test_a_shared_domain_of_a_customer_not_known_as_an_organisation_is_no_tie(settings):
-    ingest(settings, mail("Alice <alice@hotmail.co.uk>", "Cannot log in", "<a1@hotmail.co.uk>"))
-    ctx = ingest(settings, mail("Mallory <mallory@hotmail.co.uk>", "Re: [#1] Cannot log in", "<m1@hotmail.co.uk>",
-                                cc="alice@hotmail.co.uk"))
+def test_a_colleague_of_a_customer_not_known_as_an_organisation_is_threaded_but_gets_no_replies(settings):
+    """A shared company domain with the customer in copy threads the tag even when nobody told
+    us the customer's organisation; the colleague's message is shown as an outsider's and they
+    receive nothing until an agent adds them or sets the organisation."""
+    ingest(settings, mail("Alice <alice@acme.co.uk>", "Cannot log in", "<a1@acme.co.uk>"))
+    ctx = ingest(settings, mail("Bob <bob@acme.co.uk>", "Re: [#1] Cannot log in", "<b1@acme.co.uk>",
+                                cc="alice@acme.co.uk", text="Same here."))
+    assert (ctx.ticket.number, ctx.threaded_by) == (1, "subject_tag")
+    assert Message.get(Message.message_id == "<b1@acme.co.uk>").outsider
+    assert not Participant.select().exists()
+    assert "share the customer's domain" in Event.get(Event.action == "outsider").detail
+
+
+@pytest.mark.parametrize("domain", ["hotmail.co.uk", "yahoo.com.tw", "gmx.at", "tsinghua.edu.cn", "ox.ac.uk"])
+def test_a_shared_public_provider_or_university_domain_is_no_tie(settings, domain):
+    ingest(settings, mail(f"Alice <alice@{domain}>", "Cannot log in", f"<a1@{domain}>"))
+    ctx = ingest(settings, mail(f"Mallory <mallory@{domain}>", "Re: [#1] Cannot log in", f"<m1@{domain}>",
+                                cc=f"alice@{domain}"))
     assert ctx.ticket.number == 2 and not Participant.select().where(Participant.ticket == 1).exists()
