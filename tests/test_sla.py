@@ -366,3 +366,56 @@ def test_a_ticket_that_fails_in_the_sla_job_stays_due_and_holds_up_no_other(desk
     check_slas()  # the next run does what the failed one could not, once
     assert Ticket.get(Ticket.number == 1).escalation_level == 1
     assert Event.select().where((Event.action == "sla_breach") & (Event.ticket == 1)).count() == 1
+
+
+def test_the_clocks_read_from_the_shortened_history_are_those_of_the_whole_history(desk, clock):
+    """The history leaves out the client messages that change no clock (those before the first
+    reply, and all but the first after each reply). Over seeded random lives of a ticket,
+    replies, statuses and client messages, some at the same instant, its clocks are exactly what
+    the whole history gives, on the 24x7 policy and on office hours."""
+    import random
+
+    from servicelevels import clocks as sla_clocks
+    from servicelevels import policies
+
+    settings, _ = desk
+    client_writes(settings)
+    client_writes(settings, 1, sender="Li <li@example.cn>", to="zh@example.cn", subject="发票")  # office hours
+    rng = random.Random(13)
+    for trial in range(60):
+        ticket_id = 1 + trial % 2
+        Event.delete().where(Event.ticket == ticket_id).execute()
+        when = T0
+        for _ in range(rng.randint(0, 40)):
+            when += dt.timedelta(minutes=rng.choice([0, 0, 1, 7, 45, 300]))
+            action = rng.choice(["customer_replied"] * 4 + ["reply"] * 2 + ["status", "note", "sla_started"])
+            status = rng.choice(["open", "pending", "resolved", "closed"]) if action == "status" else None
+            Event.insert(ticket=ticket_id, action=action, actor="x", via="email", created_at=when,
+                         new=json.dumps(status) if status else None).execute()
+        ticket = Ticket.get_by_id(ticket_id)
+        now = when + dt.timedelta(minutes=rng.choice([0, 10, 600]))
+        policy, calendar, shortened = sla.clocks_of(settings, ticket, now)
+        whole = [sla_clocks.Happening(ticket.created_at, "created")] + [
+            sla._happening(e.action, e.new, e.detail, e.created_at)
+            for e in Event.select().where((Event.ticket == ticket_id)
+                                          & Event.action.in_(["customer_replied", "reply", "status"]))
+            .order_by(Event.created_at, Event.id)]
+        assert shortened == sla_clocks.compute(whole, policies.targets(policy), calendar, now), trial
+
+
+def test_a_ticket_written_to_thousands_of_times_reads_a_short_history(desk, clock):
+    """A monitoring system mailing one ticket every minute: each of its mails reads the replies,
+    the status changes and one client message per reply, not every message before it."""
+    settings, staff = desk
+    client_writes(settings)
+    Event.insert_many([{"ticket": 1, "action": "customer_replied", "actor": "x", "via": "email",
+                        "created_at": at(i)} for i in range(1, 3000)]).execute()
+    clock.shift(dt.timedelta(minutes=3000))
+    act.reply(settings, Ticket.get_by_id(1), staff["bob"], "Looking.", via="web")
+    clock.shift(dt.timedelta(minutes=1))
+    client_writes(settings, 2)
+    clock.shift(dt.timedelta(minutes=1))
+    client_writes(settings, 3)
+    assert sorted(h.kind for h in sla.history(Ticket.get_by_id(1))) == ["created", "customer", "reply", "status"]
+    assert clocks()["next_response"].state == "running"
+    assert clocks()["next_response"].started_at == at(3001)  # the oldest unanswered message
