@@ -93,6 +93,26 @@ def test_new_mail_from_a_bouncing_customer_clears_the_state(settings):
     assert alice_bounce_state() == ""
 
 
+def test_the_hourly_limit_reads_only_the_last_hours_mail_to_an_address(settings):
+    """A client mailed thousands of times over the months: the count behind each acknowledgement
+    is an index range of the last hour, not a walk through every mail they were ever sent."""
+    import datetime as dt
+
+    from models import outbox
+    from models.base import db, utcnow
+
+    Outbox.insert_many([{"kind": "acknowledgement", "mail_from": "support@example.com", "rcpt_to": "ops@client.example",
+                         "raw": b"", "message_id": f"<old-{i}@example.com>", "state": "sent",
+                         "created_at": utcnow() - dt.timedelta(hours=2, minutes=i)} for i in range(300)]).execute()
+    kinds = ("acknowledgement", "survey")
+    assert outbox.recent_automatic_count("ops@client.example", kinds, dt.timedelta(hours=1)) == 0
+    if db.param == "?":  # SQLite says how it reads it
+        plan = " ".join(str(row) for row in db.execute_sql(
+            "EXPLAIN QUERY PLAN SELECT COUNT(*) FROM outbox WHERE rcpt_to = ? AND kind IN (?, ?) AND created_at >= ?",
+            ("ops@client.example", *kinds, utcnow())))
+        assert "rcpt_to=? AND created_at>?" in plan
+
+
 def test_our_loop_header_is_dropped_even_from_another_address(settings):
     ctx = ingest(settings, "loop_header_from_other_address.eml")
     assert ctx.outcome == "loop" and Ticket.select().count() == 0
