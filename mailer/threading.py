@@ -109,6 +109,6 @@ def writes_alongside(ticket: Ticket, sender: str, mail) -> bool:
 def is_colleague(ticket: Ticket, sender: str, mail) -> bool:
     """Someone writing alongside a customer we know to belong to an organisation (its name set
     by an agent or the customer import): they join the ticket and receive its replies. For a
-    customer whose organisation is not known, a shared domain threads their mail but is no tie
+    customer whose organisation is not known, a shared domain threads their mail but is not tie
     enough to send them the ticket's replies: their message is shown as an outsider's."""
     return bool(ticket.customer.organisation) and writes_alongside(ticket, sender, mail)

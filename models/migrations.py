@@ -170,7 +170,6 @@ def _attachment_store():
     db.execute_sql("CREATE INDEX IF NOT EXISTS attachment_sha256 ON attachment (sha256)")
 
 
-# Append new migrations; never edit or reorder applied ones. Later ones use playhouse.migrate.
 def _history_indexes():
     """Reads that every mail makes, by index ranges of what they need rather than all the rows of
     a long-lived ticket or address: the SLA clocks read a ticket's replies and status changes and
@@ -184,6 +183,7 @@ def _history_indexes():
         db.execute_sql(statement)
 
 
+# Append new migrations; never edit or reorder applied ones. Later ones use playhouse.migrate.
 MIGRATIONS = (
     (1, "initial schema", _initial_schema),
     (2, "follow-up tickets and Cc participants", _follow_ups_and_participants),
