@@ -171,7 +171,7 @@ class Outbox(BaseModel):
     message_id = pw.CharField(index=True, max_length=998)
     kind = pw.CharField()  # acknowledgement, agent_reply, ...
     mail_from = pw.CharField()
-    rcpt_to = pw.CharField(index=True)  # one address
+    rcpt_to = pw.CharField()  # one address; indexed with created_at (migration 15)
     raw = pw.BlobField()
     state = pw.CharField(default="pending", index=True)  # pending/sending/sent/failed/dead
     attempts = pw.IntegerField(default=0)
@@ -187,7 +187,7 @@ class Outbox(BaseModel):
 class Event(BaseModel):
     """Append-only audit log: who did what to a ticket, when, and through which channel."""
 
-    ticket = pw.ForeignKeyField(Ticket, backref="events", index=True)
+    ticket = pw.ForeignKeyField(Ticket, backref="events", index=False)  # indexed with action and time (migration 15)
     actor = pw.CharField(default="system")
     action = pw.CharField()
     detail = pw.TextField(default="")  # for people
