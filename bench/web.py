@@ -133,7 +133,7 @@ SURVEY = ("ticket_id", "resolved_at", "customer_id", "mailbox_id", "agent_id", "
           "state", "reason", "scheduled_for", "sent_at", "message_id", "rating", "comment", "responded_at",
           "responded_via")
 SLA_MARK = ("ticket_id", "clock", "run", "mark", "at")
-ATTACHMENT = ("message_id", "filename", "content_type", "size", "sha256", "content_id", "inline", "data")
+ATTACHMENT = ("message_id", "filename", "content_type", "size", "sha256", "content_id", "inline", "data", "in_store")
 
 
 def stamp(seconds: float | None) -> str | None:
@@ -392,9 +392,10 @@ def long_thread_attachments(cursor, ticket_id: int) -> None:
         for k, (message_id,) in enumerate(rows[::20]):
             cursor.execute("UPDATE message SET html = ? WHERE id = ?",
                            (f'<p>See the picture:</p><img src="cid:img{k}@bench">', message_id))
+            png, pdf = b"\x89PNG" + b"\0" * 63, b"%PDF" + b"\0" * 1020
             insert(cursor, "attachment", ATTACHMENT, [
-                (message_id, f"screen{k}.png", "image/png", 67, "0" * 64, f"img{k}@bench", 1, b"\x89PNG" + b"\0" * 63),
-                (message_id, f"invoice{k}.pdf", "application/pdf", 1024, "1" * 64, "", 0, b"%PDF" + b"\0" * 1020)])
+                (message_id, f"screen{k}.png", "image/png", 67, "0" * 64, f"img{k}@bench", 1, png, 0),
+                (message_id, f"invoice{k}.pdf", "application/pdf", 1024, "1" * 64, "", 0, pdf, 0)])
 
 
 @dataclass
