@@ -64,7 +64,7 @@ def set_language(customer: Customer, language: str, *, actor: Agent, via: str) -
 
 def set_organisation(customer: Customer, organisation: str, *, actor: Agent, via: str) -> Done:
     """The organisation they belong to: their colleagues' mail with them in copy joins their
-    tickets (see mailer/threading.is_colleague), and the customers page groups by it."""
+    tickets (see receive_customer_mail in actions/mail.py), and the customers page groups by it."""
     organisation = " ".join(organisation.split())[:200]
     return _set(customer, Customer.organisation, organisation, "customer_organisation", "none", actor=actor, via=via)
 

@@ -44,11 +44,15 @@ def receive_customer_mail(settings, mail, *, ticket, follow_up_of, mailbox, thre
                                          category=rules.category_for(settings.tickets.category_rules, mail.subject,
                                                                      mail.text, mailbox.address),
                                          last_contact_at=None if automatic else at)
-            outcome, outsider = "new_ticket", False
+            outcome, outsider, alongside = "new_ticket", False, False
         else:
             outcome, outsider = "added", not customers.is_on_ticket(ticket, customer.email)
-            if outsider and threading.is_colleague(ticket, customer.email, mail):
-                customers.add_participants(ticket, [(mail.from_name, customer.email)])  # the customer's colleague
+            alongside = outsider and threading.writes_alongside(ticket, customer.email, mail)
+            if alongside and ticket.customer.organisation:
+                # A colleague of a customer known to belong to an organisation (set by an agent or
+                # the customer import) joins the ticket and receives its replies. Without that, a
+                # shared domain threads their mail but is not tie enough: it stays an outsider's.
+                customers.add_participants(ticket, [(mail.from_name, customer.email)])
                 tickets.record(ticket, "collaborator_added", f"{customer.email} (a colleague writing with the "
                                f"customer in copy)", actor=customer.email, via="email", new=customer.email)
                 outsider = False
@@ -69,7 +73,6 @@ def receive_customer_mail(settings, mail, *, ticket, follow_up_of, mailbox, thre
             tickets.record(ticket, "needs_review", review[:1000], actor="postdesk", via="email",
                            new={"reasons": list(mail.problems)})
         if outsider:
-            alongside = threading.writes_alongside(ticket, customer.email, mail)
             tickets.record(ticket, "outsider", f"{customer.email} is not on this ticket "
                            f"(threaded by {threaded_by}); nobody they copied was added" + (
                                "; they share the customer's domain and wrote with them in copy: add them as a "

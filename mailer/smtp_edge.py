@@ -152,10 +152,7 @@ def make_controller(settings, host: str | None = None, port: int | None = None,
     if s.auth_username:
         options.update(authenticator=Authenticator(s.auth_username, s.auth_password),
                        auth_required=s.auth_required, auth_require_tls=True)
-    # SQLite commits locally in microseconds: in the event loop. PostgreSQL's go over the network.
-    committer = (spool.LoopCommitter if settings.database.url.startswith("sqlite") else spool.GroupCommitter)(
-        settings, batcher)
-    return EdgeController(Edge(settings, committer), hostname=host or s.host,
+    return EdgeController(Edge(settings, spool.edge_committer(settings, batcher)), hostname=host or s.host,
                           port=s.port if port is None else port,
                           server_hostname=s.hostname, data_size_limit=s.max_message_bytes,
                           enable_SMTPUTF8=True, decode_data=False, timeout=s.idle_timeout_seconds,

@@ -72,7 +72,7 @@ class GroupCommitter:
 
     def __init__(self, settings, batcher=None, max_group: int = MAX_GROUP):
         self.settings, self.batcher, self.max_group = settings, batcher, max_group
-        self.polls_lock = settings.database.url.startswith("sqlite")
+        self.polls_lock = _on_sqlite(settings)
         self.requests: queue.Queue = queue.Queue()
         self.thread = threading.Thread(target=self._run, name="postdesk-group-commit", daemon=True)
         self.thread.start()
@@ -202,6 +202,16 @@ class LoopCommitter:
         for _, future in group:
             if not future.done():
                 future.set_exception(StorageError(str(exc)))
+
+
+def edge_committer(settings, batcher=None) -> LoopCommitter | GroupCommitter:
+    """The SMTP edge's group committer: in its event loop on SQLite, whose commits are local and
+    take microseconds; in a thread on PostgreSQL, whose commits go over the network."""
+    return (LoopCommitter if _on_sqlite(settings) else GroupCommitter)(settings, batcher)
+
+
+def _on_sqlite(settings) -> bool:
+    return settings.database.url.startswith("sqlite")
 
 
 def _lock_deadline(settings) -> float:

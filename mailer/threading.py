@@ -105,10 +105,3 @@ def writes_alongside(ticket: Ticket, sender: str, mail) -> bool:
     return ("." in domain and domain == customer.email.rpartition("@")[2] and not is_public_provider(domain)
             and sender.lower() != customer.email and customer.email in {a.lower() for _, a in mail.to + mail.cc})
 
-
-def is_colleague(ticket: Ticket, sender: str, mail) -> bool:
-    """Someone writing alongside a customer we know to belong to an organisation (its name set
-    by an agent or the customer import): they join the ticket and receive its replies. For a
-    customer whose organisation is not known, a shared domain threads their mail but is not tie
-    enough to send them the ticket's replies: their message is shown as an outsider's."""
-    return bool(ticket.customer.organisation) and writes_alongside(ticket, sender, mail)
