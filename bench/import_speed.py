@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from mailgen import Generator  # noqa: E402
-from pipeline import CORPORA, acks_by_thread, check_threading, customers_csv, print_threading  # noqa: E402
+from pipeline import CORPORA, acks_by_thread, check_threading, compile_bytecode, customers_csv, print_threading  # noqa: E402
 
 from mailer import importer  # noqa: E402
 from models.tables import Message, Ticket  # noqa: E402
@@ -121,6 +121,7 @@ def main() -> int:
     parser.add_argument("--corpus", nargs="+", choices=CORPORA, default=list(CORPORA))
     args = parser.parse_args()
     logging.disable(logging.WARNING)
+    compile_bytecode()
     status = 0
     for corpus in args.corpus:
         speed, ok = run(args.threads, corpus)

@@ -19,8 +19,9 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 from mailgen import Generator, organisations  # noqa: E402
 
@@ -41,6 +42,20 @@ def acks_by_thread(mails, tickets_by_mid) -> dict:
             if ticket is not None and ack is not None:
                 result[mail.thread] = (ack.message_id, str(ticket.number), notify.reply_address(ticket))
     return result
+
+
+PACKAGES = ("actions", "mailer", "models", "postdesk", "servicelevels", "web", "workers")
+
+
+def compile_bytecode() -> None:
+    """Compile Postdesk's modules as `pip install` does, so a process started here loads them as
+    an installed service would. Where PYTHONDONTWRITEBYTECODE is set (this sandbox sets it), no
+    module is ever cached and every process start compiles some sixty from source: 0.2–0.3 s of
+    CPU per start, which the import figure (a whole command) would otherwise count."""
+    import compileall
+
+    for package in PACKAGES:
+        compileall.compile_dir(ROOT / package, quiet=1)
 
 
 COST = {"statements": 0, "cpu": 0.0}  # summed over the worker processes, for the per-mail figures
@@ -217,6 +232,7 @@ def main() -> int:
                         help="which corpora (default both; the harder one is described in bench/mailgen.py)")
     args = parser.parse_args()
     logging.disable(logging.WARNING)
+    compile_bytecode()
     results = [run(corpus, args.threads, args.workers) for corpus in args.corpus]
     return 0 if all(results) else 1
 
