@@ -183,6 +183,17 @@ def _history_indexes():
         db.execute_sql(statement)
 
 
+def _messages_by_ticket_and_time():
+    """A ticket's messages in the order of the thread, by an index range: the latest client mail,
+    which every reply and status mail is threaded under (models/tickets.last_customer_message),
+    and the ticket page's newest messages were sorted from all of a long ticket's messages. The
+    index it replaces is what this one begins with."""
+    for statement in (
+            "CREATE INDEX IF NOT EXISTS message_ticket_id_created_at ON message (ticket_id, created_at, id)",
+            "DROP INDEX IF EXISTS message_ticket_id"):
+        db.execute_sql(statement)
+
+
 # Append new migrations; never edit or reorder applied ones. Later ones use playhouse.migrate.
 MIGRATIONS = (
     (1, "initial schema", _initial_schema),
@@ -206,6 +217,7 @@ MIGRATIONS = (
     (14, "attachments kept in a folder by content hash", _attachment_store),
     (15, "events by ticket, action and time (the SLA clocks' history); outgoing mail by recipient and time "
          "(the hourly limit)", _history_indexes),
+    (16, "messages by ticket and time (a thread in order, its latest client mail)", _messages_by_ticket_and_time),
 )
 
 

@@ -126,7 +126,7 @@ class InboundMail(BaseModel):
 
 
 class Message(BaseModel):
-    ticket = pw.ForeignKeyField(Ticket, backref="messages", index=True)
+    ticket = pw.ForeignKeyField(Ticket, backref="messages", index=False)  # indexed with its time (migration 16)
     direction = pw.CharField()  # in / out
     kind = pw.CharField()  # customer, agent_reply, note, automatic
     author_customer = pw.ForeignKeyField(Customer, null=True)

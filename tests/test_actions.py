@@ -105,6 +105,32 @@ def test_collaborators(cast, settings):
         (None, "carol@client.example"), ("carol@client.example", None)]
 
 
+def test_a_reply_on_a_long_ticket_answers_the_clients_latest_mail_found_by_index(cast, settings):
+    """A ticket with hundreds of staff messages after the client's last mail: the reply is
+    threaded under that mail, found by an index range of the ticket's thread, not by sorting all
+    its messages (migration 16)."""
+    import email
+
+    from models.base import db
+
+    ticket = Ticket.get()
+    for i in range(150):
+        act.note(ticket, cast["bob"], f"Note {i}.", via="web")
+    second = b"""From: Alice Martin <alice@client.example>\r\nTo: support@example.com\r\nSubject: Re: [#1] x\r
+Message-ID: <second@client.example>\r\nIn-Reply-To: <new-question-1@client.example>\r\n\r\nStill broken.\r\n"""
+    assert ingest(settings, second).outcome == "added"
+    for i in range(150):
+        act.note(ticket, cast["bob"], f"Later note {i}.", via="web")
+    act.reply(settings, Ticket.get(), cast["bob"], "Try again now, please.", via="web")
+    sent = email.message_from_bytes(Outbox.select().order_by(Outbox.id.desc()).first().raw)
+    assert sent["In-Reply-To"] == "<second@client.example>"
+    if db.param == "?":  # SQLite says how it reads it
+        plan = " ".join(str(row) for row in db.execute_sql(
+            "EXPLAIN QUERY PLAN SELECT id FROM message WHERE ticket_id = ? AND direction = 'in' "
+            "AND kind = 'customer' ORDER BY created_at DESC, id DESC LIMIT 1", (ticket.id,)))
+        assert "message_ticket_id_created_at" in plan and "TEMP B-TREE" not in plan
+
+
 def test_a_note_is_kept_for_staff_and_sent_to_nobody(cast):
     before = Outbox.select().count()
     act.note(Ticket.get(), cast["bob"], "Customer called, waiting for logs.", via="web")
