@@ -175,7 +175,7 @@ def reply(settings, ticket: Ticket, agent: Agent, text: str, *, via: str, attach
     refuse(check_reply(text, attachments))
     mailbox = ticket.mailbox
     customer = ticket.customer
-    cc = [p.customer.email for p in ticket.participants]
+    cc = customers.participant_addresses(ticket)
     last = tickets.last_customer_message(ticket)
     references = tuple((last.references.split() if last else [])[-20:])
     configured = settings.mailbox_for(mailbox.address)

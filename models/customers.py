@@ -64,11 +64,12 @@ def add_participants(ticket: Ticket, addresses: list[tuple[str, str]]) -> list[C
     return added
 
 
-def participant_addresses(ticket: Ticket) -> set[str]:
+def participant_addresses(ticket: Ticket) -> list[str]:
+    """The addresses of the people on the ticket besides its customer, in the order they joined."""
     p = db.param
-    return {email for email, in db.execute_sql(
+    return [email for email, in db.execute_sql(
         f"SELECT customer.email FROM participant JOIN customer ON customer.id = participant.customer_id "
-        f"WHERE participant.ticket_id = {p}", (ticket.id,))}
+        f"WHERE participant.ticket_id = {p} ORDER BY participant.id", (ticket.id,))]
 
 
 def is_on_ticket(ticket: Ticket, address: str) -> bool:
