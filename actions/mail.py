@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+import re
 
-from mailer import commands, language, quotes, threading
+from mailer import commands, identity, language, quotes, threading
 from models import customers, tickets
 from models.base import db
 from models.tables import Agent
@@ -109,7 +110,7 @@ def _copy_in(ticket, customer, copied: list[tuple[str, str]]) -> None:
     """The people the ticket's customer copied become participants, up to MAX_COPIED on the
     ticket; those left out are named in an event."""
     on = customers.participant_addresses(ticket)
-    seen, new = set(on), []
+    seen, new = set(on) | identity.agent_addresses_among([a for _, a in copied]), []  # staff see it anyway
     for name, address in copied:
         if address not in seen:
             seen.add(address)
@@ -133,28 +134,36 @@ def answer_from_agent(settings, ticket, agent, mail, *, reply_text: str, inbound
                       note: bool = False) -> Done:
     """A proven agent's mail on a ticket: `#commands` at its top change the ticket, `#note` or the
     note address (`note`) keeps it internal, anything else is their public reply to the client.
-    What they wrote is what stands above the notice's marker (else the quote rules' cut), so
-    nothing of the notice reaches the client. A wrong command applies nothing: the agent is told."""
-    ticket = staff.surviving(ticket)  # a notice of a ticket merged since
-    text = quotes.extract_reply(_above_marker(mail.text)) if _has_marker(mail.text) else reply_text
-    text = quotes.tidy(quotes.drop_named_signature(text, _names(agent)))
+    What they wrote is what stands above the notice's marker (without the quote header their
+    client put there), or below the quoted notice when nothing is above it; else the quote rules'
+    cut. Nothing of the notice reaches the client, nor a closing alone ("Best regards,"). A
+    forwarded mail is kept as a note: a forward to the support address is for staff. A wrong
+    command applies nothing, and a mail with nothing to apply or send sends nothing: the agent is
+    told either way."""
+    ticket = staff.surviving(ticket)
+    text = quotes.tidy(quotes.drop_named_signature(_their_text(mail.text, reply_text), _names(agent)))
     parsed = commands.parse(text)
+    body = "" if quotes.is_sign_off(parsed.text) else parsed.text.strip()
+    attachments = [a for a in mail.attachments if not a.inline]
+    forwarded = bool(FORWARD_SUBJECT.match(mail.subject)) or quotes.is_forward(mail.text)
     errors = parsed.errors + [error for command in parsed.commands
                               if (error := _check_command(settings, ticket, agent, command))]
+    refusal = "command_refused"
+    if not errors and not parsed.commands and not body and not (attachments and not forwarded):
+        errors, refusal = [NOTHING_FOUND], "nothing_sent"
     if errors:
         with db.atomic():
             told = notices.tell_agent_not_applied(settings, ticket, agent, errors, mail.message_id)
-            tickets.record(ticket, "command_refused", "; ".join(errors)[:1000], actor=agent.email, via="email",
+            tickets.record(ticket, refusal, "; ".join(errors)[:1000], actor=agent.email, via="email",
                            new={"errors": errors})
         return Done("refused", ticket, tuple(row.id for row in told))
     with db.atomic():
         done = Done("commands", ticket)
-        if parsed.text.strip() and not (parsed.is_note or note):
-            attachments = [a for a in mail.attachments if not a.inline]
-            done = staff.reply(settings, ticket, agent, parsed.text, via="email", attachments=attachments)
+        if (body or attachments) and not (parsed.is_note or note or forwarded):
+            done = staff.reply(settings, ticket, agent, body, via="email", attachments=attachments)
             done = Done("relayed", ticket, done.outbox_ids)
-        elif parsed.text.strip():
-            staff.note(ticket, agent, parsed.text, via="email", message_id=mail.message_id)
+        elif body:
+            staff.note(ticket, agent, body, via="email", message_id=mail.message_id)
             done = Done("added", ticket)
         queued = list(done.outbox_ids)
         for command in parsed.commands:
@@ -162,24 +171,44 @@ def answer_from_agent(settings, ticket, agent, mail, *, reply_text: str, inbound
     return Done(done.outcome, ticket, tuple(queued))
 
 
+NOTHING_FOUND = (f"no text of yours and no #command were found above the line "
+                 f"\"{notices.MARKER}\": write your answer above it")
+# Subject prefixes of a forwarded mail (English, German, French, Spanish, Portuguese, Dutch, Nordic, Chinese).
+FORWARD_SUBJECT = re.compile(r"^\s*(?:\[[^\]]{0,40}\]\s*)?(?:fwd?|fw|wg|tr|rv|enc|doorst|vs|vb|转发|轉寄|转寄|轉發)"
+                             r"\s*[:：]", re.I)
+
+
+def _their_text(text: str, reply_text: str) -> str:
+    """What the agent wrote: above the notice's marker; when nothing is there and the notice is
+    quoted ("> "), their own lines below it (bottom-posting); without a marker, the quote rules'
+    cut (`reply_text`). A notice quoted without "> " (Outlook) has no end that could be told
+    from an answer below it, so nothing below it is taken."""
+    lines = text.replace("\r\n", "\n").split("\n")
+    marked = next((index for index, line in enumerate(lines)
+                   if any(words in line for words in notices.MARKER_WORDS)), None)
+    if marked is None:
+        return reply_text
+    above = quotes.written_above(lines[:marked])
+    if above or not lines[marked].lstrip().startswith(">"):
+        return above
+    return quotes.without_signatures([line for line in lines[marked + 1:] if not line.lstrip().startswith(">")])
+
+
+def record_agent_auto_reply(ticket, agent, mail, *, reason: str) -> Done:
+    """An automatic reply from an agent's mailbox (out of office, RFC 3834) to a mail of the
+    ticket: an event for the staff, sent to nobody, answered by nothing (the mail itself stays
+    among the inbound mail). It changes no status and no SLA clock: it is not the agent's answer."""
+    with db.atomic():
+        tickets.record(ticket, "agent_auto_reply", f"automatic reply from {agent.email} ({reason}), not sent to the "
+                       f"client: {mail.subject}"[:1000], actor=agent.email, via="email",
+                       new={"reason": reason, "subject": mail.subject[:200]})
+    return Done("auto_reply", ticket)
+
+
 def _names(agent) -> tuple[str, ...]:
     """What an agent's signature starts with: their name, its first word, their addresses."""
     first = agent.name.split()[0] if " " in agent.name.strip() else ""
     return (agent.name, first, agent.email, *(a.email for a in agent.addresses))
-
-
-def _has_marker(text: str) -> bool:
-    return any(words in text for words in notices.MARKER_WORDS)
-
-
-def _above_marker(text: str) -> str:
-    """The lines before the first one carrying the marker (quoted or not), and before the quote
-    header the agent's client put right above it."""
-    lines = text.replace("\r\n", "\n").split("\n")
-    for index, line in enumerate(lines):
-        if any(words in line for words in notices.MARKER_WORDS):
-            return "\n".join(lines[:index])
-    return text
 
 
 STATUS_COMMANDS = {"close": "closed", "resolve": "resolved", "pending": "pending", "open": "open"}

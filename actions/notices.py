@@ -159,13 +159,16 @@ def mail_agents(settings, ticket, agents, template: str, outbox_kind: str, **con
 
 
 def tell_agent_not_applied(settings, ticket, agent, errors: list[str], in_reply_to: str) -> list[Outbox]:
-    """A short reply to the agent: what in their mail was wrong; nothing was applied."""
+    """A short reply to the agent, in the mailbox's language: what in their mail was wrong;
+    nothing was applied. Its Reply-To is their own signed address for the ticket, like a
+    notice's, so answering it with the mail corrected is their answer again."""
     mailbox = ticket.mailbox
-    subject, body, _ = compose.render("command_error", "en", ticket=ticket, errors=errors)
+    subject, body, _ = compose.render("command_error", mailbox.language, ticket=ticket, errors=errors)
     message_id = compose.new_message_id(message_id_domain(settings))
+    token = tokens.agent_token(settings.signing_key, agent.id, ticket.id)
     raw = compose.build(sender_name=mailbox.name, sender=mailbox.address, to=agent.email, subject=subject,
-                        text=body, message_id=message_id, in_reply_to=in_reply_to, automatic=True,
-                        auto_submitted="auto-replied")
+                        text=body, message_id=message_id, in_reply_to=in_reply_to,
+                        reply_to=reply_address(ticket, token), automatic=True, auto_submitted="auto-replied")
     return outbox.queue(ticket=ticket, kind="command_error", mail_from=mailbox.address, recipients=[agent.email],
                         raw=raw, message_id=message_id)
 

@@ -19,6 +19,9 @@ ALIASES = {
     "打开": "open", "重新打开": "open", "备注": "note", "内部备注": "note", "分配": "assign", "指派": "assign",
     "优先级": "priority", "等级": "tier", "客户等级": "tier", "分类": "category", "类别": "category",
 }
+# Characters an HTML editor leaves unseen before a typed "#close" (zero-width spaces and joiners,
+# a byte-order mark, direction marks).
+INVISIBLE = re.compile("[\u200b-\u200f\u2060\ufeff\u202a-\u202e]")
 LINE = re.compile(r"^[#＃](\S+)(?:[ \t\u3000]+(.*?))?[ \t\u3000]*$")
 
 
@@ -44,7 +47,7 @@ def parse(text: str) -> Parsed:
     lines = text.replace("\r\n", "\n").split("\n")
     index = 0
     while index < len(lines):
-        line = lines[index].strip()
+        line = INVISIBLE.sub("", lines[index]).strip()
         if not line:
             index += 1
             continue

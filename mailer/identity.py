@@ -31,6 +31,17 @@ def find_agent(address: str) -> Agent | None:
             .where((AgentAddress.email == address) & (Agent.active == True)).first())  # noqa: E712
 
 
+def agent_addresses_among(addresses: list[str]) -> set[str]:
+    """Those of the addresses (lower case) that an active agent owns, main or alternate."""
+    if not addresses:
+        return set()
+    active = Agent.active == True  # noqa: E712
+    main = Agent.select(Agent.email).where(active & Agent.email.in_(addresses))
+    other = (AgentAddress.select(AgentAddress.email).join(Agent)
+             .where(active & AgentAddress.email.in_(addresses)))
+    return {row.email for row in main} | {row.email for row in other}
+
+
 def authenticated_domains(mail, inbound) -> set[str]:
     """Domains that passed DKIM or DMARC according to the Authentication-Results our own MTA
     added (RFC 8601); `inbound` is `settings.inbound`.

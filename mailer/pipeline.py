@@ -198,6 +198,9 @@ def apply(ctx: Context) -> None:
                 # An out-of-office that answers nothing we know: kept (the row), opens no ticket,
                 # gets no answer, so two robots cannot feed each other tickets.
                 done = Done("auto_reply_unthreaded")
+            elif ctx.agent is not None and ctx.ticket is not None and ctx.automatic:
+                # An agent's out-of-office answering a notice: never their answer to the client.
+                done = mail_actions.record_agent_auto_reply(ctx.ticket, ctx.agent, mail, reason=ctx.automatic)
             elif ctx.agent is not None and ctx.ticket is not None:
                 done = mail_actions.answer_from_agent(ctx.settings, ctx.ticket, ctx.agent, mail,
                                                       reply_text=ctx.reply_text, inbound_id=ctx.row.id,

@@ -129,6 +129,69 @@ def extract_reply(text: str) -> str:
     return "\n".join(reply).strip("\n")
 
 
+# The quote header a mail client puts right above the mail it quotes: within these last lines.
+HEADER_TAIL = 40
+
+
+def written_above(lines: list[str]) -> str:
+    """What someone wrote above a quoted mail whose first line is known (the notice's marker):
+    their lines without the quote header their client put right above it (an attribution, a
+    header block, an "Original Message" or forward separator, in a chain), and without device
+    signatures and a "-- " block. Unlike `extract_reply`, nothing above that header is taken for
+    history: "From: … To: … Subject: …" typed as an example stays."""
+    end = len(lines)
+    while end and not lines[end - 1].strip(" \t>"):
+        end -= 1
+    offset = max(0, end - HEADER_TAIL)
+    headers = []
+    while offset < end:
+        start = find_quote_start(lines[offset:end])
+        if start is None:
+            break
+        headers.append((offset + start.first, offset + start.after))
+        offset += start.after
+    cut = end
+    for first, after in reversed(headers):  # from the quote up: headers with only fields between
+        if any(line.strip(" \t>") and not _field(line) for line in lines[after:cut]):
+            break
+        cut = first
+    return without_signatures(lines[:cut])
+
+
+def without_signatures(lines: list[str]) -> str:
+    """The lines without a device signature, a "-- " block and quoted lines at their end."""
+    return "\n".join(_drop_signatures(_drop_trailing_quotes(lines))).strip("\n")
+
+
+def is_forward(text: str) -> bool:
+    """Does the text hold a forwarded mail ("---------- Forwarded message ---------", "Begin
+    forwarded message:", in any known language)?"""
+    start = find_quote_start(text.replace("\r\n", "\n").split("\n"))
+    return start is not None and start.forward
+
+
+# Closing words that say nothing by themselves ("Best regards," above a signature): a text made
+# of them alone is no message. Compared without case, spaces and punctuation.
+SIGN_OFFS = frozenset(re.sub(r"[\W_]+", "", phrase).casefold() for phrase in """
+regards|best regards|kind regards|warm regards|warmest regards|kindest regards|with regards|best wishes|best|
+all the best|thanks|thank you|many thanks|thanks again|thanks a lot|thank you very much|cheers|sincerely|
+yours sincerely|sincerely yours|yours truly|yours faithfully|respectfully|br|rgds|take care|talk soon|
+mit freundlichen grüßen|freundliche grüße|viele grüße|beste grüße|liebe grüße|grüße|gruß|mfg|lg|vg|danke|
+cordialement|bien cordialement|bien à vous|salutations|merci|merci beaucoup|saludos|un saludo|saludos cordiales|
+atentamente|gracias|muchas gracias|atenciosamente|abraços|obrigado|obrigada|cordiali saluti|saluti|distinti saluti|
+grazie|met vriendelijke groet|vriendelijke groeten|groeten|bedankt|с уважением|спасибо|
+谢谢|谢谢您|多谢|感谢|非常感谢|此致|敬礼|此致敬礼|祝好|顺祝商祺|顺颂商祺|祝商祺|顺颂时祺|祝工作顺利|祝您愉快|
+謝謝|謝謝您|多謝|感謝|祝順利|よろしくお願いします|よろしくお願いいたします|宜しくお願いします|ありがとうございます|
+감사합니다|고맙습니다
+""".replace("\n", "").split("|") if phrase.strip())
+
+
+def is_sign_off(text: str) -> bool:
+    """Is every line of the text a closing phrase alone ("Best regards,", "谢谢！", "此致\n敬礼")?"""
+    lines = [re.sub(r"[\W_]+", "", line).casefold() for line in text.split("\n") if line.strip()]
+    return bool(lines) and all(line in SIGN_OFFS for line in lines)
+
+
 def find_quote_start(lines: list[str]) -> QuoteStart | None:
     """The first line of quoted history: an "-----Original Message-----" or forward separator, a
     block of header fields, or an attribution line ("On … wrote:"), in any known language."""
@@ -330,8 +393,8 @@ def _is_name_line(line: str, names: tuple[str, ...]) -> bool:
         if not line.casefold().startswith(name.casefold()):
             continue
         rest = line[len(name):]
-        if rest and rest[0].isalnum() and name.isascii():
-            continue  # "Agnesa", not Agnes
+        if rest and rest[0].isalnum():
+            continue  # "Agnesa", not Agnes; "李娜明天会打电话", a sentence that begins with 李娜
         if rest.rstrip().endswith((".", "?", "!", "。", "？", "！", ":", "：")):
             continue
         if len(re.split(r"[|,，·/–—-]", rest, maxsplit=1)[0].split()) <= 2:

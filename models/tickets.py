@@ -129,11 +129,12 @@ def _store_attachments(message: Message, mail) -> None:
 
 
 def last_customer_message(ticket: Ticket) -> Message | None:
-    """The client's latest mail on the ticket: what our mail to them is threaded under."""
+    """The client's latest mail on the ticket (theirs or a participant's, not an outsider's, which
+    the client never saw): what our mail to them is threaded under."""
     p = db.param
     found = db.execute_sql(f"SELECT {statements.columns(Message)} FROM message WHERE ticket_id = {p} "
-                           f"AND direction = 'in' AND kind = 'customer' ORDER BY created_at DESC, id DESC LIMIT 1",
-                           (ticket.id,)).fetchone()
+                           f"AND direction = 'in' AND kind = 'customer' AND NOT outsider "
+                           f"ORDER BY created_at DESC, id DESC LIMIT 1", (ticket.id,)).fetchone()
     return statements.instance_of(Message, found) if found else None
 
 

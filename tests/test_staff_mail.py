@@ -141,3 +141,132 @@ def test_an_assigned_ticket_notifies_its_assignee_only_and_notices_can_be_turned
                      b"Still locked.\r\n")
     assert Ticket.select().count() == 1
     assert Outbox.select().where(Outbox.kind == "notice").count() == before + 1  # none for Bob now
+
+
+def reply_to_notice(settings, notice: Outbox, body: str, *, headers: str = "", subject: str = "",
+                    message_id: str = "<agnes-mail@example.com>"):
+    """Agnes's mail to her notice's reply address, `body` as her client wrote it whole."""
+    original = parsed(notice)
+    raw = (f"From: Agnes <agnes@example.com>\r\nTo: {original['Reply-To']}\r\n"
+           f"Subject: {subject or 'Re: ' + original['Subject']}\r\nMessage-ID: {message_id}\r\n"
+           f"In-Reply-To: {original['Message-ID']}\r\n{headers}Content-Type: text/plain; charset=utf-8\r\n\r\n"
+           f"{body}").encode()
+    return ingest(settings, raw, rcpt=(original["Reply-To"].addresses[0].addr_spec,))
+
+
+def quoted_notice(notice: Outbox) -> str:
+    return "\r\n".join("> " + line for line in text_of(parsed(notice)).splitlines())
+
+
+@pytest.mark.parametrize("headers, subject", [
+    ("Auto-Submitted: auto-replied\r\n", "Automatic reply: [#1] Cannot log in to my account"),
+    ("Precedence: bulk\r\nX-Autoreply: yes\r\n", ""),
+    ("", "自动回复: [#1] Cannot log in to my account"),
+])
+def test_an_agents_out_of_office_reply_never_reaches_the_client(settings, staff, headers, subject):
+    ctx = reply_to_notice(settings, notice_to("agnes@example.com"),
+                          "I am out of the office until 14 December with no access to mail.\r\n",
+                          headers=headers, subject=subject)
+    assert ctx.outcome == "auto_reply"
+    assert Outbox.select().where(Outbox.kind == "agent_reply").count() == 0
+    ticket = Ticket.get()
+    assert ticket.status == "new" and ticket.first_responded_at is None
+    assert Event.get(Event.action == "agent_auto_reply").actor == "agnes@example.com"
+
+
+@pytest.mark.parametrize("typed", [
+    "#resolve\r\n\r\nBest regards,\r\nAgnes Smith\r\nSupport Engineer | Example Corp",
+    "#解决\r\n\r\n谢谢！\r\nAgnes Smith",
+    "#pending\r\n\r\nKind regards\r\n\r\n-- \r\nAgnes Smith, Example Corp",
+])
+def test_a_commands_only_mail_with_a_sign_off_sends_the_client_nothing(settings, staff, typed):
+    ctx = reply_to_notice(settings, notice_to("agnes@example.com"),
+                          f"{typed}\r\n\r\nOn Mon, 23 Nov 2026, Example Support <support@example.com> wrote:\r\n"
+                          f"{quoted_notice(notice_to('agnes@example.com'))}\r\n")
+    assert ctx.outcome == "commands"
+    assert Ticket.get().status in ("resolved", "pending")
+    assert Outbox.select().where(Outbox.kind == "agent_reply").count() == 0
+
+
+def test_a_bottom_posted_answer_reaches_the_client(settings, staff):
+    notice = notice_to("agnes@example.com")
+    ctx = reply_to_notice(settings, notice, f"On Mon, 23 Nov 2026, Example Support <support@example.com> wrote:\r\n"
+                          f"{quoted_notice(notice)}\r\n\r\nHi Alice, I have unlocked your account.\r\n\r\nAgnes\r\n")
+    assert ctx.outcome == "relayed"
+    assert Message.get(Message.kind == "agent_reply").text == "Hi Alice, I have unlocked your account."
+
+
+def test_a_mail_with_nothing_to_send_is_answered_to_the_agent_not_dropped(settings, staff):
+    """Outlook quotes without "> ": nothing above the line is nothing, and the agent hears so."""
+    notice = notice_to("agnes@example.com")
+    ctx = reply_to_notice(settings, notice, f"From: Example Support <support@example.com>\r\nSent: Monday\r\n"
+                          f"To: Agnes\r\nSubject: {parsed(notice)['Subject']}\r\n\r\n{text_of(parsed(notice))}\r\n")
+    assert ctx.outcome == "refused"
+    assert Outbox.select().where(Outbox.kind == "agent_reply").count() == 0
+    told = Outbox.get(Outbox.kind == "command_error")
+    assert told.rcpt_to == "agnes@example.com" and "no text of yours" in text_of(parsed(told))
+    assert Event.get(Event.action == "nothing_sent")
+
+
+def test_the_agents_own_lines_that_look_like_headers_or_start_with_their_name_reach_the_client(settings, staff):
+    from models import agents
+
+    agents.create_agent("lina@example.com", "x" * 12, name="李娜")
+    typed = ("Please fill in the form like this:\r\n\r\nFrom: Your Name\r\nTo: billing@example.com\r\n"
+             "Subject: Invoice 2026-11\r\n\r\nThen press Send.")
+    ctx = reply_to_notice(settings, notice_to("agnes@example.com"),
+                          f"{typed}\r\n\r\n-----Original Message-----\r\n"
+                          f"From: Example Support <support@example.com>\r\n"
+                          f"Sent: Monday, November 23, 2026 10:00 AM\r\nTo: Agnes\r\nSubject: x\r\n\r\n"
+                          f"{text_of(parsed(notice_to('agnes@example.com')))}\r\n")
+    assert ctx.outcome == "relayed"
+    assert Message.get(Message.kind == "agent_reply").text == typed.replace("\r\n", "\n")
+    from mailer import quotes
+
+    kept = "您好，\n\n账户已经解锁\n李娜明天上午会再给您打电话确认\n如有问题请随时回复本邮件"
+    assert quotes.drop_named_signature(kept + "\n李娜 客服经理", ("李娜",)) == kept
+
+
+def test_an_agent_forwarding_a_ticket_mail_to_support_makes_a_note_not_a_reply(settings, staff):
+    notice = notice_to("agnes@example.com")
+    ctx = reply_to_notice(settings, notice, f"Bob, can you take this one? It is the VPN thing again.\r\n\r\n"
+                          f"---------- Forwarded message ---------\r\nFrom: Example Support <support@example.com>\r\n"
+                          f"Date: Mon, 23 Nov 2026\r\nSubject: {parsed(notice)['Subject']}\r\nTo: Agnes\r\n\r\n"
+                          f"{text_of(parsed(notice))}\r\n", subject=f"Fwd: {parsed(notice)['Subject']}")
+    assert ctx.outcome == "added"
+    assert Outbox.select().where(Outbox.kind == "agent_reply").count() == 0
+    assert Message.get(Message.kind == "note").text == "Bob, can you take this one? It is the VPN thing again."
+
+
+def test_answering_the_not_applied_mail_with_the_command_corrected_applies_it(settings, staff):
+    answer(settings, notice_to("agnes@example.com"), "agnes@example.com", "#priority asap\nDone.")
+    told = Outbox.get(Outbox.kind == "command_error")
+    assert parsed(told)["Reply-To"] == parsed(notice_to("agnes@example.com"))["Reply-To"]
+    ctx = answer(settings, told, "agnes@example.com", "#priority urgent\nDone.")
+    assert ctx.outcome == "relayed" and Ticket.get().priority == "urgent"
+
+
+def test_a_command_behind_an_invisible_character_from_an_html_editor_still_applies(settings, staff):
+    ctx = answer(settings, notice_to("agnes@example.com"), "agnes@example.com", "\u200b#close")
+    assert ctx.outcome == "commands" and Ticket.get().status == "closed"
+    assert Outbox.select().where(Outbox.kind == "agent_reply").count() == 0
+
+
+def test_an_agent_the_client_copies_is_not_made_a_participant(settings, staff):
+    raw = (b"From: Alice Martin <alice@client.example>\r\nTo: support@example.com\r\nCc: Bob <Bob@example.com>, "
+           b"Carol <carol@client.example>\r\nSubject: Re: [#1] Cannot log in\r\n"
+           b"Message-ID: <alice-2@client.example>\r\n"
+           b"In-Reply-To: <new-question-1@client.example>\r\n\r\nBob, see my colleague Carol too.\r\n")
+    assert ingest(settings, raw).outcome == "added"
+    from models import customers
+
+    assert customers.participant_addresses(Ticket.get()) == ["carol@client.example"]
+
+
+def test_a_reply_is_threaded_under_the_clients_mail_not_an_outsiders(settings, staff):
+    raw = (b"From: Eve <eve@elsewhere.example>\r\nTo: support@example.com\r\nSubject: Re: Cannot log in\r\n"
+           b"Message-ID: <eve-1@elsewhere.example>\r\nIn-Reply-To: <new-question-1@client.example>\r\n\r\nMe too.\r\n")
+    assert ingest(settings, raw).outcome == "added"
+    answer(settings, notice_to("agnes@example.com"), "agnes@example.com", "Unlocked it, please try again.")
+    reply = parsed(Outbox.get(Outbox.kind == "agent_reply"))
+    assert reply["In-Reply-To"] == "<new-question-1@client.example>" and reply["To"] == "alice@client.example"
