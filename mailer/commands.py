@@ -22,7 +22,7 @@ ALIASES = {
 # Characters an HTML editor leaves unseen before a typed "#close" (zero-width spaces and joiners,
 # a byte-order mark, direction marks).
 INVISIBLE = re.compile("[\u200b-\u200f\u2060\ufeff\u202a-\u202e]")
-LINE = re.compile(r"^[#＃](\S+)(?:[ \t\u3000]+(.*?))?[ \t\u3000]*$")
+LINE = re.compile(r"[#＃](\S+)(?:[ \t\u3000]+(.*))?")  # matched in full, on a stripped line
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ def parse(text: str) -> Parsed:
         if not line:
             index += 1
             continue
-        found = LINE.match(line)
+        found = LINE.fullmatch(line)
         if not found:
             break
         word, argument = found.group(1), (found.group(2) or "").strip()

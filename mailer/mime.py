@@ -52,7 +52,10 @@ FIELD_LIMIT = 64 * 1024  # bytes of a field's value kept
 
 PARAM_LIMIT = 4 * 1024  # Content-Type/-Disposition: email.message's parameter parser is quadratic
 
-TREE_TEXT_LIMIT = 2 * 1024 * 1024  # text bodies kept in `headers`, for the bounce detectors
+# Text bodies kept in `headers`, for the bounce detectors: a report's own parts come first and are
+# short; flufl.bounce's detectors cost up to ~9 ms per KB of header-like lines, so more would be
+# seconds of a worker's budget spent on the original message a report quotes.
+TREE_TEXT_LIMIT = 512 * 1024
 
 MAX_PROBLEMS = 20
 

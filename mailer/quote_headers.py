@@ -20,7 +20,7 @@ ATTRIBUTIONS: tuple[tuple[str, str], ...] = (
     ("Eudora, Outlook Express (English): 'At 6/16/2016 08:32 PM, you wrote:'", "At {any} wrote"),
     ("Horde IMP (English)", "Quoting {any}"),
     ("any client, English: 'Name <address> wrote:'", "{name} wrote"),
-    ("Samsung (English): 'Sent from Samsung MobileName <address> wrote:'", "{line} <\\S+@\\S+> wrote"),
+    ("Samsung (English): 'Sent from Samsung MobileName <address> wrote:'", "{line} <[^\\s<>@]+@[^\\s<>]+> wrote"),
     # German
     ("Gmail, Thunderbird, Apple Mail, K-9 Mail (German)", "Am {any} schrieb{any}"),
     ("Outlook, Lotus Notes, GMX (German): 'Name schrieb am <date>:'", "{name} schrieb am {any}"),
@@ -77,7 +77,7 @@ ATTRIBUTIONS: tuple[tuple[str, str], ...] = (
     # Any language: Gmail (Russian, Japanese), Yandex, mail.ru and ISO-date headers name no verb.
     # The time is "09:15", not the "64.15" of an IP address in a bounce.
     ("Gmail (Russian, Japanese), Yandex, mail.ru, ISO dates: '<date> <time> Name <address>:'",
-     "{any}(?<![\\d.:])\\d{1,2}:\\d\\d(?![\\d.]){any}<\\s?\\S+@\\S+>"),
+     "{any}(?<![\\d.:])\\d{1,2}:\\d\\d(?![\\d.]){any}<\\s?[^\\s<>@]+@[^\\s<>]+>"),
 )
 
 # Lines that open a quoted or forwarded message: "-----Original Message-----" and the like, between

@@ -91,8 +91,9 @@ RULE = re.compile(r"[ \t>]*[-_=*~#+—–━·•]{2,}+[ \t]*")
 # "----- Mail original -----" in a language the table lacks: goes with a quote header below it.
 BANNER = re.compile(r"[ \t>]*[-_=*]{2,}+[^-_=*\n]{1,80}[-_=*]{2,}+[ \t]*")
 
+DEVICE_SIGNATURE_CHARS = 300  # "Sent from my iPhone" and its app's link: a longer line is no device signature
 DEVICE_SIGNATURE = re.compile(rf"(?:{_alternatives(quote_headers.DEVICE_SIGNATURES)})[ \t.!]*", re.I)
-LINK = re.compile(r"\s*(?:<https?://[^>\s]*>|\(https?://[^)\s]*\)|\[https?://[^\]\s]*\])")
+LINK = re.compile(r"<https?://[^>\s]*>|\(https?://[^)\s]*\)|\[https?://[^\]\s]*\]")
 BIDI = re.compile("[\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
 SIGNATURE_SEPARATOR = re.compile(r"-- ?")  # RFC 3676 §4.3 ("-- "), and its trailing-space-less twin
 
@@ -354,15 +355,15 @@ def _drop_signatures(lines: list[str]) -> list[str]:
             lines = _drop_trailing_lines(lines[:index])
             break
         written = written or bool(line.strip())
-    while lines and not lines[0].strip():
-        lines = lines[1:]
-    return lines
+    first = next((index for index, line in enumerate(lines) if line.strip()), len(lines))
+    return lines[first:]
 
 
 def _drop_trailing_lines(lines: list[str]) -> list[str]:
     end = len(lines)
     while end and (not lines[end - 1].strip() or RULE.fullmatch(lines[end - 1])
-                   or DEVICE_SIGNATURE.fullmatch(LINK.sub("", lines[end - 1]).strip())):
+                   or (len(lines[end - 1]) <= DEVICE_SIGNATURE_CHARS
+                       and DEVICE_SIGNATURE.fullmatch(LINK.sub("", lines[end - 1]).strip()))):
         end -= 1
     return lines[:end]
 

@@ -56,7 +56,7 @@ CJK_NUMERALS = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5}
 NUMBER = re.compile(
     r"(?P<n>[1-5一二三四五])(?!\d)"
     r"(?:\s*(?P<of>/\s*5(?!\d|[/.\-]\d)|(?:out\s+)?of\s+5(?!\d)))?"
-    r"(?:\s*-?\s*(?P<unit>stars?\b|points?\b|pts\b|[★⭐]\ufe0f?|颗星|顆星|分|星))?", re.I)
+    r"(?:\s*(?:-\s*)?(?P<unit>stars?\b|points?\b|pts\b|[★⭐]\ufe0f?|颗星|顆星|分|星))?", re.I)
 STARS = re.compile(r"(?:[★⭐🌟☆]\ufe0f?[ \t]*)+")
 
 INTENSIFIER = r"very|really|extremely|super|highly|muy|très|tres|sehr"

@@ -257,3 +257,28 @@ def test_values_fit_their_columns_whatever_the_mail_says():
     assert mail.from_address == "bob@client.example"  # an address no mail system can deliver is skipped
     [image] = mail.attachments
     assert len(image.content_type) <= 255 and len(image.content_id) <= 255
+
+
+# 2. Text that made a regular expression or a loop of the reply readers quadratic: a whitespace
+# run inside a line (a rating, a #command, the last line of a reply), thousands of blank lines,
+# lines full of times and addresses that almost read as an attribution.
+ATTRIBUTION_BAIT = ("1:11 " * 20 + "<@@>>" * 200)[:398] + "x:"
+
+
+@pytest.mark.parametrize("reader, text, kept", [
+    ("reply", "Please help.\n\nRegards" + " " * 200_000 + "Tom", "Please help."),
+    ("reply", " \n" * 100_000 + "Please help.", "Please help."),
+    ("reply", "Please help.\n\n" + "\n\n".join([ATTRIBUTION_BAIT] * 500) + "\n\nthanks", "Please help."),
+    ("rating", "5" + " " * 200_000 + "x\nthanks", None),
+    ("commands", "#assign Agnes" + " " * 200_000 + "Smith\nDone.", "Done."),
+], ids=["last_line_spaces", "blank_lines", "attribution_bait", "rating_spaces", "command_spaces"])
+def test_the_reply_readers_cost_linear_time_on_200_kb(reader, text, kept):
+    from mailer import commands, quotes, ratings
+
+    function = {"reply": quotes.extract_reply, "rating": ratings.read, "commands": commands.parse}[reader]
+    result, seconds = cpu(function, text)
+    assert seconds < 2, seconds  # 0.001-0.2 s here; these took 30 s to hours before
+    if reader == "reply":
+        assert result.startswith(kept)
+    elif reader == "commands":
+        assert result.text == kept and result.commands[0].name == "assign"
