@@ -29,13 +29,25 @@ PLAIN_ADDRESS = re.compile(rf'[ \t]*(?:(?:(?P<name>{_ATOM}(?: {_ATOM})*)|"(?P<qu
                            rf'<(?P<angle>{_ADDR_SPEC})>|(?P<bare>{_ADDR_SPEC}))[ \t]*')
 
 
+# Characters that change how a line reads without being seen (bidi overrides: a subject ending
+# "\u202efdp.exe" shows as "exe.pdf"), and controls no line holds (NUL, ESC, BEL…).
+BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]")
+CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def one_line(text: str) -> str:
+    """A subject or a name as it is kept, shown and sent back: one line, single spaces, without
+    bidi controls and control characters."""
+    return " ".join(CONTROLS.sub(" ", BIDI_CONTROLS.sub("", text)).split())
+
+
 def addresses(values: list) -> list[tuple[str, str]]:
     result = []
     for name, address in split_addresses(values):
         # Keep a mailbox without a domain ("no_host", "MAILER-DAEMON"): it is what the header says;
         # the pipeline refuses it as a sender it cannot answer.
         if address and " " not in address.strip() and len(address.strip()) <= MAX_ADDRESS:
-            result.append((" ".join(decode_words(name).split())[:255], address.strip().lower()))
+            result.append((one_line(decode_words(name))[:255], address.strip().lower()))
     return result
 
 

@@ -86,7 +86,14 @@ def render(markup: str) -> tuple[str, str, str]:
 
 
 def _clean(bounded: str) -> str:
-    return nh3.clean(bounded, url_schemes={"http", "https", "mailto", "cid"})
+    return clean(bounded)
+
+
+def clean(markup: str) -> str:
+    """Markup safe to show in the admin: no scripts, styles or forms, and no relative address
+    (`/dashboard?…`, `//host/…`): an image or link of a client's mail must never make an agent's
+    browser call the admin itself with their login."""
+    return nh3.clean(markup, url_schemes={"http", "https", "mailto", "cid"}, url_relative="deny")
 
 
 def to_text(markup: str, drop_quotes: bool = False) -> str:

@@ -18,7 +18,7 @@ from email.utils import parsedate_to_datetime
 from html import unescape as html_unescape
 
 from . import charsets, htmltext
-from .addresses import FOLD, MAX_ADDRESS, MAX_ADDRESSES, addresses, first_address
+from .addresses import BIDI_CONTROLS, CONTROLS, FOLD, MAX_ADDRESS, MAX_ADDRESSES, addresses, first_address, one_line
 from .charsets import decode_words
 from .mime import (
     BOM,
@@ -44,8 +44,6 @@ MSGID_BYTES = re.compile(rb"<[^<>\s]+>")
 MESSAGE_ID_LINE = re.compile(rb"\nmessage-id:", re.I)
 TRACE_FIELD = re.compile(rb"^(?:received|return-path|delivered-to|x-original-to|authentication-results|received-spf"
                          rb"|x-received|arc-[^:\s]*+|x-spam-[^:\s]*+):[^\n]*+\n?(?:[\t ][^\n]*+\n?)*+", re.I | re.M)
-BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]")
-CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 SUBJECT_LIMIT = 16 * 1024
 HTML_LIMIT = 2 * 1024 * 1024  # characters of HTML made into text and sanitised (≤ ~3 s)
@@ -244,7 +242,7 @@ def _subject(value: str | None, problems: Problems) -> str:
     subject, unknown = charsets.decode_words_reporting(value, SUBJECT_LIMIT)
     if unknown:
         problems.add(f"Subject: undecodable charset {unknown!r}, guessed")
-    return " ".join(subject.split())
+    return one_line(subject)
 
 
 def _message_ids(values: list[str]) -> list[str]:
@@ -409,7 +407,7 @@ def _degraded(raw: bytes, reason: str) -> ParsedMail:
 
     sender = fields.get("from", [""])[0]
     from_address = next((a for _, a in mailboxes("from")), "")
-    from_name = text("from").partition("<")[0].strip().strip('"').strip()[:255] if "<" in sender else ""
+    from_name = one_line(text("from").partition("<")[0].strip().strip('"'))[:255] if "<" in sender else ""
     try:
         message_id, generated = _message_id(raw)
     except Exception:
@@ -418,7 +416,7 @@ def _degraded(raw: bytes, reason: str) -> ParsedMail:
         message_id=message_id, message_id_generated=generated,
         from_name=from_name, from_address=from_address,
         to=mailboxes("to"), cc=mailboxes("cc"), reply_to=mailboxes("reply-to"),
-        subject=text("subject"), date=_date(fields.get("date", [""])[0]),
+        subject=one_line(text("subject")), date=_date(fields.get("date", [""])[0]),
         in_reply_to=_message_ids(fields.get("in-reply-to", [])[:1]),
         references=_message_ids(fields.get("references", [])),
         text=DEGRADED_NOTE, html="", reply_basis=DEGRADED_NOTE,

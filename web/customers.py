@@ -13,6 +13,7 @@ from models.tables import Customer, Survey, Ticket
 
 from .auth import login_required
 from .forms import attempt
+from .text import row_number
 
 bp = Blueprint("customers", __name__)
 PAGE = 50
@@ -23,7 +24,7 @@ PAGE = 50
 def index():
     """Newest first, 50 at a time by id (no OFFSET), searched by address, name or organisation."""
     text, organisation = request.args.get("q", "").strip(), request.args.get("organisation")
-    after = request.args.get("after", type=int)
+    after = request.args.get("after", type=row_number)
     query = Customer.select().order_by(Customer.id.desc())
     if text:
         query = query.where(Customer.email.contains(text) | Customer.name.contains(text)

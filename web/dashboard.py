@@ -46,18 +46,23 @@ def word(text) -> str:
     return str(WORDS[text]) if text in WORDS else i18n.label(text) if text in i18n.VALUES else text
 
 
+# Days a page or export covers at most: each day not yet summed is summed (and kept) on the way,
+# so a range of centuries, in a link or an image in a client's mail, would be hours of work.
+MAX_DAYS = 2 * 366
+
+
 def _range() -> tuple[dt.date, dt.date]:
-    """The days asked for (from, to, both included), else the last 30."""
+    """The days asked for (from, to, both included), else the last 30; none after today, at most
+    MAX_DAYS of them (the latest)."""
     today = utcnow().date()
     try:
         until = dt.date.fromisoformat(request.args.get("to") or today.isoformat())
-        since = dt.date.fromisoformat(request.args.get("from") or (until - dt.timedelta(days=DEFAULT_DAYS - 1))
-                                      .isoformat())
+        since = dt.date.fromisoformat(request.args.get("from") or (min(until, today) - dt.timedelta(
+            days=DEFAULT_DAYS - 1)).isoformat())
     except ValueError:
         abort(400, "dates are YYYY-MM-DD")
-    if since > until:
-        since, until = until, since
-    return since, until
+    since, until = sorted((min(since, today), min(until, today)))
+    return max(since, until - dt.timedelta(days=MAX_DAYS - 1)), until
 
 
 def _tables(since: dt.date, until: dt.date, only: str = "") -> dict[str, reports.Table]:
@@ -86,7 +91,13 @@ def export(name: str):
     since, until = _range()
     table = _tables(since, until, name).get(name) or abort(404)  # that table's rows only
     out = io.StringIO()
-    csv.writer(out).writerows([table.columns, *table.rows])
+    csv.writer(out).writerows([table.columns, *([_inert(cell) for cell in row] for row in table.rows)])
     filename = f"postdesk-{name}-{since}-{until}.csv"
     return Response("\ufeff" + out.getvalue(), mimetype="text/csv",  # the BOM: Excel then reads UTF-8 (Chinese)
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+def _inert(cell):
+    """A text cell a spreadsheet would run as a formula (a client's survey comment "=HYPERLINK(…)")
+    kept as text: a leading apostrophe (OWASP's advice for CSV injection)."""
+    return f"'{cell}" if isinstance(cell, str) and cell.startswith(("=", "+", "-", "@", "\t", "\r")) else cell

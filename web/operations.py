@@ -17,6 +17,7 @@ from workers.handover import enqueue_processing
 
 from . import monitoring
 from .auth import admin_required
+from .text import row_number
 
 bp = Blueprint("operations", __name__)
 PAGE = 100
@@ -31,7 +32,7 @@ SET_ASIDE_OUTCOMES = ("auto_reply_unthreaded", "bounce", "complaint", "report", 
 @admin_required
 def inbound_mail():
     state = request.args.get("state", "quarantined")
-    before = request.args.get("before", type=int)
+    before = request.args.get("before", type=row_number)
     query = InboundMail.select(*[f for f in InboundMail._meta.sorted_fields if f is not InboundMail.raw])
     if state in SHOWN:
         query = query.where(InboundMail.state == state)

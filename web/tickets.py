@@ -17,6 +17,7 @@ from actions import customers as customer_actions
 from actions import sla
 from actions import tickets as act
 from actions.result import Refused
+from mailer import htmltext
 from models import attachments, search
 from models.base import db, utcnow
 from models.tables import Agent, Attachment, Customer, Event, Mailbox, Message, Outbox, Survey, Ticket
@@ -25,7 +26,7 @@ from workers.outgoing import enqueue_deliveries
 from . import CSP
 from .auth import local_target, login_required
 from .forms import attempt, said
-from .text import visible_name
+from .text import row_number, visible_name
 
 bp = Blueprint("tickets", __name__)
 # Stored names may carry bidi overrides ("invoice\u202efdp.exe" shows as "invoiceexe.pdf"): they are
@@ -169,13 +170,13 @@ def _filtered(query, chosen: dict, text: str):
         query = query.where(Ticket.mailbox.in_(Mailbox.select(Mailbox.id).where(Mailbox.address == chosen["mailbox"])))
     if chosen["assignee"]:
         query = query.where(Ticket.assignee.is_null() if chosen["assignee"] == "none"
-                            else Ticket.assignee == int(chosen["assignee"]) if chosen["assignee"].isdigit()
+                            else Ticket.assignee == row_number(chosen["assignee"]) if row_number(chosen["assignee"])
                             else Ticket.id == 0)
     if not text:
         return query, None
-    number = text.lstrip("#")
-    if number.isdigit():
-        return query.where(Ticket.number == int(number)), None
+    number = row_number(text.lstrip("#"))
+    if number is not None:
+        return query.where(Ticket.number == number), None
     matches = search.tickets(db.obj, text)
     # Up to 500 ids our own index gave, as integers written into the statement: as parameters,
     # peewee's writing them took more time than SQLite's reading the rows.
@@ -185,7 +186,8 @@ def _filtered(query, chosen: dict, text: str):
 def _cursor(value: str) -> tuple[dt.datetime, int] | None:
     try:
         when, ticket_id = value.split("|")
-        return dt.datetime.strptime(when, "%Y-%m-%dT%H:%M:%S.%f"), int(ticket_id)
+        found = row_number(ticket_id)
+        return (dt.datetime.strptime(when, "%Y-%m-%dT%H:%M:%S.%f"), found) if found is not None else None
     except ValueError:
         return None
 
@@ -196,10 +198,10 @@ def bulk():
     """One change to the tickets ticked on a queue page, through the same actions as one at a time;
     each ticket the change is refused for is named with the reason, the others change."""
     settings = current_app.config["POSTDESK"]
-    numbers = [int(n) for n in request.form.getlist("ticket") if n.isdigit()][:PAGE]
+    numbers = [n for n in map(row_number, request.form.getlist("ticket")) if n is not None][:PAGE]
     change, value = request.form.get("change", ""), request.form.get("value", "")
     assignee = g.agent if value == "me" else None if value == "none" else \
-        Agent.get_or_none(Agent.id == int(value)) if value.isdigit() else False
+        Agent.get_or_none(Agent.id == row_number(value)) if row_number(value) is not None else False
     verbs = {
         "status": lambda t: act.set_status(t, value, settings=settings, actor=g.agent, via="web"),
         "priority": lambda t: act.set_priority(t, value, settings=settings, actor=g.agent, via="web"),
@@ -368,7 +370,7 @@ def collaborators(number):
 def merge(number):
     """Merge this ticket into the one named (its thread moves there)."""
     target = request.form.get("into", "").strip().lstrip("#")
-    into = Ticket.get_or_none(Ticket.number == int(target)) if target.isdigit() else None
+    into = Ticket.get_or_none(Ticket.number == row_number(target)) if row_number(target) is not None else None
     ticket = ticket_or_404(number)
     settings = current_app.config["POSTDESK"]
     if attempt(lambda: act.merge(ticket, into, settings=settings, actor=g.agent, via="web")) is None:
@@ -452,4 +454,5 @@ def html_with_images(message) -> Markup:
         found = by_cid.get(match.group(2))
         target = url_for("tickets.attachment", attachment_id=found) if found else ""
         return f"{match.group(1)}{target}{match.group(3)}"
-    return Markup(CID.sub(link, message.html))  # nh3-sanitised when stored
+    # Sanitised when stored; again here (cheap) for mail stored before a rule was added.
+    return Markup(CID.sub(link, htmltext.clean(message.html)))
