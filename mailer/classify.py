@@ -9,7 +9,10 @@ from .compose import LOOP_HEADER
 # The subjects mail programs give their automatic replies, in the languages they are localised
 # in: Outlook/Exchange ("Automatic reply:", "Automatische Antwort:", "Réponse automatique :"…),
 # Gmail and Yahoo vacation replies, QQ/163/Foxmail (自动回复), possibly in brackets (【自动回复】).
-# Matched at the start only: a person's subject that merely mentions auto-replies is not one.
+# Matched at the start only, and only as a label: the phrase followed by a colon, a closing
+# bracket, a dash or nothing ("Automatic reply: Invoice", "【自动回复】", "Out of Office AutoReply:"),
+# so a person's subject about auto-replies ("Auto reply not working", "自动回复功能失效了",
+# "不在办公室时如何设置转发？") is no auto-reply.
 AUTO_SUBJECT_PHRASES = (
     r"auto(matic)?[ -]?(reply|response|answer)", r"out of (the )?office", r"abwesenheitsnotiz",
     r"automatische antwort", r"réponse automatique", r"respuesta automática", r"resposta automática",
@@ -21,13 +24,15 @@ AUTO_SUBJECT_PHRASES = (
     r"自动回复", r"自動回覆", r"自動回复", r"自动答复", r"自動應答", r"休假中", r"不在办公室", r"自動応答", r"自動返信",
     r"자동 ?응답",
 )
-AUTO_SUBJECT = re.compile(r"^[\[【(（]?\s*(" + "|".join(AUTO_SUBJECT_PHRASES) + ")", re.I)
+AUTO_SUBJECT = re.compile(r"^[\[【(（]?\s*(?:" + "|".join(AUTO_SUBJECT_PHRASES) + r")(?:\s*auto-?\s?reply)?"
+                          r"\s*(?:[:：\]】)）]|-\s|–|—|$)", re.I)
 
 
 def loop_reason(mail, our_addresses: frozenset[str]) -> str:
     """Why this mail is our own coming back, or ""."""
-    if mail.from_address in our_addresses:
-        return f"sent from our own address {mail.from_address}"
+    local, at, domain = mail.from_address.partition("@")
+    if mail.from_address in our_addresses or f"{local.partition('+')[0]}{at}{domain}" in our_addresses:
+        return f"sent from our own address {mail.from_address}"  # or a +token one of ours
     if mail.header(LOOP_HEADER):
         return f"carries our {LOOP_HEADER} header"
     return ""

@@ -36,7 +36,10 @@ def test_an_automatic_reply_is_known_by_its_localised_subject_alone(settings, su
 
 
 @pytest.mark.parametrize("subject", ["Automatic replies stopped working", "Re: Automatic reply: Invoice",
-                                     "休假申请怎么提交", "Question about out-of-office settings"])
+                                     "休假申请怎么提交", "Question about out-of-office settings",
+                                     "Auto reply not working in my account", "自动回复功能失效了",
+                                     "休假中的员工无法登录系统", "Out of office feature missing in the mobile app",
+                                     "不在办公室时如何设置转发？"])
 def test_a_person_writing_about_automatic_replies_opens_a_ticket(settings, subject):
     raw = (f"From: Bob <bob@client.example>\r\nTo: support@example.com\r\nSubject: {subject}\r\n"
            f"Message-ID: <person-ooo@client.example>\r\nContent-Type: text/plain; charset=utf-8\r\n"
@@ -111,6 +114,12 @@ def test_the_hourly_limit_reads_only_the_last_hours_mail_to_an_address(settings)
             "EXPLAIN QUERY PLAN SELECT COUNT(*) FROM outbox WHERE rcpt_to = ? AND kind IN (?, ?) AND created_at >= ?",
             ("ops@client.example", *kinds, utcnow())))
         assert "rcpt_to=? AND created_at>?" in plan
+
+
+def test_mail_from_one_of_our_token_addresses_is_a_loop(settings):
+    raw = (b"From: Support <Support+a1b2c3@Example.com>\r\nTo: support@example.com\r\nSubject: hello\r\n"
+           b"Message-ID: <token-loop@example.com>\r\n\r\nhi\r\n")
+    assert ingest(settings, raw).outcome == "loop" and Ticket.select().count() == 0 and Outbox.select().count() == 0
 
 
 def test_our_loop_header_is_dropped_even_from_another_address(settings):
