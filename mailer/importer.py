@@ -53,14 +53,15 @@ def import_many(settings, raws: list[bytes], notify: bool) -> list[dict]:
     Message-ID, here or earlier in `raws`) is not stored again. The batch is stored in one
     transaction, then processed by `pipeline.process_many`: one transaction, a savepoint per mail."""
     message_ids = [parsing.message_id_of(raw) for raw in raws]
-    seen = inbound.already_done(message_ids)
+    seen = inbound.already_done(message_ids, parsing.synthetic_message_id)
     results: list[dict | None] = []
     fresh = []
     for raw, message_id in zip(raws, message_ids, strict=True):
-        if message_id in seen:
+        taken = (message_id, parsing.synthetic_message_id(raw))  # the same mail, not just its Message-ID
+        if taken in seen:
             results.append({"message_id": message_id, "outcome": "duplicate", "ticket": None, "threaded_by": None})
         else:
-            seen.add(message_id)
+            seen.add(taken)
             results.append(None)
             fresh.append(inbound.Incoming(raw, "import", message_id))
     ids = inbound.store_many(fresh) if fresh else []

@@ -84,8 +84,19 @@ def discard_duplicate(ctx: Context) -> None:
     # Idempotency key (Discourse): a Message-ID we already hold means this mail was taken. An
     # agent's mail that was relayed (or refused) is kept as its outcome, not as a message.
     mid = ctx.mail.message_id
-    if inbound.is_taken(mid, other_than=ctx.row.id, agent_outcomes=AGENT_OUTCOMES):
+    if not inbound.is_taken(mid, other_than=ctx.row.id, agent_outcomes=AGENT_OUTCOMES):
+        return
+    # Taken: by this same mail (delivered again, by another route), or by other mail reusing
+    # the Message-ID (broken forms and scripts send one for every mail). That one is kept,
+    # under a key of its own content, and marked for review.
+    mine = parsing.synthetic_message_id(ctx.row.raw)
+    earlier = [parsing.synthetic_message_id(raw) for raw in inbound.raws_taken_as(mid, ctx.row.id)]
+    if not earlier or mine in earlier or ctx.mail.message_id_generated:
         raise Discard("duplicate", f"already stored as {mid}")
+    if inbound.is_taken(mine, other_than=ctx.row.id, agent_outcomes=AGENT_OUTCOMES):
+        raise Discard("duplicate", f"already stored as {mine} (its Message-ID {mid} is another mail's too)")
+    ctx.mail.message_id = mine
+    ctx.mail.problems.append(f"its Message-ID {mid[:200]} was already another mail's: kept as {mine}")
 
 
 def classify_mail(ctx: Context) -> None:

@@ -143,14 +143,23 @@ def is_taken(message_id: str, other_than: int, agent_outcomes: tuple[str, ...]) 
     return bool(db.execute_sql(sql, (message_id, message_id, other_than, *agent_outcomes)).fetchone()[0])
 
 
-def already_done(message_ids: list[str]) -> set[str]:
-    """Which of these Message-IDs belong to mail stored and processed (or rejected) already."""
+def already_done(message_ids: list[str], key) -> set[tuple[str, str]]:
+    """(Message-ID, `key(raw)`) of the mail stored and processed (or rejected) already under these
+    Message-IDs: the same Message-ID on different mail (a broken form that always sends one) is
+    different mail. Raws are read a few at a time, only for the Message-IDs found."""
     found = set()
-    for start in range(0, len(message_ids), 500):
-        chunk = message_ids[start:start + 500]
-        found |= {m for (m,) in InboundMail.select(InboundMail.message_id).where(
+    for start in range(0, len(message_ids), 50):
+        chunk = message_ids[start:start + 50]
+        found |= {(m, key(bytes(raw))) for m, raw in InboundMail.select(InboundMail.message_id, InboundMail.raw).where(
             InboundMail.message_id.in_(chunk) & InboundMail.state.in_(("processed", "rejected"))).tuples()}
     return found
+
+
+def raws_taken_as(message_id: str, other_than: int, limit: int = 5) -> list[bytes]:
+    """The stored mail processed under this Message-ID (a few): what took it, to compare with."""
+    return [bytes(raw) for raw, in InboundMail.select(InboundMail.raw).where(
+        (InboundMail.message_id == message_id) & (InboundMail.id != other_than)
+        & (InboundMail.state == "processed")).order_by(InboundMail.id).limit(limit).tuples()]
 
 
 def is_waiting(message_ids: list[str], other_than: int) -> bool:

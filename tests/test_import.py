@@ -80,6 +80,20 @@ def test_import_in_date_order_and_twice_adds_nothing(settings, tmp_path, kind):
     assert (Ticket.select().count(), Message.select().count()) == counts
 
 
+def test_an_import_keeps_two_different_mails_that_share_a_message_id(settings, tmp_path):
+    folder = tmp_path / "mail"
+    folder.mkdir()
+    mails = (("a", "dupa@client-a.example", "printer broken"), ("b", "dupb@client-b.example", "refund"))
+    for name, sender, text in mails:
+        (folder / f"{name}.eml").write_bytes(f"From: {sender}\r\nTo: support@example.com\r\nSubject: {text}\r\n"
+                                            f"Message-ID: <1234@localhost>\r\n\r\n{text}\r\n".encode())
+    result, lines = run_import(settings, folder, "--no-notify")
+    assert result.returncode == 0 and [line["outcome"] for line in lines] == ["new_ticket", "new_ticket"]
+    again, lines = run_import(settings, folder, "--no-notify")
+    assert [line["outcome"] for line in lines] == ["duplicate", "duplicate"]
+    assert Ticket.select().count() == 2
+
+
 def test_import_with_notifications_acknowledges_new_tickets(settings, tmp_path):
     result, lines = run_import(settings, make_source("eml folder", tmp_path))
     assert result.returncode == 0

@@ -68,6 +68,24 @@ def test_the_same_message_id_twice_makes_one_message(settings):
     assert Outbox.select().count() == 1  # answered once
 
 
+def test_other_mail_reusing_a_message_id_is_kept_and_marked_and_its_own_copy_is_still_one(settings):
+    """Broken forms and scripts send every mail with one Message-ID: the same Message-ID on
+    different mail is different mail. The same mail again, by another route, is a duplicate."""
+    first = (b"From: A <dupa@client-a.example>\r\nTo: support@example.com\r\nSubject: printer broken\r\n"
+             b"Message-ID: <1234@localhost>\r\n\r\nThe printer is broken.\r\n")
+    second = (b"From: B <dupb@client-b.example>\r\nTo: support@example.com\r\nSubject: refund please\r\n"
+              b"Message-ID: <1234@localhost>\r\n\r\nI want a refund.\r\n")
+    assert ingest(settings, first).outcome == "new_ticket"
+    kept = ingest(settings, second)
+    assert kept.outcome == "new_ticket" and kept.ticket.customer.email == "dupb@client-b.example"
+    message = Message.get(Message.ticket == kept.ticket)
+    assert message.message_id.endswith("@postdesk.invalid>") and "<1234@localhost>" in message.review_reason
+    relayed = b"Received: from mx2.example.com by postdesk; Mon, 23 Nov 2026 10:00:01 +0000\r\n" + second
+    assert ingest(settings, relayed).outcome == "duplicate"
+    assert ingest(settings, b"Received: from mx3 by postdesk\r\n" + first).outcome == "duplicate"
+    assert Ticket.select().count() == 2 and Message.select().count() == 2
+
+
 def test_mail_without_message_id_is_deduplicated_by_its_bytes(settings):
     raw = load_eml("no_message_id.eml")
     assert ingest(settings, raw).outcome == "new_ticket"
