@@ -290,11 +290,34 @@ def _body(raw: bytes, leaves: list[Leaf], problems: Problems) -> tuple[str, str,
         html = html[:HTML_LIMIT]
     html_text, html_reply, safe_html = _guarded(problems, "HTML body", lambda: htmltext.render(html), None) or (
         (_tags_removed(html),) * 2 + ("",))
-    text = "\n".join(text_parts) if text_parts else html_text
-    text = text.replace("\r\n", "\n").strip("\n")
-    # HTML-only mail: its quotes are containers (gmail_quote, blockquote type=cite), not "> ".
-    reply_basis = text if text_parts else html_reply
-    return text, safe_html, reply_basis, attachments, tuple(dict.fromkeys(labels))
+    plain = "\n".join(text_parts).replace("\r\n", "\n").strip("\n")
+    if _stands_for_html(plain, html_text):
+        # HTML-only mail: its quotes are containers (gmail_quote, blockquote type=cite), not "> ".
+        return html_text.strip("\n"), safe_html, html_reply, attachments, tuple(dict.fromkeys(labels))
+    return plain, safe_html, plain, attachments, tuple(dict.fromkeys(labels))
+
+
+# The plain part is a stand-in when the HTML says this many times more: "This message requires an
+# HTML capable mail client.", an empty alternative, a disclaimer part after an HTML body.
+STAND_IN_RATIO = 4
+
+
+STAND_IN_CHARS = 300  # a short plain part that is not the HTML's words is a stand-in too
+WORD = re.compile(r"\w{3,}")
+
+
+def _stands_for_html(plain: str, html_text: str) -> bool:
+    """Is the HTML the mail's text: no plain part, a blank one, one far shorter than it, or a
+    short one that says something else (most of its words are not the HTML's)?"""
+    if not plain.strip():
+        return True
+    plain_length, html_length = len(" ".join(plain.split())), len(" ".join(html_text.split()))
+    if plain_length * STAND_IN_RATIO < html_length:
+        return True
+    if plain_length > STAND_IN_CHARS or html_length <= plain_length:
+        return False
+    words = set(WORD.findall(plain.casefold()))
+    return len(words & set(WORD.findall(html_text.casefold()))) * 2 < len(words)
 
 
 def _tags_removed(markup: str) -> str:

@@ -83,3 +83,20 @@ def test_inspect_fields_are_the_documented_ones():
     assert result["date"] == "2026-11-23T09:00:00Z"
     assert result["attachments"] == [{"filename": "attachment-1.png", "content_type": "image/png",
                                       "size": 70, "inline": True}]
+
+
+@pytest.mark.parametrize("structure", ["alternative_empty_plain", "alternative_stub_plain",
+                                       "mixed_html_then_disclaimer"])
+def test_the_html_is_the_text_when_the_plain_part_is_empty_or_a_stand_in(structure):
+    html = ("<html><body><p>Our invoice 4711 was charged twice this month, please refund the second charge "
+            "to the card ending 1234. Thank you!</p></body></html>")
+    plain = {"alternative_empty_plain": "",
+             "alternative_stub_plain": "This message requires an HTML capable mail client.",
+             "mixed_html_then_disclaimer": "Sent via ExampleMail"}[structure]
+    kind = "mixed" if structure.startswith("mixed") else "alternative"
+    parts = [("html", html), ("plain", plain)] if kind == "mixed" else [("plain", plain), ("html", html)]
+    body = "".join(f"--b\r\nContent-Type: text/{sub}; charset=utf-8\r\n\r\n{content}\r\n" for sub, content in parts)
+    raw = (f"From: a@client.example\r\nTo: support@example.com\r\nSubject: refund\r\nMessage-ID: <h@client.example>\r\n"
+           f"Content-Type: multipart/{kind}; boundary=b\r\n\r\n{body}--b--\r\n").encode()
+    mail = parsing.parse(raw)
+    assert "invoice 4711 was charged twice" in mail.text and "invoice 4711" in mail.reply_basis
