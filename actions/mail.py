@@ -22,11 +22,12 @@ log = logging.getLogger(__name__)
 def receive_customer_mail(settings, mail, *, ticket, follow_up_of, mailbox, threaded_by: str,
                           reply_text: str, inbound_id: int | None, automatic: bool, notify: bool,
                           at, found_customer=customers.NOT_LOOKED, conflict: dict | None = None,
-                          historic: bool = False) -> Done:
+                          historic: bool = False, unanswerable: str = "") -> Done:
     """A customer's mail: a new ticket (acknowledged) or a message on `ticket`. Only the ticket's
     customer brings the people they copy in as participants (whose [#N] tags are trusted): anyone
     who knows a Message-ID of the thread can answer it. Someone who is neither the customer nor a
-    participant is recorded as an outsider."""
+    participant is recorded as an outsider. `unanswerable`: why no acknowledgement may answer the
+    mail (a null sender, a mailing list, a no-reply address, spam); the ticket opens all the same."""
     if ticket is not None:
         ticket = staff.surviving(ticket)  # mail for a ticket merged into another goes there
     elif follow_up_of is not None:
@@ -94,7 +95,12 @@ def receive_customer_mail(settings, mail, *, ticket, follow_up_of, mailbox, thre
         customers.clear_bounce(customer)
         if customer.id == ticket.customer_id and copied:  # not a participant's reply-all, not an outsider
             _copy_in(ticket, customer, copied)
-        ack = notices.acknowledge(settings, ticket, customer, message) if outcome == "new_ticket" and notify else None
+        ack = None
+        if outcome == "new_ticket" and notify and unanswerable:
+            tickets.record(ticket, "acknowledgement_withheld", unanswerable, actor="postdesk", via="email",
+                           new={"reason": unanswerable})
+        elif outcome == "new_ticket" and notify:
+            ack = notices.acknowledge(settings, ticket, customer, message)
         told = notices.notify_staff(settings, ticket, message, event=outcome, author=customer.email,
                                     outsider=outsider) if notify else []
     return Done(outcome, ticket, ((ack.id,) if ack is not None else ()) + tuple(row.id for row in told))

@@ -56,3 +56,27 @@ def auto_reply_reason(mail) -> str:
     if AUTO_SUBJECT.match(mail.subject):
         return f"out-of-office subject {mail.subject!r}"
     return ""
+
+
+# Senders no one reads: an answer to them is at best lost, at worst backscatter.
+NO_REPLY_SENDER = re.compile(r"^(?:no[-_.]?reply|do[-_.]?not[-_.]?reply|donotreply|noreply[-_.+][^@]*|"
+                             r"mailer[-_.]?daemon|postmaster|bounces?(?:[-_.+][^@]*)?)@", re.I)
+
+
+def unanswerable_reason(mail, null_sender: bool) -> str:
+    """Why no automatic mail (an acknowledgement) should answer this one, though it opens a
+    ticket: sent with a null reverse-path (RFC 5321 §4.5.5: never to be answered), by a mailing
+    list or a notification service (List-Id, List-Unsubscribe), from a no-reply address, or
+    marked as spam by our MTA. `null_sender`: the SMTP envelope said MAIL FROM:<> (a fetched mail
+    says so in its Return-Path)."""
+    h = mail.header
+    if null_sender or h("Return-Path").strip() == "<>":
+        return "sent with a null reverse-path (MAIL FROM:<>)"
+    for name in ("List-Id", "List-Unsubscribe", "List-Post"):
+        if h(name):
+            return f"sent by a mailing list or a notification service ({name})"
+    if NO_REPLY_SENDER.match(mail.from_address):
+        return f"sent from a no-reply address ({mail.from_address})"
+    if h("X-Spam-Flag").strip().lower() == "yes" or h("X-Spam-Status").strip().lower().startswith("yes"):
+        return "marked as spam by our mail server (X-Spam-Flag / X-Spam-Status)"
+    return ""

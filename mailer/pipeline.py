@@ -49,6 +49,7 @@ class Context:
     read_ahead: int = 0  # how many of the first steps ran before the batch's transaction (see _read_ahead)
     mail: ParsedMail | None = None
     automatic: str = ""  # why the mail is an automatic reply, or ""
+    unanswerable: str = ""  # why no acknowledgement answers it (a null sender, a list, no-reply…), or ""
     bounce: bounces.Bounce | None = None
     sender: str = ""
     agent: object = None  # an agent proven by a token of theirs or our MTA's DKIM/DMARC verdict
@@ -106,6 +107,7 @@ def classify_mail(ctx: Context) -> None:
     ctx.bounce = bounces.detect(ctx.mail)
     if ctx.bounce is None:
         ctx.automatic = classify.auto_reply_reason(ctx.mail)
+        ctx.unanswerable = classify.unanswerable_reason(ctx.mail, ctx.row.mail_from == inbound.NULL_SENDER)
 
 
 def identify_sender(ctx: Context) -> None:
@@ -221,7 +223,8 @@ def apply(ctx: Context) -> None:
                     ctx.settings, mail, ticket=ctx.ticket, follow_up_of=ctx.follow_up_of,
                     mailbox=_mailbox_for(ctx), threaded_by=ctx.threaded_by, reply_text=ctx.reply_text,
                     inbound_id=ctx.row.id, automatic=bool(ctx.automatic), notify=ctx.notify,
-                    at=_when(ctx), found_customer=found, conflict=ctx.conflict, historic=ctx.historic)
+                    at=_when(ctx), found_customer=found, conflict=ctx.conflict, historic=ctx.historic,
+                    unanswerable=ctx.unanswerable)
             ctx.outcome, ctx.ticket, ctx.outbox_ids = done.outcome, done.ticket, list(done.outbox_ids)
             inbound.finish(ctx.row, "processed", ctx.outcome, message_id=mail.message_id)
     except IntegrityError:

@@ -11,6 +11,8 @@ from email.utils import formatdate
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
+from models import inbound
+
 from . import spool
 
 log = logging.getLogger(__name__)
@@ -39,7 +41,7 @@ class Edge:
             # Received line goes in front, but the size and the idempotency key are the mail's
             # as the client sent it: the size the SMTP limit accepted is the one the pipeline checks.
             inbound_id = await self.committer.store(spool.incoming(
-                envelope.original_content, "smtp", envelope.mail_from or "",
+                envelope.original_content, "smtp", envelope.mail_from or inbound.NULL_SENDER,
                 tuple(envelope.rcpt_tos), trace=self._received_header(session, envelope)))
         except spool.StorageError:
             return "451 4.3.0 Message not stored; please try again later"

@@ -17,6 +17,11 @@ PROCESSING = "processing"  # the outcome while an attempt holds the mail
 OVER_BUDGET = "over budget"
 
 
+# The envelope sender of a mail sent with MAIL FROM:<> (a bounce, a receipt: RFC 5321 §4.5.5,
+# never to be answered), as the SMTP edge stores it; "" is an envelope not known (an import).
+NULL_SENDER = "<>"
+
+
 @dataclass(frozen=True)
 class Incoming:
     """One mail as an edge took it. `message_id` is its idempotency key, worked out by the

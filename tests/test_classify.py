@@ -135,3 +135,33 @@ def test_rate_limit_stops_a_loop_with_a_robot_that_does_not_say_it_is_one(settin
     assert Ticket.select().count() == settings.outgoing.auto_reply_limit_per_hour + 2
     assert Outbox.select().count() == settings.outgoing.auto_reply_limit_per_hour
     assert Event.select().where(Event.action == "acknowledgement_suppressed").count() == 2
+
+
+@pytest.mark.parametrize("headers, sender, envelope", [
+    ("", "alice@client.example", "<>"),
+    ("Return-Path: <>\r\n", "alice@client.example", ""),
+    ("List-Id: <news.vendor.example>\r\nList-Unsubscribe: <mailto:leave@vendor.example>\r\n",
+     "news@vendor.example", ""),
+    ("", "noreply@shop.example", ""),
+    ("", "do-not-reply@bank.example", ""),
+    ("X-Spam-Flag: YES\r\n", "winner@lottery.example", ""),
+], ids=["null_envelope", "null_return_path", "mailing_list", "noreply", "do_not_reply", "spam_flag"])
+def test_mail_nobody_reads_answers_opens_a_ticket_without_an_acknowledgement(settings, headers, sender, envelope):
+    from mailer import pipeline, spool
+
+    raw = (f"From: {sender}\r\nTo: support@example.com\r\nSubject: Your order\r\n{headers}"
+           f"Message-ID: <machine@client.example>\r\n\r\nYour order has shipped.\r\n").encode()
+    ctx = pipeline.process(settings, spool.store(raw, "smtp", envelope, ("support@example.com",)))
+    assert ctx.outcome == "new_ticket" and Outbox.select().where(Outbox.kind == "acknowledgement").count() == 0
+    assert Event.get(Event.action == "acknowledgement_withheld").detail
+
+
+def test_the_smtp_edge_stores_a_null_sender_as_one(edge_with):
+    import smtplib
+
+    from models.tables import InboundMail
+
+    _, controller = edge_with()
+    with smtplib.SMTP("127.0.0.1", controller.port) as client:
+        client.sendmail("", ["support@example.com"], b"From: a@client.example\r\nSubject: x\r\n\r\nhi\r\n")
+    assert InboundMail.get().mail_from == "<>"
