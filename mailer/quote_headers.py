@@ -70,10 +70,11 @@ ATTRIBUTIONS: tuple[tuple[str, str], ...] = (
     ("Gmail (Korean): '…님이 작성:'", "{line}님이 작성"),
     ("Apple Mail (Korean): '… 작성:'", "{line} 작성"),
     ("Thunderbird (Korean): '…쓴 글:'", "{line}쓴 글"),
-    ("Gmail, Apple Mail, Thunderbird (traditional Chinese): '… 於 … 寫道：'", "{line}寫道"),
-    ("NetEase 163/126, Apple Mail (simplified Chinese): '在 … 写道：'", "在{line}写道"),
+    # Chinese clients wrap their long headers anywhere, "写道：" alone on the last line: {any}.
+    ("Gmail, Apple Mail, Thunderbird (traditional Chinese): '… 於 … 寫道：'", "{any}寫道"),
+    ("NetEase 163/126, Apple Mail (simplified Chinese): '在 … 写道：'", "在{any}写道"),
     ("Gmail, Apple Mail (simplified Chinese): '… 于 2026年11月23日 … 写道：'",
-     "{line}\\d{4}年\\d{1,2}月\\d{1,2}日{line}写道"),
+     "{any}\\d{4}年\\d{1,2}月\\d{1,2}日{any}写道"),
     # Any language: Gmail (Russian, Japanese), Yandex, mail.ru and ISO-date headers name no verb.
     # The time is "09:15", not the "64.15" of an IP address in a bounce.
     ("Gmail (Russian, Japanese), Yandex, mail.ru, ISO dates: '<date> <time> Name <address>:'",

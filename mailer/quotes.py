@@ -287,19 +287,27 @@ def _may_end_attribution(lines: list[str], index: int) -> bool:
 def _attribution(lines: list[str], index: int) -> QuoteStart | None:
     """An attribution ending on this line: the shortest run of lines that matches, or a longer one
     that opens with the header's first word ("On", "Am", "Le"), for a wrapped "On … wrote:" whose
-    last line alone reads "Name <address> wrote:". Without a digit or an address it counts only
-    with quotes, or nothing, below it."""
+    last line alone reads "Name <address> wrote:", or one that completes a partial match (the
+    shortest lacks the date and address, or closes an address opened above). Without a digit or
+    an address it counts only with quotes, or nothing, below it."""
     windows = list(_windows(lines, index))
     first, candidate = next(((f, c) for f, c in windows if ANY_ATTRIBUTION.fullmatch(c)), (None, ""))
     if first is None:
         return None
     for earlier, longer in windows:
-        if earlier < first and OPENING_ATTRIBUTION.fullmatch(longer):
+        if earlier < first and (OPENING_ATTRIBUTION.fullmatch(longer)
+                                or (_partial(candidate) and ANY_ATTRIBUTION.fullmatch(longer))):
             first, candidate = earlier, longer
     if not re.search(r"[\d@]", candidate) and not _quotes_follow(lines, index):
         return None
     source = next(a.source for a in ATTRIBUTIONS if a.pattern.fullmatch(candidate))
     return QuoteStart(first, index + 1, source)
+
+
+def _partial(candidate: str) -> bool:
+    """The end of a wrapped header only: no date or address in it ("寫道："), or an address
+    closed that opened on the line above ("support@example.com> 于…写道：")."""
+    return not re.search(r"[\d@]", candidate) or candidate.count(">") > candidate.count("<")
 
 
 def _windows(lines: list[str], index: int):

@@ -367,6 +367,16 @@ FORWARDED = [
 
 
 CLIENTS = [
+    # Chinese clients wrap a long attribution anywhere: before "写道：", inside the time, inside
+    # the address (the line above ends "<").
+    case("zh_wrapped_before_verb", '好的，谢谢。\n\n在 2026年12月1日 星期二 09:00，"Example Support" '
+         '<support@example.com>\n写道：\n> 您好\n> 我们已收到', "好的，谢谢。"),
+    case("zh_wrapped_in_time", "好的，谢谢。\n\nExample Support <support@example.com> 于2026年11月23日周一\n"
+         "09:15写道：\n> 您好", "好的，谢谢。"),
+    case("zh_wrapped_in_address", "好的，谢谢。\n\nExample Support via Helpdesk <\nsupport@example.com> "
+         "于2026年11月23日周一 09:15写道：\n> 您好", "好的，谢谢。"),
+    case("zh_hant_wrapped_before_verb", "好的，謝謝。\n\nExample Support <support@example.com> 於 2026年12月1日 "
+         "上午9:00\n寫道：\n> 您好", "好的，謝謝。"),
     case("outlook_mobile_ios",
          "Sure, go ahead.\n\nGet Outlook for iOS<https://aka.ms/o0ukef>\n________________________________\n"
          "From: Example Support <support@example.com>\nSent: Monday, November 23, 2026 9:15:00 AM\n"
@@ -480,6 +490,7 @@ def test_a_rule_line_alone_is_no_quote_marker(rule):
 
 
 MUST_SURVIVE = [
+    "我在想这个问题，他写道：\n> 引用的那一句",
     "From: the warehouse we got 3 boxes, not 4.\nThe fourth is missing.",
     "Note: the printer is on the second floor.\nIt shows error E5.",
     "From: Berlin\nTo: Munich\nThe train was late.",
