@@ -7,6 +7,7 @@ import codecs
 import re
 from urllib.parse import unquote_to_bytes
 
+ISO2022JP = "iso2022_jp"  # decoded by _iso2022jp, which also reads NEC's row 13 (as CP50220 does)
 # Labels seen in the wild mapped to the codec that decodes what such mail really contains.
 # GB2312 and GBK are subsets of GB18030, and mail labelled gb2312 often holds GBK/GB18030 bytes.
 ALIASES = {
@@ -18,6 +19,11 @@ ALIASES = {
     "iso-8859-1": "cp1252", "latin1": "cp1252", "latin-1": "cp1252", "us-ascii": "utf-8",
     "ascii": "utf-8", "ansi_x3.4-1968": "utf-8", "unicode-1-1-utf-7": "utf-7", "utf8": "utf-8",
     "x-unknown": "", "unknown-8bit": "", "x-user-defined": "", "default": "", "iso": "",
+    # Japanese mail is written by Windows: Shift_JIS as CP932, EUC-JP and ISO-2022-JP with NEC's
+    # row 13 (①, ㈱, №…), which JIS X 0213 holds at the same places.
+    "shift_jis": "cp932", "shift-jis": "cp932", "sjis": "cp932", "x-sjis": "cp932", "ms_kanji": "cp932",
+    "csshiftjis": "cp932", "windows-31j": "cp932", "euc-jp": "euc_jis_2004", "x-euc-jp": "euc_jis_2004",
+    "eucjp": "euc_jis_2004", "iso-2022-jp": ISO2022JP, "csiso2022jp": ISO2022JP, "iso2022jp": ISO2022JP,
 }
 # Python codecs that decode text but are no charset a mail may be written in: they raise on
 # ordinary bytes (punycode, idna, undefined) or turn backslashes into other characters.
@@ -27,9 +33,17 @@ LABEL = re.compile(r"[a-z0-9][a-z0-9._:+-]{0,39}")  # RFC 2978 names are at most
 # Tried in order when the declared charset fails or is absent. UTF-8 is strict enough that a
 # successful decode is almost always right; GB18030 accepts most byte strings, so Big5 is tried
 # first only when it decodes cleanly *and* GB18030 does not (see guess()).
-FALLBACKS = ("utf-8", "gb18030", "big5hkscs", "cp1252")
+FALLBACKS = ("utf-8", "gb18030", "big5hkscs", "cp1252", "cp1251")
 GUESS_SAMPLE = 64 * 1024  # bytes read to choose a fallback; the choice is then checked on all
-UNLIKELY = re.compile("[^\x00-\x7f\u4e00-\u9fa5\u3000-\u303f\uff00-\uffef]")
+# Characters a decoding rarely yields in real text: not ASCII, common CJK ideographs and
+# punctuation, fullwidth forms, Latin letters with accents or Cyrillic letters.
+UNLIKELY = re.compile("[^\x00-\x7f\u4e00-\u9fa5\u3000-\u303f\uff00-\uffef\u00c0-\u00ff\u0152\u0153"
+                      "\u0160\u0161\u0178\u017d\u017e\u0401\u0410-\u044f\u0451]")
+# What a wrong guess yields from a right one's bytes: one ideograph inside a Latin word (Latin-1
+# "Können" read as GB18030: "K鰊nen"), and accented letters or Cyrillic letters three or more in a
+# row between non-letters or mixed with symbols (GBK "你好" read as CP1252: "ÄãºÃ").
+SANDWICHED = re.compile("(?<=[A-Za-z])[\u4e00-\u9fff\uac00-\ud7af](?=[A-Za-z])")
+ACCENT_RUN = re.compile("[\u00c0-\u00ff]{3,}")
 SURROGATES = re.compile("[\ud800-\udfff]")
 
 
@@ -64,20 +78,62 @@ def decode(data: bytes, declared: str | None = None) -> str:
     codec = codec_for(declared)
     if codec:
         try:
-            text = data.decode(codec)
+            text = _iso2022jp(data) if codec == ISO2022JP else data.decode(codec)
         except (UnicodeError, LookupError, ValueError, TypeError):
             pass
         else:
-            # A UTF-8 label on Big5/GBK bytes fails above; a CJK label on UTF-8 bytes "succeeds"
-            # with garbage, so prefer UTF-8 when the bytes are valid UTF-8 with non-ASCII in them.
-            if codec in ("gb18030", "big5hkscs", "cp949"):
+            # A UTF-8 label on Big5/GBK bytes fails above; any other label on UTF-8 bytes
+            # "succeeds" with garbage ("reÃ§ue"), so prefer UTF-8 when the bytes are valid UTF-8
+            # with non-ASCII in them (text in another charset almost never is).
+            if codec not in ("utf-8", "utf-7", ISO2022JP) and not data.isascii():
                 as_utf8 = _utf8(data)
                 if as_utf8 is not None:
                     return as_utf8
+            if codec in SWAPPED:  # Big5 labelled GB2312 and the like: the other reads far better
+                return _likelier(data, text, SWAPPED[codec])
             if codec == "utf-7":  # may decode to lone surrogates, which no encoder takes back
                 text = SURROGATES.sub("\ufffd", text)
             return text
     return guess(data)
+
+
+# A Chinese label on the other Chinese charset's bytes decodes without error into rare
+# ideographs and private-use characters: the other is tried, and taken when clearly likelier.
+SWAPPED = {"gb18030": "big5hkscs", "big5hkscs": "gb18030"}
+
+
+def _likelier(data: bytes, text: str, other: str) -> str:
+    try:
+        alternative = data.decode(other)
+    except UnicodeDecodeError:
+        return text
+    declared, instead = _plausibility(text[:GUESS_SAMPLE]), _plausibility(alternative[:GUESS_SAMPLE])
+    return alternative if 1 - instead < (1 - declared) / 2 else text
+
+
+def _iso2022jp(data: bytes) -> str:
+    """ISO-2022-JP as Windows writes it (CP50220: NEC's row 13 under ESC $ B), read by turning
+    its JIS X 0208 runs into EUC-JP bytes for the JIS X 0213 codec, which holds row 13."""
+    try:
+        return data.decode("iso2022_jp")
+    except UnicodeDecodeError:
+        pass
+    out, double, kana = bytearray(), False, False
+    index = 0
+    while index < len(data):
+        if data.startswith((b"\x1b$B", b"\x1b$@"), index):
+            double, kana, index = True, False, index + 3
+        elif data.startswith((b"\x1b(B", b"\x1b(J"), index):
+            double, kana, index = False, False, index + 3
+        elif data.startswith(b"\x1b(I", index):
+            double, kana, index = False, True, index + 3
+        elif double and 0x21 <= data[index] <= 0x7e and index + 1 < len(data):
+            out += bytes((data[index] | 0x80, data[index + 1] | 0x80))
+            index += 2
+        else:
+            out += bytes((0x8e, data[index] | 0x80)) if kana and 0x21 <= data[index] <= 0x5f else data[index:index + 1]
+            index += 1
+    return bytes(out).decode("euc_jis_2004")
 
 
 def guess(data: bytes) -> str:
@@ -107,11 +163,14 @@ def _utf8(data: bytes) -> str | None:
 
 
 def _plausibility(text: str) -> float:
-    """Share of characters that are ASCII or common CJK ideographs (Big5 read as GB18030 and
-    vice versa produce rare ideographs, private-use and compatibility characters)."""
+    """1 less the share of characters a wrong decoding would yield: rare ideographs, private-use
+    and compatibility characters (Big5 read as GB18030 and the reverse), an ideograph inside a
+    Latin word, runs of accented letters (counted twice: the sign of CJK bytes read as Latin-1)."""
     if not text:
         return 0.0
-    return 1 - len(UNLIKELY.findall(text)) / len(text)
+    unlikely = len(UNLIKELY.findall(text)) + 2 * len(SANDWICHED.findall(text))
+    unlikely += 2 * sum(len(run) for run in ACCENT_RUN.findall(text))
+    return 1 - unlikely / len(text)
 
 
 # RFC 2047 encoded word. "?" never occurs inside one (Q encodes it as =3F), so each attempt

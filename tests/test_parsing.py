@@ -100,3 +100,28 @@ def test_the_html_is_the_text_when_the_plain_part_is_empty_or_a_stand_in(structu
            f"Content-Type: multipart/{kind}; boundary=b\r\n\r\n{body}--b--\r\n").encode()
     mail = parsing.parse(raw)
     assert "invoice 4711 was charged twice" in mail.text and "invoice 4711" in mail.reply_basis
+
+
+@pytest.mark.parametrize("text, encoded_as, label", [
+    ("Können Sie das prüfen? Grüße, Jürgen Müller", "latin-1", None),  # no label: guessed
+    ("Können Sie das prüfen? Grüße, Jürgen Müller", "latin-1", "utf-8"),  # a label that lies
+    ("Bonjour, j'ai reçu la facture numéro 12, merci à vous. Élodie", "cp1252", None),
+    ("Здравствуйте, у меня не работает принтер. Спасибо.", "cp1251", None),
+    ("Señor, la factura fue reçue", "utf-8", "iso-8859-1"),  # UTF-8 under a Latin-1 label
+    ("您好，我的發票還沒有收到，請幫忙查一下。謝謝！", "big5", "gb2312"),  # the other Chinese charset
+    ("您好，我的发票还没有收到，请帮忙查一下。谢谢！", "gbk", "big5"),
+    ("您好，我用Outlook发送的邮件没有收到回复，订单号 A12345。", "gbk", None),
+    ("①株式会社テスト～お世話になっております。", "cp932", "shift_jis"),  # Windows' Shift_JIS
+    ("①株式会社テストお世話になっております。", "euc_jis_2004", "euc-jp"),  # NEC's row 13 in EUC-JP
+])
+def test_text_decodes_whatever_its_label_says(text, encoded_as, label):
+    from mailer import charsets
+
+    assert charsets.decode(text.encode(encoded_as), label) == text
+
+
+def test_iso_2022_jp_with_necs_row_13_as_windows_writes_it():
+    from mailer import charsets
+
+    assert charsets.decode(b"\x1b$B-!3t<02q<R%F%9%H\x1b(B test", "iso-2022-jp") == "①株式会社テスト test"
+    assert charsets.decode("お世話になっております。".encode("iso2022_jp"), "ISO-2022-JP") == "お世話になっております。"
