@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from peewee import JOIN
 
-from mailer import ratings, tokens
+from mailer import quotes, ratings, tokens
 from models import outbox, tickets
 from models.base import db, utcnow
 from models.tables import Customer, Survey, Ticket
@@ -165,6 +165,10 @@ def answer(settings, survey: Survey, rating: int, *, via: str, comment: str | No
         threshold = settings.surveys.alert_at_or_below
         if rating <= threshold and (old is None or old > threshold):
             queued = _low_rating(settings, survey, ticket, rating, comment or survey.comment)
+        elif rating > threshold and comment and not quotes.is_sign_off(comment):
+            # "4 - but the printer still fails", "Good, but how do I export my data?": words
+            # beyond a thank-you go to the people on the ticket, whatever the rating.
+            queued = _tell_agents(settings, ticket, rating, comment, low=False)
     return Done("survey_rating", ticket, tuple(queued))
 
 
@@ -178,17 +182,22 @@ def _low_rating(settings, survey: Survey, ticket: Ticket, rating: int, comment: 
     from . import sla
     from . import tickets as staff
 
-    agents = notices.team_of(settings, ticket)
-    if ticket.assignee_id and ticket.assignee.active:
-        agents = [ticket.assignee, *[a for a in agents if a.id != ticket.assignee_id]]
-    rows = notices.mail_agents(settings, ticket, agents, "rating_alert", "rating_alert", rating=rating,
-                               comment=comment, customer=ticket.customer)
-    ids = [row.id for row in outbox.queue_many(rows)]
+    ids = _tell_agents(settings, ticket, rating, comment, low=True)
     sla.complain(settings, ticket, f"rated {rating} of 5 by {ticket.customer.email}")
     if settings.surveys.reopen_on_low_rating and ticket.status in ("resolved", "closed"):
         done = staff.set_status(ticket, "open", settings=settings, actor=sla.System(), via="worker")
         ids += list(done.outbox_ids)
     return ids
+
+
+def _tell_agents(settings, ticket: Ticket, rating: int, comment: str, *, low: bool) -> list[int]:
+    """The rating and comment, mailed to the assignee first, then the team."""
+    agents = notices.team_of(settings, ticket)
+    if ticket.assignee_id and ticket.assignee.active:
+        agents = [ticket.assignee, *[a for a in agents if a.id != ticket.assignee_id]]
+    rows = notices.mail_agents(settings, ticket, agents, "rating_alert", "rating_alert", rating=rating,
+                               comment=comment, customer=ticket.customer, low=low)
+    return [row.id for row in outbox.queue_many(rows)]
 
 
 def replied_to(ticket: Ticket, mail) -> Survey | None:

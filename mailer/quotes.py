@@ -175,13 +175,13 @@ def is_forward(text: str) -> bool:
 # of them alone is no message. Compared without case, spaces and punctuation.
 SIGN_OFFS = frozenset(re.sub(r"[\W_]+", "", phrase).casefold() for phrase in """
 regards|best regards|kind regards|warm regards|warmest regards|kindest regards|with regards|best wishes|best|
-all the best|thanks|thank you|many thanks|thanks again|thanks a lot|thank you very much|cheers|sincerely|
+all the best|thanks|thank you|thank you all|many thanks|thanks again|thanks a lot|thank you very much|cheers|sincerely|
 yours sincerely|sincerely yours|yours truly|yours faithfully|respectfully|br|rgds|take care|talk soon|
 mit freundlichen grüßen|freundliche grüße|viele grüße|beste grüße|liebe grüße|grüße|gruß|mfg|lg|vg|danke|
 cordialement|bien cordialement|bien à vous|salutations|merci|merci beaucoup|saludos|un saludo|saludos cordiales|
 atentamente|gracias|muchas gracias|atenciosamente|abraços|obrigado|obrigada|cordiali saluti|saluti|distinti saluti|
 grazie|met vriendelijke groet|vriendelijke groeten|groeten|bedankt|с уважением|спасибо|
-谢谢|谢谢您|多谢|感谢|非常感谢|此致|敬礼|此致敬礼|祝好|顺祝商祺|顺颂商祺|祝商祺|顺颂时祺|祝工作顺利|祝您愉快|
+谢谢|谢谢您|谢谢你|谢谢你们|谢谢大家|多谢|感谢|非常感谢|此致|敬礼|此致敬礼|祝好|顺祝商祺|顺颂商祺|祝商祺|顺颂时祺|祝工作顺利|祝您愉快|
 謝謝|謝謝您|多謝|感謝|祝順利|よろしくお願いします|よろしくお願いいたします|宜しくお願いします|ありがとうございます|
 감사합니다|고맙습니다
 """.replace("\n", "").split("|") if phrase.strip())

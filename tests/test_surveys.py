@@ -167,6 +167,22 @@ def test_a_reply_to_the_survey_is_its_answer_not_a_message(desk, reply, rating, 
     assert Ticket.get().status == ("open" if rating <= 2 else "resolved")  # a low one reopens
 
 
+@pytest.mark.parametrize(("reply", "told"), [
+    ("4 - but the printer still fails", True), ("满意，但是打印机还是不能用", True), ("非常满意，谢谢你们！", False),
+])
+def test_a_survey_comment_beyond_thanks_is_mailed_to_the_agents_whatever_the_rating(desk, reply, told):
+    survey, mail = resolved_and_surveyed(desk)
+    desk.client_writes(f"{reply}\n\nOn Wed, Example Support wrote:\n> How satisfied are you?",
+                       subject=f"Re: {mail['Subject']}", message_id="<alice-comment@client.example>",
+                       headers=f"In-Reply-To: {mail['Message-ID']}\r\n")
+    desk.settle()
+    assert Survey.get_by_id(survey.id).rating >= 3
+    comments = [m for _, m, _ in desk.sink.to("agnes@example.com") if "Satisfaction comment" in str(m["Subject"])]
+    assert len(comments) == (1 if told else 0)
+    if told:
+        assert reply.split("，")[-1].split("but ")[-1] in text_of(comments[0])
+
+
 def test_an_unclear_reply_to_the_survey_is_an_ordinary_message(desk):
     survey, mail = resolved_and_surveyed(desk)
     desk.client_writes("Thanks, but how do I export my invoices?", subject=f"Re: {mail['Subject']}",
