@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-import re
 
 from mailer import commands, identity, language, quotes, threading
 from models import customers, tickets
@@ -151,7 +151,7 @@ def answer_from_agent(settings, ticket, agent, mail, *, reply_text: str, inbound
     parsed = commands.parse(text)
     body = "" if quotes.is_sign_off(parsed.text) else parsed.text.strip()
     attachments = [a for a in mail.attachments if not a.inline]
-    forwarded = bool(FORWARD_SUBJECT.match(mail.subject)) or quotes.is_forward(mail.text)
+    forwarded = bool(quotes.FORWARD_SUBJECT.match(mail.subject)) or quotes.is_forward(mail.text)
     errors = parsed.errors + [error for command in parsed.commands
                               if (error := _check_command(settings, ticket, agent, command))]
     refusal = "command_refused"
@@ -179,9 +179,6 @@ def answer_from_agent(settings, ticket, agent, mail, *, reply_text: str, inbound
 
 NOTHING_FOUND = (f"no text of yours and no #command were found above the line "
                  f"\"{notices.MARKER}\": write your answer above it")
-# Subject prefixes of a forwarded mail (English, German, French, Spanish, Portuguese, Dutch, Nordic, Chinese).
-FORWARD_SUBJECT = re.compile(r"^\s*(?:\[[^\]]{0,40}\]\s*)?(?:fwd?|fw|wg|tr|rv|enc|doorst|vs|vb|转发|轉寄|转寄|轉發)"
-                             r"\s*[:：]", re.I)
 
 
 def _their_text(text: str, reply_text: str) -> str:
@@ -198,6 +195,26 @@ def _their_text(text: str, reply_text: str) -> str:
     if above or not lines[marked].lstrip().startswith(">"):
         return above
     return quotes.without_signatures([line for line in lines[marked + 1:] if not line.lstrip().startswith(">")])
+
+
+def open_for_client(settings, agent, mail, original, *, mailbox, inbound_id: int | None, notify: bool, at) -> Done:
+    """An agent's forward of a client's mail to the support address, on no ticket we know: a
+    ticket for the client who wrote it (as Zendesk and Freshdesk do with an agent's forward),
+    their mail its first message, acknowledged to them as if they had written in; the agent's
+    own words above the forward are a note. `original`: the forward, as `quotes.forwarded` reads it."""
+    subject = original.subject or quotes.FORWARD_SUBJECT.sub("", mail.subject, count=1).strip()
+    theirs = dataclasses.replace(mail, from_address=original.sender, from_name=original.sender_name, subject=subject,
+                                 text=original.text, reply_basis=original.text, html="", to=[], cc=[], reply_to=[],
+                                 in_reply_to=[], references=[])
+    with db.atomic():
+        done = receive_customer_mail(settings, theirs, ticket=None, follow_up_of=None, mailbox=mailbox,
+                                     threaded_by="new", reply_text=quotes.extract_reply(original.text),
+                                     inbound_id=inbound_id, automatic=False, notify=notify, at=at)
+        tickets.record(done.ticket, "forwarded_by_agent", f"opened by {agent.email}, who forwarded this mail of "
+                       f"{original.sender}", actor=agent.email, via="email", new={"client": original.sender})
+        if original.note.strip():
+            staff.note(done.ticket, agent, original.note, via="email")
+    return done
 
 
 def record_agent_auto_reply(ticket, agent, mail, *, reason: str) -> Done:

@@ -214,6 +214,9 @@ def apply(ctx: Context) -> None:
             elif ctx.agent is not None and ctx.ticket is not None and ctx.automatic:
                 # An agent's out-of-office answering a notice: never their answer to the client.
                 done = mail_actions.record_agent_auto_reply(ctx.ticket, ctx.agent, mail, reason=ctx.automatic)
+            elif ctx.agent is not None and ctx.ticket is None and (original := _forwarded_for_client(ctx)):
+                done = mail_actions.open_for_client(ctx.settings, ctx.agent, mail, original, mailbox=_mailbox_for(ctx),
+                                                    inbound_id=ctx.row.id, notify=ctx.notify, at=_when(ctx))
             elif ctx.agent is not None and ctx.ticket is not None:
                 done = mail_actions.answer_from_agent(ctx.settings, ctx.ticket, ctx.agent, mail,
                                                       reply_text=ctx.reply_text, inbound_id=ctx.row.id,
@@ -239,6 +242,19 @@ def apply(ctx: Context) -> None:
         if ctx.allow_defer and dialect.is_lock_conflict(exc):
             raise Defer(f"lost a lock to a concurrent transaction: {str(exc).splitlines()[0]}") from None
         raise
+
+
+def _forwarded_for_client(ctx: Context):
+    """A client's mail an agent forwarded to us to open a ticket for the client (not their own
+    mail, not one of ours, not another agent's), or None."""
+    mail = ctx.mail
+    if ctx.automatic or ctx.follow_up_of is not None:
+        return None
+    original = quotes.forwarded(mail.text, subject_says_so=bool(quotes.FORWARD_SUBJECT.match(mail.subject)))
+    if original is None or original.sender in ctx.settings.mailbox_addresses or \
+            original.sender == ctx.agent.email or identity.agent_addresses_among([original.sender]):
+        return None
+    return original
 
 
 EARLIEST_MAIL = dt.datetime(1971, 1, 1)  # before the first networked mail: a Date that cannot be true

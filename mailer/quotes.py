@@ -171,6 +171,70 @@ def is_forward(text: str) -> bool:
     return start is not None and start.forward
 
 
+# Subject prefixes of a forwarded mail (English, German, French, Spanish, Portuguese, Dutch, Nordic, Chinese).
+FORWARD_SUBJECT = re.compile(r"^\s*(?:\[[^\]]{0,40}\]\s*)?(?:fwd?|fw|wg|tr|rv|enc|doorst|vs|vb|转发|轉寄|转寄|轉發)"
+                             r"\s*[:：]\s*", re.I)
+
+
+@dataclass(frozen=True)
+class Forwarded:
+    """A mail forwarded inline: who wrote it and what, and the forwarder's own words above it."""
+
+    note: str
+    sender_name: str
+    sender: str
+    subject: str
+    text: str
+
+
+# Quote starts that hold a whole header (a separator, a block of fields), unlike "On … wrote:".
+HEADER_SOURCES = frozenset(source for source, _ in quote_headers.ORIGINAL_MESSAGE) | frozenset(
+    source for source, _, _ in quote_headers.HEADER_FIELDS)
+SUBJECT_FIELDS = frozenset(("Subject", "Betreff", "Objet", "Oggetto", "Asunto", "Assunto", "Onderwerp", "Ämne",
+                            "Emne", "Temat", "Тема", "Předmět", "Aihe", "Tárgy", "Konu", "件名", "제목", "主旨",
+                            "主题", "主　题"))
+ADDRESS = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+")
+
+
+def forwarded(text: str, subject_says_so: bool = False) -> Forwarded | None:
+    """The mail forwarded in this text ("---------- Forwarded message ---------", "Begin
+    forwarded message:", "转发的邮件"… then its From, Date, Subject, To), when its sender's
+    address is there; else None. `subject_says_so` (a "Fwd:" subject): an "Original Message"
+    separator or a header block starts it too (Outlook and QQ Mail forward with those)."""
+    lines = text.replace("\r\n", "\n").split("\n")
+    start = find_quote_start(lines)
+    if start is None or not (start.forward or (subject_says_so and start.source in HEADER_SOURCES)):
+        return None
+    sender = subject = None
+    index, end = start.first, min(len(lines), start.after + FIELD_SPAN)
+    while index < end:
+        line = lines[index].lstrip(" \t>")
+        found = _field(line)
+        if found is None:
+            if sender is not None and not line.strip():
+                break  # the blank line after the fields
+            index += 1
+            continue
+        value = line[found.end():].strip()
+        if found["writer"] and sender is None:
+            sender = value
+        elif (found["other"] or "") in SUBJECT_FIELDS and subject is None:
+            subject = value
+        index += 1
+    address = ADDRESS.search(sender or "")
+    if address is None:
+        return None
+    name = (sender or "")[:address.start()].replace("mailto:", "").strip(" \t\"'<[(;").strip()
+    body = lines[index:]
+    if any(line.startswith(">") for line in body[:3]):  # forwarded as a quote ("> "): one level off
+        body = [QUOTE_LEVEL.sub("", line) for line in body]
+    return Forwarded(note=without_signatures(lines[:start.first]), sender_name=name[:255],
+                     sender=address.group(0).lower(), subject=subject or "", text="\n".join(body).strip("\n"))
+
+
+QUOTE_LEVEL = re.compile(r"^> ?")
+
+
 # Closing words that say nothing by themselves ("Best regards," above a signature): a text made
 # of them alone is no message. Compared without case, spaces and punctuation.
 SIGN_OFFS = frozenset(re.sub(r"[\W_]+", "", phrase).casefold() for phrase in """

@@ -137,3 +137,39 @@ def test_an_agent_writing_from_another_of_their_addresses_is_recognised(tmp_path
     assert ctx.outcome == "relayed" and reply.author_agent.email == "agnes.main@example.com"
     with pytest.raises(ValueError):
         agents.add_address(other, "agnes.main@example.com")
+
+
+PROOF = (b"Authentication-Results: mx.example.com; dmarc=pass (p=reject dis=none) header.from=example.com\r\n"
+         b"Authentication-Results: mx.example.com; dkim=pass header.d=example.com header.i=@example.com\r\n"
+         b"Received: from smtp.example.com (smtp.example.com [203.0.113.25])\r\n\tby mx.example.com (Postfix) "
+         b"with ESMTPS id 4XJ2kT0Z3Lz9sWq\r\n\tfor <support@example.com>; Mon, 23 Nov 2026 15:00:02 +0100\r\n"
+         b"DKIM-Signature: v=1; a=rsa-sha256; d=example.com; s=mail; b=Kx3Jc9aQ\r\n")
+
+
+@pytest.mark.parametrize("subject, forward", [
+    ("Fwd: Printer offline", "---------- Forwarded message ---------\r\nFrom: Carol Jones <Carol@Customer.example>\r\n"
+     "Date: Mon, 23 Nov 2026 at 09:00\r\nSubject: Printer offline\r\nTo: Agnes <agnes@example.com>\r\n"),
+    ("转发: 打印机离线", "------------------ 原始邮件 ------------------\r\n"
+     "发件人: \"Carol Jones\"<carol@customer.example>;\r\n发送时间: 2026年11月23日(星期一) 上午9:00\r\n"
+     "收件人: \"Agnes\"<agnes@example.com>;\r\n主题: Printer offline\r\n"),
+])
+def test_an_agent_forwarding_a_clients_mail_opens_the_ticket_for_the_client(tmp_path, redis_server, subject, forward):
+    """Zendesk's agent forwarding: the client who wrote it is the customer and is acknowledged;
+    what the agent wrote above the forward is a note."""
+    settings = setup(tmp_path, redis_server)
+    raw = PROOF + (f"From: Agnes <agnes@example.com>\r\nTo: support@example.com\r\nSubject: {subject}\r\n"
+                   f"Message-ID: <agnes-fwd@example.com>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+                   f"Please take this one, she is a VIP.\r\n\r\n{forward}\r\n"
+                   f"Hello, our printer has been offline since Monday.\r\n\r\nCarol\r\n").encode()
+    ctx = ingest(settings, raw)
+    assert ctx.outcome == "new_ticket"
+    ticket = Ticket.get(Ticket.number == 2)
+    assert (ticket.customer.email, ticket.customer.name, ticket.subject) == (
+        "carol@customer.example", "Carol Jones", "Printer offline")
+    first = Message.get((Message.ticket == ticket) & (Message.kind == "customer"))
+    assert first.text.startswith("Hello, our printer") and first.from_address == "carol@customer.example"
+    note = Message.get((Message.ticket == ticket) & (Message.kind == "note"))
+    assert note.text == "Please take this one, she is a VIP."
+    [ack] = Outbox.select().where((Outbox.kind == "acknowledgement") & (Outbox.ticket == ticket))
+    assert ack.rcpt_to == "carol@customer.example"
+    assert not Customer.select().where(Customer.email == "agnes@example.com").exists()
