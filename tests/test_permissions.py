@@ -4,6 +4,7 @@ agents are refused the admins' pages, and only the clients' public pages need no
 from __future__ import annotations
 
 import pytest
+from werkzeug.routing import IntegerConverter
 
 from tests.conftest import PASSWORD, csrf_token, signed_in
 from web import create_app
@@ -20,7 +21,7 @@ def app(settings, cast):
 
 def routes(app):
     for rule in app.url_map.iter_rules():
-        values = {name: 1 if rule._converters[name].__class__.__name__ == "IntegerConverter" else "x"
+        values = {name: 1 if isinstance(rule._converters[name], IntegerConverter) else "x"
                   for name in rule.arguments}
         path = rule.build(values)[1]
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
