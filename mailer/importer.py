@@ -3,7 +3,6 @@ in date order, through the same pipeline as live mail."""
 
 from __future__ import annotations
 
-import email.utils
 import logging
 import mailbox
 import re
@@ -38,11 +37,8 @@ def read_messages(path: Path) -> list[bytes]:
 def _date_of(raw: bytes) -> datetime:
     head = raw[:raw.find(b"\n\n") if b"\n\n" in raw[:65536] else 65536]
     match = DATE_RE.search(head.replace(b"\r\n", b"\n"))
-    try:
-        date = email.utils.parsedate_to_datetime(match.group(1).decode("ascii", "replace"))
-    except (AttributeError, TypeError, ValueError, IndexError):
-        return EPOCH
-    return date if date.tzinfo else date.replace(tzinfo=UTC)
+    date = parsing.read_date(match.group(1).decode("ascii", "replace")) if match else None
+    return date or EPOCH
 
 
 BATCH = 200  # mails stored in one transaction and processed in the next

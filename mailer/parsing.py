@@ -137,7 +137,7 @@ def _parse(raw: bytes) -> ParsedMail:
         cc=_guarded(problems, "Cc", lambda: addresses(all_values(msg, "Cc")), []),
         reply_to=_guarded(problems, "Reply-To", lambda: addresses(all_values(msg, "Reply-To")), []),
         subject=_subject(first(msg, "Subject"), problems),
-        date=_date(first(msg, "Date")),
+        date=read_date(first(msg, "Date")),
         in_reply_to=_message_ids(all_values(msg, "In-Reply-To")[:1]),
         references=_message_ids(all_values(msg, "References")),
         text=text,
@@ -250,28 +250,29 @@ def _message_ids(values: list[str]) -> list[str]:
     return MSGID_RE.findall(charsets.header_text(" ".join(values)[:FIELD_LIMIT]))
 
 
-def _date(value) -> datetime | None:
+# A zone written as an offset from GMT/UTC ("GMT+8", "UTC+05:30", as some Chinese and webmail
+# clients write it), which RFC 5322 parsers read as UTC: made "+0800".
+ZONE_OFFSET = re.compile(r"\b(?:GMT|UTC|UT)\s*([+-])(\d{1,2})(?::?(\d{2}))?(?!\d)", re.I)
+
+
+def read_date(value) -> datetime | None:
+    """A Date field in UTC: RFC 5322 ("Mon, 23 Nov 2026 10:00:00 +0800"), with its zone written
+    as "GMT+8", or ISO 8601 ("2026-11-20 10:00:00", as scripts write it); None when unreadable.
+    A date without a zone is taken as UTC."""
     if not value:
         return None
+    text = ZONE_OFFSET.sub(lambda m: f"{m[1]}{int(m[2]):02d}{m[3] or '00'}", str(value)[:1000])
     try:
-        parsed = parsedate_to_datetime(str(value)[:1000])
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=UTC)
-        return parsed.astimezone(UTC)
-    except Exception:  # TypeError, ValueError, IndexError, OverflowError: not a date we can read
+        parsed = parsedate_to_datetime(text)
+    except Exception:  # TypeError, ValueError, IndexError, OverflowError: not RFC 5322
+        try:
+            parsed = datetime.fromisoformat(text.strip())
+        except ValueError:
+            return None
+    try:
+        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+    except (ValueError, OverflowError):
         return None
-
-
-
-
-
-
-
-
-
-
-
-
 
 
 def _body(raw: bytes, leaves: list[Leaf], problems: Problems) -> tuple[str, str, str, list[Attachment], tuple]:
@@ -439,7 +440,7 @@ def _degraded(raw: bytes, reason: str) -> ParsedMail:
         message_id=message_id, message_id_generated=generated,
         from_name=from_name, from_address=from_address,
         to=mailboxes("to"), cc=mailboxes("cc"), reply_to=mailboxes("reply-to"),
-        subject=one_line(text("subject")), date=_date(fields.get("date", [""])[0]),
+        subject=one_line(text("subject")), date=read_date(fields.get("date", [""])[0]),
         in_reply_to=_message_ids(fields.get("in-reply-to", [])[:1]),
         references=_message_ids(fields.get("references", [])),
         text=DEGRADED_NOTE, html="", reply_basis=DEGRADED_NOTE,

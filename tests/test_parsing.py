@@ -125,3 +125,17 @@ def test_iso_2022_jp_with_necs_row_13_as_windows_writes_it():
 
     assert charsets.decode(b"\x1b$B-!3t<02q<R%F%9%H\x1b(B test", "iso-2022-jp") == "①株式会社テスト test"
     assert charsets.decode("お世話になっております。".encode("iso2022_jp"), "ISO-2022-JP") == "お世話になっております。"
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("Mon, 23 Nov 2026 10:00:00 +0800", "2026-11-23 02:00"),
+    ("Mon, 23 Nov 2026 10:00:00 GMT+8", "2026-11-23 02:00"),  # a zone as an offset from GMT
+    ("Mon, 23 Nov 2026 10:00:00 UTC+05:30", "2026-11-23 04:30"),
+    ("Mon, 23 Nov 2026 10:00:00 +0800 (GMT+8)", "2026-11-23 02:00"),
+    ("2026-11-20 10:00:00", "2026-11-20 10:00"),  # ISO 8601, as scripts write it
+    ("2026-11-20T10:00:00+08:00", "2026-11-20 02:00"),
+    ("yesterday", None),
+])
+def test_dates_are_read_in_the_forms_mail_programs_and_scripts_write(value, expected):
+    found = parsing.read_date(value)
+    assert (found.strftime("%Y-%m-%d %H:%M") if found else None) == expected
