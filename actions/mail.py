@@ -22,12 +22,15 @@ log = logging.getLogger(__name__)
 def receive_customer_mail(settings, mail, *, ticket, follow_up_of, mailbox, threaded_by: str,
                           reply_text: str, inbound_id: int | None, automatic: bool, notify: bool,
                           at, found_customer=customers.NOT_LOOKED, conflict: dict | None = None,
-                          historic: bool = False, unanswerable: str = "") -> Done:
+                          historic: bool = False, unanswerable: str = "", unproven_agent=None) -> Done:
     """A customer's mail: a new ticket (acknowledged) or a message on `ticket`. Only the ticket's
     customer brings the people they copy in as participants (whose [#N] tags are trusted): anyone
     who knows a Message-ID of the thread can answer it. Someone who is neither the customer nor a
     participant is recorded as an outsider. `unanswerable`: why no acknowledgement may answer the
-    mail (a null sender, a mailing list, a no-reply address, spam); the ticket opens all the same."""
+    mail (a null sender, a mailing list, a no-reply address, spam); the ticket opens all the same.
+    `unproven_agent`: the agent whose address wrote without their token or our MTA's proof; the
+    mail is a client's, and the agent is told it went to no client (they may think they answered;
+    if it was forged, they learn of it)."""
     if ticket is not None:
         ticket = staff.surviving(ticket)  # mail for a ticket merged into another goes there
     elif follow_up_of is not None:
@@ -103,6 +106,10 @@ def receive_customer_mail(settings, mail, *, ticket, follow_up_of, mailbox, thre
             ack = notices.acknowledge(settings, ticket, customer, message)
         told = notices.notify_staff(settings, ticket, message, event=outcome, author=customer.email,
                                     outsider=outsider) if notify else []
+        if unproven_agent is not None and notify:
+            told += notices.tell_agent_not_applied(settings, ticket, unproven_agent, [UNPROVEN], mail.message_id)
+            tickets.record(ticket, "agent_unproven", f"{customer.email} wrote as an agent without their reply "
+                           f"address or DKIM proof: kept as a client's mail", actor=customer.email, via="email")
     return Done(outcome, ticket, ((ack.id,) if ack is not None else ()) + tuple(row.id for row in told))
 
 
@@ -177,6 +184,8 @@ def answer_from_agent(settings, ticket, agent, mail, *, reply_text: str, inbound
     return Done(done.outcome, ticket, tuple(queued))
 
 
+UNPROVEN = ("it came neither to your own reply address (the Reply-To of the notices we send you) nor with "
+            "your mail server's DKIM proof, so it was kept as a client's mail; answer from the notice, or in the admin")
 NOTHING_FOUND = (f"no text of yours and no #command were found above the line "
                  f"\"{notices.MARKER}\": write your answer above it")
 

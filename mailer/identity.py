@@ -22,13 +22,16 @@ PROOF_PROPERTIES = {"dkim": ("d", "i"), "dmarc": ("from",)}
 
 
 def find_agent(address: str) -> Agent | None:
-    """The active agent owning this address (main or alternate)."""
+    """The active agent owning this address (main or alternate), or its sub-address
+    (agnes+helpdesk@ is agnes@'s: the same mailbox receives and sends both)."""
     address = address.lower()
-    agent = Agent.get_or_none((Agent.email == address) & (Agent.active == True))  # noqa: E712
+    local, at, domain = address.rpartition("@")
+    candidates = list(dict.fromkeys((address, f"{local.partition('+')[0]}{at}{domain}")))
+    agent = Agent.get_or_none(Agent.email.in_(candidates) & (Agent.active == True))  # noqa: E712
     if agent is not None:
         return agent
     return (Agent.select().join(AgentAddress)
-            .where((AgentAddress.email == address) & (Agent.active == True)).first())  # noqa: E712
+            .where(AgentAddress.email.in_(candidates) & (Agent.active == True)).first())  # noqa: E712
 
 
 def agent_addresses_among(addresses: list[str]) -> set[str]:

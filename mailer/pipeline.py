@@ -52,6 +52,7 @@ class Context:
     unanswerable: str = ""  # why no acknowledgement answers it (a null sender, a list, no-reply…), or ""
     bounce: bounces.Bounce | None = None
     sender: str = ""
+    unproven_agent: object = None  # an agent's address wrote, without their token or our MTA's proof
     agent: object = None  # an agent proven by a token of theirs or our MTA's DKIM/DMARC verdict
     to_note_address: bool = False  # the agent wrote to their note address: internal only
     ticket: Ticket | None = None
@@ -123,6 +124,7 @@ def identify_sender(ctx: Context) -> None:
         return
     if misuse:  # a forwarded notice, or a stolen token: the mail is a client's, nothing more
         log.warning("%s %s: handled as a customer", ctx.mail.message_id, misuse)
+        ctx.unproven_agent = identity.find_agent(ctx.sender)
     proven = identity.is_proven(ctx.mail, ctx.settings.inbound)
     if not proven and ctx.sender.rpartition("@")[2] not in ctx.settings.mailbox_domains:
         return  # neither vouched for by our MTA nor claiming our domain: a customer, no lookup
@@ -134,6 +136,7 @@ def identify_sender(ctx: Context) -> None:
     else:  # a forged or unverifiable staff address gets no more than a customer would
         log.warning("%s from agent address %s without DKIM/DMARC proof: handled as a customer",
                     ctx.mail.message_id, ctx.sender)
+        ctx.unproven_agent = agent
 
 
 def find_ticket(ctx: Context) -> None:
@@ -227,7 +230,7 @@ def apply(ctx: Context) -> None:
                     mailbox=_mailbox_for(ctx), threaded_by=ctx.threaded_by, reply_text=ctx.reply_text,
                     inbound_id=ctx.row.id, automatic=bool(ctx.automatic), notify=ctx.notify,
                     at=_when(ctx), found_customer=found, conflict=ctx.conflict, historic=ctx.historic,
-                    unanswerable=ctx.unanswerable)
+                    unanswerable=ctx.unanswerable, unproven_agent=None if ctx.automatic else ctx.unproven_agent)
             ctx.outcome, ctx.ticket, ctx.outbox_ids = done.outcome, done.ticket, list(done.outbox_ids)
             inbound.finish(ctx.row, "processed", ctx.outcome, message_id=mail.message_id)
     except IntegrityError:

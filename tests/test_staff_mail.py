@@ -270,3 +270,18 @@ def test_a_reply_is_threaded_under_the_clients_mail_not_an_outsiders(settings, s
     answer(settings, notice_to("agnes@example.com"), "agnes@example.com", "Unlocked it, please try again.")
     reply = parsed(Outbox.get(Outbox.kind == "agent_reply"))
     assert reply["In-Reply-To"] == "<new-question-1@client.example>" and reply["To"] == "alice@client.example"
+
+
+def test_an_agent_answering_from_a_sub_address_of_theirs_is_them(settings, staff):
+    ctx = answer(settings, notice_to("agnes@example.com"), "Agnes+Helpdesk@example.com", "Unlocked, try again.")
+    assert ctx.outcome == "relayed" and ctx.agent.email == "agnes@example.com"
+
+
+def test_an_agent_answering_with_anothers_notice_is_told_it_reached_no_client(settings, staff):
+    """Bob answers the notice Agnes forwarded him: his mail proves nothing (it is a client's), and
+    he learns the client got nothing instead of thinking he answered."""
+    ctx = answer(settings, notice_to("agnes@example.com"), "bob@example.com", "I will take it: try again now.")
+    assert ctx.agent is None and Outbox.select().where(Outbox.kind == "agent_reply").count() == 0
+    [told] = Outbox.select().where((Outbox.kind == "command_error") & (Outbox.rcpt_to == "bob@example.com"))
+    assert "DKIM" in text_of(parsed(told))
+    assert parsed(told)["Reply-To"] == parsed(notice_to("bob@example.com"))["Reply-To"]  # his own, to answer
