@@ -91,7 +91,7 @@ def discard_duplicate(ctx: Context) -> None:
     # Taken: by this same mail (delivered again, by another route), or by other mail reusing
     # the Message-ID (broken forms and scripts send one for every mail). That one is kept,
     # under a key of its own content, and marked for review.
-    mine = parsing.synthetic_message_id(ctx.row.raw)
+    mine = parsing.synthetic_message_id(bytes(ctx.row.raw))
     earlier = [parsing.synthetic_message_id(raw) for raw in inbound.raws_taken_as(mid, ctx.row.id)]
     if not earlier or mine in earlier or ctx.mail.message_id_generated:
         raise Discard("duplicate", f"already stored as {mid}")

@@ -122,7 +122,7 @@ Message-ID: <second@client.example>\r\nIn-Reply-To: <new-question-1@client.examp
     for i in range(150):
         act.note(ticket, cast["bob"], f"Later note {i}.", via="web")
     act.reply(settings, Ticket.get(), cast["bob"], "Try again now, please.", via="web")
-    sent = email.message_from_bytes(Outbox.select().order_by(Outbox.id.desc()).first().raw)
+    sent = email.message_from_bytes(bytes(Outbox.select().order_by(Outbox.id.desc()).first().raw))
     assert sent["In-Reply-To"] == "<second@client.example>"
     if db.param == "?":  # SQLite says how it reads it
         plan = " ".join(str(row) for row in db.execute_sql(
