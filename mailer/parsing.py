@@ -128,6 +128,9 @@ def _parse(raw: bytes) -> ParsedMail:
     sender = _guarded(problems, "From", lambda: first_address(all_values(msg, "From")), None)
     from_name, from_address = sender or ("", "")
     text, html, reply_basis, attachments, labels = _body(raw, leaves, problems)
+    sealed = _encrypted(leaves, text)
+    if sealed:
+        problems.add(f"the mail is encrypted ({sealed}): its text cannot be read here (the encrypted data is kept)")
     return ParsedMail(
         message_id=message_id,
         message_id_generated=generated,
@@ -319,6 +322,19 @@ def _stands_for_html(plain: str, html_text: str) -> bool:
         return False
     words = set(WORD.findall(plain.casefold()))
     return len(words & set(WORD.findall(html_text.casefold()))) * 2 < len(words)
+
+
+ENCRYPTED_TYPES = {"application/pkcs7-mime": "S/MIME", "application/x-pkcs7-mime": "S/MIME",
+                   "application/pgp-encrypted": "PGP/MIME"}
+
+
+def _encrypted(leaves: list[Leaf], text: str) -> str:
+    """What the mail is encrypted with (S/MIME, PGP), or "": its body says nothing readable."""
+    for leaf in leaves:
+        kind = ENCRYPTED_TYPES.get(leaf.content_type)
+        if kind and "signed-data" not in str(leaf.msg.get("Content-Type", "")).lower():  # signed only: readable
+            return kind
+    return "PGP" if "-----BEGIN PGP MESSAGE-----" in text[:200_000] else ""
 
 
 def _tags_removed(markup: str) -> str:

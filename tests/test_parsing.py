@@ -139,3 +139,23 @@ def test_iso_2022_jp_with_necs_row_13_as_windows_writes_it():
 def test_dates_are_read_in_the_forms_mail_programs_and_scripts_write(value, expected):
     found = parsing.read_date(value)
     assert (found.strftime("%Y-%m-%d %H:%M") if found else None) == expected
+
+
+@pytest.mark.parametrize("body, kind", [
+    ('Content-Type: application/pkcs7-mime; smime-type=enveloped-data; name="smime.p7m"\r\n'
+     "Content-Transfer-Encoding: base64\r\n\r\nMIAGCSqGSIb3DQEHA6CAMIACAQAxggE=\r\n", "S/MIME"),
+    ('Content-Type: multipart/encrypted; protocol="application/pgp-encrypted"; boundary=b\r\n\r\n'
+     "--b\r\nContent-Type: application/pgp-encrypted\r\n\r\nVersion: 1\r\n--b\r\n"
+     "Content-Type: application/octet-stream\r\n\r\n-----BEGIN PGP MESSAGE-----\r\nhQEMA\r\n--b--\r\n", "PGP/MIME"),
+    ("Content-Type: text/plain\r\n\r\n-----BEGIN PGP MESSAGE-----\r\nhQEMA5\r\n-----END PGP MESSAGE-----\r\n", "PGP"),
+])
+def test_encrypted_mail_is_marked_for_review_with_its_encrypted_part_kept(body, kind):
+    head = "From: a@client.example\r\nSubject: secret\r\nMessage-ID: <enc@client.example>\r\n"
+    mail = parsing.parse(f"{head}{body}".encode())
+    assert any(f"encrypted ({kind})" in problem for problem in mail.problems)
+
+
+def test_signed_mail_is_not_taken_for_encrypted():
+    raw = (b"From: a@client.example\r\nSubject: signed\r\nContent-Type: application/pkcs7-mime; smime-type=signed-data;"
+           b' name="smime.p7m"\r\nContent-Transfer-Encoding: base64\r\n\r\nMIAGCSqGSIb3DQEHAqCAMIACAQEx\r\n')
+    assert not any("encrypted" in problem for problem in parsing.parse(raw).problems)
