@@ -41,6 +41,12 @@ def one_line(text: str) -> str:
     return " ".join(CONTROLS.sub(" ", BIDI_CONTROLS.sub("", text)).split())
 
 
+def without_tag(address: str) -> str:
+    """The address without its +tag: agnes+helpdesk@example.com is agnes@example.com's."""
+    local, at, domain = address.rpartition("@")
+    return f"{local.partition('+')[0]}{at}{domain}"
+
+
 def addresses(values: list) -> list[tuple[str, str]]:
     result = []
     for name, address in split_addresses(values):

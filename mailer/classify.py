@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from .addresses import without_tag
 from .compose import LOOP_HEADER
 
 # The subjects mail programs give their automatic replies, in the languages they are localised
@@ -30,8 +31,7 @@ AUTO_SUBJECT = re.compile(r"^[\[【(（]?\s*(?:" + "|".join(AUTO_SUBJECT_PHRASES
 
 def loop_reason(mail, our_addresses: frozenset[str]) -> str:
     """Why this mail is our own coming back, or ""."""
-    local, at, domain = mail.from_address.partition("@")
-    if mail.from_address in our_addresses or f"{local.partition('+')[0]}{at}{domain}" in our_addresses:
+    if mail.from_address in our_addresses or without_tag(mail.from_address) in our_addresses:
         return f"sent from our own address {mail.from_address}"  # or a +token one of ours
     if mail.header(LOOP_HEADER):
         return f"carries our {LOOP_HEADER} header"

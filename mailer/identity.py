@@ -10,6 +10,7 @@ import authres
 from models.tables import Agent, AgentAddress
 
 from . import tokens
+from .addresses import without_tag
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +26,7 @@ def find_agent(address: str) -> Agent | None:
     """The active agent owning this address (main or alternate), or its sub-address
     (agnes+helpdesk@ is agnes@'s: the same mailbox receives and sends both)."""
     address = address.lower()
-    local, at, domain = address.rpartition("@")
-    candidates = list(dict.fromkeys((address, f"{local.partition('+')[0]}{at}{domain}")))
+    candidates = list(dict.fromkeys((address, without_tag(address))))
     agent = Agent.get_or_none(Agent.email.in_(candidates) & (Agent.active == True))  # noqa: E712
     if agent is not None:
         return agent

@@ -91,9 +91,11 @@ def discard_duplicate(ctx: Context) -> None:
     # Taken: by this same mail (delivered again, by another route), or by other mail reusing
     # the Message-ID (broken forms and scripts send one for every mail). That one is kept,
     # under a key of its own content, and marked for review.
+    if ctx.mail.message_id_generated:  # the id is that key already: the same content
+        raise Discard("duplicate", f"already stored as {mid}")
     mine = parsing.synthetic_message_id(bytes(ctx.row.raw))
     earlier = [parsing.synthetic_message_id(raw) for raw in inbound.raws_taken_as(mid, ctx.row.id)]
-    if not earlier or mine in earlier or ctx.mail.message_id_generated:
+    if not earlier or mine in earlier:
         raise Discard("duplicate", f"already stored as {mid}")
     if inbound.is_taken(mine, other_than=ctx.row.id, agent_outcomes=AGENT_OUTCOMES):
         raise Discard("duplicate", f"already stored as {mine} (its Message-ID {mid} is another mail's too)")
@@ -124,9 +126,8 @@ def identify_sender(ctx: Context) -> None:
         return
     if misuse:  # a forwarded notice, or a stolen token: the mail is a client's, nothing more
         log.warning("%s %s: handled as a customer", ctx.mail.message_id, misuse)
-        ctx.unproven_agent = identity.find_agent(ctx.sender)
     proven = identity.is_proven(ctx.mail, ctx.settings.inbound)
-    if not proven and ctx.sender.rpartition("@")[2] not in ctx.settings.mailbox_domains:
+    if not (proven or misuse or ctx.sender.rpartition("@")[2] in ctx.settings.mailbox_domains):
         return  # neither vouched for by our MTA nor claiming our domain: a customer, no lookup
     agent = identity.find_agent(ctx.sender)
     if agent is None:
@@ -254,8 +255,7 @@ def _forwarded_for_client(ctx: Context):
     if ctx.automatic or ctx.follow_up_of is not None:
         return None
     original = quotes.forwarded(mail.text, subject_says_so=bool(quotes.FORWARD_SUBJECT.match(mail.subject)))
-    if original is None or original.sender in ctx.settings.mailbox_addresses or \
-            original.sender == ctx.agent.email or identity.agent_addresses_among([original.sender]):
+    if original is None or original.sender in ctx.settings.mailbox_addresses or identity.find_agent(original.sender):
         return None
     return original
 

@@ -237,7 +237,12 @@ QUOTE_LEVEL = re.compile(r"^> ?")
 
 # Closing words that say nothing by themselves ("Best regards," above a signature): a text made
 # of them alone is no message. Compared without case, spaces and punctuation.
-SIGN_OFFS = frozenset(re.sub(r"[\W_]+", "", phrase).casefold() for phrase in """
+def _closing(line: str) -> str:
+    """A line as closings are compared: letters and digits only, case folded."""
+    return re.sub(r"[\W_]+", "", line).casefold()
+
+
+SIGN_OFFS = frozenset(_closing(phrase) for phrase in """
 regards|best regards|kind regards|warm regards|warmest regards|kindest regards|with regards|best wishes|best|
 all the best|thanks|thank you|thank you all|many thanks|thanks again|thanks a lot|thank you very much|cheers|sincerely|
 yours sincerely|sincerely yours|yours truly|yours faithfully|respectfully|br|rgds|take care|talk soon|
@@ -253,7 +258,7 @@ grazie|met vriendelijke groet|vriendelijke groeten|groeten|bedankt|с уваже
 
 def is_sign_off(text: str) -> bool:
     """Is every line of the text a closing phrase alone ("Best regards,", "谢谢！", "此致\n敬礼")?"""
-    lines = [re.sub(r"[\W_]+", "", line).casefold() for line in text.split("\n") if line.strip()]
+    lines = [_closing(line) for line in text.split("\n") if line.strip()]
     return bool(lines) and all(line in SIGN_OFFS for line in lines)
 
 
