@@ -17,7 +17,7 @@ from email.message import Message as RawMessage
 from email.utils import parsedate_to_datetime
 from html import unescape as html_unescape
 
-from . import charsets, htmltext
+from . import charsets, flowed, htmltext
 from .addresses import BIDI_CONTROLS, CONTROLS, FOLD, MAX_ADDRESS, MAX_ADDRESSES, addresses, first_address, one_line
 from .charsets import decode_words
 from .mime import (
@@ -364,12 +364,16 @@ def _take(view: memoryview, leaf: Leaf, text_parts: list, html_parts: list, atta
     else:
         data = decoded(view[leaf.body:leaf.end], msg)
     if is_body:
-        label = params(first(msg, "Content-Type") or "").get("charset")
+        given = params(first(msg, "Content-Type") or "")
+        label = given.get("charset")
         if not charsets.is_known(label):
             problems.add(f"part {leaf.number}: undecodable charset {label[:40]!r}, guessed")
         elif label:
             labels.append(label.lower()[:40])
-        (text_parts if ctype == "text/plain" else html_parts).append(charsets.decode(data, label))
+        text = charsets.decode(data, label)
+        if ctype == "text/plain" and flowed.is_flowed(given):
+            text = flowed.unflow(text, delsp=flowed.deletes_space(given))
+        (text_parts if ctype == "text/plain" else html_parts).append(text)
         return
     content_id = charsets.header_text((first(msg, "Content-ID") or "")[:1000]).strip().strip("<>")[:255]
     attachments.append(Attachment(

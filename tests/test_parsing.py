@@ -4,7 +4,7 @@ import hashlib
 
 import pytest
 
-from mailer import parsing
+from mailer import parsing, quotes
 from mailer.inspect import describe
 from tests.conftest import load_eml
 
@@ -159,3 +159,38 @@ def test_signed_mail_is_not_taken_for_encrypted():
     raw = (b"From: a@client.example\r\nSubject: signed\r\nContent-Type: application/pkcs7-mime; smime-type=signed-data;"
            b' name="smime.p7m"\r\nContent-Transfer-Encoding: base64\r\n\r\nMIAGCSqGSIb3DQEHAqCAMIACAQEx\r\n')
     assert not any("encrypted" in problem for problem in parsing.parse(raw).problems)
+
+
+THUNDERBIRD_FLOWED = (
+    "From: Alice <alice@client.example>\r\nSubject: Re: [#7] Login\r\nMessage-ID: <tb@client.example>\r\n"
+    "Content-Type: text/plain; charset=UTF-8; format=flowed\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+    "Hello, the login page still fails after the update you installed \r\nyesterday; the error is the same.\r\n"
+    "\r\n From now on I will use the other browser.\r\n\r\n"
+    "On 02/12/2026 10:00, Support wrote:\r\n> Please try again after the update that we \r\n> install tonight.\r\n"
+    ">\r\n>> Your earlier message, \r\n>> quoted twice.\r\n\r\n-- \r\nAlice Example\r\n")
+
+
+def test_format_flowed_text_reads_as_the_paragraphs_typed():
+    mail = parsing.parse(THUNDERBIRD_FLOWED.encode())
+    assert mail.text.splitlines() == [
+        "Hello, the login page still fails after the update you installed yesterday; the error is the same.",
+        "", "From now on I will use the other browser.", "",  # space-stuffed "From" unstuffed
+        "On 02/12/2026 10:00, Support wrote:",
+        "> Please try again after the update that we install tonight.", ">",
+        ">> Your earlier message, quoted twice.", "",
+        "-- ", "Alice Example"]  # the signature separator is no soft break
+    assert quotes.extract_reply(mail.reply_basis) == (
+        "Hello, the login page still fails after the update you installed yesterday; the error is the same.\n\n"
+        "From now on I will use the other browser.")
+
+
+def test_format_flowed_with_delsp_joins_chinese_without_a_space():
+    raw = ("From: li@client.example\r\nSubject: =?UTF-8?B?55m75b2V?=\r\n"
+           "Content-Type: text/plain; charset=\"utf-8\"; Format=\"flowed\"; DelSp=\"yes\"\r\n"
+           "Content-Transfer-Encoding: 8bit\r\n\r\n您好，我的账号从昨天开始无法 \r\n登录，请帮忙看看。\r\n").encode()
+    assert parsing.parse(raw).text == "您好，我的账号从昨天开始无法登录，请帮忙看看。"
+
+
+def test_text_not_declared_flowed_keeps_its_line_breaks():
+    raw = THUNDERBIRD_FLOWED.replace("; format=flowed", "").encode()
+    assert "installed \nyesterday" in parsing.parse(raw).text
