@@ -114,7 +114,7 @@ class ParsedMail:
 def parse(raw: bytes) -> ParsedMail:
     raw = raw if isinstance(raw, bytes) else bytes(raw)
     try:
-        return _parse(raw)
+        return _parse(line_ends_read(raw))
     except Exception as exc:  # a bug of ours, not the mail's fault: logged, and still a ParsedMail
         mail = parse_degraded(raw, f"unreadable: {type(exc).__name__}: {exc}")
         log.error("%s could not be parsed", mail.message_id, exc_info=True)
@@ -168,6 +168,27 @@ def parse_degraded(raw: bytes, reason: str) -> ParsedMail:
                           [Attachment("original.eml", "message/rfc822", raw)], None, [reason])
 
 
+LINE_END_PROBE = 64 * 1024
+CR_RUN_LF = re.compile(rb"\r\r++\n")
+BARE_CR = re.compile(rb"\r(?!\n)")
+HEADER_END = re.compile(rb"\n\r?\n")
+
+
+def line_ends_read(raw: bytes) -> bytes:
+    """The mail with its lines ending in CRLF where they ended in a bare CR (old Mac mail, some
+    gateways) or in CR CR LF (a converter that added the CR twice): read as they come, such a
+    mail's header is one line, so it has no subject and no text. Only the reading changes: the
+    mail is stored as it came. It is told by the header's line ends (within its first 64 KB): a
+    body's bytes (a binary part, a stray CR in a text) change nothing in a mail whose header
+    ends its lines right. Most mail is returned as it is, after that look."""
+    head = raw[:LINE_END_PROBE]
+    blank = HEADER_END.search(head)
+    head = head[:blank.end()] if blank else head
+    if b"\r\r\n" in head:
+        return BARE_CR.sub(b"\r\n", CR_RUN_LF.sub(b"\r\n", raw))
+    return BARE_CR.sub(b"\r\n", raw) if BARE_CR.search(head) else raw
+
+
 def head_start(raw: bytes) -> int:
     """Where the header of a stored mail starts: after a UTF-8 BOM and an SMTP envelope."""
     start = 3 if raw.startswith(BOM) else 0
@@ -178,7 +199,7 @@ def head_start(raw: bytes) -> int:
 def message_id_of(raw: bytes) -> str:
     """The idempotency key without a full parse, the same as parse(raw).message_id: the id in
     the first Message-ID field, or synthetic_message_id(raw). Linear time."""
-    return _message_id(raw)[0]
+    return _message_id(line_ends_read(raw))[0]
 
 
 def _message_id(raw: bytes) -> tuple[str, bool]:
@@ -425,7 +446,8 @@ def _default_name(ctype: str, index: int) -> str:
     return f"attachment-{index}.{extension}"
 
 
-def _degraded(raw: bytes, reason: str) -> ParsedMail:
+def _degraded(original: bytes, reason: str) -> ParsedMail:
+    raw = line_ends_read(original)
     head = raw[head_start(raw):DEGRADED_HEAD]
     blank = re.search(rb"\n\r?\n", head)
     head = re.sub(rb"\r?\n[ \t]++", b" ", head[:blank.start()] if blank else head)  # unfolded
@@ -464,6 +486,6 @@ def _degraded(raw: bytes, reason: str) -> ParsedMail:
         in_reply_to=_message_ids(fields.get("in-reply-to", [])[:1]),
         references=_message_ids(fields.get("references", [])),
         text=DEGRADED_NOTE, html="", reply_basis=DEGRADED_NOTE,
-        attachments=[Attachment("original.eml", "message/rfc822", raw)],
+        attachments=[Attachment("original.eml", "message/rfc822", original)],
         headers=msg, problems=[reason],
     )

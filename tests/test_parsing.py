@@ -194,3 +194,25 @@ def test_format_flowed_with_delsp_joins_chinese_without_a_space():
 def test_text_not_declared_flowed_keeps_its_line_breaks():
     raw = THUNDERBIRD_FLOWED.replace("; format=flowed", "").encode()
     assert "installed \nyesterday" in parsing.parse(raw).text
+
+
+CR_ONLY = (b"From: Alice <alice@client.example>\rTo: support@example.com\rSubject: Printer\r"
+           b"Message-ID: <cr@client.example>\rContent-Type: text/plain; charset=utf-8\r\r"
+           b"The printer is broken.\rPlease help.\r")
+
+
+@pytest.mark.parametrize("raw", [CR_ONLY, CR_ONLY.replace(b"\r", b"\r\r\n")], ids=["bare CR", "CR CR LF"])
+def test_mail_whose_lines_end_in_a_bare_or_doubled_cr_is_read_line_by_line(raw):
+    mail = parsing.parse(raw)
+    assert (mail.subject, mail.message_id, mail.text) == ("Printer", "<cr@client.example>",
+                                                          "The printer is broken.\nPlease help.")
+    assert parsing.message_id_of(raw) == "<cr@client.example>"  # the key the edge stores it under
+
+
+def test_a_binary_body_in_a_mail_with_right_line_ends_is_not_rewritten():
+    data = bytes(range(256)) * 4  # bare CRs among them
+    raw = (b"From: a@client.example\r\nSubject: scan\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
+           b"--b\r\nContent-Type: text/plain\r\n\r\nThe scan.\r\n--b\r\nContent-Type: application/octet-stream; "
+           b"name=scan.bin\r\nContent-Transfer-Encoding: binary\r\n\r\n" + data + b"\r\n--b--\r\n")
+    [attachment] = parsing.parse(raw).attachments
+    assert attachment.data == data
