@@ -17,7 +17,7 @@ from email.message import Message as RawMessage
 from email.utils import parsedate_to_datetime
 from html import unescape as html_unescape
 
-from . import charsets, flowed, htmltext
+from . import charsets, flowed, htmltext, invitations
 from .addresses import BIDI_CONTROLS, CONTROLS, FOLD, MAX_ADDRESS, MAX_ADDRESSES, addresses, first_address, one_line
 from .charsets import decode_words
 from .mime import (
@@ -316,10 +316,16 @@ def _body(raw: bytes, leaves: list[Leaf], problems: Problems) -> tuple[str, str,
     html_text, html_reply, safe_html = _guarded(problems, "HTML body", lambda: htmltext.render(html), None) or (
         (_tags_removed(html),) * 2 + ("",))
     plain = "\n".join(text_parts).replace("\r\n", "\n").strip("\n")
+    if not plain.strip() and not html_text.strip():  # a meeting reply or invitation says it in its calendar
+        plain = next((text for a in attachments if a.content_type in CALENDAR_TYPES
+                      and (text := invitations.describe(a.data.decode("utf-8", "replace")))), "")
     if _stands_for_html(plain, html_text):
         # HTML-only mail: its quotes are containers (gmail_quote, blockquote type=cite), not "> ".
         return html_text.strip("\n"), safe_html, html_reply, attachments, tuple(dict.fromkeys(labels))
     return plain, safe_html, plain, attachments, tuple(dict.fromkeys(labels))
+
+
+CALENDAR_TYPES = ("text/calendar", "application/ics")
 
 
 # The plain part is a stand-in when the HTML says this many times more: "This message requires an

@@ -216,3 +216,36 @@ def test_a_binary_body_in_a_mail_with_right_line_ends_is_not_rewritten():
            b"name=scan.bin\r\nContent-Transfer-Encoding: binary\r\n\r\n" + data + b"\r\n--b--\r\n")
     [attachment] = parsing.parse(raw).attachments
     assert attachment.data == data
+
+
+OUTLOOK_MEETING_REPLY = (
+    "BEGIN:VCALENDAR\r\nMETHOD:REPLY\r\nPRODID:Microsoft Exchange Server 2010\r\nVERSION:2.0\r\n"
+    "BEGIN:VTIMEZONE\r\nTZID:China Standard Time\r\nEND:VTIMEZONE\r\nBEGIN:VEVENT\r\n"
+    "ATTENDEE;PARTSTAT=ACCEPTED;CN=\"Li, Wei\":mailto:li.wei@client.example\r\n"
+    "COMMENT;LANGUAGE=zh-CN:好的，我会准时参加\\, 谢谢。\r\nSUMMARY;LANGUAGE=zh-CN:接受: 系统上线评审\r\n"
+    "DTSTART;TZID=China Standard Time:20261205T100000\r\nUID:040000008200E00074C5B7101A82E008\r\n"
+    "END:VEVENT\r\nEND:VCALENDAR\r\n")
+GMAIL_INVITATION = (
+    "BEGIN:VCALENDAR\r\nPRODID:-//Google Inc//Google Calendar 70.9054//EN\r\nMETHOD:REQUEST\r\nBEGIN:VEVENT\r\n"
+    "DTSTART:20261207T020000Z\r\nORGANIZER;CN=Maria:mailto:maria@client.example\r\nSUMMARY:Onboarding call\r\n"
+    "LOCATION:https://meet.example/abc\r\nDESCRIPTION:Let us walk through the import together.\\nAgenda attach\r\n"
+    " ed.\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
+
+
+@pytest.mark.parametrize("calendar, plain, expected", [
+    (OUTLOOK_MEETING_REPLY, "\r\n", 'Li, Wei accepted "接受: 系统上线评审" (2026-12-05 10:00 China Standard Time).\n\n'
+                                    "好的，我会准时参加, 谢谢。"),
+    (GMAIL_INVITATION, "", 'Meeting invitation: "Onboarding call", 2026-12-07 02:00 UTC, at https://meet.example/abc.'
+                           "\n\nLet us walk through the import together.\nAgenda attached."),
+    ("BEGIN:VCALENDAR\r\nMETHOD:REPLY\r\nEND:VCALENDAR\r\n", "", ""),  # no event: nothing made up
+    (OUTLOOK_MEETING_REPLY, "I will be there, and bring the report.\r\n", "I will be there, and bring the report."),
+], ids=["outlook reply", "gmail invitation", "no event", "words of their own"])
+def test_a_meeting_mail_with_no_text_reads_as_what_its_calendar_says(calendar, plain, expected):
+    raw = ("From: \"Li, Wei\" <li.wei@client.example>\r\nSubject: Accepted\r\n"
+           "Content-Type: multipart/alternative; boundary=b\r\n\r\n"
+           f"--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{plain}"
+           "--b\r\nContent-Type: text/calendar; charset=utf-8; method=REPLY\r\n"
+           f"Content-Transfer-Encoding: 8bit\r\n\r\n{calendar}--b--\r\n").encode()
+    mail = parsing.parse(raw)
+    assert mail.text == expected
+    assert [a.content_type for a in mail.attachments] == ["text/calendar"]  # kept as it came
