@@ -8,6 +8,7 @@ is degraded (guessed, kept as raw bytes, or cut at a bound) and the reason is li
 
 from __future__ import annotations
 
+import binascii
 import hashlib
 import logging
 import re
@@ -309,7 +310,7 @@ def _body(raw: bytes, leaves: list[Leaf], problems: Problems) -> tuple[str, str,
             problems.add(f"part {leaf.number}: unreadable ({type(exc).__name__}), kept as raw bytes")
             attachments.append(Attachment(f"part-{leaf.number}.eml", "application/octet-stream",
                                           bytes(view[leaf.start:leaf.end])))
-    html = "\n".join(html_parts)
+    html = _data_images_attached("\n".join(html_parts), attachments)
     if len(html) > HTML_LIMIT:
         problems.add(f"HTML body of {len(html)} characters: only the first {HTML_LIMIT} read")
         html = html[:HTML_LIMIT]
@@ -326,6 +327,33 @@ def _body(raw: bytes, leaves: list[Leaf], problems: Problems) -> tuple[str, str,
 
 
 CALENDAR_TYPES = ("text/calendar", "application/ics")
+# An image written into the HTML as a data: address (a screenshot pasted in some webmail and
+# phone clients). The sanitiser allows no data: address, so without this it would vanish.
+DATA_IMAGE = re.compile(r"""(\bsrc[ \t\r\n]*+=[ \t\r\n]*+)(["'])data:(image/[a-z0-9.+-]{1,40});base64,"""
+                        r"""([A-Za-z0-9+/=\s]++)\2""", re.I)
+MAX_DATA_IMAGES = 100
+
+
+def _data_images_attached(html: str, attachments: list) -> str:
+    """The HTML with each data: image made an inline attachment, shown from there (cid:)."""
+    found = 0
+
+    def attach(match: re.Match) -> str:
+        nonlocal found
+        if found >= MAX_DATA_IMAGES:
+            return match.group(0)
+        try:
+            data = binascii.a2b_base64(match.group(4).encode("ascii"))
+        except (binascii.Error, ValueError):
+            return match.group(0)
+        found += 1
+        ctype = match.group(3).lower()
+        content_id = f"data-image-{found}.{hashlib.sha256(data).hexdigest()[:16]}@postdesk.invalid"
+        attachments.append(Attachment(f"image-{found}.{ctype.partition('/')[2].partition('+')[0] or 'img'}",
+                                      ctype, data, content_id=content_id, inline=True))
+        return f"{match.group(1)}{match.group(2)}cid:{content_id}{match.group(2)}"
+
+    return DATA_IMAGE.sub(attach, html) if "data:" in html else html
 
 
 # The plain part is a stand-in when the HTML says this many times more: "This message requires an

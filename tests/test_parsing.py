@@ -249,3 +249,18 @@ def test_a_meeting_mail_with_no_text_reads_as_what_its_calendar_says(calendar, p
     mail = parsing.parse(raw)
     assert mail.text == expected
     assert [a.content_type for a in mail.attachments] == ["text/calendar"]  # kept as it came
+
+
+def test_an_image_pasted_as_a_data_address_is_kept_as_an_inline_attachment():
+    import base64
+
+    image = b"\x89PNG\r\n\x1a\n" + bytes(range(200))
+    encoded = base64.b64encode(image).decode()
+    raw = ("From: a@client.example\r\nSubject: screenshot\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+           f'<p>The error:</p><img alt="shot" src="data:image/png;base64,{encoded[:60]}\r\n{encoded[60:]}">'
+           "<p>Thanks</p>\r\n").encode()
+    mail = parsing.parse(raw)
+    [attachment] = mail.attachments
+    assert (attachment.data, attachment.content_type, attachment.inline) == (image, "image/png", True)
+    assert f'src="cid:{attachment.content_id}"' in mail.html  # shown in the admin from the attachment
+    assert "data:" not in mail.html
