@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import logging
 
+from mailer.reasons import Reason
 from models import agents, sessions
 from models.base import db
 from models.tables import AccountEvent, Agent
 
 from .customers import ADDRESS
-from .result import Done, Reason, refuse
+from .result import Done, refuse
 
 log = logging.getLogger(__name__)
 ROLES = ("agent", "admin")

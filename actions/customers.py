@@ -6,13 +6,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from mailer.reasons import Reason
 from models import tickets
 from models.base import db
 from models.tables import Agent, Customer, Ticket
 from servicelevels import rules
 
 from . import sla
-from .result import Done, Reason, refuse
+from .result import Done, refuse
 
 
 def check_tier(tier: str, settings) -> str:

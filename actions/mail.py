@@ -6,6 +6,7 @@ import dataclasses
 import logging
 
 from mailer import commands, identity, language, quotes, threading
+from mailer.reasons import Reason
 from models import customers, tickets
 from models.base import db
 from models.tables import Agent
@@ -184,10 +185,11 @@ def answer_from_agent(settings, ticket, agent, mail, *, reply_text: str, inbound
     return Done(done.outcome, ticket, tuple(queued))
 
 
-UNPROVEN = ("it came neither to your own reply address (the Reply-To of the notices we send you) nor with "
-            "your mail server's DKIM proof, so it was kept as a client's mail; answer from the notice, or in the admin")
-NOTHING_FOUND = (f"no text of yours and no #command were found above the line "
-                 f"\"{notices.MARKER}\": write your answer above it")
+UNPROVEN = Reason("it came neither to your own reply address (the Reply-To of the notices we send you) nor with "
+                  "your mail server's DKIM proof, so it was kept as a client's mail; answer from the notice, or in "
+                  "the admin")
+NOTHING_FOUND = Reason("no text of yours and no #command were found above the line \"%(marker)s\": write your "
+                       "answer above it", marker=notices.MARKER)
 
 
 def _their_text(text: str, reply_text: str) -> str:
@@ -257,7 +259,8 @@ def _check_command(settings, ticket, agent, command) -> str:
         return staff.check_status(ticket, STATUS_COMMANDS[command.name])
     if command.name == "assign":
         target = _assignee(agent, command.argument)
-        return f"#assign {command.argument}: no such agent" if target is None else staff.check_assignee(target)
+        return Reason("#assign %(name)s: no such agent", name=command.argument) if target is None \
+            else staff.check_assignee(target)
     if command.name == "priority":
         return staff.check_priority(command.argument.lower())
     if command.name == "tier":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from mailer import compose, tokens
+from mailer import compose, reasons, tokens
 from mailer.notify import message_id_domain, reply_address
 from models import customers, outbox, statements, tickets
 from models.base import db
@@ -163,7 +163,8 @@ def tell_agent_not_applied(settings, ticket, agent, errors: list[str], in_reply_
     nothing was applied. Its Reply-To is their own signed address for the ticket, like a
     notice's, so answering it with the mail corrected is their answer again."""
     mailbox = ticket.mailbox
-    subject, body, _ = compose.render("command_error", mailbox.language, ticket=ticket, errors=errors)
+    subject, body, _ = compose.render("command_error", mailbox.language, ticket=ticket,
+                                      errors=[reasons.said(error, mailbox.language) for error in errors])
     message_id = compose.new_message_id(message_id_domain(settings))
     token = tokens.agent_token(settings.signing_key, agent.id, ticket.id)
     raw = compose.build(sender_name=mailbox.name, sender=mailbox.address, to=agent.email, subject=subject,

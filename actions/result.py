@@ -14,20 +14,6 @@ class Done:
     outbox_ids: tuple[int, ...] = ()
 
 
-class Reason(str):
-    """Why an action would not: English as the string itself (mail, logs, the CLI), with its
-    template and values kept, so the admin says it in the agent's language (web/forms.py). The
-    templates are in the admin's catalogs (`make translations` extracts them)."""
-
-    template: str
-    values: dict
-
-    def __new__(cls, template: str, **values):
-        text = super().__new__(cls, template % values if values else template)
-        text.template, text.values = template, values
-        return text
-
-
 class Refused(ValueError):
     """An action was asked for something its check_… twin refuses; the message says why."""
 

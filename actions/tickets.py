@@ -12,13 +12,14 @@ import secrets
 
 from mailer import compose
 from mailer.notify import message_id_domain, reply_address
+from mailer.reasons import Reason
 from models import attachments as attachment_store
 from models import customers, outbox, search, tickets
 from models.base import db, utcnow
 from models.tables import PRIORITIES, TICKET_STATUSES, Agent, Attachment, Customer, Message, Participant, Ticket
 
 from . import notices, sla, surveys
-from .result import Done, Reason, refuse
+from .result import Done, refuse
 
 STATUSES = TICKET_STATUSES
 

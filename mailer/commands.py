@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from .reasons import Reason
+
 # command → whether it takes an argument
 COMMANDS = {"close": False, "resolve": False, "pending": False, "open": False, "note": False,
             "assign": True, "priority": True, "tier": True, "category": True}
@@ -57,11 +59,14 @@ def parse(text: str) -> Parsed:
         word, argument = found.group(1), (found.group(2) or "").strip()
         name = ALIASES.get(word, word.lower())
         if name not in COMMANDS:
-            result.errors.append(f"#{word}: unknown command (known: {', '.join('#' + c for c in COMMANDS)})")
+            result.errors.append(Reason("#%(word)s: unknown command (known: %(known)s)", word=word,
+                                        known=", ".join("#" + c for c in COMMANDS)))
         elif COMMANDS[name] and not argument:
-            result.errors.append(f"#{word}: needs an argument, e.g. #{name} {_example(name)}")
+            result.errors.append(Reason("#%(word)s: needs an argument, e.g. #%(name)s %(example)s", word=word,
+                                        name=name, example=_example(name)))
         elif not COMMANDS[name] and argument:
-            result.errors.append(f"#{word}: takes no argument (got {argument!r})")
+            result.errors.append(Reason("#%(word)s: takes no argument (got %(argument)r)", word=word,
+                                        argument=argument))
         else:
             result.commands.append(Command(name, argument))
         index += 1

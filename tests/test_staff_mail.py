@@ -285,3 +285,14 @@ def test_an_agent_answering_with_anothers_notice_is_told_it_reached_no_client(se
     [told] = Outbox.select().where((Outbox.kind == "command_error") & (Outbox.rcpt_to == "bob@example.com"))
     assert "DKIM" in text_of(parsed(told))
     assert parsed(told)["Reply-To"] == parsed(notice_to("bob@example.com"))["Reply-To"]  # his own, to answer
+
+
+def test_the_not_applied_mail_of_a_chinese_mailbox_says_each_error_in_chinese(settings, cast):
+    raw = ("From: 王芳 <wang@client.example>\r\nTo: zh@example.cn\r\nSubject: 发票\r\n"
+           "Message-ID: <zh-1@client.example>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n发票还没收到。\r\n")
+    ingest(settings, raw.encode(), rcpt=("zh@example.cn",))
+    answer(settings, notice_to("agnes@example.com"), "agnes@example.com", "#priority asap\n#frobnicate\n#assign nobody")
+    text = text_of(parsed(Outbox.get(Outbox.kind == "command_error")))
+    assert "没有执行任何操作" in text
+    assert "未知优先级 'asap'" in text and "#frobnicate：未知命令" in text and "#assign nobody：没有这位客服" in text
+    assert "unknown" not in text and "no such agent" not in text

@@ -5,7 +5,8 @@ from __future__ import annotations
 from flask import flash
 from flask_babel import gettext
 
-from actions.result import Done, Reason, Refused
+from actions.result import Done, Refused
+from mailer.reasons import Reason
 
 
 def attempt(action) -> Done | None:
