@@ -4,8 +4,8 @@ A ticket resolved schedules a survey `surveys.delay_minutes` later; reopened bef
 survey is cancelled, and the send job checks again that the ticket still stands resolved by the
 same resolution. The mail carries one link per rating, each signed for its survey and its rating
 (mailer/tokens.link_token). Mail scanners open every link in a mail before the client does, so
-opening a link records nothing: the page sends the rating by a POST (by itself with JavaScript,
-with one button without), which scanners do not make. What the dashboards group by (agent,
+opening a link records nothing: the page sends the rating by a POST, from its button, which a
+person presses and scanners, even those that run a page's scripts, do not. What the dashboards group by (agent,
 tier, mailbox, SLA met) is copied onto the survey when it is scheduled.
 """
 

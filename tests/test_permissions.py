@@ -9,7 +9,7 @@ from werkzeug.routing import IntegerConverter
 from tests.conftest import PASSWORD, csrf_token, signed_in
 from web import create_app
 
-PUBLIC = {"auth.login", "health.health", "metrics.metrics", "surveys.show", "surveys.answer", "surveys.submit_js",
+PUBLIC = {"auth.login", "health.health", "metrics.metrics", "surveys.show", "surveys.answer",
           "surveys.unsubscribe", "static"}
 ADMINS_ONLY = ("operations.", "admin.")
 

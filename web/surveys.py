@@ -2,15 +2,16 @@
 authority), small, in the client's language, and working without JavaScript.
 
 Opening a rating link records nothing: mail security scanners fetch every link of a mail before
-its reader does. The page states the choice and sends it by POST, by itself when JavaScript runs
-(one click for a person) and with one button when it does not. The forms carry no CSRF token:
-the link's signature is what a forger would need, and one-click unsubscribing (RFC 8058) is a
-POST from the mail provider itself.
+its reader does, and the sandboxing ones (Defender Safe Links, Proofpoint, Mimecast) run the
+page's scripts too. So the page states the choice, with a box for a comment, and a person sends
+it with its button, as Zendesk's rating page does; no script sends anything. The forms carry no
+CSRF token: the link's signature is what a forger would need, and one-click unsubscribing
+(RFC 8058) is a POST from the mail provider itself.
 """
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
 
 from actions import surveys
 from actions.result import Refused
@@ -23,11 +24,9 @@ from . import csrf
 bp = Blueprint("surveys", __name__)
 csrf.exempt(bp)
 
-# The survey page may run its one script, from here; nothing else changes from the admin's policy.
-CSP = ("default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; img-src 'self' data:; "
+# The admin's policy, without scripts: the client's pages run none.
+CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
-SUBMIT_JS = "document.addEventListener('DOMContentLoaded',function(){var f=document.getElementById('auto');" \
-            "if(f){f.submit();}});\n"
 
 
 @bp.get("/survey/<token>")
@@ -53,6 +52,8 @@ def answer(token: str):
         return _page("invalid", "en", 404)
     rating = link.rating or _int(request.form.get("rating"))
     comment = request.form.get("comment")
+    if link.rating and not (comment or "").strip():
+        comment = None  # the rating page's box left empty: a comment given before stays
     try:
         if rating and rating != survey.rating:
             done = surveys.answer(settings, survey, rating, via="web", comment=comment)
@@ -66,11 +67,6 @@ def answer(token: str):
     if done is not None:
         enqueue_deliveries(settings, list(done.outbox_ids))
     return redirect(url_for("surveys.show", token=_comment_token(survey), saved=1), 303)
-
-
-@bp.get("/survey/submit.js")
-def submit_js():
-    return Response(SUBMIT_JS, mimetype="text/javascript", headers={"Cache-Control": "public, max-age=86400"})
 
 
 @bp.route("/unsubscribe/<token>", methods=["GET", "POST"])
