@@ -5,13 +5,9 @@ from __future__ import annotations
 import base64
 import functools
 import re
+import urllib.parse
 import uuid
-from email import encoders
 from email.header import Header
-from email.mime.base import MIMEBase
-from email.mime.multipart import MIMEMultipart
-from email.mime.text import MIMEText
-from email.policy import compat32
 from email.utils import format_datetime, formataddr, localtime
 from pathlib import Path
 from typing import NamedTuple
@@ -29,7 +25,6 @@ def _templates() -> Path:
 
 TEMPLATES = _templates()
 LOOP_HEADER = "X-Postdesk-Loop"
-SMTP_COMPAT = compat32.clone(linesep="\r\n")
 
 class Rendered(NamedTuple):
     subject: str
@@ -69,10 +64,14 @@ def _breaks(text: str) -> Markup:
     return Markup("<br>").join(escape(line) for line in str(text).splitlines())
 
 
-def _paragraphs(text: str) -> Markup:
-    """A text body as HTML: paragraphs at blank lines, indented lines set off, the signature
-    (after "-- ") left to the layout."""
-    body = str(text).split("\n-- \n")[0] if "\n-- \n" in str(text) else str(text)
+def _paragraphs(text: str, signature: str = "") -> Markup:
+    """A text body as HTML: paragraphs at blank lines, indented lines set off; the mailbox's
+    `signature` after the last "-- " left to the layout, and any other "-- " kept with what
+    follows it (an agent's own, say)."""
+    body = str(text)
+    cut = body.rfind("\n-- \n")
+    if signature and cut >= 0 and body[cut + 4:].strip() == str(signature).strip():
+        body = body[:cut]
     blocks = [b for b in re.split(r"\n\s*\n", body.strip("\n")) if b.strip()]
     html = []
     for block in blocks:
@@ -93,9 +92,10 @@ def build(*, sender_name: str, sender: str, to: str, subject: str, text: str, me
           auto_submitted: str = "auto-replied", html: str = "", unsubscribe: str = "") -> bytes:
     """One UTF-8 message as bytes, ready for the outbox: text/plain, multipart/alternative with
     `html`, and multipart/mixed around either with `attachments` (objects with filename,
-    content_type and data). Without attachments the mail is written directly (the email
-    package's generator costs more than the rest of an SLA alert together); with them it is
-    built with compat32. `unsubscribe`: an https URL that unsubscribes with one POST (RFC 8058)."""
+    content_type and data). Written directly, not with the email package, whose generator costs
+    more than the rest of an SLA alert together; every line within 998 octets (RFC 5322), so no
+    relay refuses it or breaks a long link. `unsubscribe`: an https URL that unsubscribes with
+    one POST (RFC 8058)."""
     headers = [("From", formataddr((sender_name, sender), charset="utf-8")),  # RFC 2047 for a non-ASCII name
                ("To", to)]
     if cc:
@@ -117,61 +117,71 @@ def build(*, sender_name: str, sender: str, to: str, subject: str, text: str, me
         headers += [("List-Unsubscribe", f"<{unsubscribe}>"),
                     ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")]
     headers.append((LOOP_HEADER, sender))
-    if not attachments:
-        return _direct(headers, text, html)
-    msg = MIMEMultipart("mixed")
-    plain = MIMEText(text, "plain", "us-ascii" if text.isascii() else "utf-8")  # 7bit when it can be
-    if html:
-        alternative = MIMEMultipart("alternative")
-        alternative.attach(plain)
-        alternative.attach(MIMEText(html, "html", "utf-8"))
-        msg.attach(alternative)
-    else:
-        msg.attach(plain)
-    for part in attachments:
-        maintype, _, subtype = (part.content_type or "application/octet-stream").partition("/")
-        item = MIMEBase(maintype, subtype or "octet-stream")
-        item.set_payload(part.data)
-        encoders.encode_base64(item)
-        # RFC 2231 for a non-ASCII name, which every current client reads.
-        item.add_header("Content-Disposition", "attachment",
-                        filename=part.filename if part.filename.isascii() else ("utf-8", "", part.filename))
-        msg.attach(item)
-    for name, value in headers:
-        msg[name] = Header(value, "utf-8") if not value.isascii() else value
-    return msg.as_bytes(policy=SMTP_COMPAT)
-
-
-def _direct(headers: list[tuple[str, str]], text: str, html: str) -> bytes:
-    """A text/plain message, or multipart/alternative with its HTML, written without the email
-    package."""
     lines = [_header(name, value) for name, value in headers] + ["MIME-Version: 1.0"]
-    if not html:
-        return ("\r\n".join(lines + _part("plain", text)) + "\r\n").encode("ascii")
-    boundary = f"=_postdesk_{uuid.uuid4().hex}"
-    lines += [f'Content-Type: multipart/alternative; boundary="{boundary}"', ""]
-    for subtype, content in (("plain", text), ("html", html)):
-        lines += [f"--{boundary}", *_part(subtype, content)]
-    return ("\r\n".join([*lines, f"--{boundary}--", ""])).encode("ascii")
+    body = _alternative(text, html) if html else _part("plain", text)
+    if attachments:
+        boundary = _boundary()
+        lines += [f'Content-Type: multipart/mixed; boundary="{boundary}"', "", f"--{boundary}", *body]
+        for part in attachments:
+            lines += [f"--{boundary}", *_attachment(part)]
+        body = [f"--{boundary}--"]
+    # UTF-8 only in an address that has it (RFC 6532: delivery then asks for SMTPUTF8); the rest is ASCII.
+    return ("\r\n".join(lines + body) + "\r\n").encode("utf-8")
+
+
+def _boundary() -> str:
+    return f"=_postdesk_{uuid.uuid4().hex}"
+
+
+def _alternative(text: str, html: str) -> list[str]:
+    boundary = _boundary()
+    return [f'Content-Type: multipart/alternative; boundary="{boundary}"', "",
+            f"--{boundary}", *_part("plain", text), f"--{boundary}", *_part("html", html), f"--{boundary}--"]
 
 
 def _part(subtype: str, text: str) -> list[str]:
     """Content headers, a blank line and the body: 7bit when the text is ASCII with lines a
-    server takes (998 octets), else UTF-8 in base64 (as MIMEText writes it)."""
+    server takes (998 octets), else UTF-8 in base64."""
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     if text.isascii() and all(len(line) <= 998 for line in text.split("\n")):
         return [f'Content-Type: text/{subtype}; charset="us-ascii"', "Content-Transfer-Encoding: 7bit", "",
                 text.replace("\n", "\r\n")]
-    encoded = base64.encodebytes(text.encode("utf-8")).decode("ascii").replace("\n", "\r\n")
     return [f'Content-Type: text/{subtype}; charset="utf-8"', "Content-Transfer-Encoding: base64", "",
-            encoded.removesuffix("\r\n")]
+            _base64(text.encode("utf-8"))]
+
+
+TOKEN = re.compile(r"[A-Za-z0-9!#$&^_.+-]{1,64}/[A-Za-z0-9!#$&^_.+-]{1,64}")
+UNSAFE_NAME = re.compile(r'[\x00-\x1f\x7f"\\]')
+
+
+def _attachment(part) -> list[str]:
+    """An attachment in base64, its file name as RFC 2231 says for a non-ASCII one (which every
+    current client reads)."""
+    ctype = (part.content_type or "").lower()
+    ctype = ctype if TOKEN.fullmatch(ctype) else "application/octet-stream"
+    name = UNSAFE_NAME.sub("_", part.filename or "attachment")
+    if name.isascii():
+        disposition = f'attachment; filename="{name}"'
+    else:
+        disposition = f"attachment; filename*=utf-8''{urllib.parse.quote(name, safe='')}"
+    return [f"Content-Type: {ctype}", "Content-Transfer-Encoding: base64", f"Content-Disposition: {disposition}", "",
+            _base64(bytes(part.data))]
+
+
+def _base64(data: bytes) -> str:
+    return base64.encodebytes(data).decode("ascii").replace("\n", "\r\n").removesuffix("\r\n")
+
+
+ADDRESS_FIELDS = ("To", "Cc")
 
 
 def _header(name: str, value: str) -> str:
-    """One header field, folded at spaces before 78 columns; non-ASCII text as RFC 2047 words."""
+    """One header field, folded at spaces before 78 columns; non-ASCII text as RFC 2047 words of
+    at most 75 characters, except in an address list (bare addresses here), where RFC 2047 has no
+    place: an internationalised address is written as it is (RFC 6532)."""
     value = " ".join(value.split())  # no line breaks of its own
-    if not value.isascii():
-        return f"{name}: " + Header(value, "utf-8", header_name=name).encode(linesep="\r\n")
+    if not value.isascii() and name not in ADDRESS_FIELDS:
+        return f"{name}: " + Header(value, "utf-8", header_name=name).encode(linesep="\r\n", maxlinelen=75)
     line, folded = f"{name}:", []
     for word in value.split(" "):
         if len(line) + 1 + len(word) > 78 and line.strip() and line != f"{name}:":

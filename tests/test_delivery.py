@@ -4,6 +4,7 @@ with backoff, dead on 5xx and re-sendable, suppressed for bounced and complainin
 import asyncio
 import datetime as dt
 import logging
+import re
 import socket
 import ssl
 import subprocess
@@ -379,3 +380,52 @@ def test_a_text_mail_is_folded_encoded_and_cannot_have_headers_injected():
     assert mail["Bcc"] is None and str(mail["Subject"]) == "[#1] 无法登录 Bcc: victim@example.com"
     assert (mail["From"].addresses[0].display_name, mail.get_content()) == ("客服中心", "你好\n" + "x" * 1200)
     assert mail["References"].split() == [f"<r{i}@example.com>" for i in range(9)]
+
+
+def _lines(raw: bytes) -> list[bytes]:
+    return raw.split(b"\r\n")
+
+
+def test_a_reply_with_an_attachment_and_a_long_link_keeps_every_line_within_998_octets():
+    import email
+    import email.policy
+    from types import SimpleNamespace
+
+    from mailer import compose
+
+    link = "https://files.example.com/download?sig=" + "A1b2" * 300  # a signed download link, one line
+    text = f"Here is the invoice; the full log is at\n{link}\n"
+    invoice = SimpleNamespace(filename="发票 2026-12.pdf", content_type="application/pdf", data=b"%PDF-1.4" * 50)
+    raw = compose.build(sender_name="Example Support", sender="support@example.com", to="a@client.example",
+                        subject="[#1] Invoice", text=text, html=f"<p>{link}</p>", message_id="<m@example.com>",
+                        attachments=(invoice,))
+    assert max(len(line) for line in _lines(raw)) <= 998  # a relay takes it (RFC 5322 2.1.1)
+    mail = email.message_from_bytes(raw, policy=email.policy.default)
+    assert mail.get_body(("plain",)).get_content() == text and link in mail.get_body(("html",)).get_content()
+    [attached] = list(mail.iter_attachments())
+    assert (attached.get_filename(), attached.get_content()) == ("发票 2026-12.pdf", b"%PDF-1.4" * 50)
+
+
+def test_an_internationalised_address_is_written_as_it_is_and_encoded_words_keep_to_75_characters():
+    import email
+    import email.policy
+
+    from mailer import compose
+
+    raw = compose.build(sender_name="Example Support", sender="support@example.com", to="张三@例子.中国",
+                        cc=("李四@例子.中国",), subject="关于发票的问题，" * 8, text="你好",
+                        message_id="<m@example.com>")
+    mail = email.message_from_string(raw.decode("utf-8"), policy=email.policy.default)  # UTF-8 headers (RFC 6532)
+    assert [a.addr_spec for a in mail["To"].addresses + mail["Cc"].addresses] == ["张三@例子.中国", "李四@例子.中国"]
+    assert str(mail["Subject"]) == "关于发票的问题，" * 8
+    words = re.findall(rb"=\?utf-8\?[bq]\?[^?]*\?=", raw, re.I)
+    assert words and max(len(word) for word in words) <= 75  # RFC 2047 section 2
+
+
+def test_an_agents_own_signature_line_reaches_the_html_part_too():
+    from mailer import compose
+
+    text = "Fixed.\n-- \nAgnes, second line support\n\n-- \nExample Support Team\n"
+    page = compose._paragraphs(text, "Example Support Team")  # the HTML body (the layout adds the mailbox's)
+    assert "Agnes, second line support" in page and "Example Support Team" not in page
+    assert "Example Support Team" in compose._paragraphs(text)  # a mailbox without one: nothing cut
