@@ -71,6 +71,12 @@ def parse(text: str) -> Parsed:
             result.commands.append(Command(name, argument))
         index += 1
     result.text = "\n".join(lines[index:]).strip("\n")
+    for line in lines[index:]:  # a command written below the text: "#note" there must not send it
+        found = LINE.fullmatch(INVISIBLE.sub("", line).strip())
+        name = ALIASES.get(found.group(1), found.group(1).lower()) if found else ""
+        if name in COMMANDS and COMMANDS[name] == bool((found.group(2) or "").strip()):  # a command as written
+            result.errors.append(Reason("#%(word)s is below your text: commands go on the first lines, above "
+                                        "it; nothing was applied or sent", word=found.group(1)))
     return result
 
 

@@ -36,3 +36,14 @@ def test_a_wrong_command_is_an_error_and_nothing_of_it_is_kept(line, error):
 def test_a_note_command_marks_the_mail_internal():
     assert commands.parse("#note\nCalled the customer.").is_note
     assert not commands.parse("Text first\n#note").is_note
+
+
+@pytest.mark.parametrize("text", ["Internal: the legacy plan is wrong.\n#note", "Unlocked your account.\n\n#resolve",
+                                  "已处理。\n＃备注", "Done.\n#assign bob@example.com"])
+def test_a_command_written_below_the_text_is_an_error_not_text_for_the_client(text):
+    parsed = commands.parse(text)
+    assert parsed.errors and "below your text" in parsed.errors[0]
+
+
+def test_lines_that_only_start_like_a_command_are_text():
+    assert not commands.parse("Steps:\n#1 reboot\n#close is a word here\n#hashtag").errors

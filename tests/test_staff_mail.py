@@ -296,3 +296,10 @@ def test_the_not_applied_mail_of_a_chinese_mailbox_says_each_error_in_chinese(se
     assert "没有执行任何操作" in text
     assert "未知优先级 'asap'" in text and "#frobnicate：未知命令" in text and "#assign nobody：没有这位客服" in text
     assert "unknown" not in text and "no such agent" not in text
+
+
+def test_a_note_command_below_the_text_sends_nothing_to_the_client_and_tells_the_agent(settings, staff):
+    ctx = answer(settings, notice_to("agnes@example.com"), "agnes@example.com", "Internal: legacy plan.\n#note")
+    assert ctx.outcome == "refused"
+    assert Outbox.select().where(Outbox.kind == "agent_reply").count() == 0
+    assert "#note is below your text" in text_of(parsed(Outbox.get(Outbox.kind == "command_error")))
