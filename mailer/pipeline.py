@@ -104,13 +104,18 @@ def discard_duplicate(ctx: Context) -> None:
 
 
 def classify_mail(ctx: Context) -> None:
-    reason = classify.loop_reason(ctx.mail, ctx.settings.mailbox_addresses)
+    relayed = classify.relayed_for(ctx.mail, ctx.settings.mailbox_addresses, ctx.settings.mailbox_domains)
+    reason = "" if relayed else classify.loop_reason(ctx.mail, ctx.settings.mailbox_addresses)
     if reason:
         raise Discard("loop", reason)
     ctx.bounce = bounces.detect(ctx.mail)
     if ctx.bounce is None:
+        if relayed is not None:  # its writer is the sender: the customer, and the one answered
+            log.info("%s relayed by %s for %s", ctx.mail.message_id, ctx.mail.from_address, relayed[1])
+            ctx.mail.from_name, ctx.mail.from_address = relayed
         ctx.automatic = classify.auto_reply_reason(ctx.mail)
-        ctx.unanswerable = classify.unanswerable_reason(ctx.mail, ctx.row.mail_from == inbound.NULL_SENDER)
+        ctx.unanswerable = classify.unanswerable_reason(ctx.mail, ctx.row.mail_from == inbound.NULL_SENDER,
+                                                        ctx.settings.mailbox_addresses)
 
 
 def identify_sender(ctx: Context) -> None:

@@ -165,3 +165,50 @@ def test_the_smtp_edge_stores_a_null_sender_as_one(edge_with):
     with smtplib.SMTP("127.0.0.1", controller.port) as client:
         client.sendmail("", ["support@example.com"], b"From: a@client.example\r\nSubject: x\r\n\r\nhi\r\n")
     assert InboundMail.get().mail_from == "<>"
+
+
+GROUP = ("To: support@example.com\r\nSubject: Printer jammed\r\nMessage-ID: <{mid}@client.example>\r\n"
+         "Precedence: list\r\nMailing-list: list support@example.com; contact support+owners@example.com\r\n"
+         "List-Id: <support.example.com>\r\nList-Post: <https://groups.example.com/group/support/post>, "
+         "<mailto:support@example.com>\r\n{extra}\r\nThe printer on floor 3 is jammed.\r\n")
+
+
+def test_a_group_in_front_of_the_support_address_relays_a_clients_mail_to_a_ticket(settings):
+
+
+    ctx = ingest(settings, ("From: Alice <alice@client.example>\r\n" + GROUP.format(mid="g1", extra="")).encode())
+    assert ctx.outcome == "new_ticket" and not ctx.automatic and not ctx.unanswerable
+    assert Outbox.get(Outbox.kind == "acknowledgement").rcpt_to == "alice@client.example"
+    rewritten = "From: 'Bob Example' via Support <support@example.com>\r\n" + GROUP.format(
+        mid="g2", extra="Reply-To: Bob Example <bob@client.example>\r\n"
+                        "X-Original-From: Bob Example <bob@client.example>\r\n")
+    ctx = ingest(settings, rewritten.encode())  # the group put its own address in From (DMARC)
+    assert ctx.outcome == "new_ticket" and Ticket.get(Ticket.number == 2).customer.email == "bob@client.example"
+    assert Ticket.get(Ticket.number == 2).customer.name == "Bob Example"
+
+
+def test_a_web_forms_mail_belongs_to_the_person_in_its_reply_to(settings):
+
+
+    raw = (b"From: WordPress <wordpress@shop.example>\r\nReply-To: Anna <anna@client.example>\r\n"
+           b"To: support@example.com\r\nSubject: Contact form\r\nMessage-ID: <form-1@shop.example>\r\n\r\n"
+           b"My order?\r\n")
+    assert ingest(settings, raw).outcome == "new_ticket"
+    assert Ticket.get().customer.email == "anna@client.example"
+    assert Outbox.get(Outbox.kind == "acknowledgement").rcpt_to == "anna@client.example"
+
+
+@pytest.mark.parametrize("reply_to", ["agnes@example.com", "support@example.com", "a@client.example, b@client.example"])
+def test_a_reply_to_of_ours_or_of_several_people_names_no_writer(settings, reply_to):
+    raw = (f"From: Forms <noreply@forms.example>\r\nReply-To: {reply_to}\r\nTo: support@example.com\r\n"
+           f"Subject: Form\r\nMessage-ID: <form-2@forms.example>\r\n\r\nHello\r\n").encode()
+    ctx = ingest(settings, raw)
+    assert ctx.mail.from_address == "noreply@forms.example" and ctx.agent is None
+
+
+def test_another_mailing_list_still_gets_no_acknowledgement(settings):
+    raw = (b"From: Carol <carol@client.example>\r\nTo: devs@lists.example.org\r\nCc: support@example.com\r\n"
+           b"Subject: Build broken\r\nMessage-ID: <l1@client.example>\r\nPrecedence: list\r\n"
+           b"List-Id: <devs.lists.example.org>\r\n\r\nThe build is broken.\r\n")
+    ctx = ingest(settings, raw)
+    assert ctx.outcome == "new_ticket" and "mailing list" in ctx.unanswerable
