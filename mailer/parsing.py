@@ -43,8 +43,13 @@ MAX_ID = 250
 MSGID_RE = re.compile(r"<[^<>\s]+>")
 MSGID_BYTES = re.compile(rb"<[^<>\s]+>")
 MESSAGE_ID_LINE = re.compile(rb"\nmessage-id:", re.I)
-TRACE_FIELD = re.compile(rb"^(?:received|return-path|delivered-to|x-original-to|authentication-results|received-spf"
-                         rb"|x-received|arc-[^:\s]*+|x-spam-[^:\s]*+):[^\n]*+\n?(?:[\t ][^\n]*+\n?)*+", re.I | re.M)
+# The fields the writer's program wrote, which no relay adds or changes: what tells one mail from
+# another. Everything else in a header may differ between two deliveries of the same mail (trace
+# fields, a virus scanner's or a spam filter's stamp, Exchange's and Gmail's own fields).
+WRITERS_FIELDS = frozenset({b"from", b"sender", b"reply-to", b"to", b"cc", b"subject", b"date", b"message-id",
+                           b"in-reply-to", b"references", b"mime-version", b"content-type",
+                           b"content-transfer-encoding"})
+HEADER_FIELD = re.compile(rb"^([^:\s]++)[ \t]*+:([^\n]*+\n?(?:[ \t][^\n]*+\n?)*+)", re.M)
 
 SUBJECT_LIMIT = 16 * 1024
 HTML_LIMIT = 2 * 1024 * 1024  # characters of HTML made into text and sanitised (≤ ~3 s)
@@ -223,15 +228,18 @@ def _message_id(raw: bytes) -> tuple[str, bool]:
 
 
 def synthetic_message_id(raw: bytes) -> str:
-    """Idempotency key for mail without a Message-ID: a hash of the mail as its sender sent it.
-    Trace fields that relays add on the way (RFC 5321 §4.4 Received and Return-Path; Delivered-To,
-    X-Original-To, Authentication-Results, ARC-*, Received-SPF, X-Received, X-Spam-*) are left
-    out and line endings read as LF, so the same mail delivered twice, by another route or with
-    other line endings gets the same key. DKIM-Signature is the sender's and counts."""
+    """Idempotency key for mail without a Message-ID, and what tells two mails under one
+    Message-ID apart: a hash of the mail as its writer sent it, its body and the fields its
+    program wrote (`WRITERS_FIELDS`, unfolded), line endings read as LF. So the same mail
+    delivered twice, by another route, through other filters (each adding fields of its own:
+    Received, X-Virus-Scanned, X-Rspamd-Queue-Id, X-MS-Exchange-*…) or with other line endings
+    gets the same key."""
     start = head_start(raw)
     head_end = HEADER_LINES.match(raw, start).end()
     digest = hashlib.sha256()
-    digest.update(TRACE_FIELD.sub(b"", raw[start:head_end]).replace(b"\r\n", b"\n"))
+    for found in HEADER_FIELD.finditer(raw[start:head_end].replace(b"\r\n", b"\n")):
+        if found.group(1).lower() in WRITERS_FIELDS:
+            digest.update(found.group(1).lower() + b":" + b" ".join(found.group(2).split()) + b"\n")
     digest.update(b"\n")
     body = head_end + (2 if raw.startswith(b"\r\n", head_end) else 1 if raw.startswith(b"\n", head_end) else 0)
     end = len(raw)

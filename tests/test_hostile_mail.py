@@ -4,6 +4,7 @@ read is listed in ParsedMail.problems; a failure in one part never costs the res
 import logging
 import os
 import random
+import re
 import time
 import tracemalloc
 from email.message import EmailMessage
@@ -12,7 +13,7 @@ from email.utils import getaddresses
 import pytest
 
 from mailer import addresses, bounces, htmltext, mime, parsing
-from tests.conftest import load_eml
+from tests.conftest import ingest, load_eml
 
 HEAD = (b"From: Alice <alice@client.example>\r\nTo: support@example.com\r\n"
         b"Message-ID: <hostile@client.example>\r\nDate: Mon, 23 Nov 2026 10:00:00 +0000\r\n")
@@ -197,8 +198,8 @@ def test_the_same_mail_relayed_twice_gets_one_key():
     assert len(keys) == 1 and keys.pop().endswith("@postdesk.invalid>")
     changed = raw.replace(b"\r\n\r\n", b"\r\n\r\nP.S. one more thing\r\n", 1)
     assert parsing.message_id_of(changed) != parsing.message_id_of(raw)
-    signed = b"DKIM-Signature: v=1; d=client.example; b=abc\r\n" + raw
-    assert parsing.message_id_of(signed) != parsing.message_id_of(raw)  # the sender's field counts
+    signed = b"DKIM-Signature: v=1; d=forwarder.example; b=abc\r\n" + raw
+    assert parsing.message_id_of(signed) == parsing.message_id_of(raw)  # a forwarding relay signs it too
 
 
 # 10. File names that would lie on screen or escape a folder.
@@ -282,3 +283,24 @@ def test_the_reply_readers_cost_linear_time_on_200_kb(reader, text, kept):
         assert result.startswith(kept)
     elif reader == "commands":
         assert result.text == kept and result.commands[0].name == "assign"
+
+
+def test_the_same_mail_through_other_filters_gets_one_key_and_other_mail_another():
+    raw = load_eml("no_message_id.eml").replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    filtered = (b"X-Virus-Scanned: amavisd-new at example.com\r\nX-Rspamd-Queue-Id: 4F2A1C0123\r\n"
+                b"X-MS-Exchange-Organization-SCL: 1\r\nX-Gm-Message-State: AOJu0Yx\r\n" + raw)
+    assert parsing.synthetic_message_id(filtered) == parsing.synthetic_message_id(raw)
+    other_body = raw.rstrip(b"\r\n") + b" (and one more line)\r\n"
+    other_subject = re.sub(rb"(?m)^Subject: ", b"Subject: Re: ", raw, count=1)
+    assert len({parsing.synthetic_message_id(m) for m in (raw, other_body, other_subject)}) == 3
+
+
+def test_a_mail_delivered_twice_through_different_filters_makes_one_ticket(settings):
+    from models.tables import Outbox, Ticket
+
+    raw = (b"From: Alice <alice@client.example>\r\nTo: support@example.com\r\nSubject: Printer\r\n"
+           b"Date: Mon, 23 Nov 2026 10:00:00 +0000\r\nMessage-ID: <twice@client.example>\r\n\r\nIt is jammed.\r\n")
+    assert ingest(settings, b"X-Rspamd-Queue-Id: 1A\r\nReceived: from mx1\r\n" + raw).outcome == "new_ticket"
+    again = b"X-Rspamd-Queue-Id: 9Z\r\nX-Virus-Scanned: clamav\r\nReceived: from mx2\r\n" + raw
+    assert ingest(settings, again).outcome == "duplicate"
+    assert Ticket.select().count() == 1 and Outbox.select().where(Outbox.kind == "acknowledgement").count() == 1
