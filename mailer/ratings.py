@@ -168,7 +168,7 @@ def _stars(line: str, start: int):
     filled = sum(stars.count(s) for s in "★⭐🌟")
     if not 1 <= filled <= 5 or filled + stars.count("☆") > 5:
         return None
-    return filled, m.end(), True, False
+    return filled, m.start() + len(m.group().rstrip(" \t")), True, False  # the space after them separates
 
 
 def _word(line: str, start: int):

@@ -139,6 +139,10 @@ from mailer.ratings import MAX_COMMENT, Rating, read
     ("unzufrieden", 2, ""),
     ("満足です", 4, ""),
     ("不満", 2, ""),
+    # stars, then a word after a space
+    ("⭐⭐⭐⭐⭐ great", 5, "great"),
+    ("★★★★☆ 不错", 4, "不错"),
+    ("⭐️⭐️⭐️⭐️⭐️ 很好", 5, "很好"),
 ])
 def test_reads_a_rating(text, score, comment):
     assert read(text) == Rating(score, comment)
