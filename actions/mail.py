@@ -155,7 +155,9 @@ def answer_from_agent(settings, ticket, agent, mail, *, reply_text: str, inbound
     command applies nothing, and a mail with nothing to apply or send sends nothing: the agent is
     told either way."""
     ticket = staff.surviving(ticket)
-    text = quotes.tidy(quotes.drop_named_signature(_their_text(mail.text, reply_text), _names(agent)))
+    names = _names(agent)
+    notice_header = (ticket.mailbox.address, *names[2:])  # the notice's From, and its To: one of the agent's
+    text = quotes.tidy(quotes.drop_named_signature(_their_text(mail.text, reply_text, notice_header), names))
     parsed = commands.parse(text)
     body = "" if quotes.is_sign_off(parsed.text) else parsed.text.strip()
     attachments = [a for a in mail.attachments if not a.inline]
@@ -192,7 +194,7 @@ NOTHING_FOUND = Reason("no text of yours and no #command were found above the li
                        "answer above it", marker=notices.MARKER)
 
 
-def _their_text(text: str, reply_text: str) -> str:
+def _their_text(text: str, reply_text: str, addresses: tuple[str, ...] = ()) -> str:
     """What the agent wrote: above the notice's marker; when nothing is there and the notice is
     quoted ("> "), their own lines below it (bottom-posting); without a marker, the quote rules'
     cut (`reply_text`). A notice quoted without "> " (Outlook) has no end that could be told
@@ -202,7 +204,7 @@ def _their_text(text: str, reply_text: str) -> str:
                    if any(words in line for words in notices.MARKER_WORDS)), None)
     if marked is None:
         return reply_text
-    above = quotes.written_above(lines[:marked])
+    above = quotes.written_above(lines[:marked], addresses)
     if above or not lines[marked].lstrip().startswith(">"):
         return above
     return quotes.without_signatures([line for line in lines[marked + 1:] if not line.lstrip().startswith(">")])
@@ -240,7 +242,8 @@ def record_agent_auto_reply(ticket, agent, mail, *, reason: str) -> Done:
 
 
 def _names(agent) -> tuple[str, ...]:
-    """What an agent's signature starts with: their name, its first word, their addresses."""
+    """What an agent's signature starts with: their name, its first word, their addresses (from
+    the third on)."""
     first = agent.name.split()[0] if " " in agent.name.strip() else ""
     return (agent.name, first, agent.email, *(a.email for a in agent.addresses))
 

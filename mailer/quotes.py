@@ -134,12 +134,14 @@ def extract_reply(text: str) -> str:
 HEADER_TAIL = 40
 
 
-def written_above(lines: list[str]) -> str:
+def written_above(lines: list[str], addresses: tuple[str, ...] = ()) -> str:
     """What someone wrote above a quoted mail whose first line is known (the notice's marker):
     their lines without the quote header their client put right above it (an attribution, a
     header block, an "Original Message" or forward separator, in a chain), and without device
     signatures and a "-- " block. Unlike `extract_reply`, nothing above that header is taken for
-    history: "From: … To: … Subject: …" typed as an example stays."""
+    history: "From: … To: … Subject: …" typed as an example stays. `addresses`: those the quoted
+    mail's header names (its sender, its recipient): a block of fields naming one of them right
+    above it is its header in any language, even one no table knows ("Từ: … / Đã gửi: …")."""
     end = len(lines)
     while end and not lines[end - 1].strip(" \t>"):
         end -= 1
@@ -156,7 +158,44 @@ def written_above(lines: list[str]) -> str:
         if any(line.strip(" \t>") and not _field(line) for line in lines[after:cut]):
             break
         cut = first
-    return without_signatures(lines[:cut])
+    return without_signatures(lines[:_heading(lines, _any_header_block(lines, cut, addresses))])
+
+
+# A header field in any language: a short name, a colon, a value ("Từ: …", "จาก: …", "Dari: …").
+ANY_FIELD = re.compile(r"[ \t>*]*+[^\s:：<>@*][^:：<>@\n]{0,30}?[ \t\u00a0*]*[:：][ \t*]*\S")
+ANY_BLOCK = 8  # lines a header block takes at most
+
+
+def _any_header_block(lines: list[str], end: int, addresses: tuple[str, ...]) -> int:
+    """Where the lines up to `end` end without the block of at least FIELD_LINES - 1 fields right
+    above `end` that names one of `addresses` (with the rule and blank lines above it); `end`
+    when there is none."""
+    bottom = end
+    while bottom and not lines[bottom - 1].strip(" \t>"):
+        bottom -= 1
+    def names_one(block: list[str]) -> bool:
+        text = "\n".join(block).lower()
+        return any(address.lower() in text for address in addresses if address)
+
+    if bottom and lines[bottom - 1].rstrip().endswith((":", "：")) and names_one(lines[bottom - 1:bottom]):
+        return bottom - 1  # an attribution line ("Pada … <support@…> menulis:")
+    top = bottom
+    while top and bottom - top < ANY_BLOCK and ANY_FIELD.match(lines[top - 1]):
+        top -= 1
+    return top if bottom - top >= FIELD_LINES - 1 and names_one(lines[top:bottom]) else end
+
+
+ORIGINAL_WORDS = re.compile(rf"[ \t]*(?:{_alternatives(quote_headers.ORIGINAL_MESSAGE)})[ \t]*[:：]?[ \t]*", re.I)
+
+
+def _heading(lines: list[str], end: int) -> int:
+    """Where the lines up to a quote header's first line `end` end without what goes with that
+    header above it: blank lines, the rule Outlook draws, an "Original message" line without
+    its dashes (WeCom's "原始邮件")."""
+    while end and (not lines[end - 1].strip(" \t>") or RULE.fullmatch(lines[end - 1])
+                   or ORIGINAL_WORDS.fullmatch(lines[end - 1])):
+        end -= 1
+    return end
 
 
 def without_signatures(lines: list[str]) -> str:
@@ -399,13 +438,26 @@ def _quotes_follow(lines: list[str], index: int) -> bool:
 
 
 def _drop_trailing_quotes(lines: list[str]) -> list[str]:
-    """Drop a trailing block of "> " lines, unless the writer introduced it ("The error says:")."""
+    """Drop a trailing block of "> " lines, unless the writer introduced it ("The error says:").
+    A line that names an address and ends in a colon above it is an attribution, in whatever
+    language ("… <a@b.example> napisał(a):", "… menulis:"), wrapped over two lines or not: it
+    goes with the block."""
     end = len(lines)
     while end and (lines[end - 1].startswith(">") or not lines[end - 1].strip()):
         end -= 1
     if end < len(lines) and end and lines[end - 1].rstrip().endswith((":", "：")):
+        first = end - 1
+        if end >= 2 and lines[end - 2].count("<") > lines[end - 2].count(">"):
+            first = end - 2  # wrapped inside "Name <address>"
+        elif end >= 2 and lines[end - 2].strip() and not ADDRESS.search(lines[end - 1][-ATTRIBUTION_WIDTH:]):
+            first = end - 2  # wrapped elsewhere: the address is on the line above
+        if ADDRESS.search(" ".join(lines[first:end])[-ATTRIBUTION_WIDTH:]):
+            return lines[:first]
         return lines
     return lines[:end]
+
+
+ATTRIBUTION_WIDTH = 600  # characters of an attribution line searched for its address
 
 
 def _inline_reply(lines: list[str]) -> list[str]:

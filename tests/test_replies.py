@@ -89,3 +89,18 @@ def test_whole_messages_in_other_languages_and_clients(scenario, expected):
     """Encoded as their clients send them (quoted-printable, base64, ISO-2022-JP, HTML only)."""
     mail = parsing.parse(load_eml(f"replies/{scenario}.eml"))
     assert quotes.extract_reply(mail.reply_basis) == expected
+
+
+@pytest.mark.parametrize("attribution", [
+    "pon., 3 mar 2025 o 10:15 Example Support <support@example.com> napisał(a):",  # Gmail in Polish
+    "Pada Sen, 23 Nov 2026 pukul 10.00 Example Support <\nsupport@example.com> menulis:",  # wrapped in the address
+    "În lun., 23 nov. 2026 la 10:00, Example Support <support@example.com>\na scris:",  # wrapped after it
+])
+def test_an_attribution_naming_an_address_goes_with_its_quote_in_any_language(attribution):
+    text = f"Thanks, it works now.\n\n{attribution}\n\n> We have unlocked your account.\n> Example Support\n"
+    assert quotes.extract_reply(text) == "Thanks, it works now."
+
+
+def test_a_quote_the_writer_introduced_stays():
+    text = "It still fails. The error says:\n> Error 42: disk full\n"
+    assert quotes.extract_reply(text) == text.strip("\n")

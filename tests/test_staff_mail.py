@@ -303,3 +303,36 @@ def test_a_note_command_below_the_text_sends_nothing_to_the_client_and_tells_the
     assert ctx.outcome == "refused"
     assert Outbox.select().where(Outbox.kind == "agent_reply").count() == 0
     assert "#note is below your text" in text_of(parsed(Outbox.get(Outbox.kind == "command_error")))
+
+
+S = "Example Support <support@example.com>"
+AGENT = "Agnes Smith <agnes@example.com>"
+
+
+@pytest.mark.parametrize("header, quoted", [
+    (f"Từ: {S}\r\nĐã gửi: Thứ Hai, ngày 23 tháng 11 năm 2026 10:00\r\nĐến: {AGENT}\r\n"
+     "Chủ đề: [#1] Cannot log in", False),  # Outlook in Vietnamese: no table knows its field names
+    (f"จาก: {S}\r\nส่ง: 23 พฤศจิกายน 2569 10:00\r\nถึง: {AGENT}\r\nเรื่อง: [#1] Cannot log in", False),  # Thai
+    (f"Pada Sen, 23 Nov 2026 pukul 10.00 {S} menulis:", True),  # Gmail in Indonesian
+    (f"În lun., 23 nov. 2026 la 10:00, {S} a scris:", True),  # Gmail in Romanian
+    (f"原始邮件\r\n发件人：{S}\r\n发送时间：2026年11月23日(星期一) 上午10:00\r\n收件人：{AGENT}\r\n"
+     "主题：[#1] Cannot log in", False),  # WeCom: "Original message" without its dashes
+], ids=["outlook-vi", "outlook-th", "gmail-id", "gmail-ro", "wecom"])
+def test_a_quote_header_in_any_language_naming_the_notices_addresses_never_reaches_the_client(
+        settings, staff, header, quoted):
+    notice = parsed(notice_to("agnes@example.com"))
+    body = "\r\n".join(("> " if quoted else "") + line for line in text_of(notice).splitlines())
+    raw = (f"From: Agnes Smith <agnes@example.com>\r\nTo: {notice['Reply-To']}\r\nSubject: Re: {notice['Subject']}\r\n"
+           f"Message-ID: <any-{abs(hash(header))}@example.com>\r\nIn-Reply-To: {notice['Message-ID']}\r\n"
+           f"Content-Type: text/plain; charset=utf-8\r\n\r\nHi Alice, your account is unlocked now.\r\n\r\n"
+           f"{header}\r\n\r\n{body}\r\n").encode()
+    assert ingest(settings, raw, rcpt=(notice["Reply-To"].addresses[0].addr_spec,)).outcome == "relayed"
+    [relayed] = Outbox.select().where(Outbox.kind == "agent_reply")
+    assert text_of(parsed(relayed)).split("\n-- \n")[0].strip() == "Hi Alice, your account is unlocked now."
+
+
+def test_a_block_of_fields_the_agent_typed_stays_in_their_answer(settings, staff):
+    text = "Please send us these details:\nName: your full name\nAccount: your account number\nPhone: a number"
+    answer(settings, notice_to("agnes@example.com"), "agnes@example.com", text)
+    [relayed] = Outbox.select().where(Outbox.kind == "agent_reply")
+    assert "Phone: a number" in text_of(parsed(relayed)) and "Name: your full name" in text_of(parsed(relayed))
