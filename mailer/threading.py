@@ -9,7 +9,10 @@ from models.tables import Ticket
 
 from . import tokens
 
-TAG_RE = re.compile(r"\[#(\d+)\]")
+# Our [#N], and what clients and gateways make of it: spaces put inside ("[# 12]", "[ #12 ]"), and
+# the full-width brackets and number sign of Chinese and Japanese input methods ("【#12】",
+# "［＃12］"). Round brackets are left to other systems' "(#12)".
+TAG_RE = re.compile(r"[\[【［][ \t\u3000]*[#＃][ \t\u3000]*(\d{1,12})[ \t\u3000]*[\]】］]")
 TOKEN_RE = re.compile(r"^[0-9a-f]{20}$")
 
 

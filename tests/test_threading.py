@@ -184,3 +184,21 @@ def test_a_shared_public_provider_or_university_domain_is_no_tie(settings, domai
     ctx = ingest(settings, mail(f"Mallory <mallory@{domain}>", "Re: [#1] Cannot log in", f"<m1@{domain}>",
                                 cc=f"alice@{domain}"))
     assert ctx.ticket.number == 2 and not Participant.select().where(Participant.ticket == 1).exists()
+
+
+@pytest.mark.parametrize("tag", ["[# 1]", "[ #1 ]", "【#1】", "［＃1］", "[＃1]", "【 ＃1 】"])
+def test_a_tag_as_clients_and_input_methods_rewrite_it_still_threads(settings, tag):
+    ingest(settings, "new_question_with_cc.eml")
+    customer = Ticket.get().customer.email
+    raw = (f"From: {customer}\r\nTo: support@example.com\r\nSubject: 回复：{tag} VPN\r\n"
+           f"Message-ID: <tag-variant@client.example>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n还是不行。\r\n")
+    ctx = ingest(settings, raw.encode())
+    assert (ctx.threaded_by, ctx.ticket.number) == ("subject_tag", 1)
+
+
+def test_another_systems_round_bracket_number_is_no_tag(settings):
+    ingest(settings, "new_question_with_cc.eml")
+    customer = Ticket.get().customer.email
+    raw = (f"From: {customer}\r\nTo: support@example.com\r\nSubject: Order (#1) shipped\r\n"
+           f"Message-ID: <round@client.example>\r\n\r\nFYI\r\n").encode()
+    assert ingest(settings, raw).outcome == "new_ticket"
