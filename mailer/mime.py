@@ -90,6 +90,7 @@ class Leaf:
     end: int  # … and where it ends, as offsets into the raw mail
     content_type: str
     whole: bool = False  # not read: kept as one attachment of the entity's bytes
+    alternative: str | None = None  # the multipart/alternative it is within (its number, "" the mail), if any
 
 class Reader:
     """The MIME structure of a mail as compat32 Messages (for the bounce detectors and `header`),
@@ -102,10 +103,11 @@ class Reader:
     def read(self, start: int) -> tuple[RawMessage, list[Leaf]]:
         leaves: list[Leaf] = []
         root = None
-        # (start, end, depth, number, parent, inside an attached message, default content type)
-        work = [(start, len(self.raw), 0, "", None, False, "text/plain")]
+        # (start, end, depth, number, parent, inside an attached message, default content type,
+        # the multipart/alternative it is within)
+        work = [(start, len(self.raw), 0, "", None, False, "text/plain", None)]
         while work:
-            start, end, depth, number, parent, enclosed, default = work.pop()
+            start, end, depth, number, parent, enclosed, default, alternative = work.pop()
             msg, body = self._entity(start, end, number)
             msg.set_default_type(default)
             if parent is None:
@@ -125,27 +127,29 @@ class Reader:
                 if children is None:  # no usable boundary: RFC 2046 §5.1.2 says read it as text
                     self._set_text(msg, body, end, ctype)
                     if not enclosed:
-                        leaves.append(Leaf(msg, number or "1", start, body, end, "text/plain"))
+                        leaves.append(Leaf(msg, number or "1", start, body, end, "text/plain", alternative=alternative))
                     continue
                 msg.set_payload([])
                 child_default = "message/rfc822" if ctype == "multipart/digest" else "text/plain"
+                within = number if ctype == "multipart/alternative" else alternative
                 for index, (child_start, child_end, whole) in reversed(list(enumerate(children, 1))):
                     child_number = f"{number}.{index}" if number else str(index)
                     if whole and not enclosed:
                         leaves.append(Leaf(RawMessage(), child_number, child_start, child_start, child_end,
                                             "application/octet-stream", whole=True))
                     elif not whole:
-                        work.append((child_start, child_end, depth + 1, child_number, msg, enclosed, child_default))
+                        work.append((child_start, child_end, depth + 1, child_number, msg, enclosed, child_default,
+                                     within))
                 continue
             if ctype == "message/delivery-status":  # RFC 3464: blocks of header fields
                 msg.set_payload([self._entity(s, e, number)[0] for s, e in self._blocks(body, end)])
             elif maintype == "message":
                 msg.set_payload([])
-                work.append((body, end, depth + 1, number or "1", msg, True, "text/plain"))
+                work.append((body, end, depth + 1, number or "1", msg, True, "text/plain", None))
             else:
                 self._set_text(msg, body, end, ctype)
             if not enclosed:
-                leaves.append(Leaf(msg, number or "1", start, body, end, ctype))
+                leaves.append(Leaf(msg, number or "1", start, body, end, ctype, alternative=alternative))
         return root, ordered(leaves)
 
     def _entity(self, start: int, end: int, number: str) -> tuple[RawMessage, int]:

@@ -309,29 +309,63 @@ def read_date(value) -> datetime | None:
 
 
 def _body(raw: bytes, leaves: list[Leaf], problems: Problems) -> tuple[str, str, str, list[Attachment], tuple]:
-    text_parts, html_parts, attachments, labels = [], [], [], []
+    bodies, attachments, labels = [], [], []  # bodies: (the leaf, its type, its text), in order
     view = memoryview(raw)
     for leaf in leaves:
         try:
-            _take(view, leaf, text_parts, html_parts, attachments, problems, labels)
+            _take(view, leaf, bodies, attachments, problems, labels)
         except Exception as exc:  # a part we cannot read is kept as it came
             problems.add(f"part {leaf.number}: unreadable ({type(exc).__name__}), kept as raw bytes")
             attachments.append(Attachment(f"part-{leaf.number}.eml", "application/octet-stream",
                                           bytes(view[leaf.start:leaf.end])))
-    html = _data_images_attached("\n".join(html_parts), attachments)
+    html = "\n".join(text for _, ctype, text in bodies if ctype == "text/html")
     if len(html) > HTML_LIMIT:
         problems.add(f"HTML body of {len(html)} characters: only the first {HTML_LIMIT} read")
         html = html[:HTML_LIMIT]
-    html_text, html_reply, safe_html = _guarded(problems, "HTML body", lambda: htmltext.render(html), None) or (
-        (_tags_removed(html),) * 2 + ("",))
-    plain = "\n".join(text_parts).replace("\r\n", "\n").strip("\n")
+    html_text, html_reply, safe_html = _rendered(html, problems)
+    labels = tuple(dict.fromkeys(labels))
+    groups = _side_by_side(bodies)
+    if len(groups) > 1 and len(html) < HTML_LIMIT:
+        # Parts side by side (multipart/mixed): a text and an HTML error page, an HTML body and a
+        # plain disclaimer. Each says something of its own: the text is all of them, in order.
+        chosen = [_chosen("\n".join(plain), "\n".join(markup), problems) for plain, markup in groups]
+        text = "\n".join(text for text, _ in chosen).replace("\r\n", "\n").strip("\n")
+        return text, safe_html, "\n".join(basis for _, basis in chosen), attachments, labels
+    plain = "\n".join(text for _, ctype, text in bodies if ctype == "text/plain").replace("\r\n", "\n").strip("\n")
     if not plain.strip() and not html_text.strip():  # a meeting reply or invitation says it in its calendar
         plain = next((text for a in attachments if a.content_type in CALENDAR_TYPES
                       and (text := invitations.describe(a.data.decode("utf-8", "replace")))), "")
     if _stands_for_html(plain, html_text):
         # HTML-only mail: its quotes are containers (gmail_quote, blockquote type=cite), not "> ".
-        return html_text.strip("\n"), safe_html, html_reply, attachments, tuple(dict.fromkeys(labels))
-    return plain, safe_html, plain, attachments, tuple(dict.fromkeys(labels))
+        return html_text.strip("\n"), safe_html, html_reply, attachments, labels
+    return plain, safe_html, plain, attachments, labels
+
+
+def _rendered(html: str, problems: Problems) -> tuple[str, str, str]:
+    """(text, text without quotes, sanitised HTML) of an HTML body."""
+    return _guarded(problems, "HTML body", lambda: htmltext.render(html), None) or (
+        (_tags_removed(html),) * 2 + ("",))
+
+
+def _side_by_side(bodies: list) -> list[tuple[list[str], list[str]]]:
+    """The body parts grouped as alternatives: those within one multipart/alternative are one
+    body said twice (plain and HTML); any other part is a body of its own. (plain texts, HTML
+    texts) per group, in order."""
+    groups: dict[str, tuple[list[str], list[str]]] = {}
+    for leaf, ctype, text in bodies:
+        key = f"alternative {leaf.alternative}" if leaf.alternative is not None else f"part {leaf.number}"
+        groups.setdefault(key, ([], []))[ctype == "text/html"].append(text)
+    return list(groups.values())
+
+
+def _chosen(plain: str, html: str, problems: Problems) -> tuple[str, str]:
+    """(text, reply basis) of one body: its plain text, or its HTML's when the plain one is a stand-in."""
+    if not html:
+        return plain, plain
+    html_text, html_reply, _ = _rendered(html, problems)
+    if _stands_for_html(plain, html_text):
+        return html_text.strip("\n"), html_reply
+    return plain, plain
 
 
 CALENDAR_TYPES = ("text/calendar", "application/ics")
@@ -404,9 +438,8 @@ def _tags_removed(markup: str) -> str:
     return " ".join(html_unescape(re.sub(r"<[^<>]*+>", " ", markup)).split())
 
 
-def _take(view: memoryview, leaf: Leaf, text_parts: list, html_parts: list, attachments: list,
-          problems: Problems, labels: list) -> None:
-    """Sort one leaf into body text, HTML body or attachment."""
+def _take(view: memoryview, leaf: Leaf, bodies: list, attachments: list, problems: Problems, labels: list) -> None:
+    """Sort one leaf into the bodies (plain or HTML) or the attachments."""
     if leaf.whole:
         attachments.append(Attachment(f"part-{leaf.number}.eml", "application/octet-stream",
                                       bytes(view[leaf.start:leaf.end])))
@@ -436,7 +469,9 @@ def _take(view: memoryview, leaf: Leaf, text_parts: list, html_parts: list, atta
         text = charsets.decode(data, label)
         if ctype == "text/plain" and flowed.is_flowed(given):
             text = flowed.unflow(text, delsp=flowed.deletes_space(given))
-        (text_parts if ctype == "text/plain" else html_parts).append(text)
+        elif ctype == "text/html":
+            text = _data_images_attached(text, attachments)
+        bodies.append((leaf, ctype, text))
         return
     content_id = charsets.header_text((first(msg, "Content-ID") or "")[:1000]).strip().strip("<>")[:255]
     attachments.append(Attachment(

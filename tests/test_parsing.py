@@ -264,3 +264,28 @@ def test_an_image_pasted_as_a_data_address_is_kept_as_an_inline_attachment():
     assert (attachment.data, attachment.content_type, attachment.inline) == (image, "image/png", True)
     assert f'src="cid:{attachment.content_id}"' in mail.html  # shown in the admin from the attachment
     assert "data:" not in mail.html
+
+
+def _mixed(*parts: tuple[str, str]) -> bytes:
+    body = "".join(f"--b\r\nContent-Type: {ctype}; charset=utf-8\r\n\r\n{text}\r\n" for ctype, text in parts)
+    return (f"From: a@client.example\r\nSubject: parts\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
+            f"{body}--b--\r\n").encode()
+
+
+def test_text_parts_side_by_side_are_all_the_text_not_alternatives():
+    mail = parsing.parse(_mixed(("text/plain", "The import fails with the page below. Please help urgently!"),
+                                ("text/html", "<html><body><h1>500 Internal Server Error</h1>"
+                                              "<p>nginx/1.24.0 could not reach the upstream.</p></body></html>")))
+    assert "Please help urgently!" in mail.text and "500 Internal Server Error" in mail.text
+    mail = parsing.parse(_mixed(("text/html", "<p>Thanks, it works now.</p>"),
+                                ("text/plain", "This e-mail is confidential. If you are not the intended "
+                                               "recipient, please delete it and notify the sender at once.")))
+    assert mail.text.startswith("Thanks, it works now.") and "confidential" in mail.text
+
+
+def test_alternatives_inside_a_mixed_mail_are_still_one_body():
+    alternative = ("--a\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nHello in plain.\r\n"
+                   "--a\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>Hello in <b>HTML</b>.</p>\r\n--a--")
+    mail = parsing.parse(_mixed(("multipart/alternative; boundary=a", alternative),
+                                ("text/plain", "Footer added by the list.")))
+    assert mail.text == "Hello in plain.\nFooter added by the list."
