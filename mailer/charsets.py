@@ -24,7 +24,15 @@ ALIASES = {
     "shift_jis": "cp932", "shift-jis": "cp932", "sjis": "cp932", "x-sjis": "cp932", "ms_kanji": "cp932",
     "csshiftjis": "cp932", "windows-31j": "cp932", "euc-jp": "euc_jis_2004", "x-euc-jp": "euc_jis_2004",
     "eucjp": "euc_jis_2004", "iso-2022-jp": ISO2022JP, "csiso2022jp": ISO2022JP, "iso2022jp": ISO2022JP,
+    # Thai (Windows' default for Thai Outlook: TIS-620 with the Windows additions), and Apple's
+    # labels for the East Asian charsets, which mean what Windows writes.
+    "windows-874": "cp874", "x-windows-874": "cp874", "tis-620": "cp874", "iso-8859-11": "cp874",
+    "x-mac-chinesesimp": "gb18030", "x-mac-chinesetrad": "big5hkscs", "x-mac-japanese": "cp932",
+    "x-mac-korean": "cp949", "x-windows-949": "cp949", "x-mac-ce": "mac-latin2",
 }
+# Labels seen with a prefix or suffix around a charset Python knows: "x-cp1251", "x-mac-cyrillic",
+# and RFC 1556's directional ISO 8859 labels ("iso-8859-8-i" for Hebrew, "iso-8859-6-e").
+LABEL_FORMS = (re.compile(r"x-(.+)"), re.compile(r"(iso[-_]?8859[-_]\d+)[-_][ie]"))
 # Python codecs that decode text but are no charset a mail may be written in: they raise on
 # ordinary bytes (punycode, idna, undefined) or turn backslashes into other characters.
 NOT_CHARSETS = {"punycode", "idna", "undefined", "unicode-escape", "raw-unicode-escape"}
@@ -57,6 +65,14 @@ def codec_for(label: str | None) -> str:
         return ALIASES[label]
     if not LABEL.fullmatch(label):  # NUL bytes, spaces, 8-bit junk, absurd lengths
         return ""
+    for form in LABEL_FORMS:
+        found = form.fullmatch(label)
+        if found and _codec(label) == "":
+            return codec_for(found.group(1))
+    return _codec(label)
+
+
+def _codec(label: str) -> str:
     try:
         info = codecs.lookup(label)
     except LookupError:

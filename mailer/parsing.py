@@ -461,7 +461,7 @@ def _take(view: memoryview, leaf: Leaf, bodies: list, attachments: list, problem
         data = decoded(view[leaf.body:leaf.end], msg)
     if is_body:
         given = params(first(msg, "Content-Type") or "")
-        label = given.get("charset")
+        label = given.get("charset") or (_meta_charset(data) if ctype == "text/html" else None)
         if not charsets.is_known(label):
             problems.add(f"part {leaf.number}: undecodable charset {label[:40]!r}, guessed")
         elif label:
@@ -483,6 +483,16 @@ def _take(view: memoryview, leaf: Leaf, bodies: list, attachments: list, problem
     ))
 
 
+
+
+META_CHARSET = re.compile(rb"""<meta[^>]{0,200}?charset[ \t]*=[ \t]*["']?([A-Za-z0-9._:+-]{1,40})""", re.I)
+META_SNIFF = 4096  # bytes of an HTML body looked at for its <meta> charset (HTML says 1024; mail is laxer)
+
+
+def _meta_charset(data: bytes) -> str | None:
+    """The charset an HTML body names in its <meta> (its MIME part named none)."""
+    found = META_CHARSET.search(data, 0, META_SNIFF)
+    return found.group(1).decode("ascii") if found else None
 
 
 def _filename(msg: RawMessage, number: str, problems: Problems) -> str:

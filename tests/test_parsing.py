@@ -289,3 +289,26 @@ def test_alternatives_inside_a_mixed_mail_are_still_one_body():
     mail = parsing.parse(_mixed(("multipart/alternative; boundary=a", alternative),
                                 ("text/plain", "Footer added by the list.")))
     assert mail.text == "Hello in plain.\nFooter added by the list."
+
+
+@pytest.mark.parametrize("text, codec, label", [
+    ("สวัสดีครับ ผมเข้าระบบไม่ได้", "cp874", "windows-874"),  # Thai Outlook's default
+    ("שלום, אני לא מצליח להתחבר", "iso8859_8", "iso-8859-8-i"),  # Hebrew, RFC 1556's logical order
+    ("Dzień dobry, nie mogę się zalogować", "cp1250", "x-cp1250"),
+    ("Здравствуйте, не могу войти", "mac_cyrillic", "x-mac-cyrillic"),
+])
+def test_labels_with_a_prefix_or_a_direction_suffix_are_their_charset(text, codec, label):
+    raw = (f"From: a@client.example\r\nSubject: login\r\nContent-Type: text/plain; charset={label}\r\n"
+           "Content-Transfer-Encoding: 8bit\r\n\r\n").encode() + text.encode(codec)
+    mail = parsing.parse(raw)
+    assert mail.text == text and not mail.problems
+
+
+@pytest.mark.parametrize("codec", ["cp1250", "shift_jis", "koi8_r"])
+def test_an_html_body_is_read_in_the_charset_its_meta_names(codec):
+    text = {"cp1250": "Dzień dobry, nie mogę się zalogować.", "shift_jis": "ログインできません。",
+            "koi8_r": "Не могу войти в систему."}[codec]
+    html = (f'<html><head><meta http-equiv="Content-Type" content="text/html; charset={codec.replace("_", "-")}">'
+            f"</head><body><p>{text}</p></body></html>").encode(codec)
+    raw = b"From: a@client.example\r\nSubject: login\r\nContent-Type: text/html\r\n\r\n" + html
+    assert parsing.parse(raw).text == text
