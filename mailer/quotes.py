@@ -308,7 +308,7 @@ def find_quote_start(lines: list[str]) -> QuoteStart | None:
     for index, line in enumerate(lines[:SCAN_LINES]):
         if not line.strip():
             continue
-        start = _separator(line, index) or _header_block(lines, index)
+        start = _separator(line, index) or (None if _introduced(lines, index) else _header_block(lines, index))
         if start is None and attributions < ATTRIBUTION_CHECKS and _may_end_attribution(lines, index):
             attributions += 1
             start = _attribution(lines, index)
@@ -319,6 +319,13 @@ def find_quote_start(lines: list[str]) -> QuoteStart | None:
                 first -= 1  # the rule line Outlook draws above its header goes with it, as any banner
             return QuoteStart(first, start.after, start.source, start.forward)
     return None
+
+
+def _introduced(lines: list[str], index: int) -> bool:
+    """Does the line above introduce this one ("I sent this mail yesterday:", "请报价：")? Then
+    the fields below are the writer's own (typed or pasted), not a mail client's quote header,
+    which stands below a blank line, a rule or a separator."""
+    return index > 0 and BIDI.sub("", lines[index - 1]).rstrip().endswith((":", "："))
 
 
 def _separator(line: str, index: int) -> QuoteStart | None:
@@ -396,8 +403,8 @@ def _attribution(lines: list[str], index: int) -> QuoteStart | None:
     """An attribution ending on this line: the shortest run of lines that matches, or a longer one
     that opens with the header's first word ("On", "Am", "Le"), for a wrapped "On … wrote:" whose
     last line alone reads "Name <address> wrote:", or one that completes a partial match (the
-    shortest lacks the date and address, or closes an address opened above). Without a digit or
-    an address it counts only with quotes, or nothing, below it."""
+    shortest lacks the date and address, or closes an address opened above). Without an address
+    ("Вчера в 10:15 система пишет:") it counts only with quotes, or nothing, below it."""
     windows = list(_windows(lines, index))
     first, candidate = next(((f, c) for f, c in windows if ANY_ATTRIBUTION.fullmatch(c)), (None, ""))
     if first is None:
@@ -406,7 +413,7 @@ def _attribution(lines: list[str], index: int) -> QuoteStart | None:
         if earlier < first and (OPENING_ATTRIBUTION.fullmatch(longer)
                                 or (_partial(candidate) and ANY_ATTRIBUTION.fullmatch(longer))):
             first, candidate = earlier, longer
-    if not re.search(r"[\d@]", candidate) and not _quotes_follow(lines, index):
+    if "@" not in candidate and not _quotes_follow(lines, index):
         return None
     source = next(a.source for a in ATTRIBUTIONS if a.pattern.fullmatch(candidate))
     return QuoteStart(first, index + 1, source)

@@ -104,3 +104,15 @@ def test_an_attribution_naming_an_address_goes_with_its_quote_in_any_language(at
 def test_a_quote_the_writer_introduced_stays():
     text = "It still fails. The error says:\n> Error 42: disk full\n"
     assert quotes.extract_reply(text) == text.strip("\n")
+
+
+@pytest.mark.parametrize("text", [
+    "Здравствуйте!\nВчера в 10:15 при входе в кабинет система пишет:\nОшибка 403\nЧто делать?",
+    "Hi,\nOn 3 March your system sent:\nInvoice 12 is overdue.\nBut I paid it on 1 March.",
+    "您好，\n在2025年3月1日的公告中写道：\n系统将于周五维护。\n请问维护何时结束？",
+    "Hello,\nI sent this email yesterday:\nFrom: me@client.example\nTo: sales@vendor.example\n"
+    "Subject: Order 12\nCan you check our mail server?",
+    "Guten Tag,\nich möchte folgende Fahrt umbuchen:\nVon: Berlin Hbf\nAn: München\nDatum: 05.03.2026\nDanke!",
+], ids=["ru-pishet", "en-sent", "zh-xiedao", "typed-headers", "de-fields"])
+def test_the_clients_own_words_ending_in_a_colon_are_not_taken_for_history(text):
+    assert quotes.extract_reply(text) == text
