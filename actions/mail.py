@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 
 from mailer import commands, identity, language, quotes, threading
 from mailer.reasons import Reason
@@ -159,8 +160,8 @@ def answer_from_agent(settings, ticket, agent, mail, *, reply_text: str, inbound
     notice_header = (ticket.mailbox.address, *names[2:])  # the notice's From, and its To: one of the agent's
     text = quotes.tidy(quotes.drop_named_signature(_their_text(mail.text, reply_text, notice_header), names))
     parsed = commands.parse(text)
-    body = "" if quotes.is_sign_off(parsed.text) else parsed.text.strip()
-    attachments = [a for a in mail.attachments if not a.inline]
+    body, pasted = _pasted_images("" if quotes.is_sign_off(parsed.text) else parsed.text.strip(), mail.attachments)
+    attachments = [a for a in mail.attachments if not a.inline] + pasted
     forwarded = bool(quotes.FORWARD_SUBJECT.match(mail.subject)) or quotes.is_forward(mail.text)
     errors = parsed.errors + [error for command in parsed.commands
                               if (error := _check_command(settings, ticket, agent, command))]
@@ -185,6 +186,33 @@ def answer_from_agent(settings, ticket, agent, mail, *, reply_text: str, inbound
         for command in parsed.commands:
             queued += _apply_command(settings, ticket, agent, command)
     return Done(done.outcome, ticket, tuple(queued))
+
+
+# Where a mail client's plain text shows an image pasted into the HTML: Outlook's "[cid:image001.png@01DB…]",
+# Gmail's "[image: screenshot.png]".
+IMAGE_PLACE = re.compile(r"\[(?:cid:([^\]\s]{1,250})|image: ([^\]\n]{1,250}))\]")
+
+
+def _pasted_images(text: str, parts) -> tuple[str, list]:
+    """The agent's text and the images they pasted into it (inline parts whose place is marked
+    in it), which go to the client as attachments: our reply is written as text. A logo in a
+    signature that was dropped, or in the quoted notice, is not in the text, so it is not sent."""
+    inline = [a for a in parts if a.inline]
+    if not inline or "[" not in text:
+        return text, []
+    pasted = []
+
+    def place(found: re.Match) -> str:
+        content_id, name = found.group(1), found.group(2)
+        image = next((a for a in inline if (content_id and a.content_id == content_id)
+                      or (name and a.filename == name.strip())), None)
+        if image is None:
+            return found.group(0)
+        if image not in pasted:
+            pasted.append(image)
+        return f"[image: {image.filename}]"
+
+    return IMAGE_PLACE.sub(place, text), pasted
 
 
 UNPROVEN = Reason("it came neither to your own reply address (the Reply-To of the notices we send you) nor with "

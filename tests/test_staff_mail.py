@@ -336,3 +336,26 @@ def test_a_block_of_fields_the_agent_typed_stays_in_their_answer(settings, staff
     answer(settings, notice_to("agnes@example.com"), "agnes@example.com", text)
     [relayed] = Outbox.select().where(Outbox.kind == "agent_reply")
     assert "Phone: a number" in text_of(parsed(relayed)) and "Name: your full name" in text_of(parsed(relayed))
+
+
+def test_a_screenshot_pasted_into_the_agents_answer_reaches_the_client_and_a_logo_below_does_not(settings, staff):
+    import base64
+
+    notice = parsed(notice_to("agnes@example.com"))
+    shot, logo = b"\x89PNG screenshot", b"\x89PNG logo"
+    text = ("Please click Reset as shown here:\r\n\r\n[cid:image001.png@01DB3C4A]\r\n\r\nThen log in again.\r\n\r\n"
+            "Agnes Smith\r\n[cid:logo@example.com]\r\nSupport Engineer | Example Corp\r\n\r\n"
+            "From: Example Support <support@example.com>\r\nSent: Monday, November 23, 2026 10:00 AM\r\n"
+            "To: Agnes Smith <agnes@example.com>\r\nSubject: x\r\n\r\n" + "\r\n".join(text_of(notice).splitlines()))
+    parts = "".join(f"--rel\r\nContent-Type: image/png; name=\"{name}\"\r\nContent-Disposition: inline; "
+                    f"filename=\"{name}\"\r\nContent-ID: <{cid}>\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+                    f"{base64.b64encode(data).decode()}\r\n"
+                    for name, cid, data in (("image001.png", "image001.png@01DB3C4A", shot),
+                                            ("logo.png", "logo@example.com", logo)))
+    raw = (f"From: Agnes Smith <agnes@example.com>\r\nTo: {notice['Reply-To']}\r\nSubject: RE: {notice['Subject']}\r\n"
+           f"Message-ID: <pasted@example.com>\r\nContent-Type: multipart/related; boundary=rel\r\n\r\n"
+           f"--rel\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{text}\r\n{parts}--rel--\r\n").encode()
+    assert ingest(settings, raw, rcpt=(notice["Reply-To"].addresses[0].addr_spec,)).outcome == "relayed"
+    mail = parsed(Outbox.get(Outbox.kind == "agent_reply"))
+    assert [(p.get_filename(), p.get_content()) for p in mail.iter_attachments()] == [("image001.png", shot)]
+    assert "[image: image001.png]" in text_of(mail) and "cid:" not in text_of(mail)
