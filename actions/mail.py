@@ -179,8 +179,8 @@ def answer_from_agent(settings, ticket, agent, mail, *, reply_text: str, inbound
         if (body or attachments) and not (parsed.is_note or note or forwarded):
             done = staff.reply(settings, ticket, agent, body, via="email", attachments=attachments)
             done = Done("relayed", ticket, done.outbox_ids)
-        elif body:
-            staff.note(ticket, agent, body, via="email", message_id=mail.message_id)
+        elif body or attachments:
+            staff.note(ticket, agent, body, via="email", message_id=mail.message_id, attachments=attachments)
             done = Done("added", ticket)
         queued = list(done.outbox_ids)
         for command in parsed.commands:

@@ -146,19 +146,21 @@ def remove_collaborator(ticket: Ticket, address: str, *, actor: Agent, via: str)
     return Done("collaborator", ticket)
 
 
-def check_note(text: str) -> str:
-    return "" if text.strip() else "an internal note needs some text"
+def check_note(text: str, attachments=()) -> str:
+    return "" if text.strip() or attachments else "an internal note needs some text"
 
 
-def note(ticket: Ticket, agent: Agent, text: str, *, via: str, message_id: str = "") -> Done:
+def note(ticket: Ticket, agent: Agent, text: str, *, via: str, message_id: str = "", attachments=()) -> Done:
     """An internal note: on the ticket for staff, never sent to the client. `message_id`: the
-    agent's mail it came from, so the same mail twice makes one note."""
-    refuse(check_note(text))
+    agent's mail it came from, so the same mail twice makes one note; `attachments`: its files
+    (objects with filename, content_type, data, content_id, inline), kept with it."""
+    refuse(check_note(text, attachments))
     with db.atomic():
-        Message.create(ticket=ticket, direction="in", kind="note", author_agent=agent,
-                       message_id=message_id or f"<note-{secrets.token_hex(12)}@postdesk.invalid>",
-                       subject=ticket.subject,
-                       from_address=agent.email, text=text.strip(), reply_text=text.strip())
+        message = Message.create(ticket=ticket, direction="in", kind="note", author_agent=agent,
+                                 message_id=message_id or f"<note-{secrets.token_hex(12)}@postdesk.invalid>",
+                                 subject=ticket.subject,
+                                 from_address=agent.email, text=text.strip(), reply_text=text.strip())
+        tickets.store_attachments(message, attachments)
         tickets.record(ticket, "note", f"by {via}", actor=agent.email, via=via)
         Ticket.update(updated_at=utcnow()).where(Ticket.id == ticket.id).execute()
     return Done("note", ticket)

@@ -102,7 +102,7 @@ def add_inbound_message(ticket: Ticket, customer: Customer, mail, *, reply_text:
         subject=mail.subject, from_address=mail.from_address, text=mail.text,
         reply_text=reply_text, html=mail.html, inbound=inbound_id, threaded_by=threaded_by,
         review_reason=review_reason, outsider=outsider, created_at=at or utcnow())
-    _store_attachments(message, mail)
+    store_attachments(message, mail.attachments)
     if threaded_by != "new":
         record(ticket, "auto_reply" if automatic else "customer_replied",
                f"threaded by {threaded_by}", actor=customer.email, via="email")
@@ -122,8 +122,9 @@ def add_inbound_message(ticket: Ticket, customer: Customer, mail, *, reply_text:
     return message
 
 
-def _store_attachments(message: Message, mail) -> None:
-    for part in mail.attachments:
+def store_attachments(message: Message, parts) -> None:
+    """Files kept with a message: objects with filename, content_type, data, content_id, inline."""
+    for part in parts:
         statements.create(Attachment, message=message, filename=part.filename, content_type=part.content_type,
                           content_id=part.content_id, inline=part.inline, **attachments.stored(part.data))
 

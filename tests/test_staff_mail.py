@@ -359,3 +359,19 @@ def test_a_screenshot_pasted_into_the_agents_answer_reaches_the_client_and_a_log
     mail = parsed(Outbox.get(Outbox.kind == "agent_reply"))
     assert [(p.get_filename(), p.get_content()) for p in mail.iter_attachments()] == [("image001.png", shot)]
     assert "[image: image001.png]" in text_of(mail) and "cid:" not in text_of(mail)
+
+
+@pytest.mark.parametrize("text", ["#note\r\nThe server log, for Bob.", "#note"])
+def test_a_note_by_mail_keeps_its_attachment_even_alone(settings, staff, text):
+    from models.tables import Attachment
+
+    notice = parsed(notice_to("agnes@example.com"))
+    raw = (f"From: Agnes Smith <agnes@example.com>\r\nTo: {notice['Reply-To']}\r\nSubject: Re: {notice['Subject']}\r\n"
+           f"Message-ID: <note-file-{len(text)}@example.com>\r\nContent-Type: multipart/mixed; boundary=m\r\n\r\n"
+           f"--m\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{text}\r\n--m\r\nContent-Type: text/plain; "
+           f"name=auth.log\r\nContent-Disposition: attachment; filename=auth.log\r\n\r\nFailed password for alice\r\n"
+           f"--m--\r\n").encode()
+    assert ingest(settings, raw, rcpt=(notice["Reply-To"].addresses[0].addr_spec,)).outcome == "added"
+    note = Message.get(Message.kind == "note")
+    assert [a.filename for a in Attachment.select().where(Attachment.message == note)] == ["auth.log"]
+    assert Outbox.select().where(Outbox.kind == "agent_reply").count() == 0
