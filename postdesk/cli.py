@@ -117,6 +117,8 @@ def cmd_check_config(settings, args) -> int:
     print(f"  outgoing  {settings.outgoing.relay_host or settings.path(settings.outgoing.folder)}")
     for mailbox in settings.mailboxes:
         print(f"  mailbox   {mailbox.address} ({mailbox.language}, queue {mailbox.queue})")
+    for advice in config.advice(settings):
+        print(f"  warning   {advice}")
     return 0
 
 

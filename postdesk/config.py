@@ -554,6 +554,26 @@ def _check_service_levels(settings: Settings) -> None:
                 raise ConfigError(f"{where}.escalations[{j}].after_minutes: must be 0 or more")
 
 
+LOCAL_HOSTS = ("127.", "localhost", "0.0.0.0", "[::1]", "::1")
+
+
+def advice(settings: Settings) -> list[str]:
+    """What works but is probably not meant: said by `postdesk check-config`, never refused (the
+    embedded defaults of `make run` would not start)."""
+    found = []
+    public = (settings.web.public_url or settings.web.base_url).rstrip("/")
+    if settings.surveys.enabled or any(p.progress_update_hours for p in settings.policies):
+        host = public.partition("://")[2] if public else settings.web.host
+        if not public or host.startswith(LOCAL_HOSTS):
+            found.append(f"[web] public_url is {public or 'not set'}: the survey and unsubscribe links in clients' "
+                         f"mail point at {public or f'http://{settings.web.host}:{settings.web.port}'}, which they "
+                         f"cannot open; set it to the address clients reach the web pages at")
+        elif not public.startswith("https://"):
+            found.append(f"[web] public_url {public} is not https: mail providers offer one-click unsubscribing "
+                         f"(RFC 8058) for https links only, and clients' rating links travel unencrypted")
+    return found
+
+
 def secret_key(settings: Settings) -> str:
     """The signing key: configured (or POSTDESK_SECRET_KEY), else one generated once under var/."""
     if settings.web.secret_key:

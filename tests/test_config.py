@@ -141,3 +141,16 @@ def test_a_bad_calendar_names_its_key(tmp_path):
 def test_policies_and_rules_must_make_sense(tmp_path, extra, reason):
     with pytest.raises(config.ConfigError, match=reason):
         config.load(write(tmp_path, MINIMAL + extra), environ={})
+
+
+@pytest.mark.parametrize("web, warned", [
+    ("", "public_url is not set"), ('[web]\npublic_url = "http://127.0.0.1:8080"\n', "cannot open"),
+    ('[web]\npublic_url = "http://help.example.com"\n', "not https"),
+    ('[web]\npublic_url = "https://help.example.com"\n', None),
+])
+def test_check_config_warns_when_clients_links_would_not_reach_the_web_pages(tmp_path, web, warned):
+    path = write(tmp_path, MINIMAL + web)
+    result = subprocess.run([sys.executable, "-m", "postdesk", "--config", str(path), "check-config"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0
+    assert (warned in result.stdout) if warned else "warning" not in result.stdout
