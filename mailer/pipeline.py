@@ -186,6 +186,15 @@ def _by_weighed_evidence(ctx: Context):
         if tagged is not None and tagged.id != replied.id:
             ctx.conflict = {"chosen": "in_reply_to", "in_reply_to": replied.number, "subject_tag": tagged.number}
         return replied, "header"
+    if tagged is not None and referenced is None and ctx.agent is None \
+            and (mail.in_reply_to or mail.references or quotes.FORWARD_SUBJECT.match(mail.subject)) \
+            and not threading.same_conversation(mail.subject, tagged.subject):
+        # It answers or forwards mail we never saw, and its subject is another one's: the tag is
+        # another system's ("Re: [#2] Delivery delayed" from a carrier's helpdesk), not ours.
+        mail.problems.append(f"its subject's [#{tagged.number}] names ticket #{tagged.number} "
+                             f"({tagged.subject[:100]!r}), but it answers or forwards mail we never sent or "
+                             f"received: taken for another system's number")
+        return None, ""
     if tagged is not None:
         if referenced is not None and referenced.id != tagged.id:
             ctx.conflict = {"chosen": "subject_tag", "subject_tag": tagged.number, "references": referenced.number}

@@ -69,6 +69,24 @@ def by_subject_tag(mail, sender: str, is_agent: bool = False) -> Ticket | None:
     return None
 
 
+# Reply and forward prefixes, in the languages mail clients write them, and tags in brackets.
+SUBJECT_PREFIX = re.compile(r"^(?:\s*(?:re|fwd?|fw|aw|wg|sv|vs|vb|tr|rv|enc|odp|antw|res|ynt|回复|回覆|答复|答覆|"
+                            r"转发|轉寄|转寄|轉發|返信|転送|ответ|пересл)\s*(?:\[\d+\])?\s*[:：]"
+                            r"|\s*[\[【［][^\]】］]{0,40}[\]】］])+", re.I)
+
+
+def subject_core(subject: str) -> str:
+    """The words of a subject without reply and forward prefixes and bracketed tags, folded."""
+    return " ".join(SUBJECT_PREFIX.sub("", subject).split()).casefold()
+
+
+def same_conversation(subject: str, ticket_subject: str) -> bool:
+    """Could a mail of this subject be about this ticket: one subject holds the other's words?
+    (A client may add to a subject; another system's "[#2] Delivery delayed" is not "Printer".)"""
+    mine, theirs = subject_core(subject), subject_core(ticket_subject)
+    return bool(mine) and bool(theirs) and (mine in theirs or theirs in mine)
+
+
 # Mail providers anyone can have an address at: sharing one proves no tie to a customer. Known by
 # their name whatever the country's suffix (hotmail.co.uk, yahoo.com.tw, gmx.at…), plus the
 # domains that are theirs alone.

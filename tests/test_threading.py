@@ -202,3 +202,27 @@ def test_another_systems_round_bracket_number_is_no_tag(settings):
     raw = (f"From: {customer}\r\nTo: support@example.com\r\nSubject: Order (#1) shipped\r\n"
            f"Message-ID: <round@client.example>\r\n\r\nFYI\r\n").encode()
     assert ingest(settings, raw).outcome == "new_ticket"
+
+
+@pytest.mark.parametrize("subject, joins", [("Fwd: [#1] Your RMA is approved", False),
+                                            ("Re: [#1] VPN drops every hour", True),
+                                            ("AW: [#1] VPN drops every hour - still", True)])
+def test_another_systems_tag_on_mail_we_never_saw_opens_no_door_to_the_clients_ticket(settings, subject, joins):
+    ingest(settings, "new_question_with_cc.eml")  # Alice's ticket #1, "VPN drops every hour"
+    raw = (f"From: Alice Martin <alice@client.example>\r\nTo: support@example.com\r\nSubject: {subject}\r\n"
+           f"Message-ID: <fwd-{len(subject)}@client.example>\r\nIn-Reply-To: <rma-77@vendor.example>\r\n"
+           f"References: <rma-77@vendor.example>\r\n\r\nSee below.\r\n").encode()
+    ctx = ingest(settings, raw)
+    if joins:
+        assert (ctx.outcome, ctx.ticket.number) == ("added", 1)
+    else:
+        assert ctx.outcome == "new_ticket" and "another system's number" in ctx.mail.problems[0]
+
+
+def test_a_forward_of_another_systems_mail_with_its_tag_opens_a_ticket_and_of_ours_joins(settings):
+    ingest(settings, "new_question_with_cc.eml")
+    for subject, outcome in (("Fwd: [#1] Your RMA is approved", "new_ticket"),
+                             ("Fwd: [#1] VPN drops every hour", "added")):
+        raw = (f"From: Alice Martin <alice@client.example>\r\nTo: support@example.com\r\nSubject: {subject}\r\n"
+               f"Message-ID: <fw-{len(subject)}@client.example>\r\n\r\nFYI, see below.\r\n").encode()
+        assert ingest(settings, raw).outcome == outcome
