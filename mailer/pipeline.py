@@ -288,11 +288,14 @@ def _when(ctx: Context):
 
 
 def _needs_follow_up(ticket: Ticket, settings) -> bool:
-    """A reply to a ticket closed longer ago than the reopen window opens a linked new one."""
+    """A reply to a ticket closed longer ago than the reopen window opens a linked new one. The
+    window counts from our last mail to the client too: an agent who answers on a ticket closed
+    long ago has opened the conversation again, and the client's answer belongs to it."""
     if ticket.status != "closed":
         return False
     window = dt.timedelta(days=settings.tickets.reopen_closed_within_days)
-    return ticket.closed_at is None or utcnow() - ticket.closed_at > window
+    last = max((t for t in (ticket.closed_at, ticket.last_contact_at) if t is not None), default=None)
+    return last is None or utcnow() - last > window
 
 
 STEPS = (parse, classify_mail, extract_reply, discard_duplicate, identify_sender, find_ticket, apply)

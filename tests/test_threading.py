@@ -80,11 +80,25 @@ def test_reply_to_long_closed_ticket_opens_a_linked_follow_up(settings):
     ingest(settings, "new_question_with_cc.eml")
     old = Ticket.get()
     tickets.set_status(old, "closed", actor="agent@example.com", via="web")
-    Ticket.update(closed_at=utcnow() - dt.timedelta(days=31)).where(Ticket.id == old.id).execute()
+    long_ago = utcnow() - dt.timedelta(days=31)
+    Ticket.update(closed_at=long_ago, last_contact_at=long_ago).where(Ticket.id == old.id).execute()
     ctx = ingest(settings, "reply_to_own_sent_mail.eml")
     assert (ctx.outcome, ctx.ticket.number) == ("new_ticket", 2)
     assert ctx.ticket.follow_up_of.number == 1 and Ticket.get_by_id(old.id).status == "closed"
     assert Event.select().where(Event.action == "follow_up").count() == 2
+
+
+def test_the_answer_to_an_agents_reply_on_a_long_closed_ticket_joins_that_ticket(settings, cast):
+    from actions import tickets as staff
+
+    ingest(settings, "new_question_with_cc.eml")
+    old = Ticket.get()
+    tickets.set_status(old, "closed", actor="agent@example.com", via="web")
+    long_ago = utcnow() - dt.timedelta(days=40)
+    Ticket.update(closed_at=long_ago, last_contact_at=long_ago).where(Ticket.id == old.id).execute()
+    staff.reply(settings, Ticket.get_by_id(old.id), cast["agnes"], "Following up: the fix is out now.", via="web")
+    ctx = ingest(settings, "reply_to_own_sent_mail.eml")
+    assert (ctx.outcome, ctx.ticket.number) == ("added", 1) and Ticket.get_by_id(old.id).status == "open"
 
 
 def test_zero_day_window_always_opens_a_follow_up(tmp_path, redis_server):
