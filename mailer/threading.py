@@ -97,7 +97,13 @@ tom 21cn naver daum hanmail nate rediffmail fastmail hey tutanota tuta laposte o
 libero virgilio tiscali alice t-online freenet btinternet sky virginmedia ntlworld talktalk comcast verizon
 att sbcglobal bellsouth cox charter earthlink optonline shaw rogers sympatico bigpond optusnet xtra
 seznam wp onet interia o2 inbox bk list rediff posteo mailbox runbox hushmail lycos excite juno netzero
+appleid duck mozmail simplelogin aleeas slmail anonaddy addy passmail relay33 33mail mailfence startmail skiff
+bluewin sunrise hispeed ukr abv centrum azet citromail freemail sapo uol bol
+kakao nifty biglobe ocn docomo ezweb softbank ziggo kpnmail xs4all telenet skynet hetnet
+chello arcor bbox neuf numericable tin tiscalinet optimum frontier windstream centurylink mchsi
 """.split())
+# Privacy relays (Apple's Hide My Email at privaterelay.appleid.com, DuckDuckGo, Firefox Relay,
+# SimpleLogin, addy.io, Proton Pass) give every one of their users an address at the same domain.
 # Domains of schools and universities: thousands of people who are not each other's colleagues.
 SHARED_SUFFIXES = (".edu", ".ac.uk", ".ac.jp", ".ac.kr", ".ac.nz", ".ac.za", ".ac.in", ".ac.il", ".edu.cn",
                    ".edu.au", ".edu.hk", ".edu.tw", ".edu.sg", ".edu.my", ".edu.br", ".edu.mx", ".edu.tr")

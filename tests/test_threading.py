@@ -192,7 +192,8 @@ def test_a_colleague_of_a_customer_not_known_as_an_organisation_is_threaded_but_
     assert "share the customer's domain" in Event.get(Event.action == "outsider").detail
 
 
-@pytest.mark.parametrize("domain", ["hotmail.co.uk", "yahoo.com.tw", "gmx.at", "tsinghua.edu.cn", "ox.ac.uk"])
+@pytest.mark.parametrize("domain", ["hotmail.co.uk", "yahoo.com.tw", "gmx.at", "tsinghua.edu.cn", "ox.ac.uk",
+                                    "privaterelay.appleid.com", "duck.com", "bluewin.ch"])
 def test_a_shared_public_provider_or_university_domain_is_no_tie(settings, domain):
     ingest(settings, mail(f"Alice <alice@{domain}>", "Cannot log in", f"<a1@{domain}>"))
     ctx = ingest(settings, mail(f"Mallory <mallory@{domain}>", "Re: [#1] Cannot log in", f"<m1@{domain}>",
