@@ -125,9 +125,27 @@ def extract_reply(text: str) -> str:
         reply = _drop_signatures(_drop_trailing_quotes(lines))
     else:
         reply = _drop_signatures(_drop_trailing_quotes(lines[:start.first]))
+        below = lines[start.after:]
         if not reply:
-            reply = _drop_signatures(lines if start.forward else _inline_reply(lines[start.after:]))
+            reply = _drop_signatures(lines if start.forward else _inline_reply(below))
+        elif not start.forward and _answered_within(below):  # "My answers are below:" then answers between quotes
+            reply = [*reply, "", *_drop_signatures(_inline_reply(below))]
     return "\n".join(reply).strip("\n")
+
+
+def _answered_within(lines: list[str]) -> bool:
+    """Does a "> " quote below a quote header have the writer's lines after some of it?"""
+    started = False
+    for line in lines:
+        if not line.strip():
+            continue
+        if line.startswith(">"):
+            started = True
+        elif not started:
+            return False  # the quote is not "> " quoted (Outlook's): no answers can be told in it
+        elif not RULE.fullmatch(line):
+            return True
+    return False
 
 
 # The quote header a mail client puts right above the mail it quotes: within these last lines.

@@ -116,3 +116,10 @@ def test_a_quote_the_writer_introduced_stays():
 ], ids=["ru-pishet", "en-sent", "zh-xiedao", "typed-headers", "de-fields"])
 def test_the_clients_own_words_ending_in_a_colon_are_not_taken_for_history(text):
     assert quotes.extract_reply(text) == text
+
+
+def test_answers_between_the_quotes_below_a_note_above_are_kept_with_their_questions():
+    text = ("Hi, my answers are inline below.\n\nOn Mon, 3 Mar 2025 at 10:00, Support <support@example.com> wrote:\n"
+            "> Which version do you use?\n4.2\n\n> Does it fail every time?\nOnly on Mondays.\n\n> Regards, Support\n")
+    assert quotes.extract_reply(text) == ("Hi, my answers are inline below.\n\n> Which version do you use?\n4.2\n\n"
+                                          "> Does it fail every time?\nOnly on Mondays.")
