@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import binascii
 import codecs
+import contextlib
+import contextvars
 import re
 from urllib.parse import unquote_to_bytes
 
@@ -250,10 +252,36 @@ def _word_bytes(encoding: str, text: str) -> bytes | None:
 
 
 def header_text(value: str) -> str:
-    """A header value as compat32 stores it (raw 8-bit bytes as surrogate escapes) as text."""
+    """A header value as compat32 stores it (raw 8-bit bytes as surrogate escapes) as text: UTF-8
+    when it is, else the charset the mail's body declares (`hinted`) when it reads the bytes,
+    else the best guess."""
     if not SURROGATES.search(value):
         return value
-    return guess(value.encode("utf-8", "surrogateescape"))
+    data = value.encode("utf-8", "surrogateescape")
+    text = _utf8(data)
+    if text is not None:
+        return text
+    for codec in _hint.get():
+        try:
+            return data.decode(codec)
+        except (UnicodeDecodeError, LookupError):
+            continue
+    return guess(data)
+
+
+_hint: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar("charset_hint", default=())
+
+
+@contextlib.contextmanager
+def hinted(labels: tuple[str, ...]):
+    """Raw 8-bit header bytes read in the block are tried in these charsets (the body's labels:
+    a mail program writes its header and body in one) before any guess."""
+    codecs_ = tuple(dict.fromkeys(c for c in map(codec_for, labels) if c and c not in ("utf-8", ISO2022JP)))
+    token = _hint.set(codecs_)
+    try:
+        yield
+    finally:
+        _hint.reset(token)
 
 
 def decode_param(params: dict[str, str], key: str) -> tuple[str, str]:

@@ -141,8 +141,8 @@ def _answered_within(lines: list[str]) -> bool:
             continue
         if line.startswith(">"):
             started = True
-        elif not started:
-            return False  # the quote is not "> " quoted (Outlook's): no answers can be told in it
+        elif not started or SIGNATURE_SEPARATOR.fullmatch(line):
+            return False  # not "> " quoted (Outlook's): no answers can be told in it; or a signature below it
         elif not RULE.fullmatch(line):
             return True
     return False

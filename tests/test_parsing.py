@@ -312,3 +312,17 @@ def test_an_html_body_is_read_in_the_charset_its_meta_names(codec):
             f"</head><body><p>{text}</p></body></html>").encode(codec)
     raw = b"From: a@client.example\r\nSubject: login\r\nContent-Type: text/html\r\n\r\n" + html
     assert parsing.parse(raw).text == text
+
+
+@pytest.mark.parametrize("codec, name, subject, filename", [
+    ("koi8_r", "Иван Петров", "Не работает вход", "отчёт.txt"),
+    ("shift_jis", "山田太郎", "ログインできません", "報告書.txt"),
+])
+def test_raw_8bit_header_bytes_are_read_in_the_charset_the_body_declares(codec, name, subject, filename):
+    label = codec.replace("_", "-")
+    raw = (f"From: {name} <a@client.example>\r\nSubject: {subject}\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
+           f"--b\r\nContent-Type: text/plain; charset={label}\r\n\r\n{subject}.\r\n"
+           f'--b\r\nContent-Type: text/plain\r\nContent-Disposition: attachment; filename="{filename}"\r\n\r\nlog\r\n'
+           f"--b--\r\n").encode(codec)
+    mail = parsing.parse(raw)
+    assert (mail.from_name, mail.subject, [a.filename for a in mail.attachments]) == (name, subject, [filename])
