@@ -5,7 +5,8 @@ from __future__ import annotations
 from . import bounces, classify, parsing, quotes, reports
 
 
-def describe(raw: bytes) -> dict:
+def describe(raw: bytes, ours: frozenset[str] | tuple[str, ...] = ()) -> dict:
+    """`ours`: our mailbox addresses, which the reply cut knows our quoted mail by."""
     mail = parsing.parse(raw)
     bounce = bounces.detect(mail)
     return {
@@ -19,7 +20,7 @@ def describe(raw: bytes) -> dict:
         "references": mail.references,
         "text": mail.text,
         "html": mail.html or None,
-        "reply_text": quotes.extract_reply(mail.reply_basis),
+        "reply_text": quotes.extract_reply(mail.reply_basis, ours),
         "attachments": [{"filename": a.filename, "content_type": a.content_type, "size": a.size,
                          "inline": a.inline} for a in mail.attachments],
         # A success report, a read receipt: written by a robot, answered by nobody.

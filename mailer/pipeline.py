@@ -212,7 +212,7 @@ def _recipients(ctx: Context) -> list[str]:
 
 def extract_reply(ctx: Context) -> None:
     if ctx.bounce is None:
-        ctx.reply_text = quotes.extract_reply(ctx.mail.reply_basis)
+        ctx.reply_text = quotes.extract_reply(ctx.mail.reply_basis, ctx.settings.mailbox_addresses)
 
 
 def apply(ctx: Context) -> None:

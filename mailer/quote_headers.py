@@ -196,4 +196,12 @@ DEVICE_SIGNATURES: tuple[tuple[str, str], ...] = (
      "发自我的\\s?{device}|从我的\\s?{device}发送|来自\\s?{device}邮箱大师|发自\\s?{device}邮箱大师"
      "|发自\\s?[\\w\\s]{0,10}(?:手机|客户端)[\\w\\s]{0,10}"),
     ("iOS (traditional Chinese)", "發自我的\\s?{device}|從我的\\s?{device}傳送"),
+    ("Outlook Mobile (German, French, Portuguese: newer)",
+     "Outlook für {device} herunterladen|Télécharger Outlook pour {device}|Obter o Outlook para {device}"
+     "|Baixe o Outlook para {device}|Descargar Outlook para {device}"),
+    ("iOS, Android (Arabic, Hebrew, Greek)", "أُ?رسلت من (?:الـ ?)?{device}|تم الإرسال من {device}"
+     "|נשלח מ-?ה?-?{device}(?: שלי)?|Στάλθηκε από (?:το )?{device}(?: μου)?"),
+    ("iOS, Android (Romanian, Hungarian, Vietnamese, Indonesian, Thai)",
+     "Trimis de pe {device}(?:-ul meu)?|Elküldve (?:az )?{device}(?:-omról|-ról|-ről)?"
+     "|Được gửi từ {device} của tôi|Dikirim dari {device} saya|ส่งจาก {device} ของฉัน"),
 )

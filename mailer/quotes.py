@@ -115,12 +115,16 @@ class QuoteStart:
     forward: bool = False
 
 
-def extract_reply(text: str) -> str:
+def extract_reply(text: str, ours: frozenset[str] | tuple[str, ...] = ()) -> str:
     """The new content of a message. Cut at the first quote header; when nothing but quotes
     precedes it, the writer answered below or between the quotes (inline reply). A forwarded
-    message is the forwarder's words above it, or, when they wrote none, the message itself."""
+    message is the forwarder's words above it, or, when they wrote none, the message itself.
+    `ours`: our mailbox addresses; a quote header naming one, in any language (a block of
+    fields, an attribution, a banner), is the header of our mail quoted."""
     lines = text.replace("\r\n", "\n").split("\n")
     start = find_quote_start(lines)
+    if ours:
+        start = _our_mail_quoted(lines, ours, start) or start
     if start is None:
         reply = _drop_signatures(_drop_trailing_quotes(lines))
     else:
@@ -131,6 +135,37 @@ def extract_reply(text: str) -> str:
         elif not start.forward and _answered_within(below):  # "My answers are below:" then answers between quotes
             reply = [*reply, "", *_drop_signatures(_inline_reply(below))]
     return "\n".join(reply).strip("\n")
+
+
+BANNER_LINE = re.compile(r"[ \t]*(?:-{2,}|_{2,}|={2,}|>{3}).*?(?:-{2,}|_{2,}|={2,}|>{3})[ \t]*")
+
+
+def _our_mail_quoted(lines: list[str], ours, found: QuoteStart | None) -> QuoteStart | None:
+    """A quote header above `found` (or anywhere without it) that names one of our addresses, in
+    a language no table knows: a line of it ending in a colon ("… <support@…> napisał(a):"), a
+    banner ("---- Am … schrieb Support <support@…> ---", GroupWise's ">>> … >>>"), or a block of
+    fields ("Từ: Support <support@…>" among "Đã gửi: …", "Đến: …"). Not below a line that
+    introduces it (the writer's own example), nor on the first line."""
+    names = re.compile("|".join(re.escape(a).replace("@", r"(?:\+[^@\s]*)?@") for a in ours), re.I)
+    end = min(len(lines), SCAN_LINES, found.first if found else len(lines))
+    for index in range(1, end):
+        line = lines[index]
+        if "@" not in line or (line.startswith(">") and not line.startswith(">>>")) or not names.search(line):
+            continue
+        if _introduced(lines, index):
+            continue
+        if BIDI.sub("", line).rstrip().endswith((":", "：")) or BANNER_LINE.fullmatch(line):
+            return QuoteStart(_heading(lines, index), index + 1, "our mail quoted")
+        if ANY_FIELD.match(line):
+            top = index
+            while top and index - top < ANY_BLOCK and ANY_FIELD.match(lines[top - 1]):
+                top -= 1
+            bottom = index + 1
+            while bottom < len(lines) and bottom - top < ANY_BLOCK and ANY_FIELD.match(lines[bottom]):
+                bottom += 1
+            if bottom - top >= FIELD_LINES - 1 and not _introduced(lines, top):
+                return QuoteStart(_heading(lines, top), bottom, "our mail quoted")
+    return None
 
 
 def _answered_within(lines: list[str]) -> bool:
@@ -180,7 +215,7 @@ def written_above(lines: list[str], addresses: tuple[str, ...] = ()) -> str:
 
 
 # A header field in any language: a short name, a colon, a value ("Từ: …", "จาก: …", "Dari: …").
-ANY_FIELD = re.compile(r"[ \t>*]*+[^\s:：<>@*][^:：<>@\n]{0,30}?[ \t\u00a0*]*[:：][ \t*]*\S")
+ANY_FIELD = re.compile(r"[ \t>*]*+[^\s:：<>@*][^:：<>@\n]{0,30}?[ \t\u00a0\u202f*]*[:：][ \t*]*\S")
 ANY_BLOCK = 8  # lines a header block takes at most
 
 

@@ -272,7 +272,7 @@ def cmd_inspect(settings, args) -> int:
     for name in args.files:
         try:
             with open(name, "rb") as handle:
-                line = {"file": name, **describe(handle.read())}
+                line = {"file": name, **describe(handle.read(), settings.mailbox_addresses)}
         except Exception as exc:  # one unreadable file must not hide the others
             line, status = {"file": name, "error": f"{type(exc).__name__}: {exc}"}, 1
         print(json.dumps(line, ensure_ascii=False), flush=True)

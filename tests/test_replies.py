@@ -123,3 +123,27 @@ def test_answers_between_the_quotes_below_a_note_above_are_kept_with_their_quest
             "> Which version do you use?\n4.2\n\n> Does it fail every time?\nOnly on Mondays.\n\n> Regards, Support\n")
     assert quotes.extract_reply(text) == ("Hi, my answers are inline below.\n\n> Which version do you use?\n4.2\n\n"
                                           "> Does it fail every time?\nOnly on Mondays.")
+
+
+OURS = ("support@example.com",)
+QUOTED = "\n\nPlease send us the log file.\nRegards, Support\n"
+
+
+@pytest.mark.parametrize("header", [
+    "من: Support <support@example.com>\nتم الإرسال: الاثنين، 3 مارس، 2025 10:15 ص\nإلى: Client <client@kunde.example>\n"
+    "الموضوع: [#12] Printer",  # Outlook in Arabic
+    "מאת: Support <support@example.com>\nנשלח: יום שני 03 מרץ 2025 10:15\nאל: Client <client@kunde.example>",  # Hebrew
+    "De\u202f: Support <support@example.com>\nEnvoyé\u202f: lundi 3 mars 2025 10:15\nÀ\u202f: Client <c@kunde.example>",
+    "________________________________\nΑπό: Support <support+3f2a9c@example.com>\nΣτάλθηκε: Δευτέρα, 3 Μαρτίου 2025",
+    "Am Montag, 3. März 2025 um 10:15:00 MEZ hat Support <support@example.com> Folgendes geschrieben:",  # Yahoo
+    "Support <support@example.com> wrote on 03/03/2025 10:15:00 AM:",  # Lotus Notes
+    "---- Am Mo, 03 Mär 2025 10:15:00 +0100 schrieb Support <support@example.com> ---",  # Zoho
+    '>>> "Support" <support@example.com> 3/3/2025 10:15 AM >>>',  # GroupWise
+], ids=["outlook-ar", "outlook-he", "outlook-fr-nnbsp", "owa-el", "yahoo-de", "notes", "zoho-de", "groupwise"])
+def test_a_quote_header_naming_our_address_ends_the_reply_in_any_language(header):
+    assert quotes.extract_reply(f"The file is attached.\n\n{header}{QUOTED}", OURS) == "The file is attached."
+
+
+def test_our_address_in_the_clients_own_sentence_ends_nothing():
+    text = "Hello,\nI wrote to support@example.com last week and to sales@example.com too.\nAny news?"
+    assert quotes.extract_reply(text, OURS) == text
