@@ -135,6 +135,9 @@ def _parse(raw: bytes) -> ParsedMail:
     sealed = _encrypted(leaves, text)
     if sealed:
         problems.add(f"the mail is encrypted ({sealed}): its text cannot be read here (the encrypted data is kept)")
+    elif not text.strip() and any(not a.inline for a in attachments):
+        kinds = ", ".join(dict.fromkeys(f"{a.filename} ({a.content_type})" for a in attachments if not a.inline))
+        problems.add(f"no text: what it says is in its attachments only, {kinds[:300]}")
     with charsets.hinted(labels):  # raw 8-bit header bytes: most likely in the body's charset
         return _with_headers(msg, problems, message_id, generated, text, html, reply_basis, attachments, labels)
 
@@ -455,7 +458,7 @@ def _take(view: memoryview, leaf: Leaf, bodies: list, attachments: list, problem
     msg, ctype = leaf.msg, leaf.content_type
     disposition = (first(msg, "Content-Disposition") or "").split(";")[0].strip().lower()
     filename = _filename(msg, leaf.number, problems)
-    is_body = disposition != "attachment" and not filename and ctype in ("text/plain", "text/html")
+    is_body = disposition != "attachment" and not filename and ctype in ("text/plain", "text/html", *ENRICHED)
     if ctype == "message/rfc822":  # an attached or returned mail is one attachment, as sent
         inner = msg.get_payload()
         subject = decode_words(first(inner[0], "Subject") or "", 1000) if inner else ""
@@ -475,6 +478,8 @@ def _take(view: memoryview, leaf: Leaf, bodies: list, attachments: list, problem
         elif label:
             labels.append(label.lower()[:40])
         text = charsets.decode(data, label)
+        if ctype in ENRICHED:  # old Apple Mail and Eudora: read as the plain text it formats
+            text, ctype = _enriched_text(text), "text/plain"
         if ctype == "text/plain" and flowed.is_flowed(given):
             text = flowed.unflow(text, delsp=flowed.deletes_space(given))
         elif ctype == "text/html":
@@ -501,6 +506,18 @@ def _meta_charset(data: bytes) -> str | None:
     """The charset an HTML body names in its <meta> (its MIME part named none)."""
     found = META_CHARSET.search(data, 0, META_SNIFF)
     return found.group(1).decode("ascii") if found else None
+
+
+ENRICHED = ("text/enriched", "text/richtext")
+ENRICHED_PARAM = re.compile(r"<param>.*?</param>", re.I | re.S)
+ENRICHED_TAG = re.compile(r"</?[A-Za-z0-9-]{1,60}>")
+
+
+def _enriched_text(text: str) -> str:
+    """The plain text of text/enriched (RFC 1896): its commands and their parameters removed,
+    "<<" an "<", and its line breaks as it means them (one is a space, n are n - 1)."""
+    text = ENRICHED_TAG.sub("", ENRICHED_PARAM.sub("", text.replace("\r\n", "\n"))).replace("<<", "<")
+    return re.sub(r"\n+", lambda m: " " if len(m.group()) == 1 else "\n" * (len(m.group()) - 1), text).strip()
 
 
 def _filename(msg: RawMessage, number: str, problems: Problems) -> str:

@@ -326,3 +326,15 @@ def test_raw_8bit_header_bytes_are_read_in_the_charset_the_body_declares(codec, 
            f"--b--\r\n").encode(codec)
     mail = parsing.parse(raw)
     assert (mail.from_name, mail.subject, [a.filename for a in mail.attachments]) == (name, subject, [filename])
+
+
+def test_an_enriched_text_body_reads_as_its_text():
+    raw = (b"From: a@client.example\r\nSubject: old mac\r\nContent-Type: text/enriched; charset=us-ascii\r\n\r\n"
+           b"<bold>Hello</bold>, the printer\r\nis broken.\r\n\r\n<param>x</param><italic>Thanks <<3</italic>\r\n")
+    assert parsing.parse(raw).text == "Hello, the printer is broken.\nThanks <3"
+
+
+def test_a_mail_whose_words_are_only_in_an_attachment_is_marked_for_review():
+    raw = (b"From: a@client.example\r\nSubject: rtf\r\nContent-Type: text/rtf\r\n\r\n{\\rtf1\\ansi Hello}\r\n")
+    mail = parsing.parse(raw)
+    assert mail.text == "" and any("no text" in problem for problem in mail.problems)
