@@ -43,12 +43,12 @@ LABEL = re.compile(r"[a-z0-9][a-z0-9._:+-]{0,39}")  # RFC 2978 names are at most
 # Tried in order when the declared charset fails or is absent. UTF-8 is strict enough that a
 # successful decode is almost always right; GB18030 accepts most byte strings, so Big5 is tried
 # first only when it decodes cleanly *and* GB18030 does not (see guess()).
-FALLBACKS = ("utf-8", "gb18030", "big5hkscs", "cp1252", "cp1251")
+FALLBACKS = ("utf-8", "gb18030", "big5hkscs", "cp1252", "cp1250", "cp1251")
 GUESS_SAMPLE = 64 * 1024  # bytes read to choose a fallback; the choice is then checked on all
 # Characters a decoding rarely yields in real text: not ASCII, common CJK ideographs and
 # punctuation, fullwidth forms, Latin letters with accents or Cyrillic letters.
-UNLIKELY = re.compile("[^\x00-\x7f\u4e00-\u9fa5\u3000-\u303f\uff00-\uffef\u00c0-\u00ff\u0152\u0153"
-                      "\u0160\u0161\u0178\u017d\u017e\u0401\u0410-\u044f\u0451]")
+UNLIKELY = re.compile("[^\x00-\x7f\u4e00-\u9fa5\u3000-\u303f\uff00-\uffef\u00c0-\u00ff\u0100-\u017f"
+                      "\u0401\u0410-\u044f\u0451]")
 # What a wrong guess yields from a right one's bytes: one ideograph inside a Latin word (Latin-1
 # "Können" read as GB18030: "K鰊nen"), and accented letters or Cyrillic letters three or more in a
 # row between non-letters or mixed with symbols (GBK "你好" read as CP1252: "ÄãºÃ").

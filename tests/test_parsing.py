@@ -107,6 +107,7 @@ def test_the_html_is_the_text_when_the_plain_part_is_empty_or_a_stand_in(structu
     ("Können Sie das prüfen? Grüße, Jürgen Müller", "latin-1", "utf-8"),  # a label that lies
     ("Bonjour, j'ai reçu la facture numéro 12, merci à vous. Élodie", "cp1252", None),
     ("Здравствуйте, у меня не работает принтер. Спасибо.", "cp1251", None),
+    ("Dzień dobry, drukarka nie działa. Proszę o pomoc, Zażółć gęślą jaźń", "cp1250", None),  # Central Europe
     ("Señor, la factura fue reçue", "utf-8", "iso-8859-1"),  # UTF-8 under a Latin-1 label
     ("您好，我的發票還沒有收到，請幫忙查一下。謝謝！", "big5", "gb2312"),  # the other Chinese charset
     ("您好，我的发票还没有收到，请帮忙查一下。谢谢！", "gbk", "big5"),
