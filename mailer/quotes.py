@@ -19,6 +19,7 @@ Decided where a message is ambiguous (tests/test_reply_languages.py pins each):
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -146,7 +147,7 @@ def _our_mail_quoted(lines: list[str], ours, found: QuoteStart | None) -> QuoteS
     banner ("---- Am … schrieb Support <support@…> ---", GroupWise's ">>> … >>>"), or a block of
     fields ("Từ: Support <support@…>" among "Đã gửi: …", "Đến: …"). Not below a line that
     introduces it (the writer's own example), nor on the first line."""
-    names = re.compile("|".join(re.escape(a).replace("@", r"(?:\+[^@\s]*)?@") for a in ours), re.I)
+    names = _naming(frozenset(ours))
     end = min(len(lines), SCAN_LINES, found.first if found else len(lines))
     for index in range(1, end):
         line = lines[index]
@@ -166,6 +167,12 @@ def _our_mail_quoted(lines: list[str], ours, found: QuoteStart | None) -> QuoteS
             if bottom - top >= FIELD_LINES - 1 and not _introduced(lines, top):
                 return QuoteStart(_heading(lines, top), bottom, "our mail quoted")
     return None
+
+
+@functools.lru_cache(maxsize=16)
+def _naming(ours: frozenset[str]) -> re.Pattern:
+    """Any of these addresses, or one of their +tag forms (support+3f2a…@), in a line."""
+    return re.compile("|".join(re.escape(a).replace("@", r"(?:\+[^@\s]*)?@") for a in sorted(ours)), re.I)
 
 
 def _answered_within(lines: list[str]) -> bool:
