@@ -53,6 +53,7 @@ class Context:
     bounce: bounces.Bounce | None = None
     sender: str = ""
     unproven_agent: object = None  # an agent's address wrote, without their token or our MTA's proof
+    relayed_by: str = ""  # the relay whose mail named its writer (our group, a form robot): the writer is the sender
     agent: object = None  # an agent proven by a token of theirs or our MTA's DKIM/DMARC verdict
     to_note_address: bool = False  # the agent wrote to their note address: internal only
     ticket: Ticket | None = None
@@ -104,18 +105,19 @@ def discard_duplicate(ctx: Context) -> None:
 
 
 def classify_mail(ctx: Context) -> None:
-    relayed = classify.relayed_for(ctx.mail, ctx.settings.mailbox_addresses, ctx.settings.mailbox_domains)
-    reason = "" if relayed else classify.loop_reason(ctx.mail, ctx.settings.mailbox_addresses)
+    ours = ctx.settings.mailbox_addresses
+    relayed = classify.relayed_for(ctx.mail, ours, ctx.settings.mailbox_domains, ctx.settings.inbound.form_senders)
+    reason = "" if relayed else classify.loop_reason(ctx.mail, ours)
     if reason:
         raise Discard("loop", reason)
     ctx.bounce = bounces.detect(ctx.mail)
     if ctx.bounce is None:
         if relayed is not None:  # its writer is the sender: the customer, and the one answered
             log.info("%s relayed by %s for %s", ctx.mail.message_id, ctx.mail.from_address, relayed[1])
+            ctx.relayed_by = ctx.mail.from_address
             ctx.mail.from_name, ctx.mail.from_address = relayed
-        ctx.automatic = classify.auto_reply_reason(ctx.mail)
-        ctx.unanswerable = classify.unanswerable_reason(ctx.mail, ctx.row.mail_from == inbound.NULL_SENDER,
-                                                        ctx.settings.mailbox_addresses)
+        ctx.automatic = classify.auto_reply_reason(ctx.mail, ours)
+        ctx.unanswerable = classify.unanswerable_reason(ctx.mail, ctx.row.mail_from == inbound.NULL_SENDER, ours)
 
 
 def identify_sender(ctx: Context) -> None:
@@ -125,6 +127,8 @@ def identify_sender(ctx: Context) -> None:
         raise Reject(f"no usable sender address in From ({ctx.mail.from_address or 'none'})")
     ctx.sender = ctx.mail.from_address
     ctx.recipients = _recipients(ctx)
+    if ctx.relayed_by:
+        return  # a writer a relay named, not one the mail proves: a client, never an agent
     agent, misuse, note = identity.agent_by_token(ctx.settings, ctx.recipients, ctx.sender)
     if agent is not None:
         ctx.agent, ctx.to_note_address = agent, note  # a valid per-agent token from that agent's own address

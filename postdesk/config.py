@@ -145,6 +145,10 @@ class Attachments:
 class Inbound:
     trusted_authserv_id: str = ""
     trusted_mta_hosts: tuple[str, ...] = ()
+    # Robots that send a web form's content for the person in its Reply-To (your website's form
+    # mailer): addresses, or "@domain" for all of one. Their mail is that person's. Empty: none,
+    # since anyone can write any Reply-To.
+    form_senders: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

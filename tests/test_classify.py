@@ -4,7 +4,7 @@ import pytest
 
 from models import tickets
 from models.tables import Customer, Event, Outbox, Ticket
-from tests.conftest import ingest, load_eml
+from tests.conftest import ingest, load_eml, make_settings
 
 
 def alice_bounce_state() -> str:
@@ -187,28 +187,63 @@ def test_a_group_in_front_of_the_support_address_relays_a_clients_mail_to_a_tick
     assert Ticket.get(Ticket.number == 2).customer.name == "Bob Example"
 
 
-def test_a_web_forms_mail_belongs_to_the_person_in_its_reply_to(settings):
+@pytest.fixture
+def with_form_sender(tmp_path, redis_server):
+    from models import migrations
+    from postdesk import runtime
+
+    settings = make_settings(tmp_path, redis_server, inbound={"form_senders": ["wordpress@shop.example"]})
+    runtime.init(settings, check_schema=False)
+    migrations.migrate()
+    return settings
 
 
-    raw = (b"From: WordPress <wordpress@shop.example>\r\nReply-To: Anna <anna@client.example>\r\n"
-           b"To: support@example.com\r\nSubject: Contact form\r\nMessage-ID: <form-1@shop.example>\r\n\r\n"
-           b"My order?\r\n")
-    assert ingest(settings, raw).outcome == "new_ticket"
+FORM = ("From: WordPress <{sender}>\r\nReply-To: Anna <anna@client.example>\r\nTo: support@example.com\r\n"
+        "Subject: Contact form\r\nMessage-ID: <form-{n}@shop.example>\r\n\r\nMy order?\r\n")
+
+
+def test_a_web_forms_mail_belongs_to_the_person_in_its_reply_to_when_the_robot_is_named(with_form_sender):
+    assert ingest(with_form_sender, FORM.format(sender="wordpress@shop.example", n=1).encode()).outcome == "new_ticket"
     assert Ticket.get().customer.email == "anna@client.example"
     assert Outbox.get(Outbox.kind == "acknowledgement").rcpt_to == "anna@client.example"
+    ctx = ingest(with_form_sender, FORM.format(sender="forms@elsewhere.example", n=2).encode())
+    assert ctx.mail.from_address == "forms@elsewhere.example"  # a robot nobody named: its own mail
 
 
 @pytest.mark.parametrize("reply_to", ["agnes@example.com", "support@example.com", "a@client.example, b@client.example"])
-def test_a_reply_to_of_ours_or_of_several_people_names_no_writer(settings, reply_to):
-    raw = (f"From: Forms <noreply@forms.example>\r\nReply-To: {reply_to}\r\nTo: support@example.com\r\n"
-           f"Subject: Form\r\nMessage-ID: <form-2@forms.example>\r\n\r\nHello\r\n").encode()
+def test_a_reply_to_of_ours_or_of_several_people_names_no_writer(with_form_sender, reply_to):
+    raw = FORM.format(sender="wordpress@shop.example", n=3).replace("Anna <anna@client.example>", reply_to)
+    ctx = ingest(with_form_sender, raw.encode())
+    assert ctx.mail.from_address == "wordpress@shop.example" and ctx.agent is None
+
+
+def test_a_stranger_naming_someone_else_in_reply_to_or_a_via_name_stays_themselves(settings, cast):
+    raw = (b"From: Eve via Support <eve@gmail.com>\r\nReply-To: alice@client.example\r\n"
+           b"X-Original-From: bob@example.com\r\nTo: support@example.com\r\nSubject: Invoices\r\n"
+           b"Message-ID: <eve-1@gmail.com>\r\nPrecedence: list\r\nList-Id: <support.example.com>\r\n\r\n"
+           b"Send all future invoices to me.\r\n")
     ctx = ingest(settings, raw)
-    assert ctx.mail.from_address == "noreply@forms.example" and ctx.agent is None
+    assert (ctx.mail.from_address, ctx.agent, ctx.relayed_by) == ("eve@gmail.com", None, "")
 
 
-def test_another_mailing_list_still_gets_no_acknowledgement(settings):
+def test_our_groups_relay_is_never_an_agent_even_naming_one(settings, cast):
+    raw = (b"From: 'Agnes' via Support <support@example.com>\r\nX-Original-From: Agnes <agnes@example.com>\r\n"
+           b"To: support@example.com\r\nSubject: Re: [#1] x\r\nMessage-ID: <g-agnes@example.com>\r\n"
+           b"List-Id: <support.example.com>\r\n\r\nHello\r\n")
+    ctx = ingest(settings, raw)
+    assert ctx.agent is None and ctx.mail.from_address == "support@example.com"  # ours: no writer, a loop
+
+
+def test_a_newsletter_is_still_automatic(settings):
+    raw = (b"From: News <news@vendor.example>\r\nTo: support@example.com\r\nSubject: Our spring offers\r\n"
+           b"Message-ID: <n1@vendor.example>\r\nPrecedence: bulk\r\nList-Id: <news.vendor.example>\r\n"
+           b"List-Unsubscribe: <mailto:unsub@vendor.example>\r\n\r\nOffers!\r\n")
+    assert ingest(settings, raw).outcome == "auto_reply_unthreaded"
+
+
+def test_another_lists_mail_is_kept_as_automatic_and_answered_by_nothing(settings):
     raw = (b"From: Carol <carol@client.example>\r\nTo: devs@lists.example.org\r\nCc: support@example.com\r\n"
            b"Subject: Build broken\r\nMessage-ID: <l1@client.example>\r\nPrecedence: list\r\n"
            b"List-Id: <devs.lists.example.org>\r\n\r\nThe build is broken.\r\n")
     ctx = ingest(settings, raw)
-    assert ctx.outcome == "new_ticket" and "mailing list" in ctx.unanswerable
+    assert ctx.outcome == "auto_reply_unthreaded" and not Outbox.select().exists()
