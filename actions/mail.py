@@ -204,9 +204,9 @@ def _pasted_images(text: str, parts) -> tuple[str, list]:
 
     def place(found: re.Match) -> str:
         content_id, name = found.group(1), found.group(2)
-        image = next((a for a in inline if (content_id and a.content_id == content_id)
-                      or (name and a.filename == name.strip())), None)
-        if image is None:
+        image = next((a for a in inline if (content_id and a.content_id == content_id)), None) or next(
+            (a for a in inline if name and a.filename == name.strip() and a not in pasted), None)  # Gmail names
+        if image is None:  # each paste "image.png": the parts in order
             return found.group(0)
         if image not in pasted:
             pasted.append(image)

@@ -160,12 +160,33 @@ def _attachment(part) -> list[str]:
     ctype = (part.content_type or "").lower()
     ctype = ctype if TOKEN.fullmatch(ctype) else "application/octet-stream"
     name = UNSAFE_NAME.sub("_", part.filename or "attachment")
-    if name.isascii():
-        disposition = f'attachment; filename="{name}"'
-    else:
-        disposition = f"attachment; filename*=utf-8''{urllib.parse.quote(name, safe='')}"
-    return [f"Content-Type: {ctype}", "Content-Transfer-Encoding: base64", f"Content-Disposition: {disposition}", "",
+    return [f"Content-Type: {ctype}", "Content-Transfer-Encoding: base64", *_disposition(name), "",
             _base64(bytes(part.data))]
+
+
+NAME_SEGMENT = 60  # characters of a file name per RFC 2231 continuation line
+
+
+def _disposition(name: str) -> list[str]:
+    """Content-Disposition with the file name: quoted if ASCII, else RFC 2231's UTF-8 form; a
+    long one in numbered segments (RFC 2231 section 3), one per line, so no line passes 78."""
+    encoded = name if name.isascii() else urllib.parse.quote(name, safe="")
+    if len(encoded) <= NAME_SEGMENT:
+        return [f'Content-Disposition: attachment; filename="{name}"' if name.isascii()
+                else f"Content-Disposition: attachment; filename*=utf-8''{encoded}"]
+    segments, start = [], 0
+    while start < len(encoded):
+        end = min(start + NAME_SEGMENT, len(encoded))
+        while not name.isascii() and end < len(encoded) and "%" in encoded[end - 2:end]:
+            end -= 1  # never inside a %XX escape
+        segments.append(encoded[start:end])
+        start = end
+    if name.isascii():
+        params = [f'filename*{n}="{segment}"' for n, segment in enumerate(segments)]
+    else:
+        segments[0] = "utf-8''" + segments[0]
+        params = [f"filename*{n}*={segment}" for n, segment in enumerate(segments)]
+    return ["Content-Disposition: attachment;", *(f" {p};" for p in params[:-1]), f" {params[-1]}"]
 
 
 def _base64(data: bytes) -> str:
@@ -173,6 +194,7 @@ def _base64(data: bytes) -> str:
 
 
 ADDRESS_FIELDS = ("To", "Cc")
+LONGEST_WORD = 900  # a word longer than this is written as RFC 2047 words, which fold anywhere
 
 
 def _header(name: str, value: str) -> str:
@@ -180,7 +202,8 @@ def _header(name: str, value: str) -> str:
     at most 75 characters, except in an address list (bare addresses here), where RFC 2047 has no
     place: an internationalised address is written as it is (RFC 6532)."""
     value = " ".join(value.split())  # no line breaks of its own
-    if not value.isascii() and name not in ADDRESS_FIELDS:
+    too_long = any(len(word) > LONGEST_WORD for word in value.split(" "))  # no space to fold at
+    if (too_long or not value.isascii()) and name not in ADDRESS_FIELDS:
         return f"{name}: " + Header(value, "utf-8", header_name=name).encode(linesep="\r\n", maxlinelen=75)
     line, folded = f"{name}:", []
     for word in value.split(" "):

@@ -293,8 +293,9 @@ def _when(ctx: Context):
 
 def _needs_follow_up(ticket: Ticket, settings) -> bool:
     """A reply to a ticket closed longer ago than the reopen window opens a linked new one. The
-    window counts from our last mail to the client too: an agent who answers on a ticket closed
-    long ago has opened the conversation again, and the client's answer belongs to it."""
+    window counts from the ticket's last contact too (`last_contact_at`: our last mail to the
+    client, or theirs while it was open): an agent who answers on a ticket closed long ago has
+    opened the conversation again, and the client's answer belongs to it."""
     if ticket.status != "closed":
         return False
     window = dt.timedelta(days=settings.tickets.reopen_closed_within_days)

@@ -153,9 +153,10 @@ def _our_mail_quoted(lines: list[str], ours, found: QuoteStart | None) -> QuoteS
         line = lines[index]
         if "@" not in line or (line.startswith(">") and not line.startswith(">>>")) or not names.search(line):
             continue
-        if _introduced(lines, index):
-            continue
-        if BIDI.sub("", line).rstrip().endswith((":", "：")) or BANNER_LINE.fullmatch(line):
+        if _introduced(lines, index) or not BRACKETED_ADDRESS.search(line):
+            continue  # "I wrote to support@example.com:" is a sentence, not a quote header
+        if BANNER_LINE.fullmatch(line) or (BIDI.sub("", line).rstrip().endswith((":", "："))
+                                           and (re.search(r"\d", line) or _quotes_follow(lines, index))):
             return QuoteStart(_heading(lines, index), index + 1, "our mail quoted")
         if ANY_FIELD.match(line):
             top = index
@@ -164,7 +165,7 @@ def _our_mail_quoted(lines: list[str], ours, found: QuoteStart | None) -> QuoteS
             bottom = index + 1
             while bottom < len(lines) and bottom - top < ANY_BLOCK and ANY_FIELD.match(lines[bottom]):
                 bottom += 1
-            if bottom - top >= FIELD_LINES - 1 and not _introduced(lines, top):
+            if bottom - top >= FIELD_LINES and not _introduced(lines, top):
                 return QuoteStart(_heading(lines, top), bottom, "our mail quoted")
     return None
 
@@ -176,18 +177,28 @@ def _naming(ours: frozenset[str]) -> re.Pattern:
 
 
 def _answered_within(lines: list[str]) -> bool:
-    """Does a "> " quote below a quote header have the writer's lines after some of it?"""
-    started = False
+    """Does a "> " quote below a quote header have the writer's lines between its parts? Not a
+    quote's line that lost its "> " when wrapped (right below a long quoted line that runs on),
+    and nothing after a rule or a signature separator (a list's footer, a signature)."""
+    started, previous = False, ""
     for line in lines:
         if not line.strip():
+            previous = ""
             continue
         if line.startswith(">"):
-            started = True
-        elif not started or SIGNATURE_SEPARATOR.fullmatch(line):
-            return False  # not "> " quoted (Outlook's): no answers can be told in it; or a signature below it
-        elif not RULE.fullmatch(line):
+            started, previous = True, line
+            continue
+        if not started or SIGNATURE_SEPARATOR.fullmatch(line) or RULE.fullmatch(line):
+            return False  # not "> " quoted (Outlook's): no answers can be told in it; or a footer below it
+        runs_on = len(previous) >= WRAP_WIDTH and not previous.rstrip().endswith(SENTENCE_ENDS)
+        if not runs_on:
             return True
+        previous = ""
     return False
+
+
+WRAP_WIDTH = 60  # a quoted line this long that ends mid-sentence was wrapped by the quoting client
+SENTENCE_ENDS = (".", "?", "!", ":", "。", "？", "！", "：")
 
 
 # The quote header a mail client puts right above the mail it quotes: within these last lines.
@@ -513,18 +524,24 @@ def _drop_trailing_quotes(lines: list[str]) -> list[str]:
     while end and (lines[end - 1].startswith(">") or not lines[end - 1].strip()):
         end -= 1
     if end < len(lines) and end and lines[end - 1].rstrip().endswith((":", "：")):
-        first = end - 1
+        first, last = end - 1, lines[end - 1]
         if end >= 2 and lines[end - 2].count("<") > lines[end - 2].count(">"):
             first = end - 2  # wrapped inside "Name <address>"
-        elif end >= 2 and lines[end - 2].strip() and not ADDRESS.search(lines[end - 1][-ATTRIBUTION_WIDTH:]):
-            first = end - 2  # wrapped elsewhere: the address is on the line above
-        if ADDRESS.search(" ".join(lines[first:end])[-ATTRIBUTION_WIDTH:]):
+        elif end >= 2 and lines[end - 2].rstrip().endswith(">") and len(last.strip()) <= WRAPPED_VERB \
+                and "@" not in last:
+            first = end - 2  # wrapped after it: "… Name <address>" / "a scris:"
+        joined = re.sub(r"<\s+", "<", " ".join(lines[first:end])[-ATTRIBUTION_WIDTH:])
+        if BRACKETED_ADDRESS.search(joined):
             return lines[:first]
         return lines
     return lines[:end]
 
 
 ATTRIBUTION_WIDTH = 600  # characters of an attribution line searched for its address
+WRAPPED_VERB = 40  # characters of the last line of an attribution wrapped after its address ("napisał(a):")
+# An address as mail clients write it in an attribution or header ("Name <a@b>", "[mailto:a@b]"),
+# not one in a sentence ("write to a@b:").
+BRACKETED_ADDRESS = re.compile(r"(?:<|\[mailto:)[^<>\s@]+@[^<>\s@\]]+[>\]]")
 
 
 def _inline_reply(lines: list[str]) -> list[str]:

@@ -81,10 +81,14 @@ def subject_core(subject: str) -> str:
 
 
 def same_conversation(subject: str, ticket_subject: str) -> bool:
-    """Could a mail of this subject be about this ticket: one subject holds the other's words?
+    """Could a mail of this subject be about this ticket: one subject holds the other's words, as
+    whole words?
     (A client may add to a subject; another system's "[#2] Delivery delayed" is not "Printer".)"""
     mine, theirs = subject_core(subject), subject_core(ticket_subject)
-    return bool(mine) and bool(theirs) and (mine in theirs or theirs in mine)
+    if not mine or not theirs:
+        return False
+    shorter, longer = sorted((mine, theirs), key=len)
+    return re.search(rf"(?<![a-z0-9]){re.escape(shorter)}(?![a-z0-9])", longer) is not None  # "help" ≠ "helpdesk"
 
 
 # Mail providers anyone can have an address at: sharing one proves no tie to a customer. Known by

@@ -429,3 +429,20 @@ def test_an_agents_own_signature_line_reaches_the_html_part_too():
     page = compose._paragraphs(text, "Example Support Team")  # the HTML body (the layout adds the mailbox's)
     assert "Agnes, second line support" in page and "Example Support Team" not in page
     assert "Example Support Team" in compose._paragraphs(text)  # a mailbox without one: nothing cut
+
+
+def test_a_long_file_name_and_a_subject_without_spaces_keep_every_line_short():
+    import email
+    import email.policy
+    from types import SimpleNamespace
+
+    from mailer import compose, parsing
+
+    name = "关于二〇二六年十二月的发票与合同的补充说明" * 5 + ".pdf"  # 111 characters, 300 octets as UTF-8
+    raw = compose.build(sender_name="Example Support", sender="support@example.com", to="a@client.example",
+                        subject="x" * 1500, text="See attached.", message_id="<m@example.com>",
+                        attachments=(SimpleNamespace(filename=name, content_type="application/pdf", data=b"%PDF"),))
+    assert max(len(line) for line in _lines(raw)) <= 998
+    mail = email.message_from_bytes(raw, policy=email.policy.default)
+    assert [a.get_filename() for a in mail.iter_attachments()] == [name] and str(mail["Subject"]) == "x" * 1500
+    assert [a.filename for a in parsing.parse(raw).attachments] == [name]  # and ours reads it back

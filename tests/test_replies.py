@@ -134,7 +134,8 @@ QUOTED = "\n\nPlease send us the log file.\nRegards, Support\n"
     "الموضوع: [#12] Printer",  # Outlook in Arabic
     "מאת: Support <support@example.com>\nנשלח: יום שני 03 מרץ 2025 10:15\nאל: Client <client@kunde.example>",  # Hebrew
     "De\u202f: Support <support@example.com>\nEnvoyé\u202f: lundi 3 mars 2025 10:15\nÀ\u202f: Client <c@kunde.example>",
-    "________________________________\nΑπό: Support <support+3f2a9c@example.com>\nΣτάλθηκε: Δευτέρα, 3 Μαρτίου 2025",
+    "________________________________\nΑπό: Support <support+3f2a9c@example.com>\nΣτάλθηκε: Δευτέρα, 3 Μαρτίου 2025\n"
+    "Προς: Client <client@kunde.example>",
     "Am Montag, 3. März 2025 um 10:15:00 MEZ hat Support <support@example.com> Folgendes geschrieben:",  # Yahoo
     "Support <support@example.com> wrote on 03/03/2025 10:15:00 AM:",  # Lotus Notes
     "---- Am Mo, 03 Mär 2025 10:15:00 +0100 schrieb Support <support@example.com> ---",  # Zoho
@@ -147,3 +148,24 @@ def test_a_quote_header_naming_our_address_ends_the_reply_in_any_language(header
 def test_our_address_in_the_clients_own_sentence_ends_nothing():
     text = "Hello,\nI wrote to support@example.com last week and to sales@example.com too.\nAny news?"
     assert quotes.extract_reply(text, OURS) == text
+
+
+@pytest.mark.parametrize("text", [
+    "Hello,\n\nI have been trying to write to support@example.com:\nit keeps bouncing with error 550.\nPlease help.",
+    "Hi,\n\nPlease contact me at alice@client.example\nThe error says:\n> Error 0x80070005: access denied",
+    "Hello,\nOur server logged this for alice@client.example:\n> 550 5.1.1 User unknown",
+    "Hi,\nthe scanner is set up like this:\n\nServer: smtp.example.com\nPort: 587\nUser: support@example.com\n\n"
+    "It fails with 535.",
+], ids=["sentence-colon", "address-above-colon", "bare-address-colon", "settings-block"])
+def test_our_address_or_any_in_the_clients_own_text_cuts_nothing(text):
+    assert quotes.extract_reply(text, OURS) == text
+
+
+@pytest.mark.parametrize("below", [
+    "> Please check whether the light on the front of the printer turns\ngreen again.\n> Regards, Support",
+    "> Please try again.\n\n_______________________________________________\nClient-it mailing list\n"
+    "client-it@lists.example",
+], ids=["wrapped-quote", "list-footer"])
+def test_a_wrapped_quote_line_or_a_list_footer_below_the_quote_is_no_answer(below):
+    text = f"It works now.\n\nOn Mon, 3 Mar 2025 at 10:00, Support <support@example.com> wrote:\n{below}\n"
+    assert quotes.extract_reply(text) == "It works now."

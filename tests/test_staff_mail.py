@@ -375,3 +375,21 @@ def test_a_note_by_mail_keeps_its_attachment_even_alone(settings, staff, text):
     note = Message.get(Message.kind == "note")
     assert [a.filename for a in Attachment.select().where(Attachment.message == note)] == ["auth.log"]
     assert Outbox.select().where(Outbox.kind == "agent_reply").count() == 0
+
+
+def test_two_screenshots_gmail_names_alike_both_reach_the_client(settings, staff):
+    import base64
+
+    notice = parsed(notice_to("agnes@example.com"))
+    quoted = "\r\n".join("> " + line for line in text_of(notice).splitlines())
+    text = ("First this:\r\n[image: image.png]\r\nthen this:\r\n[image: image.png]\r\n\r\n"
+            f"On Mon, 23 Nov 2026 at 10:00, Example Support <support@example.com> wrote:\r\n{quoted}")
+    parts = "".join(f"--rel\r\nContent-Type: image/png; name=\"image.png\"\r\nContent-Disposition: inline; "
+                    f"filename=\"image.png\"\r\nContent-ID: <ii_{n}>\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+                    f"{base64.b64encode(data).decode()}\r\n" for n, data in ((1, b"first"), (2, b"second")))
+    raw = (f"From: Agnes Smith <agnes@example.com>\r\nTo: {notice['Reply-To']}\r\nSubject: Re: {notice['Subject']}\r\n"
+           f"Message-ID: <two-pastes@example.com>\r\nContent-Type: multipart/related; boundary=rel\r\n\r\n"
+           f"--rel\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{text}\r\n{parts}--rel--\r\n").encode()
+    assert ingest(settings, raw, rcpt=(notice["Reply-To"].addresses[0].addr_spec,)).outcome == "relayed"
+    mail = parsed(Outbox.get(Outbox.kind == "agent_reply"))
+    assert [p.get_content() for p in mail.iter_attachments()] == [b"first", b"second"]
