@@ -200,15 +200,21 @@ def _pasted_images(text: str, parts) -> tuple[str, list]:
     inline = [a for a in parts if a.inline]
     if not inline or "[" not in text:
         return text, []
-    pasted = []
+    by_id = {a.content_id: a for a in reversed(inline) if a.content_id}
+    by_name: dict[str, list] = {}
+    for part in reversed(inline):  # Gmail names each paste "image.png": the parts in order
+        by_name.setdefault(part.filename, []).append(part)
+    pasted, taken = [], set()
 
     def place(found: re.Match) -> str:
         content_id, name = found.group(1), found.group(2)
-        image = next((a for a in inline if (content_id and a.content_id == content_id)), None) or next(
-            (a for a in inline if name and a.filename == name.strip() and a not in pasted), None)  # Gmail names
-        if image is None:  # each paste "image.png": the parts in order
+        image = by_id.get(content_id) if content_id else None
+        if image is None and name and by_name.get(name.strip()):
+            image = by_name[name.strip()].pop()
+        if image is None:
             return found.group(0)
-        if image not in pasted:
+        if id(image) not in taken:
+            taken.add(id(image))
             pasted.append(image)
         return f"[image: {image.filename}]"
 

@@ -77,6 +77,7 @@ def parse(text: str) -> Parsed:
         if name in COMMANDS and COMMANDS[name] == bool((found.group(2) or "").strip()):  # a command as written
             result.errors.append(Reason("#%(word)s is below your text: commands go on the first lines, above "
                                         "it; nothing was applied or sent", word=found.group(1)))
+            break  # one says it: a mail of thousands of them makes one error, not thousands
     return result
 
 

@@ -509,15 +509,28 @@ def _meta_charset(data: bytes) -> str | None:
 
 
 ENRICHED = ("text/enriched", "text/richtext")
-ENRICHED_PARAM = re.compile(r"<param>.*?</param>", re.I | re.S)
 ENRICHED_TAG = re.compile(r"</?[A-Za-z0-9-]{1,60}>")
 
 
 def _enriched_text(text: str) -> str:
     """The plain text of text/enriched (RFC 1896): its commands and their parameters removed,
     "<<" an "<", and its line breaks as it means them (one is a space, n are n - 1)."""
-    text = ENRICHED_TAG.sub("", ENRICHED_PARAM.sub("", text.replace("\r\n", "\n"))).replace("<<", "<")
+    text = ENRICHED_TAG.sub("", _without_params(text.replace("\r\n", "\n"))).replace("<<", "<")
     return re.sub(r"\n+", lambda m: " " if len(m.group()) == 1 else "\n" * (len(m.group()) - 1), text).strip()
+
+
+def _without_params(text: str) -> str:
+    """text/enriched without its <param>…</param> runs; an unclosed one keeps the rest. Linear:
+    each is looked for once, from where the last one ended."""
+    out, position, lowered = [], 0, text.lower()
+    while (start := lowered.find("<param>", position)) >= 0:
+        end = lowered.find("</param>", start)
+        if end < 0:
+            break
+        out.append(text[position:start])
+        position = end + len("</param>")
+    out.append(text[position:])
+    return "".join(out)
 
 
 def _filename(msg: RawMessage, number: str, problems: Problems) -> str:

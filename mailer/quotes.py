@@ -138,7 +138,14 @@ def extract_reply(text: str, ours: frozenset[str] | tuple[str, ...] = ()) -> str
     return "\n".join(reply).strip("\n")
 
 
-BANNER_LINE = re.compile(r"[ \t]*(?:-{2,}|_{2,}|={2,}|>{3}).*?(?:-{2,}|_{2,}|={2,}|>{3})[ \t]*")
+BANNER_OPEN = re.compile(r"(?:[-_=]{2,}+|>{3})")  # at the start of a stripped line …
+BANNER_CLOSE = re.compile(r"(?:[-_=]{2}|>{3})$")  # … and at its end ("---- On … wrote ---", ">>> … >>>")
+
+
+def _banner(line: str) -> bool:
+    stripped = line.strip(" \t")
+    opening = BANNER_OPEN.match(stripped)
+    return opening is not None and opening.end() < len(stripped) and BANNER_CLOSE.search(stripped) is not None
 
 
 def _our_mail_quoted(lines: list[str], ours, found: QuoteStart | None) -> QuoteStart | None:
@@ -147,7 +154,9 @@ def _our_mail_quoted(lines: list[str], ours, found: QuoteStart | None) -> QuoteS
     banner ("---- Am … schrieb Support <support@…> ---", GroupWise's ">>> … >>>"), or a block of
     fields ("Từ: Support <support@…>" among "Đã gửi: …", "Đến: …"). Not below a line that
     introduces it (the writer's own example), nor on the first line."""
-    names = _naming(frozenset(ours))
+    names = _naming(frozenset(a for a in ours if a))
+    if not names.pattern:
+        return None
     end = min(len(lines), SCAN_LINES, found.first if found else len(lines))
     for index in range(1, end):
         line = lines[index]
@@ -155,7 +164,7 @@ def _our_mail_quoted(lines: list[str], ours, found: QuoteStart | None) -> QuoteS
             continue
         if _introduced(lines, index) or not BRACKETED_ADDRESS.search(line):
             continue  # "I wrote to support@example.com:" is a sentence, not a quote header
-        if BANNER_LINE.fullmatch(line) or (BIDI.sub("", line).rstrip().endswith((":", "："))
+        if _banner(line) or (BIDI.sub("", line).rstrip().endswith((":", "："))
                                            and (re.search(r"\d", line) or _quotes_follow(lines, index))):
             return QuoteStart(_heading(lines, index), index + 1, "our mail quoted")
         if ANY_FIELD.match(line):
@@ -173,7 +182,8 @@ def _our_mail_quoted(lines: list[str], ours, found: QuoteStart | None) -> QuoteS
 @functools.lru_cache(maxsize=16)
 def _naming(ours: frozenset[str]) -> re.Pattern:
     """Any of these addresses, or one of their +tag forms (support+3f2a…@), in a line."""
-    return re.compile("|".join(re.escape(a).replace("@", r"(?:\+[^@\s]*)?@") for a in sorted(ours)), re.I)
+    return re.compile("|".join(re.escape(a).replace("@", r"(?:\+[^@\s+]{0,64})?@") for a in sorted(ours) if a),
+                      re.I)
 
 
 def _answered_within(lines: list[str]) -> bool:
@@ -233,7 +243,7 @@ def written_above(lines: list[str], addresses: tuple[str, ...] = ()) -> str:
 
 
 # A header field in any language: a short name, a colon, a value ("Từ: …", "จาก: …", "Dari: …").
-ANY_FIELD = re.compile(r"[ \t>*]*+[^\s:：<>@*][^:：<>@\n]{0,30}?[ \t\u00a0\u202f*]*[:：][ \t*]*\S")
+ANY_FIELD = re.compile(r"[ \t>*]*+[^\s:：<>@*][^:：<>@\n]{0,30}+[:：][ \t*]*+\S")
 ANY_BLOCK = 8  # lines a header block takes at most
 
 

@@ -71,8 +71,8 @@ def by_subject_tag(mail, sender: str, is_agent: bool = False) -> Ticket | None:
 
 # Reply and forward prefixes, in the languages mail clients write them, and tags in brackets.
 SUBJECT_PREFIX = re.compile(r"^(?:\s*(?:re|fwd?|fw|aw|wg|sv|vs|vb|tr|rv|enc|odp|antw|res|ynt|回复|回覆|答复|答覆|"
-                            r"转发|轉寄|转寄|轉發|返信|転送|ответ|пересл)\s*(?:\[\d+\])?\s*[:：]"
-                            r"|\s*[\[【［][^\]】］]{0,40}[\]】］])+", re.I)
+                            r"转发|轉寄|转寄|轉發|返信|転送|ответ|пересл)\s*+(?:\[\d++\])?+\s*+[:：]"
+                            r"|\s*+[\[【［][^\]】］]{0,40}+[\]】］])++", re.I)
 
 
 def subject_core(subject: str) -> str:

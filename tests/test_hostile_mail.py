@@ -272,15 +272,23 @@ ATTRIBUTION_BAIT = ("1:11 " * 20 + "<@@>>" * 200)[:398] + "x:"
     ("reply", "Please help.\n\n" + "\n\n".join([ATTRIBUTION_BAIT] * 500) + "\n\nthanks", "Please help."),
     ("rating", "5" + " " * 200_000 + "x\nthanks", None),
     ("commands", "#assign Agnes" + " " * 200_000 + "Smith\nDone.", "Done."),
-], ids=["last_line_spaces", "blank_lines", "attribution_bait", "rating_spaces", "command_spaces"])
+    ("reply", "Please help.\n" + "-" * 200_000 + " support@example.com x", "Please help."),  # a banner that is none
+    ("reply", "Please help.\n" + "support+" * 25_000 + "@x", "Please help."),  # our address's +tag form, unended
+    ("reply", "Please help.\n\nab" + " " * 200_000 + "support@example.com", "Please help."),  # a field name of blanks
+    ("commands", "Done.\n" + "#close\n" * 30_000, None),  # commands below the text: one error
+], ids=["last_line_spaces", "blank_lines", "attribution_bait", "rating_spaces", "command_spaces", "banner_bait",
+        "tag_bait", "field_bait", "commands_below"])
 def test_the_reply_readers_cost_linear_time_on_200_kb(reader, text, kept):
     from mailer import commands, quotes, ratings
 
-    function = {"reply": quotes.extract_reply, "rating": ratings.read, "commands": commands.parse}[reader]
+    function = {"reply": lambda t: quotes.extract_reply(t, ("support@example.com",)), "rating": ratings.read,
+                "commands": commands.parse}[reader]
     result, seconds = cpu(function, text)
     assert seconds < 2, seconds  # 0.001-0.2 s here; these took 30 s to hours before
     if reader == "reply":
         assert result.startswith(kept)
+    elif reader == "commands" and kept is None:
+        assert len(result.errors) == 1
     elif reader == "commands":
         assert result.text == kept and result.commands[0].name == "assign"
 
