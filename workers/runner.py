@@ -50,7 +50,7 @@ class Worker(SimpleWorker):
         try:
             super().heartbeat(timeout, pipeline)
         except (redis.ConnectionError, redis.TimeoutError) as exc:
-            log.warning("worker lost Redis (%s); taking work from the database", exc)
+            log.warning("worker lost Redis (%s)", exc)
             raise StopRequested() from None
         if renewal:
             self.beaten_at = time.monotonic()
@@ -67,8 +67,13 @@ def run(settings, verbose: bool = False) -> int:
     stop = threading.Event()
     _install_stop_handlers(stop)
     schedule.start_clock(settings, stop)
+    from_database = False
     while not stop.is_set():
-        if redis_answers(settings):
+        answers = redis_answers(settings)
+        if not answers and not from_database:  # said once per outage, however Redis was found gone
+            log.warning("Redis does not answer; taking work from the database")
+        from_database = not answers
+        if answers:
             # The blocking read of a job must not outlast the socket timeout, or an idle worker
             # logs "Timeout reading from socket" errors while nothing is wrong.
             connection = redis.Redis.from_url(runtime.redis_url(settings), socket_connect_timeout=2,
