@@ -3,6 +3,7 @@ in date order, through the same pipeline as live mail."""
 
 from __future__ import annotations
 
+import collections
 import logging
 import mailbox
 import re
@@ -50,10 +51,13 @@ def import_many(settings, raws: list[bytes], notify: bool) -> list[dict]:
     transaction, then processed by `pipeline.process_many`: one transaction, a savepoint per mail."""
     message_ids = [parsing.message_id_of(raw) for raw in raws]
     seen = inbound.already_done(message_ids, parsing.synthetic_message_id)
+    # Only a Message-ID taken already, or twice in this batch, needs the content compared.
+    compared = {m for m, _ in seen} | {m for m, n in collections.Counter(message_ids).items() if n > 1}
     results: list[dict | None] = []
     fresh = []
     for raw, message_id in zip(raws, message_ids, strict=True):
-        taken = (message_id, parsing.synthetic_message_id(raw))  # the same mail, not just its Message-ID
+        # the same mail, not just its Message-ID
+        taken = (message_id, parsing.synthetic_message_id(raw) if message_id in compared else "")
         if taken in seen:
             results.append({"message_id": message_id, "outcome": "duplicate", "ticket": None, "threaded_by": None})
         else:
