@@ -31,11 +31,16 @@ AUTO_SUBJECT = re.compile(r"^[\[【(（]?\s*(?:" + "|".join(AUTO_SUBJECT_PHRASES
 
 def loop_reason(mail, our_addresses: frozenset[str]) -> str:
     """Why this mail is our own coming back, or ""."""
-    if mail.from_address in our_addresses or without_tag(mail.from_address) in our_addresses:
+    if _is_ours(mail.from_address, our_addresses):
         return f"sent from our own address {mail.from_address}"  # or a +token one of ours
     if mail.header(LOOP_HEADER):
         return f"carries our {LOOP_HEADER} header"
     return ""
+
+
+def _is_ours(address: str, our_addresses: frozenset[str]) -> bool:
+    """One of our addresses, or one of their +token forms."""
+    return address in our_addresses or without_tag(address) in our_addresses
 
 
 def auto_reply_reason(mail, our_addresses: frozenset[str] = frozenset()) -> str:
@@ -77,8 +82,7 @@ def relayed_for(mail, our_addresses: frozenset[str], our_domains: frozenset[str]
     - a web form robot the operator named (`inbound.form_senders`): the writer is in Reply-To.
     Anyone can write any Reply-To, so no other mail's is believed; and never an address of ours."""
     sender = mail.from_address
-    from_ours = sender in our_addresses or without_tag(sender) in our_addresses
-    if from_ours and not mail.header(LOOP_HEADER) and is_our_list(mail, our_addresses):
+    if _is_ours(sender, our_addresses) and not mail.header(LOOP_HEADER) and is_our_list(mail, our_addresses):
         original = first_address([mail.header("X-Original-From")]) if mail.header("X-Original-From") else None
         candidates = [original] if original else mail.reply_to[:2]
     elif form_senders and (sender in form_senders or f"@{sender.rpartition('@')[2]}" in form_senders):

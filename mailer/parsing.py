@@ -131,40 +131,42 @@ def _parse(raw: bytes) -> ParsedMail:
     problems = Problems()
     msg, leaves = Reader(raw, problems).read(head_start(raw))
     message_id, generated = _message_id(raw)
-    text, html, reply_basis, attachments, labels = _body(raw, leaves, problems)
-    sealed = _encrypted(leaves, text)
-    if sealed:
-        problems.add(f"the mail is encrypted ({sealed}): its text cannot be read here (the encrypted data is kept)")
-    elif not text.strip() and any(not a.inline for a in attachments):
-        kinds = ", ".join(dict.fromkeys(f"{a.filename} ({a.content_type})" for a in attachments if not a.inline))
-        problems.add(f"no text: what it says is in its attachments only, {kinds[:300]}")
-    with charsets.hinted(labels):  # raw 8-bit header bytes: most likely in the body's charset
-        return _with_headers(msg, problems, message_id, generated, text, html, reply_basis, attachments, labels)
+    # Raw 8-bit bytes in header fields and file names: most likely in the charset the body declares.
+    with charsets.hinted(_declared_charsets(leaves)):
+        text, html, reply_basis, attachments, labels = _body(raw, leaves, problems)
+        sealed = _encrypted(leaves, text)
+        if sealed:
+            problems.add(f"the mail is encrypted ({sealed}): its text cannot be read here (the encrypted data is kept)")
+        elif not text.strip() and any(not a.inline for a in attachments):
+            kinds = ", ".join(dict.fromkeys(f"{a.filename} ({a.content_type})" for a in attachments if not a.inline))
+            problems.add(f"no text: what it says is in its attachments only, {kinds[:300]}")
+        sender = _guarded(problems, "From", lambda: first_address(all_values(msg, "From")), None)
+        from_name, from_address = sender or ("", "")
+        return ParsedMail(
+            message_id=message_id,
+            message_id_generated=generated,
+            from_name=from_name,
+            from_address=from_address,
+            to=_guarded(problems, "To", lambda: addresses(all_values(msg, "To")), []),
+            cc=_guarded(problems, "Cc", lambda: addresses(all_values(msg, "Cc")), []),
+            reply_to=_guarded(problems, "Reply-To", lambda: addresses(all_values(msg, "Reply-To")), []),
+            subject=_subject(first(msg, "Subject"), problems),
+            date=read_date(first(msg, "Date")),
+            in_reply_to=_message_ids(all_values(msg, "In-Reply-To")[:1]),
+            references=_message_ids(all_values(msg, "References")),
+            text=text,
+            html=html,
+            reply_basis=reply_basis,
+            attachments=attachments,
+            headers=msg,
+            problems=list(problems),
+            charsets=labels,
+        )
 
 
-def _with_headers(msg, problems, message_id, generated, text, html, reply_basis, attachments, labels) -> ParsedMail:
-    sender = _guarded(problems, "From", lambda: first_address(all_values(msg, "From")), None)
-    from_name, from_address = sender or ("", "")
-    return ParsedMail(
-        message_id=message_id,
-        message_id_generated=generated,
-        from_name=from_name,
-        from_address=from_address,
-        to=_guarded(problems, "To", lambda: addresses(all_values(msg, "To")), []),
-        cc=_guarded(problems, "Cc", lambda: addresses(all_values(msg, "Cc")), []),
-        reply_to=_guarded(problems, "Reply-To", lambda: addresses(all_values(msg, "Reply-To")), []),
-        subject=_subject(first(msg, "Subject"), problems),
-        date=read_date(first(msg, "Date")),
-        in_reply_to=_message_ids(all_values(msg, "In-Reply-To")[:1]),
-        references=_message_ids(all_values(msg, "References")),
-        text=text,
-        html=html,
-        reply_basis=reply_basis,
-        attachments=attachments,
-        headers=msg,
-        problems=list(problems),
-        charsets=labels,
-    )
+def _declared_charsets(leaves: list[Leaf]) -> tuple[str, ...]:
+    return tuple(params(first(leaf.msg, "Content-Type") or "").get("charset", "")[:40] for leaf in leaves
+                 if leaf.content_type in ("text/plain", "text/html") and not leaf.whole)
 
 
 def parse_degraded(raw: bytes, reason: str) -> ParsedMail:
@@ -319,16 +321,13 @@ def read_date(value) -> datetime | None:
 def _body(raw: bytes, leaves: list[Leaf], problems: Problems) -> tuple[str, str, str, list[Attachment], tuple]:
     bodies, attachments, labels = [], [], []  # bodies: (the leaf, its type, its text), in order
     view = memoryview(raw)
-    declared = tuple(params(first(leaf.msg, "Content-Type") or "").get("charset", "")[:40] for leaf in leaves
-                     if leaf.content_type in ("text/plain", "text/html") and not leaf.whole)
-    with charsets.hinted(declared):  # a raw 8-bit file name is most likely in the body's charset
-        for leaf in leaves:
-            try:
-                _take(view, leaf, bodies, attachments, problems, labels)
-            except Exception as exc:  # a part we cannot read is kept as it came
-                problems.add(f"part {leaf.number}: unreadable ({type(exc).__name__}), kept as raw bytes")
-                attachments.append(Attachment(f"part-{leaf.number}.eml", "application/octet-stream",
-                                              bytes(view[leaf.start:leaf.end])))
+    for leaf in leaves:
+        try:
+            _take(view, leaf, bodies, attachments, problems, labels)
+        except Exception as exc:  # a part we cannot read is kept as it came
+            problems.add(f"part {leaf.number}: unreadable ({type(exc).__name__}), kept as raw bytes")
+            attachments.append(Attachment(f"part-{leaf.number}.eml", "application/octet-stream",
+                                          bytes(view[leaf.start:leaf.end])))
     html = "\n".join(text for _, ctype, text in bodies if ctype == "text/html")
     if len(html) > HTML_LIMIT:
         problems.add(f"HTML body of {len(html)} characters: only the first {HTML_LIMIT} read")

@@ -155,7 +155,7 @@ def _our_mail_quoted(lines: list[str], ours, found: QuoteStart | None) -> QuoteS
     fields ("Từ: Support <support@…>" among "Đã gửi: …", "Đến: …"). Not below a line that
     introduces it (the writer's own example), nor on the first line."""
     names = _naming(frozenset(a for a in ours if a))
-    if not names.pattern:
+    if names is None:
         return None
     end = min(len(lines), SCAN_LINES, found.first if found else len(lines))
     for index in range(1, end):
@@ -164,7 +164,7 @@ def _our_mail_quoted(lines: list[str], ours, found: QuoteStart | None) -> QuoteS
             continue
         if _introduced(lines, index) or not BRACKETED_ADDRESS.search(line):
             continue  # "I wrote to support@example.com:" is a sentence, not a quote header
-        if _banner(line) or (BIDI.sub("", line).rstrip().endswith((":", "："))
+        if _banner(line) or (_ends_in_colon(line)
                                            and (re.search(r"\d", line) or _quotes_follow(lines, index))):
             return QuoteStart(_heading(lines, index), index + 1, "our mail quoted")
         if ANY_FIELD.match(line):
@@ -180,10 +180,12 @@ def _our_mail_quoted(lines: list[str], ours, found: QuoteStart | None) -> QuoteS
 
 
 @functools.lru_cache(maxsize=16)
-def _naming(ours: frozenset[str]) -> re.Pattern:
-    """Any of these addresses, or one of their +tag forms (support+3f2a…@), in a line."""
-    return re.compile("|".join(re.escape(a).replace("@", r"(?:\+[^@\s+]{0,64})?@") for a in sorted(ours) if a),
-                      re.I)
+def _naming(addresses: frozenset[str]) -> re.Pattern | None:
+    """Any of these addresses, or one of their +tag forms (support+3f2a…@), in a line; None
+    for no address."""
+    known = sorted(a for a in addresses if a)
+    return re.compile("|".join(re.escape(a).replace("@", r"(?:\+[^@\s+]{0,64})?@") for a in known), re.I) \
+        if known else None
 
 
 def _answered_within(lines: list[str]) -> bool:
@@ -254,9 +256,10 @@ def _any_header_block(lines: list[str], end: int, addresses: tuple[str, ...]) ->
     bottom = end
     while bottom and not lines[bottom - 1].strip(" \t>"):
         bottom -= 1
+    names = _naming(frozenset(addresses))
+
     def names_one(block: list[str]) -> bool:
-        text = "\n".join(block).lower()
-        return any(address.lower() in text for address in addresses if address)
+        return names is not None and any(names.search(line) for line in block)
 
     if bottom and lines[bottom - 1].rstrip().endswith((":", "：")) and names_one(lines[bottom - 1:bottom]):
         return bottom - 1  # an attribution line ("Pada … <support@…> menulis:")
@@ -406,7 +409,12 @@ def _introduced(lines: list[str], index: int) -> bool:
     """Does the line above introduce this one ("I sent this mail yesterday:", "请报价：")? Then
     the fields below are the writer's own (typed or pasted), not a mail client's quote header,
     which stands below a blank line, a rule or a separator."""
-    return index > 0 and BIDI.sub("", lines[index - 1]).rstrip().endswith((":", "："))
+    return index > 0 and _ends_in_colon(lines[index - 1])
+
+
+def _ends_in_colon(line: str) -> bool:
+    """Does the line end in a colon (Latin or full-width), bidi marks aside?"""
+    return BIDI.sub("", line).rstrip().endswith((":", "："))
 
 
 def _separator(line: str, index: int) -> QuoteStart | None:
@@ -475,7 +483,7 @@ def _may_end_attribution(lines: list[str], index: int) -> bool:
     line = lines[index]
     if len(line) > ATTRIBUTION_CHARS or line.lstrip().startswith(">"):
         return False
-    if not BIDI.sub("", line).rstrip().endswith((":", "：")):
+    if not _ends_in_colon(line):
         return False
     return bool(KEYWORD.search("\n".join(lines[max(0, index - ATTRIBUTION_LINES + 1):index + 1])))
 
