@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import logging
 
+from mailer.addresses import is_plain_address
 from mailer.reasons import Reason
 from models import agents, sessions
 from models.base import db
 from models.tables import AccountEvent, Agent
 
-from .customers import ADDRESS
 from .result import Done, refuse
 
 log = logging.getLogger(__name__)
@@ -21,7 +21,7 @@ MIN_PASSWORD = 10
 
 
 def check_new(email: str, password: str, role: str) -> str:
-    if not ADDRESS.fullmatch(email.strip()):
+    if not is_plain_address(email):
         return Reason("%(address)r is not an email address", address=email)
     if Agent.select().where(Agent.email == email.strip().lower()).exists():
         return Reason("%(address)s already has a login", address=email.strip().lower())
@@ -88,7 +88,7 @@ def reset_password(agent: Agent, password: str, *, actor: Agent) -> Done:
 
 
 def add_address(agent: Agent, email: str, *, actor: Agent) -> Done:
-    if not ADDRESS.fullmatch(email.strip()):
+    if not is_plain_address(email):
         refuse(Reason("%(address)r is not an email address", address=email))
     try:
         with db.atomic():

@@ -3,9 +3,9 @@ customers brought in from a file."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
+from mailer.addresses import is_plain_address
 from mailer.reasons import Reason
 from models import tickets
 from models.base import db
@@ -104,9 +104,6 @@ def restore_mail(customer: Customer, *, actor: Agent, via: str) -> Done:
 
 
 COLUMNS = ("email", "name", "organisation", "tier", "language")
-# One address: a local part and a dotted domain, nothing a mail would never carry (spaces, commas,
-# semicolons, angle brackets, a second @). Any script is fine (李雷@例子.中国).
-ADDRESS = re.compile(r"[^\s@,;<>()\[\]\\\"]{1,64}@[^\s@,;<>()\[\]\\\".]{1,63}(?:\.[^\s@,;<>()\[\]\\\".]{1,63})+")
 LANGUAGES = ("", "en", "zh")
 
 
@@ -128,7 +125,7 @@ def check_import(rows: list[Row], settings) -> list[str]:
     errors, seen = [], {}
     for row in rows:
         address = row.email.strip().lower()
-        if not ADDRESS.fullmatch(address):
+        if not is_plain_address(address):
             errors.append(f"line {row.line}: {row.email!r} is not an email address")
         elif address in seen:
             errors.append(f"line {row.line}: {address} is listed already on line {seen[address]}")

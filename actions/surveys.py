@@ -14,15 +14,16 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import json
 import logging
 from dataclasses import dataclass, field
 
-from peewee import JOIN
+from peewee import JOIN, fn
 
 from mailer import quotes, ratings, tokens
 from models import outbox, tickets
 from models.base import db, utcnow
-from models.tables import Customer, Survey, Ticket
+from models.tables import Customer, Event, Survey, Ticket
 
 from . import notices
 from .result import Done, refuse
@@ -142,34 +143,62 @@ def check_answer(settings, survey: Survey | None, now: dt.datetime | None = None
 
 def answer(settings, survey: Survey, rating: int, *, via: str, comment: str | None = None,
            now: dt.datetime | None = None) -> Done:
-    """Record (or change) the rating, and the comment when one is given. A rating at or below
-    `surveys.alert_at_or_below` alerts the assignee and the team and, configurably, reopens the
-    ticket. Returns the outbox ids to deliver."""
+    """Record (or change) the rating, and the comment when one is given. The first rating at or
+    below `surveys.alert_at_or_below` alerts the assignee and the team and, configurably, reopens
+    the ticket; words beyond a thank-you are mailed to them whatever the rating. Only what is new
+    is recorded and mailed: the same answer sent again (a reload, a replay of the link) changes
+    nothing, a rating flipped low again alerts no one twice, and a survey takes at most
+    MAX_ANSWERS changes, so its public link cannot be made to mail the staff without end.
+    Returns the outbox ids to deliver."""
     now = now or utcnow()
     refuse(check_answer(settings, survey, now))
     if rating not in SCORES:
         refuse("unknown")
     ticket = survey.ticket
+    comment = comment.strip()[:5000] if comment is not None else None
+    words = comment if comment and comment != survey.comment else ""  # what this answer adds
+    if rating == survey.rating and not words:
+        return Done("unchanged", ticket)
+    given = _answers_given(survey)
+    if len(given) >= MAX_ANSWERS:
+        refuse("closed")
+    earlier = [int(json.loads(new)) for action, new in given if action == "survey_rating" and new]
     queued: list[int] = []
     with db.atomic():
         old = survey.rating
         fields = {"rating": rating, "responded_via": via, "responded_at": survey.responded_at or now}
         if comment is not None:
-            fields["comment"] = comment.strip()[:5000]
+            fields["comment"] = comment
         Survey.update(**fields).where(Survey.id == survey.id).execute()
         if old != rating:
             tickets.record(ticket, "survey_rating", f"{old} → {rating}" if old else f"rated {rating} of 5",
                            actor=ticket.customer.email, via=via, old=old, new=rating)
-        if comment:
-            tickets.record(ticket, "survey_comment", comment.strip()[:1000], actor=ticket.customer.email, via=via)
+        if words:
+            tickets.record(ticket, "survey_comment", words[:1000], actor=ticket.customer.email, via=via)
         threshold = settings.surveys.alert_at_or_below
-        if rating <= threshold and (old is None or old > threshold):
-            queued = _low_rating(settings, survey, ticket, rating, comment or survey.comment)
-        elif rating > threshold and comment and not quotes.is_sign_off(comment):
-            # "4 - but the printer still fails", "Good, but how do I export my data?": words
-            # beyond a thank-you go to the people on the ticket, whatever the rating.
-            queued = _tell_agents(settings, ticket, rating, comment, low=False)
+        if rating <= threshold and all(given > threshold for given in earlier):
+            queued = _low_rating(settings, survey, ticket, rating, words or survey.comment)
+        elif words and not quotes.is_sign_off(words):
+            # "4 - but the printer still fails", "Good, but how do I export my data?", or what a
+            # client adds to a low rating: words beyond a thank-you go to the people on the ticket.
+            queued = _tell_agents(settings, ticket, rating, words, low=rating <= threshold)
     return Done("survey_rating", ticket, tuple(queued))
+
+
+# Ratings and comments one survey takes: enough for a client to change their mind, not a way to
+# mail the staff in a loop (Zendesk limits how often a rating can change, too).
+MAX_ANSWERS = 10
+
+
+def _answers_given(survey: Survey) -> list[tuple[str, str | None]]:
+    """The ratings and comments this survey was given, (action, new) from its ticket's log since
+    it was sent."""
+    if survey.rating is None:
+        return []
+    sent = Event.select(fn.MAX(Event.id)).where((Event.ticket == survey.ticket_id) & (Event.action == "survey_sent"))
+    return list(Event.select(Event.action, Event.new).where(
+        (Event.ticket == survey.ticket_id) & Event.action.in_(("survey_rating", "survey_comment"))
+        & (Event.id > fn.COALESCE(sent, 0))).tuples())
 
 
 def add_comment(settings, survey: Survey, text: str, now: dt.datetime | None = None) -> Done:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import secrets
 
 from mailer import compose
+from mailer.addresses import is_plain_address
 from mailer.notify import message_id_domain, reply_address
 from mailer.reasons import Reason
 from models import attachments as attachment_store
@@ -112,9 +113,9 @@ def set_category(ticket: Ticket, category: str, *, settings, actor: Agent, via: 
 
 
 def check_collaborator(ticket: Ticket, address: str, settings) -> str:
+    if not is_plain_address(address):
+        return Reason("%(address)r is not an email address", address=address.strip())
     address = address.strip().lower()
-    if "@" not in address or " " in address:
-        return Reason("%(address)r is not an email address", address=address)
     if settings.mailbox_for(address) is not None:
         return Reason("%(address)s is one of our own mailboxes", address=address)
     if address == ticket.customer.email:

@@ -6,6 +6,7 @@ undone first."""
 from __future__ import annotations
 
 import re
+import unicodedata
 from email.utils import getaddresses
 
 from . import charsets
@@ -14,6 +15,9 @@ from .charsets import ENCODED_WORD, decode_words
 MAX_ADDRESS = 254  # RFC 5321's limit, and the column's
 ADDRESS_LIMIT = 64 * 1024  # characters of To/Cc/From… given to getaddresses (~0.5 s per MB)
 MAX_ADDRESSES = 1000  # nobody answers a thousand people
+# One address: a local part and a dotted domain, nothing a mail would never carry (spaces, commas,
+# semicolons, angle brackets, a second @). Any script is fine (李雷@例子.中国).
+ADDRESS = re.compile(r"[^\s@,;<>()\[\]\\\"]{1,64}@[^\s@,;<>()\[\]\\\".]{1,63}(?:\.[^\s@,;<>()\[\]\\\".]{1,63})+")
 COMMENT_SPECIALS = re.compile(r'\\.|["()]', re.S)
 # RFC 5322 §2.2.3 unfolding: a line break before white space is no part of the value (a folded
 # file name; a CR inside a comment ends getaddresses' comment reading and loses the address).
@@ -52,9 +56,26 @@ def addresses(values: list) -> list[tuple[str, str]]:
     for name, address in split_addresses(values):
         # Keep a mailbox without a domain ("no_host", "MAILER-DAEMON"): it is what the header says;
         # the pipeline refuses it as a sender it cannot answer.
-        if address and " " not in address.strip() and len(address.strip()) <= MAX_ADDRESS:
-            result.append((one_line(decode_words(name))[:255], address.strip().lower()))
+        address = kept_address(address)
+        if address and len(address) <= MAX_ADDRESS:
+            result.append((one_line(decode_words(name))[:255], address))
     return result
+
+
+def kept_address(address: str) -> str:
+    """An address as it is kept and compared: lower case, without the invisible format
+    characters no real mailbox holds (a bidi override makes `billing\u202emoc.elpmaxe@x` read as
+    an address of ours on every page; a zero-width space makes a stranger look like a known
+    client); "" when it holds white space or a control character, which no address does."""
+    address = address.strip()
+    if not address.isprintable():  # str.isprintable: no Other (Cc, Cf…) or Separator but " "
+        address = "".join(c for c in address if unicodedata.category(c) != "Cf")
+    return address.lower() if address.isprintable() and " " not in address else ""
+
+
+def is_plain_address(address: str) -> bool:
+    """One address as a person types it (an agent, a collaborator, a customer file's row)."""
+    return ADDRESS.fullmatch(address) is not None and kept_address(address) == address.strip().lower()
 
 
 def split_addresses(values: list) -> list[tuple[str, str]]:

@@ -99,6 +99,12 @@ def test_collaborators(cast, settings):
     for address, reason in (("support@example.com", "our own mailboxes"),
                             ("alice@client.example", "customer"), ("not an address", "not an email")):
         assert reason in act.check_collaborator(ticket, address, settings)
+    # What an agent types is one address, or refused: never two (a reply's Cc would name both
+    # while its envelope went to one), a header, an angle address or an invisible character.
+    for typed in ("carol@client.example,eve@attacker.example", "dave@client.example\tBcc:eve@attacker.example",
+                  "<eve@attacker.example>", "a@b@client.example", "frank@client.example\u2028bcc:eve@attacker.example",
+                  "ca\u200brol@client.example", "erin@client.example>\r\nRCPT TO:<eve@attacker.example"):
+        assert "not an email" in act.check_collaborator(ticket, typed, settings), typed
     act.remove_collaborator(ticket, "carol@client.example", actor=cast["bob"], via="email")
     assert Participant.select().count() == 0
     assert [c[:2] for c in changes("collaborator_added") + changes("collaborator_removed")] == [

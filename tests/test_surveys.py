@@ -206,6 +206,32 @@ def test_a_low_rating_alerts_the_assignee_and_the_team_and_reopens_the_ticket(de
     assert len([d for d in desk.sink.to("agnes@example.com") if "Low satisfaction" in str(d[1]["Subject"])]) == 1
 
 
+def test_a_survey_link_replayed_or_flipped_mails_the_staff_only_what_is_new(desk):
+    """Anyone holding the link (the client, whoever they forwarded it to) can post it again and
+    again: the same answer changes nothing, a rating flipped low again alerts no one twice, and
+    the survey takes a bounded number of changes."""
+    survey, mail = resolved_and_surveyed(desk)
+
+    def staff_mail(words):
+        return len([d for d in desk.sink.to("agnes@example.com") if words in str(d[1]["Subject"])])
+
+    status, page = fetch(links(mail)[1], data={"comment": "The export still fails."})
+    comment_url = urllib.parse.urljoin(links(mail)[1], re.search(r'<form method="post" action="([^"]+)"', page).group(1))
+    for _ in range(3):  # a reload, a replay
+        fetch(comment_url, data={"comment": "The export still fails."})
+    fetch(links(mail)[5], data={})
+    fetch(links(mail)[1], data={})
+    desk.settle()
+    assert staff_mail("Low satisfaction") == 1
+    assert Event.select().where(Event.action == "survey_comment").count() == 1
+    fetch(comment_url, data={"comment": "And the invoice is wrong too."})  # something new, on a low rating
+    desk.settle()
+    assert staff_mail("Low satisfaction") + staff_mail("Satisfaction comment") == 2
+    for n in range(20):
+        fetch(comment_url, data={"comment": f"again {n}"})
+    assert Event.select().where(Event.action.in_(("survey_rating", "survey_comment"))).count() <= 10
+
+
 def test_one_click_unsubscribe_stops_surveys_and_the_cool_down_skips_a_second_one(desk):
     survey, mail = resolved_and_surveyed(desk)
     unsubscribe = mail["List-Unsubscribe"].strip("<>")

@@ -277,3 +277,17 @@ def test_bidi_and_control_characters_never_reach_subjects_and_names(settings):
     ticket = ingest(settings, raw).ticket
     assert ticket.subject == "Invoice [31m fdp.exe"
     assert ticket.customer.name == "Alice"
+
+
+def test_invisible_characters_never_reach_addresses(settings):
+    """A bidi override in an address would show `billing\u202emoc.elpmaxe@client.example` as an
+    address of our own domain on every page; a zero-width space would make a stranger look like a
+    known client. No mailbox holds them: they are dropped, and white space makes no address."""
+    from tests.conftest import ingest
+
+    raw = ("From: Billing <billing\u202emoc.elpmaxe@client.example>\r\nTo: support@example.com\r\n"
+           "Cc: carol\u2066\u200b@client.example, dave\u00a0@client.example\r\n"
+           "Subject: Invoice\r\nMessage-ID: <bidi-address@client.example>\r\n\r\nhello\r\n").encode()
+    ticket = ingest(settings, raw).ticket
+    assert ticket.customer.email == "billingmoc.elpmaxe@client.example"
+    assert [p.customer.email for p in ticket.participants] == ["carol@client.example"]

@@ -43,6 +43,9 @@ def create_app(settings: configuration.Settings | None = None, testing: bool = F
         PERMANENT_SESSION_LIFETIME=dt.timedelta(minutes=settings.web.session_idle_minutes),
         TESTING=testing,
         MAX_CONTENT_LENGTH=settings.smtp.max_message_bytes,  # a reply's attachments: the mail limit
+        # A form's token lives as long as the session it is tied to, which ends on its own when
+        # unused: an agent who writes a long reply for over an hour must not lose it to a 400.
+        WTF_CSRF_TIME_LIMIT=None,
     )
     app.url_map.converters["int"] = RowNumberConverter  # /tickets/<int:number>: never past a column's range
     csrf.init_app(app)

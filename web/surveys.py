@@ -20,6 +20,7 @@ from models.tables import Customer, Survey
 from workers.outgoing import enqueue_deliveries
 
 from . import csrf
+from .text import row_number
 
 bp = Blueprint("surveys", __name__)
 csrf.exempt(bp)
@@ -95,7 +96,8 @@ def _comment_token(survey: Survey) -> str:
 
 
 def _int(value) -> int | None:
-    return int(value) if value and value.isdigit() and 1 <= int(value) <= 5 else None
+    number = row_number(value)  # ASCII digits only: "²" and "٣" are digits to str.isdigit
+    return number if number is not None and 1 <= number <= 5 else None
 
 
 def _page(state: str, language: str, status: int = 200, **context):
