@@ -163,8 +163,8 @@ def answer_from_agent(settings, ticket, agent, mail, *, reply_text: str, inbound
     body, pasted = _pasted_images("" if quotes.is_sign_off(parsed.text) else parsed.text.strip(), mail.attachments)
     attachments = [a for a in mail.attachments if not a.inline] + pasted
     forwarded = bool(quotes.FORWARD_SUBJECT.match(mail.subject)) or quotes.is_forward(mail.text)
-    errors = parsed.errors + [error for command in parsed.commands
-                              if (error := _check_command(settings, ticket, agent, command))]
+    errors = parsed.errors + commands.in_subject(mail.subject, ticket.subject) + [
+        error for command in parsed.commands if (error := _check_command(settings, ticket, agent, command))]
     refusal = "command_refused"
     if not errors and not parsed.commands and not body and not (attachments and not forwarded):
         errors, refusal = [NOTHING_FOUND], "nothing_sent"

@@ -24,7 +24,13 @@ ALIASES = {
 # Characters an HTML editor leaves unseen before a typed "#close" (zero-width spaces and joiners,
 # a byte-order mark, direction marks).
 INVISIBLE = re.compile("[\u200b-\u200f\u2060\ufeff\u202a-\u202e]")
-LINE = re.compile(r"[#＃](\S+)(?:[ \t\u3000]+(.*))?")  # matched in full, on a stripped line
+# What an editor puts around a line typed as "#note": a bullet, bold or italic marks ("*#note*" is
+# how a bold line reads in the text part Gmail and Thunderbird write).
+DECORATION = re.compile(r"^[*_~•·▪◦‣\-–—]+\s*|\s*[*_~]+$")
+COMMAND_LIKE = re.compile(r"[#＃]")  # a top line that begins so is a command, or an error: never client text
+# "#note", "# note", "＃　备注" (a Chinese IME's full-width space): matched in full, on a stripped line.
+LINE = re.compile(r"[#＃]\s*([^\s#＃]+)(?:\s+(.*))?")
+SUBJECT_COMMAND = re.compile(r"[#＃]\s*([^\W\d_]\w*)")
 
 
 @dataclass(frozen=True)
@@ -49,11 +55,17 @@ def parse(text: str) -> Parsed:
     lines = text.replace("\r\n", "\n").split("\n")
     index = 0
     while index < len(lines):
-        line = INVISIBLE.sub("", lines[index]).strip()
+        line = _command_line(lines[index])
         if not line:
             index += 1
             continue
         found = LINE.fullmatch(line)
+        if not found and COMMAND_LIKE.match(line):
+            result.errors.append(Reason("%(line)r: a line beginning with # at the top of your mail must be a "
+                                        "command (known: %(known)s)", line=line[:80],
+                                        known=", ".join("#" + c for c in COMMANDS)))
+            index += 1
+            continue
         if not found:
             break
         word, argument = found.group(1), (found.group(2) or "").strip()
@@ -72,13 +84,34 @@ def parse(text: str) -> Parsed:
         index += 1
     result.text = "\n".join(lines[index:]).strip("\n")
     for line in lines[index:]:  # a command written below the text: "#note" there must not send it
-        found = LINE.fullmatch(INVISIBLE.sub("", line).strip())
+        found = LINE.fullmatch(_command_line(line))
         name = ALIASES.get(found.group(1), found.group(1).lower()) if found else ""
         if name in COMMANDS and COMMANDS[name] == bool((found.group(2) or "").strip()):  # a command as written
             result.errors.append(Reason("#%(word)s is below your text: commands go on the first lines, above "
                                         "it; nothing was applied or sent", word=found.group(1)))
             break  # one says it: a mail of thousands of them makes one error, not thousands
     return result
+
+
+def in_subject(subject: str, ticket_subject: str) -> list[str]:
+    """An error when the agent wrote a command into the subject ("Re: [#12] Refund #note"), not
+    on the first lines: a note there would otherwise go to the client as a reply. The ticket's
+    own subject ("Re: [#12] The #close button fails") is the client's words, not a command."""
+    for found in SUBJECT_COMMAND.finditer(subject):
+        word = found.group(1)
+        if ALIASES.get(word, word.lower()) in COMMANDS and not re.search(
+                rf"[#＃]\s*{re.escape(word)}(?!\w)", ticket_subject, re.IGNORECASE):
+            return [Reason("#%(word)s is in the subject: commands go on the first lines of the mail; nothing was "
+                           "applied or sent", word=word)]
+    return []
+
+
+def _command_line(line: str) -> str:
+    """The line as a command is read: without invisible characters, and without its decoration
+    when a "#" stands inside it (a "--" or "***" line stays what it is)."""
+    line = INVISIBLE.sub("", line).strip()
+    undecorated = DECORATION.sub("", line)
+    return undecorated if COMMAND_LIKE.match(undecorated) else line
 
 
 def _example(name: str) -> str:

@@ -33,6 +33,28 @@ def test_a_wrong_command_is_an_error_and_nothing_of_it_is_kept(line, error):
     assert parsed.commands == [] and error in parsed.errors[0] and parsed.text == "Hello"
 
 
+@pytest.mark.parametrize("line", ["# note", "＃\u3000备注", "＃\xa0备注", "*#note*", "**#note**", "• #note", "- #note",
+                                  "\u200b#note"])
+def test_a_note_however_an_editor_dresses_it_is_a_note(line):
+    """A space after the sign (a Chinese IME's full-width one, an HTML editor's &nbsp;), bold
+    marks, a bullet: still the command, or the note goes to the client as a reply."""
+    parsed = commands.parse(line + "\nLegacy plan: do not offer the refund.")
+    assert parsed.is_note and parsed.text == "Legacy plan: do not offer the refund." and not parsed.errors
+
+
+@pytest.mark.parametrize("line", ["#", "##note", "# "])
+def test_a_top_line_beginning_with_the_sign_is_a_command_or_an_error_never_text(line):
+    parsed = commands.parse(line + "\nLegacy plan: do not offer the refund.")
+    assert parsed.errors and not parsed.commands
+
+
+def test_a_command_in_the_subject_is_an_error_unless_the_ticket_is_named_so():
+    assert "in the subject" in commands.in_subject("Re: [#12] Refund #note", "Refund")[0]
+    assert "in the subject" in commands.in_subject("Re: [#12] 退款 ＃备注", "退款")[0]
+    assert commands.in_subject("Re: [#12] The #close button fails", "The #close button fails") == []
+    assert commands.in_subject("Re: [#12] Refund", "Refund") == []
+
+
 def test_a_note_command_marks_the_mail_internal():
     assert commands.parse("#note\nCalled the customer.").is_note
     assert not commands.parse("Text first\n#note").is_note

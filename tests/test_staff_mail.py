@@ -305,6 +305,25 @@ def test_a_note_command_below_the_text_sends_nothing_to_the_client_and_tells_the
     assert "#note is below your text" in text_of(parsed(Outbox.get(Outbox.kind == "command_error")))
 
 
+@pytest.mark.parametrize("text", ["# note\nLegacy plan: no refund.", "＃\u3000备注\nLegacy plan: no refund."])
+def test_a_note_typed_with_a_space_after_the_sign_never_reaches_the_client(settings, staff, text):
+    ctx = answer(settings, notice_to("agnes@example.com"), "agnes@example.com", text)
+    assert ctx.outcome == "added"
+    assert Outbox.select().where(Outbox.kind == "agent_reply").count() == 0
+
+
+def test_a_command_in_the_subject_sends_nothing_and_tells_the_agent(settings, staff):
+    notice = notice_to("agnes@example.com")
+    original = parsed(notice)
+    raw = (f"From: Agent <agnes@example.com>\r\nTo: {original['Reply-To']}\r\nSubject: Re: {original['Subject']} #note"
+           f"\r\nMessage-ID: <subject-note@example.com>\r\nIn-Reply-To: {original['Message-ID']}\r\n\r\n"
+           f"Legacy plan: no refund.\r\n").encode()
+    ctx = ingest(settings, raw, rcpt=(original["Reply-To"].addresses[0].addr_spec,))
+    assert ctx.outcome == "refused"
+    assert Outbox.select().where(Outbox.kind == "agent_reply").count() == 0
+    assert "in the subject" in text_of(parsed(Outbox.get(Outbox.kind == "command_error")))
+
+
 S = "Example Support <support@example.com>"
 AGENT = "Agnes Smith <agnes@example.com>"
 
