@@ -158,10 +158,12 @@ def answer_from_agent(settings, ticket, agent, mail, *, reply_text: str, inbound
     ticket = staff.surviving(ticket)
     names = _names(agent)
     notice_header = (ticket.mailbox.address, *names[2:])  # the notice's From, and its To: one of the agent's
-    text = quotes.tidy(quotes.drop_named_signature(_their_text(mail.text, reply_text, notice_header), names))
+    text = quotes.tidy(quotes.drop_named_signature(_their_text(quotes.without_pgp_armour(mail.text),
+                                                               quotes.without_pgp_armour(reply_text), notice_header),
+                                                   names))
     parsed = commands.parse(text)
     body, pasted = _pasted_images("" if quotes.is_sign_off(parsed.text) else parsed.text.strip(), mail.attachments)
-    attachments = [a for a in mail.attachments if not a.inline] + pasted
+    attachments = [a for a in mail.attachments if not a.inline and not _wrapping(a)] + pasted
     forwarded = bool(quotes.FORWARD_SUBJECT.match(mail.subject)) or quotes.is_forward(mail.text)
     errors = parsed.errors + commands.in_subject(mail.subject, ticket.subject) + [
         error for command in parsed.commands if (error := _check_command(settings, ticket, agent, command))]
@@ -186,6 +188,23 @@ def answer_from_agent(settings, ticket, agent, mail, *, reply_text: str, inbound
         for command in parsed.commands:
             queued += _apply_command(settings, ticket, agent, command)
     return Done(done.outcome, ticket, tuple(queued))
+
+
+# What an agent's mail client puts around or beside their mail, which is no file of theirs for the
+# client: signatures and keys (a certificate names the agent's own address), opaque S/MIME (the
+# whole mail inside, the quoted notice with it), Outlook's winmail.dat, and attached mails
+# (Outlook's "Attach original message" puts our notice, with the agent's reply address, in one).
+# They stay in the stored mail; the client gets the text and the files the agent attached.
+WRAPPING_TYPES = frozenset({
+    "application/pkcs7-signature", "application/x-pkcs7-signature", "application/pkcs7-mime",
+    "application/x-pkcs7-mime", "application/pgp-signature", "application/pgp-keys", "application/pgp-encrypted",
+    "application/ms-tnef", "application/vnd.ms-tnef", "message/rfc822", "message/global", "message/partial",
+})
+
+
+def _wrapping(attachment) -> bool:
+    return attachment.content_type in WRAPPING_TYPES or attachment.filename.lower() in (
+        "smime.p7s", "smime.p7m", "winmail.dat", "signature.asc")
 
 
 # Where a mail client's plain text shows an image pasted into the HTML: Outlook's "[cid:image001.png@01DB…]",

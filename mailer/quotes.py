@@ -640,3 +640,24 @@ def tidy(text: str) -> str:
     lines = [line.rstrip() for line in text.replace("\r\n", "\n").split("\n")]
     kept = [line for i, line in enumerate(lines) if line or (i and lines[i - 1])]
     return "\n".join(kept).strip("\n")
+
+
+PGP_SIGNED = re.compile(r"-----BEGIN PGP SIGNED MESSAGE-----\n(?:[A-Za-z]+: [^\n]*\n)*\n")
+
+
+def without_pgp_armour(text: str) -> str:
+    """Inline-signed text (RFC 4880 §7) as the writer wrote it: without the armour lines and the
+    signature block, its dash-escaped lines ("- --") restored."""
+    if "-----BEGIN PGP SIGNED MESSAGE-----" not in text:
+        return text
+    text = text.replace("\r\n", "\n")
+    start = PGP_SIGNED.search(text)
+    if start is None:
+        return text
+    signed, _, rest = text[start.end():].partition("-----BEGIN PGP SIGNATURE-----")
+    end = rest.find("-----END PGP SIGNATURE-----")  # str.find: linear, whatever the mail holds
+    after = rest.find("\n", end) if end >= 0 else -1
+    rest = rest[after:] if after >= 0 else ""
+    signed = "\n".join(line[2:] if line.startswith("- ") else line for line in signed.split("\n"))
+    return text[:start.start()] + signed.rstrip("\n") + rest
+

@@ -396,6 +396,36 @@ def test_a_note_by_mail_keeps_its_attachment_even_alone(settings, staff, text):
     assert Outbox.select().where(Outbox.kind == "agent_reply").count() == 0
 
 
+def test_what_the_agents_mail_client_wraps_around_an_answer_never_reaches_the_client(settings, staff):
+    """Outlook's "Attach original message" (our notice, with the agent's reply address), a
+    detached S/MIME signature (a certificate naming the agent), winmail.dat: the client gets the
+    text and the file the agent attached, nothing else."""
+    notice = parsed(notice_to("agnes@example.com"))
+    parts = [("application/pdf", "invoice.pdf", "attachment", "%PDF-1.4 the invoice"),
+             ("application/pkcs7-signature", "smime.p7s", "attachment", "MIIGcert"),
+             ("application/ms-tnef", "winmail.dat", "attachment", "TNEF"),
+             ("message/rfc822", "", "attachment", f"From: {notice['From']}\r\nReply-To: {notice['Reply-To']}\r\n"
+                                                   f"Subject: {notice['Subject']}\r\n\r\n{text_of(notice)}")]
+    raw = (f"From: Agnes Smith <agnes@example.com>\r\nTo: {notice['Reply-To']}\r\nSubject: RE: {notice['Subject']}\r\n"
+           f"Message-ID: <wrapped@example.com>\r\nContent-Type: multipart/mixed; boundary=m\r\n\r\n"
+           f"--m\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nHere is your corrected invoice.\r\n"
+           + "".join(f"--m\r\nContent-Type: {ctype}\r\nContent-Disposition: {disposition}"
+                     f"{'; filename=' + name if name else ''}\r\n\r\n{data}\r\n" for ctype, name, disposition, data in parts)
+           + "--m--\r\n").encode()
+    assert ingest(settings, raw, rcpt=(notice["Reply-To"].addresses[0].addr_spec,)).outcome == "relayed"
+    mail = parsed(Outbox.get(Outbox.kind == "agent_reply"))
+    assert [p.get_filename() for p in mail.iter_attachments()] == ["invoice.pdf"]
+    assert notice["Reply-To"].addresses[0].addr_spec.encode() not in bytes(Outbox.get(Outbox.kind == "agent_reply").raw)
+
+
+def test_an_inline_pgp_signed_answer_reaches_the_client_as_the_agent_wrote_it(settings, staff):
+    text = ("-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA256\n\nYour account is unlocked.\n- -- \nAgnes\n"
+            "-----BEGIN PGP SIGNATURE-----\n\niQEzBAEBCAAdFiEE\n=abcd\n-----END PGP SIGNATURE-----")
+    answer(settings, notice_to("agnes@example.com"), "agnes@example.com", text)
+    sent = text_of(parsed(Outbox.get(Outbox.kind == "agent_reply")))
+    assert "Your account is unlocked." in sent and "PGP" not in sent and "iQEz" not in sent
+
+
 def test_two_screenshots_gmail_names_alike_both_reach_the_client(settings, staff):
     import base64
 
