@@ -61,26 +61,33 @@ RANK = {"delivered": 0, "delayed": 1, "temporary": 2, "permanent": 3}  # what on
 Bounce = Report  # what the pipeline holds as ctx.bounce: any report, a bounce or not
 
 
-def detect(mail) -> Bounce | None:
+def detect(mail, null_sender: bool = False) -> Bounce | None:
     """What a mail system reports about mail we sent (see the kinds above), or None for any
-    other mail. Never raises: on mail it cannot read it says what it could find, or None."""
+    other mail. `null_sender`: its envelope sender was <> (RFC 5321 §4.5.5: every notice's).
+    Never raises: on mail it cannot read it says what it could find, or None."""
     if mail.headers is None:
         return None
     try:
-        return _detect(mail)
+        return _detect(mail, null_sender)
     except Exception:  # our own error, on mail the parser let through: visible, not fatal
         log.error("%s bounce detection failed", mail.message_id, exc_info=True)
         return None
 
 
-def _detect(mail) -> Bounce | None:
+def _detect(mail, null_sender: bool) -> Bounce | None:
     report = reports.read(mail)
     if report is not None:
         return report
-    machine = _is_machine(mail)
-    if not machine and FORWARDED.match(mail.subject):
-        return None  # a person forwarding a notice, or answering one
+    mail_system = null_sender or _is_mail_system(mail)
+    if not mail_system and FORWARDED.match(mail.subject):
+        return None  # a person (or a program) forwarding a notice, or answering about one
+    machine = mail_system or _is_machine(mail)
     reason = _why(mail)
+    if not reason and not machine:
+        # A person's mail, whatever it attaches or pastes ("Undeliverable mail to our customers
+        # since yesterday" with a bounce attached as evidence): a ticket. Notices come from mail
+        # systems and programs (the null sender, a daemon, a list manager, a no-reply address).
+        return None
     could_be = bool(reason) or _could_be_report(mail)
     if not could_be and not machine:
         return None  # ordinary mail skips the notice reader and flufl.bounce's 17 detectors (~2 ms)
@@ -148,14 +155,18 @@ def _is_mail_system(mail) -> bool:
                 or mail.header("Return-Path").strip() == "<>")
 
 
+def _is_automatic(mail) -> bool:
+    auto = mail.header("Auto-Submitted").strip().lower()
+    return bool(auto and auto != "no")
+
+
 def _is_machine(mail) -> bool:
     """Written by a program: a mail system, or a sender that says it is one (a daemon's display
     name, a no-reply or list-manager address, Auto-Submitted). Such a sender's notice is a bounce
     when it follows a known format (a subject alone is not enough: a shop's no-reply may say
     "could not be delivered" of a parcel)."""
-    auto = mail.header("Auto-Submitted").strip().lower()
     return bool(_is_mail_system(mail) or MACHINE_LOCAL.search(mail.from_address.split("@")[0])
-                or MACHINE_NAMES.match(mail.from_name) or (auto and auto != "no") or mail.header("X-MLServer"))
+                or MACHINE_NAMES.match(mail.from_name) or _is_automatic(mail) or mail.header("X-MLServer"))
 
 
 def _could_be_report(mail) -> bool:
@@ -179,7 +190,7 @@ def _dsn_verdicts(msg) -> dict[str, str]:
     """Each recipient of the delivery-status parts (RFC 3464 §2.3) and what happened to it:
     permanent, temporary (failed with a 4.x.x Status), delayed, or delivered."""
     verdicts: dict[str, str] = {}
-    for part in msg.walk():
+    for part in reports.own_parts(msg):  # not those of a mail it returns, or a person attached
         if part.get_content_type() not in DSN_TYPES:
             continue
         for block in _blocks(part):
@@ -250,7 +261,7 @@ def _original_ids(mail) -> list[str]:
     lines of the text) and of a DSN's X-Original-Message-ID."""
     returned = reports.returned_headers(mail.headers) or {}
     ids = MSGID.findall(" ".join(returned.get("message-id", []))[:1000])
-    for part in mail.headers.walk():
+    for part in reports.own_parts(mail.headers):
         if part.get_content_type() in DSN_TYPES:
             ids += [found for block in _blocks(part) for value in block.get("x-original-message-id", [])
                     for found in MSGID.findall(value)]

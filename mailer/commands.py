@@ -26,7 +26,7 @@ ALIASES = {
 INVISIBLE = re.compile("[\u200b-\u200f\u2060\ufeff\u202a-\u202e]")
 # What an editor puts around a line typed as "#note": a bullet, bold or italic marks ("*#note*" is
 # how a bold line reads in the text part Gmail and Thunderbird write).
-DECORATION = re.compile(r"^[*_~•·▪◦‣\-–—]+\s*|\s*[*_~]+$")
+BULLET = re.compile(r"[*_~•·▪◦‣\-–—]+\s*")  # matched at the start only: one position, linear time
 COMMAND_LIKE = re.compile(r"[#＃]")  # a top line that begins so is a command, or an error: never client text
 # "#note", "# note", "＃　备注" (a Chinese IME's full-width space): matched in full, on a stripped line.
 LINE = re.compile(r"[#＃]\s*([^\s#＃]+)(?:\s+(.*))?")
@@ -110,7 +110,8 @@ def _command_line(line: str) -> str:
     """The line as a command is read: without invisible characters, and without its decoration
     when a "#" stands inside it (a "--" or "***" line stays what it is)."""
     line = INVISIBLE.sub("", line).strip()
-    undecorated = DECORATION.sub("", line)
+    found = BULLET.match(line)
+    undecorated = line[found.end():].rstrip("*_~").rstrip() if found else line.rstrip("*_~").rstrip()
     return undecorated if COMMAND_LIKE.match(undecorated) else line
 
 

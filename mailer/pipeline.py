@@ -110,7 +110,7 @@ def classify_mail(ctx: Context) -> None:
     reason = "" if relayed else classify.loop_reason(ctx.mail, ours)
     if reason:
         raise Discard("loop", reason)
-    ctx.bounce = bounces.detect(ctx.mail)
+    ctx.bounce = bounces.detect(ctx.mail, null_sender=ctx.row.mail_from == inbound.NULL_SENDER)
     if ctx.bounce is None:
         if relayed is not None:  # its writer is the sender: the customer, and the one answered
             log.info("%s relayed by %s for %s", ctx.mail.message_id, ctx.mail.from_address, relayed[1])

@@ -18,6 +18,9 @@ from .parsing import ParsedMail
 # "auth-failure" (RFC 6591) reports a forgery of our domain: neither is anyone's complaint.
 COMPLAINT_TYPES = {"abuse", "fraud", "virus", "other", "opt-out", "unsubscribe", ""}
 JMRP_SUBJECT = re.compile(r"^complaint about message from ", re.I)  # Microsoft's Junk Mail Reporting Program
+# Who sends JMRP reports: a client's "Complaint about message from your agent" with our reply
+# attached as evidence is their complaint to us, a ticket, not a spam report.
+JMRP_SENDERS = re.compile(r"@(?:[\w-]+\.)*(?:hotmail|outlook|live|msn|microsoft)\.com$", re.I)
 ADDRESS = re.compile(r"[^\s<>;,\"()\[\]]+@[^\s<>;,\"()\[\]]+")
 MSGID = re.compile(r"<[^<>\s]{1,250}>")
 RETURNED = ("message/rfc822", "text/rfc822-headers", "message/rfc822-headers")
@@ -56,7 +59,7 @@ def feedback(mail: ParsedMail) -> Report | None:
     msg = mail.headers
     fields = _fields(msg, "message/feedback-report")
     is_arf = fields is not None or _report_type(msg) == "feedback-report"
-    if not is_arf and not JMRP_SUBJECT.match(mail.subject):
+    if not is_arf and not (JMRP_SUBJECT.match(mail.subject) and JMRP_SENDERS.search(mail.from_address)):
         return None
     returned = returned_headers(msg)
     if not is_arf and not returned:
@@ -134,7 +137,7 @@ def ses(mail: ParsedMail) -> Report | None:
     return None
 
 
-def _parts(msg):
+def own_parts(msg):
     """The parts of the report itself, not of the message it returns (a bounce of our own read
     receipt is a bounce, not a receipt)."""
     stack = [msg]
@@ -164,7 +167,7 @@ def _report_type(msg) -> str:
 
 def _fields(msg, ctype: str) -> dict[str, list[str]] | None:
     """The fields of the first `ctype` part (lower-case names, every value), or None."""
-    for part in _parts(msg):
+    for part in own_parts(msg):
         if part.get_content_type() != ctype:
             continue
         payload = payload_of(part)
@@ -182,7 +185,7 @@ def _fields(msg, ctype: str) -> dict[str, list[str]] | None:
 
 def returned_headers(msg):
     """The header fields of the returned message (message/rfc822) or headers (text/rfc822-headers)."""
-    for part in _parts(msg):
+    for part in own_parts(msg):
         ctype = part.get_content_type()
         if ctype not in RETURNED:
             continue

@@ -60,6 +60,21 @@ def test_auto_reply_on_a_pending_ticket_changes_nothing(settings):
     assert Event.select().where(Event.action == "auto_reply").count() == 1
 
 
+def test_exchanges_no_auto_reply_request_on_a_persons_mail_opens_a_ticket_without_an_acknowledgement(settings):
+    """Exchange stamps X-Auto-Response-Suppress on mail people write: a request that no
+    auto-reply answer it, not a sign of a robot. The question opens a ticket (unacknowledged, as
+    asked), and the same header on a reply reopens a resolved ticket."""
+    raw = (b"From: Bob Stone <bob@client.example>\r\nTo: support@example.com\r\nSubject: Urgent: export broken\r\n"
+           b"Message-ID: <xars-1@client.example>\r\nX-Auto-Response-Suppress: DR, RN, NRN, OOF, AutoReply\r\n\r\n"
+           b"The export fails for every user.\r\n")
+    ctx = ingest(settings, raw)
+    assert ctx.outcome == "new_ticket" and not ctx.automatic
+    assert Outbox.select().where(Outbox.kind == "acknowledgement").count() == 0
+    tickets.set_status(ctx.ticket, "resolved", actor="agent@example.com", via="web")
+    again = ingest(settings, raw.replace(b"xars-1", b"xars-2").replace(b"Subject: ", b"Subject: Re: [#1] "))
+    assert again.outcome == "added" and Ticket.get().status == "open"
+
+
 def test_permanent_bounce_marks_the_customer_and_the_ticket_but_makes_no_ticket(settings):
     ingest(settings, "new_question.eml")
     ack_id = Outbox.get().message_id

@@ -120,6 +120,39 @@ def test_inspect_says_bounce_complaint_or_automatic_mail(name):
         assert result["bounce"]["permanent"] == []  # a delay, a success or a complaint marks nobody for good
 
 
+def _attached(report: bytes, sender: str, subject: str) -> bytes:
+    return (f"From: {sender}\r\nTo: support@example.com\r\nSubject: {subject}\r\n"
+            f"Message-ID: <{abs(hash((sender, subject)))}@client.example>\r\nMIME-Version: 1.0\r\n"
+            "Content-Type: multipart/mixed; boundary=m\r\n\r\n--m\r\nContent-Type: text/plain\r\n\r\n"
+            "Our customers get this since yesterday, please help.\r\n--m\r\nContent-Type: message/rfc822\r\n"
+            "Content-Disposition: attachment; filename=bounce.eml\r\n\r\n").encode() + report + b"\r\n--m--\r\n"
+
+
+@pytest.mark.parametrize(("sender", "subject"), [
+    ("Alice <alice@client.example>", "Undeliverable mail to our customers since yesterday"),
+    ("Alice <alice@client.example>", "退信了，请帮忙"),
+    ("Mary Taylor <mtaylor@client.example>", "Question"),  # an address that begins like a mail server's
+    ("Smtp Admin <smtpadmin@client.example>", "Returned mail"),
+    ("Alice <alice@client.example>", "Complaint about message from your agent Agnes"),  # not Microsoft's JMRP
+])
+def test_a_persons_mail_that_attaches_a_bounce_or_our_mail_is_a_ticket(settings, sender, subject):
+    raw = _attached(read("postfix_standard.eml", "<our-reply@example.com>"), sender, subject)
+    assert bounces.detect(parsing.parse(raw)) is None
+    assert ingest(settings, raw).outcome == "new_ticket"
+
+
+def test_an_it_admin_answering_with_a_bounce_line_quoted_joins_the_ticket(settings):
+    ticket = ingest(settings, b"From: alice@client.example\r\nTo: support@example.com\r\nSubject: Mail to you fails\r\n"
+                              b"Message-ID: <q1@client.example>\r\n\r\nOur mail to you bounces.\r\n").ticket
+    raw = (b"From: System Administrator <it-admin@client.example>\r\nTo: support@example.com\r\n"
+           b"Cc: alice@client.example\r\nSubject: Re: [#1] Mail to you fails\r\nMessage-ID: <q2@client.example>\r\n"
+           b"In-Reply-To: <q1@client.example>\r\n\r\nOur server logs say:\r\n\r\n"
+           b"<buyer@shop.example>: host mx.shop.example said: 550 5.1.1 User unknown (in reply to RCPT TO command)\r\n")
+    ctx = ingest(settings, raw)
+    assert (ctx.outcome, ctx.ticket.number) == ("added", ticket.number)
+    assert not Customer.select().where(Customer.bounce_state != "").exists()
+
+
 @pytest.mark.parametrize("name", NOT_REPORTS)
 def test_a_person_writing_about_a_bounce_is_no_report(name):
     assert bounces.detect(parsing.parse(read(name))) is None
