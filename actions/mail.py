@@ -101,7 +101,7 @@ def receive_customer_mail(settings, mail, *, ticket, follow_up_of, mailbox, thre
         if customer.id == ticket.customer_id and copied:  # not a participant's reply-all, not an outsider
             _copy_in(ticket, customer, copied)
         ack = None
-        if outcome == "new_ticket" and notify and unanswerable:
+        if outcome == "new_ticket" and unanswerable:  # imported too: it withholds later automatic mail
             tickets.record(ticket, "acknowledgement_withheld", unanswerable, actor="postdesk", via="email",
                            new={"reason": unanswerable})
         elif outcome == "new_ticket" and notify:

@@ -8,7 +8,7 @@ from mailer import compose, reasons, tokens
 from mailer.notify import message_id_domain, reply_address
 from models import customers, outbox, statements, tickets
 from models.base import db
-from models.tables import Agent, Outbox
+from models.tables import Agent, Event, Outbox
 
 # Automatic mail to clients: counted against the hourly limit per address, and never sent to an
 # address that bounced for good or complained (models.customers.suppression_reason).
@@ -25,7 +25,7 @@ def mail_client(settings, ticket, kind: str, template: str, *, auto_submitted: s
     event says why) to an address that bounced for good, complained, unsubscribed (progress
     updates, surveys) or already got `auto_reply_limit_per_hour` automatic mails this hour."""
     customer = ticket.customer
-    why = _withheld(settings, customer, kind)
+    why = _withheld(settings, ticket, customer, kind)
     if why:
         tickets.record(ticket, f"{kind}_suppressed", why, new={"address": customer.email, "kind": kind})
         return []
@@ -45,14 +45,23 @@ def mail_client(settings, ticket, kind: str, template: str, *, auto_submitted: s
     return tickets.queue_client_mail(ticket, kind, mailbox.address, [customer.email], raw, message_id)
 
 
-def _withheld(settings, customer, kind: str) -> str:
+def _withheld(settings, ticket, customer, kind: str) -> str:
     why = customers.suppression_reason(customer.email, kind, customer=customer)
     if why:
         return why
     if kind in UNSUBSCRIBABLE and customer.unsubscribed_at:
         return f"{customer.email} unsubscribed on {customer.unsubscribed_at:%Y-%m-%d}"
+    # A ticket a mailing list, a no-reply robot, the null sender or spam opened: what withheld
+    # its acknowledgement withholds every automatic mail after it (progress, status, survey).
+    unanswerable = Event.select(Event.detail).where(
+        (Event.ticket == ticket) & (Event.action == "acknowledgement_withheld")).first()
+    if unanswerable is not None:
+        return f"the mail that opened the ticket may not be answered automatically: {unanswerable.detail}"
     limit = settings.outgoing.auto_reply_limit_per_hour
-    if outbox.recent_automatic_count(customer.email, AUTOMATIC_KINDS, dt.timedelta(hours=1)) >= limit:
+    # The loop guard is for mail that incoming mail makes us send (two robots answering each other):
+    # an agent's status change or a scheduled update is no loop.
+    if kind == "acknowledgement" and outbox.recent_automatic_count(
+            customer.email, AUTOMATIC_KINDS, dt.timedelta(hours=1)) >= limit:
         return f"{customer.email} already got {limit} automatic mails this hour (loop guard)"
     return ""
 

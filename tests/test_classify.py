@@ -171,6 +171,41 @@ def test_mail_nobody_reads_answers_opens_a_ticket_without_an_acknowledgement(set
     assert Event.get(Event.action == "acknowledgement_withheld").detail
 
 
+def test_a_ticket_a_mailing_list_opened_gets_no_automatic_mail_ever(settings):
+    """Not the acknowledgement, and not the status update when an agent resolves it, nor the
+    survey after: each would go to every member of the list (or back to a spammer)."""
+    import datetime as dt
+
+    from actions import tickets as staff
+    from models import agents
+    from models.base import utcnow
+    from workers.followups import send_followups
+
+    raw = (b"From: news@vendor.example\r\nTo: support@example.com\r\nSubject: Price list\r\n"
+           b"List-Id: <news.vendor.example>\r\nMessage-ID: <list-1@vendor.example>\r\n\r\nNew prices.\r\n")
+    ticket = ingest(settings, raw).ticket
+    agent = agents.create_agent("bob@example.com", "correct horse battery", name="Bob")
+    staff.set_status(ticket, "resolved", settings=settings, actor=agent, via="web")
+    send_followups(now=utcnow() + dt.timedelta(days=3))
+    assert Outbox.select().where(Outbox.rcpt_to == "news@vendor.example").count() == 0
+    assert Event.select().where(Event.action == "status_update_suppressed").count() == 1
+
+
+def test_the_loop_guard_never_swallows_an_agents_status_updates(settings):
+    from actions import tickets as staff
+    from models import agents
+
+    agent = agents.create_agent("bob@example.com", "correct horse battery", name="Bob")
+    base = load_eml("new_question.eml")
+    limit = settings.outgoing.auto_reply_limit_per_hour
+    for i in range(limit):
+        ingest(settings, base.replace(b"<new-question-1@", f"<q-{i}@".encode())
+               .replace(b"Subject: Cannot", f"Subject: {i} Cannot".encode()))
+    for ticket in Ticket.select():
+        staff.set_status(ticket, "resolved", settings=settings, actor=agent, via="web")
+    assert Outbox.select().where(Outbox.kind == "status_update").count() == limit
+
+
 def test_the_smtp_edge_stores_a_null_sender_as_one(edge_with):
     import smtplib
 
