@@ -90,7 +90,7 @@ def receive_customer_mail(settings, mail, *, ticket, follow_up_of, mailbox, thre
             log.warning("%s from %s, who is not on ticket #%s", mail.message_id, customer.email, ticket.number)
         if not automatic and outcome == "added" and sla.awaits_overdue_answer(ticket):
             sla.complain(settings, ticket, f"{customer.email} wrote while owed an answer past its SLA", held=held)
-        sla.recompute(settings, ticket, at=None if historic else at, via="email", new=outcome == "new_ticket",
+        sla.recompute(settings, ticket, via="email", new=outcome == "new_ticket",
                       held=held, settle=historic)
         if automatic:
             return Done("auto_reply", ticket)

@@ -282,13 +282,15 @@ EARLIEST_MAIL = dt.datetime(1971, 1, 1)  # before the first networked mail: a Da
 
 
 def _when(ctx: Context):
-    """Imported mail keeps the time it was written; live mail is stamped now. A Date that cannot
-    be true (before 1971, or ahead of our clock) is brought within those bounds: the SLA clocks
-    count business time from it, and a century of it is not the mail's to spend."""
+    """Imported mail keeps the time it was written; live mail the time it reached us, when the
+    client's wait began (a backlog, a retry or a replay of quarantined mail later does not move
+    the SLA clocks' start). A Date that cannot be true (before 1971, or ahead of our clock) is
+    brought within those bounds: the SLA clocks count business time from it, and a century of
+    it is not the mail's to spend."""
     now = utcnow()
     if ctx.historic and ctx.mail.date is not None:
         return min(max(ctx.mail.date.replace(tzinfo=None), EARLIEST_MAIL), now)
-    return now
+    return min(ctx.row.received_at, now) if ctx.row.received_at else now
 
 
 def _needs_follow_up(ticket: Ticket, settings) -> bool:

@@ -105,7 +105,7 @@ def add_inbound_message(ticket: Ticket, customer: Customer, mail, *, reply_text:
     store_attachments(message, mail.attachments)
     if threaded_by != "new":
         record(ticket, "auto_reply" if automatic else "customer_replied",
-               f"threaded by {threaded_by}", actor=customer.email, via="email")
+               f"threaded by {threaded_by}", actor=customer.email, via="email", at=at)
     if not automatic and ticket.status in REOPENING:
         set_status(ticket, "open", actor=customer.email, via="email")
     changes = {} if threaded_by == "new" else {"updated_at": at or utcnow()}  # a new ticket has it already
@@ -157,11 +157,12 @@ def set_status(ticket: Ticket, status: str, actor: str, via: str) -> None:
 
 
 def record(ticket: Ticket, action: str, detail: str = "", actor: str = "system",
-           via: str = "system", old=None, new=None) -> None:
+           via: str = "system", old=None, new=None, at=None) -> None:
     """Append to the ticket's audit log (an insert only: the log is never read back here).
-    `old` and `new` are the values changed, as data (stored as JSON); `detail` is for people."""
+    `old` and `new` are the values changed, as data (stored as JSON); `detail` is for people;
+    `at`: when it happened, if not now (a client's mail: when it arrived)."""
     record_all([{"ticket": ticket, "action": action, "detail": detail, "actor": actor, "via": via, "old": old,
-                 "new": new}])
+                 "new": new, "at": at}])
 
 
 def record_many(ticket: Ticket, events: list[dict]) -> None:
@@ -175,7 +176,8 @@ def record_all(events: list[dict]) -> None:
         now = utcnow()
         rows = [{"ticket": e["ticket"], "action": e["action"], "detail": e.get("detail", ""),
                  "actor": e.get("actor", "system"), "via": e.get("via", "system"),
-                 "old": _json(e.get("old")), "new": _json(e.get("new")), "created_at": now} for e in events]
+                 "old": _json(e.get("old")), "new": _json(e.get("new")), "created_at": e.get("at") or now}
+                for e in events]
         held = _held_events.get()
         if held is not None:
             held.extend(rows)  # written by the block

@@ -98,6 +98,23 @@ def sla_events(ticket_id: int = 1) -> list[str]:
             .order_by(Event.id)]
 
 
+
+def test_the_clocks_start_when_the_mail_arrived_not_when_a_worker_got_to_it(desk, clock):
+    """A backlog, a retry, a replay of quarantined mail: the client waited from the moment their
+    mail reached us, and their ticket's clocks say so (the default policy: 60 minutes)."""
+    from mailer import pipeline, spool
+
+    settings, _ = desk
+    raw = (b"From: alice@client.example\r\nTo: support@example.com\r\nSubject: Cannot log in\r\n"
+           b"Message-ID: <late-1@client.example>\r\n\r\nHelp.\r\n")
+    inbound_id = spool.store(raw, "smtp", "alice@client.example", ("support@example.com",))
+    clock.move_to(at(240).replace(tzinfo=dt.UTC))  # four hours later, the worker takes it
+    ticket = Ticket.get_by_id(pipeline.process(settings, inbound_id).ticket.id)
+    assert ticket.created_at == T0 and ticket.first_response_due == at(60)
+    assert ticket.sla_state == "breached"
+    client_writes(settings, 2)  # a reply stored now, taken at once: stamped now
+    assert Event.get(Event.action == "customer_replied").created_at == at(240)
+
 def test_the_first_response_is_met_by_the_first_public_reply_not_by_a_note(desk, clock):
     settings, staff = desk
     client_writes(settings)

@@ -410,7 +410,8 @@ def test_what_the_agents_mail_client_wraps_around_an_answer_never_reaches_the_cl
            f"Message-ID: <wrapped@example.com>\r\nContent-Type: multipart/mixed; boundary=m\r\n\r\n"
            f"--m\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nHere is your corrected invoice.\r\n"
            + "".join(f"--m\r\nContent-Type: {ctype}\r\nContent-Disposition: {disposition}"
-                     f"{'; filename=' + name if name else ''}\r\n\r\n{data}\r\n" for ctype, name, disposition, data in parts)
+                     f"{'; filename=' + name if name else ''}\r\n\r\n{data}\r\n"
+                     for ctype, name, disposition, data in parts)
            + "--m--\r\n").encode()
     assert ingest(settings, raw, rcpt=(notice["Reply-To"].addresses[0].addr_spec,)).outcome == "relayed"
     mail = parsed(Outbox.get(Outbox.kind == "agent_reply"))

@@ -216,7 +216,8 @@ def test_a_survey_link_replayed_or_flipped_mails_the_staff_only_what_is_new(desk
         return len([d for d in desk.sink.to("agnes@example.com") if words in str(d[1]["Subject"])])
 
     status, page = fetch(links(mail)[1], data={"comment": "The export still fails."})
-    comment_url = urllib.parse.urljoin(links(mail)[1], re.search(r'<form method="post" action="([^"]+)"', page).group(1))
+    form = re.search(r'<form method="post" action="([^"]+)"', page).group(1)
+    comment_url = urllib.parse.urljoin(links(mail)[1], form)
     for _ in range(3):  # a reload, a replay
         fetch(comment_url, data={"comment": "The export still fails."})
     fetch(links(mail)[5], data={})
