@@ -18,8 +18,12 @@ TOKEN_RE = re.compile(r"^[0-9a-f]{20}$")
 
 def by_token(settings, addresses: list[str]) -> Ticket | None:
     """support+TOKEN@ in the envelope or the headers: only our mail carried that address. The
-    ticket's own token (given to clients) or a signed agent token (given to staff)."""
-    for token in tokens.tokens_in(addresses, lambda a: settings.mailbox_for(a) is not None):
+    ticket's own token (given to clients) or a signed agent token (given to staff). A signed
+    token first: it is what proves the agent (identity.agent_by_token reads the same one), so
+    their mail acts on the ticket it was signed for, never on another ticket whose client
+    address was added beside it."""
+    found = tokens.tokens_in(addresses, lambda a: settings.mailbox_for(a) is not None)
+    for token in sorted(found, key=lambda t: TOKEN_RE.match(t) is not None):
         if TOKEN_RE.match(token):
             ticket = tickets.get(reply_token=token)
         else:

@@ -324,6 +324,23 @@ def test_a_command_in_the_subject_sends_nothing_and_tells_the_agent(settings, st
     assert "in the subject" in text_of(parsed(Outbox.get(Outbox.kind == "command_error")))
 
 
+def test_an_agents_reply_address_acts_on_its_own_ticket_only(settings, staff):
+    """Agnes's address for ticket #1 beside ticket #2's client address: her mail is hers on #1,
+    never a way to act on #2 (a leaked agent address must not reach every other ticket)."""
+    from mailer.notify import reply_address
+
+    first = parsed(notice_to("agnes@example.com"))
+    ingest(settings, b"From: bob@other.example\r\nTo: support@example.com\r\nSubject: Second\r\n"
+                     b"Message-ID: <second@other.example>\r\n\r\nAnother question.\r\n")
+    second = Ticket.get(Ticket.number == 2)
+    raw = (f"From: Agnes Smith <agnes@example.com>\r\nTo: {first['Reply-To']}, {reply_address(second)}\r\n"
+           f"Subject: Re: {first['Subject']}\r\nMessage-ID: <two-tokens@example.com>\r\n\r\n#priority urgent\r\n"
+           f"Done.\r\n").encode()
+    ctx = ingest(settings, raw, rcpt=(reply_address(second), first["Reply-To"].addresses[0].addr_spec))
+    assert ctx.ticket.number == 1 and ctx.agent is not None
+    assert Ticket.get(Ticket.number == 2).priority != "urgent"
+
+
 S = "Example Support <support@example.com>"
 AGENT = "Agnes Smith <agnes@example.com>"
 
