@@ -53,7 +53,7 @@ def _withheld(settings, ticket, customer, kind: str) -> str:
         return f"{customer.email} unsubscribed on {customer.unsubscribed_at:%Y-%m-%d}"
     # A ticket a mailing list, a no-reply robot, the null sender or spam opened: what withheld
     # its acknowledgement withholds every automatic mail after it (progress, status, survey).
-    unanswerable = Event.select(Event.detail).where(
+    unanswerable = None if kind == "acknowledgement" else Event.select(Event.detail).where(
         (Event.ticket == ticket) & (Event.action == "acknowledgement_withheld")).first()
     if unanswerable is not None:
         return f"the mail that opened the ticket may not be answered automatically: {unanswerable.detail}"

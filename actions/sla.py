@@ -109,10 +109,30 @@ def recompute(settings, ticket: Ticket, *, at: dt.datetime | None = None, via: s
                 for when, mark in marks(policy, calendar, c) if when <= now]
         _claim(past, now)
         done = {key[1:] for key in past}
+    _claim(_met_late(ticket, clocks), now)
     fields, events = _state(ticket, policy, calendar, clocks, done=done, events=events or [])
     tickets.record_many(ticket, [{**e, "actor": SYSTEM, "via": via} for e in events])
     statements.update(Ticket, ticket.id, **(held or {}), **fields)
     return clocks
+
+
+def _met_late(ticket: Ticket, clocks) -> list[tuple[int, str, str, str]]:
+    """The breach marks of clocks met only after their due time, as they become met: a breach
+    whether or not the SLA job ran an escalation for it meanwhile (answered a minute after the
+    due time, before the job's next look; the job down; a first level an hour after the due
+    time), so the reports, the surveys and the complaints count it."""
+    late = [c for c in clocks.values() if c.state == "met" and c.breached_at is not None]
+    if not late:
+        return []
+    before = json.loads(ticket.sla_clocks) if ticket.sla_clocks else {}
+    return [(ticket.id, c.name, c.started_at.isoformat(), "breach") for c in late
+            if before.get(c.name, {}).get("state") != "met"]
+
+
+def was_breached(ticket: Ticket) -> bool:
+    """Did a clock of the ticket pass its due time: breached now, or met late."""
+    states = json.loads(ticket.sla_clocks) if ticket.sla_clocks else {}
+    return any(isinstance(clock, dict) and clock.get("breached_at") for clock in states.values())
 
 
 def _state(ticket: Ticket, policy, calendar, clocks, *, done: set | None, events: list) -> tuple[dict, list]:
@@ -171,8 +191,10 @@ def awaits_overdue_answer(ticket: Ticket) -> bool:
     """The client is owed an answer past its due time: a response clock breached (as last
     computed), and the ticket not waiting on the client (then they are answering us)."""
     states = json.loads(ticket.sla_clocks) if ticket.sla_clocks else {}
+    now = utcnow().isoformat()
     return ticket.status != "pending" and any(
-        states.get(name, {}).get("state") == "breached" for name in ("first_response", "next_response"))
+        clock.get("state") == "breached" or (clock.get("state") == "running" and (clock.get("due") or now) < now)
+        for clock in (states.get(name, {}) for name in ("first_response", "next_response")))
 
 
 def complain(settings, ticket: Ticket, why: str, held: dict | None = None) -> None:

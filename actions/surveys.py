@@ -42,7 +42,10 @@ def schedule(settings, ticket: Ticket, agent=None) -> Survey | None:
             or (conf.tiers and customer.tier not in conf.tiers) or ticket.resolved_at is None:
         return None
     resolver = ticket.assignee if ticket.assignee_id else agent
-    sla_met = {"breached": False, "met": True, "running": True, "paused": True}.get(ticket.sla_state)
+    from .sla import was_breached
+
+    running = ticket.sla_state in ("breached", "met", "running", "paused")  # else no clock ran
+    sla_met = not was_breached(ticket) if running else None
     survey_id = Survey.insert(
         ticket=ticket, resolved_at=ticket.resolved_at, customer=customer, mailbox=ticket.mailbox_id,
         agent=getattr(resolver, "id", None), tier=customer.tier, sla_met=sla_met,

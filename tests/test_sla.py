@@ -115,6 +115,23 @@ def test_the_clocks_start_when_the_mail_arrived_not_when_a_worker_got_to_it(desk
     client_writes(settings, 2)  # a reply stored now, taken at once: stamped now
     assert Event.get(Event.action == "customer_replied").created_at == at(240)
 
+def test_an_answer_after_the_due_time_is_a_breach_though_no_escalation_ran(desk, clock):
+    """Answered a minute late, before the SLA job looked again: the reports count a breach, as
+    Zendesk counts a target achieved late; a client chasing past the due time is a complaint
+    though the job has not marked the clock breached yet."""
+    settings, staff = desk
+    client_writes(settings, 1)
+    ticket = Ticket.get()
+    clock.move_to(at(75).replace(tzinfo=dt.UTC))  # 15 minutes past the 60-minute due time
+    client_writes(settings, 2, text="Anyone there?")
+    assert Event.select().where(Event.action == "complaint").count() == 1
+    agent_answers(settings, staff["agnes"], ticket, "Sorry, fixed now.")
+    assert SlaMark.select().where((SlaMark.ticket == ticket) & SlaMark.mark.startswith("breach")).count() == 1
+    assert sla.was_breached(Ticket.get_by_id(ticket.id))
+    check_slas()  # the job, later: the clock is met, nothing left to escalate
+    assert not Outbox.select().where(Outbox.kind == "sla_alert").exists()
+
+
 def test_the_first_response_is_met_by_the_first_public_reply_not_by_a_note(desk, clock):
     settings, staff = desk
     client_writes(settings)
