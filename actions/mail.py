@@ -256,6 +256,14 @@ def _their_text(text: str, reply_text: str, addresses: tuple[str, ...] = ()) -> 
     marked = next((index for index, line in enumerate(lines)
                    if any(words in line for words in notices.MARKER_WORDS)), None)
     if marked is None:
+        start = quotes.find_quote_start(lines)
+        if start is not None and not start.forward and not quotes.written_above(lines[:start.first], addresses) \
+                and not any(line.lstrip().startswith(">") for line in lines[start.after:]):
+            # Nothing above a history quoted without "> " (Outlook's header block): what stands
+            # below is the earlier mail, not the agent's answer. Reading it as theirs would run a
+            # client's "#priority urgent" with the agent's authority, and send the client their
+            # own words back.
+            return ""
         return reply_text
     above = quotes.written_above(lines[:marked], addresses)
     if above or not lines[marked].lstrip().startswith(">"):

@@ -146,6 +146,22 @@ PROOF = (b"Authentication-Results: mx.example.com; dmarc=pass (p=reject dis=none
          b"DKIM-Signature: v=1; a=rsa-sha256; d=example.com; s=mail; b=Kx3Jc9aQ\r\n")
 
 
+def test_an_agents_empty_outlook_reply_all_runs_nothing_of_the_clients_mail(tmp_path, redis_server):
+    """Alice copied Agnes and began her mail with commands; Agnes pressed Reply All and sent it
+    empty. Outlook quotes without "> ": below its header block is Alice's mail, not Agnes's."""
+    settings = setup(tmp_path, redis_server)
+    raw = PROOF + (b"From: Agnes <agnes@example.com>\r\nTo: support@example.com, alice@client.example\r\n"
+                   b"Subject: RE: [#1] Cannot log in\r\nMessage-ID: <agnes-empty@example.com>\r\n\r\n\r\n"
+                   b"From: Alice <alice@client.example>\r\nSent: Monday, November 23, 2026 10:00 AM\r\n"
+                   b"To: support@example.com\r\nCc: Agnes <agnes@example.com>\r\nSubject: Cannot log in\r\n\r\n"
+                   b"#priority urgent\r\n#tier vip\r\nPlease hurry.\r\n")
+    ctx = ingest(settings, raw)
+    assert ctx.agent is not None and ctx.outcome == "refused"
+    ticket = Ticket.get(Ticket.number == 1)
+    assert ticket.priority != "urgent" and ticket.customer.tier != "vip"
+    assert not Outbox.select().where(Outbox.kind == "agent_reply").exists()
+
+
 @pytest.mark.parametrize("subject, forward", [
     ("Fwd: Printer offline", "---------- Forwarded message ---------\r\nFrom: Carol Jones <Carol@Customer.example>\r\n"
      "Date: Mon, 23 Nov 2026 at 09:00\r\nSubject: Printer offline\r\nTo: Agnes <agnes@example.com>\r\n"),
