@@ -24,7 +24,8 @@ log = logging.getLogger(__name__)
 def receive_customer_mail(settings, mail, *, ticket, follow_up_of, mailbox, threaded_by: str,
                           reply_text: str, inbound_id: int | None, automatic: bool, notify: bool,
                           at, found_customer=customers.NOT_LOOKED, conflict: dict | None = None,
-                          historic: bool = False, unanswerable: str = "", unproven_agent=None) -> Done:
+                          historic: bool = False, unanswerable: str = "", unproven_agent=None,
+                          unproven_why: str = "unproven") -> Done:
     """A customer's mail: a new ticket (acknowledged) or a message on `ticket`. Only the ticket's
     customer brings the people they copy in as participants (whose [#N] tags are trusted): anyone
     who knows a Message-ID of the thread can answer it. Someone who is neither the customer nor a
@@ -32,7 +33,8 @@ def receive_customer_mail(settings, mail, *, ticket, follow_up_of, mailbox, thre
     mail (a null sender, a mailing list, a no-reply address, spam); the ticket opens all the same.
     `unproven_agent`: the agent whose address wrote without their token or our MTA's proof; the
     mail is a client's, and the agent is told it went to no client (they may think they answered;
-    if it was forged, they learn of it)."""
+    if it was forged, they learn of it). `unproven_why`: "not_theirs" when another address wrote
+    to that agent's own reply address (their alias or shared mailbox, or someone it leaked to)."""
     if ticket is not None:
         ticket = staff.surviving(ticket)  # mail for a ticket merged into another goes there
     elif follow_up_of is not None:
@@ -109,9 +111,13 @@ def receive_customer_mail(settings, mail, *, ticket, follow_up_of, mailbox, thre
         told = notices.notify_staff(settings, ticket, message, event=outcome, author=customer.email,
                                     outsider=outsider) if notify else []
         if unproven_agent is not None and notify:
-            told += notices.tell_agent_not_applied(settings, ticket, unproven_agent, [UNPROVEN], mail.message_id)
-            tickets.record(ticket, "agent_unproven", f"{customer.email} wrote as an agent without their reply "
-                           f"address or DKIM proof: kept as a client's mail", actor=customer.email, via="email")
+            why = UNPROVEN if unproven_why != "not_theirs" else Reason(
+                "it came to your reply address from %(address)s, which is not an address of your login, so it was "
+                "kept as that sender's mail and nothing reached the client; if the address is yours, an admin can "
+                "add it to your login (postdesk create-agent --also)", address=customer.email)
+            told += notices.tell_agent_not_applied(settings, ticket, unproven_agent, [why], mail.message_id)
+            tickets.record(ticket, "agent_unproven", f"{customer.email} wrote as {unproven_agent.email} without "
+                           f"being proven theirs: kept as a client's mail", actor=customer.email, via="email")
     return Done(outcome, ticket, ((ack.id,) if ack is not None else ()) + tuple(row.id for row in told))
 
 

@@ -119,6 +119,13 @@ def agent_by_token(settings, recipients: list[str], sender: str) -> tuple[Agent 
     return agent, "", any(s.note for s in signed if s.agent_id == agent.id)
 
 
+def token_agent(settings, recipients: list[str]) -> Agent | None:
+    """The active agent the first signed token in `recipients` names, whoever wrote the mail."""
+    ours = tokens.tokens_in(recipients, lambda a: settings.mailbox_for(a) is not None)
+    signed = next((s for s in (tokens.read(settings.signing_key, t) for t in ours) if s is not None), None)
+    return Agent.get_or_none((Agent.id == signed.agent_id) & (Agent.active == True)) if signed else None  # noqa: E712
+
+
 def is_proven(mail, inbound) -> bool:
     """The From domain is aligned with a DKIM/DMARC pass from our trusted MTA."""
     _, at, domain = mail.from_address.lower().rpartition("@")

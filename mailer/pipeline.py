@@ -53,6 +53,7 @@ class Context:
     bounce: bounces.Bounce | None = None
     sender: str = ""
     unproven_agent: object = None  # an agent's address wrote, without their token or our MTA's proof
+    unproven_why: str = "unproven"  # or "not_theirs": another address wrote to that agent's reply address
     relayed_by: str = ""  # the relay whose mail named its writer (our group, a form robot): the writer is the sender
     agent: object = None  # an agent proven by a token of theirs or our MTA's DKIM/DMARC verdict
     to_note_address: bool = False  # the agent wrote to their note address: internal only
@@ -140,6 +141,9 @@ def identify_sender(ctx: Context) -> None:
         return  # neither vouched for by our MTA nor claiming our domain: a customer, no lookup
     agent = identity.find_agent(ctx.sender)
     if agent is None:
+        if misuse:  # their own reply address, from an address not theirs (an alias, a shared mailbox,
+            # a forward, or a leak): the agent it names is told nothing reached the client
+            ctx.unproven_agent, ctx.unproven_why = identity.token_agent(ctx.settings, ctx.recipients), "not_theirs"
         return
     if proven:
         ctx.agent = agent
@@ -249,7 +253,8 @@ def apply(ctx: Context) -> None:
                     mailbox=_mailbox_for(ctx), threaded_by=ctx.threaded_by, reply_text=ctx.reply_text,
                     inbound_id=ctx.row.id, automatic=bool(ctx.automatic), notify=ctx.notify,
                     at=_when(ctx), found_customer=found, conflict=ctx.conflict, historic=ctx.historic,
-                    unanswerable=ctx.unanswerable, unproven_agent=None if ctx.automatic else ctx.unproven_agent)
+                    unanswerable=ctx.unanswerable, unproven_agent=None if ctx.automatic else ctx.unproven_agent,
+                    unproven_why=ctx.unproven_why)
             ctx.outcome, ctx.ticket, ctx.outbox_ids = done.outcome, done.ticket, list(done.outbox_ids)
             inbound.finish(ctx.row, "processed", ctx.outcome, message_id=mail.message_id)
     except IntegrityError:

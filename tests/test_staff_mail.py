@@ -341,6 +341,16 @@ def test_an_agents_reply_address_acts_on_its_own_ticket_only(settings, staff):
     assert Ticket.get(Ticket.number == 2).priority != "urgent"
 
 
+def test_an_answer_to_an_agents_reply_address_from_an_address_not_theirs_tells_that_agent(settings, staff):
+    """Agnes answers from her Exchange alias, unknown to Postdesk: kept as that sender's mail,
+    nothing reaches the client, and Agnes is told why and what to do."""
+    ctx = answer(settings, notice_to("agnes@example.com"), "a.smith@example.com", "Your account is unlocked.")
+    assert ctx.agent is None and ctx.outcome == "added"
+    assert Outbox.select().where(Outbox.kind == "agent_reply").count() == 0
+    [told] = Outbox.select().where((Outbox.kind == "command_error") & (Outbox.rcpt_to == "agnes@example.com"))
+    assert "from a.smith@example.com, which is not an address of your login" in text_of(parsed(told))
+
+
 S = "Example Support <support@example.com>"
 AGENT = "Agnes Smith <agnes@example.com>"
 
