@@ -277,10 +277,25 @@ def _forwarded_for_client(ctx: Context):
     mail = ctx.mail
     if ctx.automatic or ctx.follow_up_of is not None:
         return None
-    original = quotes.forwarded(mail.text, subject_says_so=bool(quotes.FORWARD_SUBJECT.match(mail.subject)))
+    original = quotes.forwarded(mail.text, subject_says_so=bool(quotes.FORWARD_SUBJECT.match(mail.subject))) \
+        or _attached_original(ctx)
     if original is None or original.sender in ctx.settings.mailbox_addresses or identity.find_agent(original.sender):
         return None
     return original
+
+
+def _attached_original(ctx: Context):
+    """A client's mail an agent forwarded as an attachment (Outlook's and Gmail's "Forward as
+    attachment"): the one attached message, read as an inline forward is, the agent's own words
+    its note."""
+    attached = [a for a in ctx.mail.attachments if a.content_type == "message/rfc822"]
+    if len(attached) != 1:
+        return None
+    inner = parsing.parse(attached[0].data)
+    if "@" not in inner.from_address:
+        return None
+    return quotes.Forwarded(note=ctx.reply_text, sender_name=inner.from_name, sender=inner.from_address,
+                            subject=inner.subject, text=inner.text)
 
 
 EARLIEST_MAIL = dt.datetime(1971, 1, 1)  # before the first networked mail: a Date that cannot be true

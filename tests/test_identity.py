@@ -162,6 +162,22 @@ def test_an_agents_empty_outlook_reply_all_runs_nothing_of_the_clients_mail(tmp_
     assert not Outbox.select().where(Outbox.kind == "agent_reply").exists()
 
 
+def test_an_agent_forwarding_a_clients_mail_as_an_attachment_opens_the_ticket_for_the_client(tmp_path, redis_server):
+    settings = setup(tmp_path, redis_server)
+    raw = PROOF + (b"From: Agnes <agnes@example.com>\r\nTo: support@example.com\r\nSubject: FW: Printer offline\r\n"
+                   b"Message-ID: <agnes-fwd-att@example.com>\r\nMIME-Version: 1.0\r\n"
+                   b"Content-Type: multipart/mixed; boundary=m\r\n\r\n--m\r\nContent-Type: text/plain\r\n\r\n"
+                   b"She is a VIP.\r\n--m\r\nContent-Type: message/rfc822\r\n\r\n"
+                   b"From: Carol Jones <carol@customer.example>\r\nTo: Agnes <agnes@example.com>\r\n"
+                   b"Subject: Printer offline\r\nMessage-ID: <carol-1@customer.example>\r\n\r\n"
+                   b"Our printer has been offline since Monday.\r\n--m--\r\n")
+    assert ingest(settings, raw).outcome == "new_ticket"
+    ticket = Ticket.get(Ticket.number == 2)
+    assert (ticket.customer.email, ticket.subject) == ("carol@customer.example", "Printer offline")
+    assert Message.get((Message.ticket == ticket) & (Message.kind == "note")).text == "She is a VIP."
+    assert not Customer.select().where(Customer.email == "agnes@example.com").exists()
+
+
 @pytest.mark.parametrize("subject, forward", [
     ("Fwd: Printer offline", "---------- Forwarded message ---------\r\nFrom: Carol Jones <Carol@Customer.example>\r\n"
      "Date: Mon, 23 Nov 2026 at 09:00\r\nSubject: Printer offline\r\nTo: Agnes <agnes@example.com>\r\n"),
