@@ -94,9 +94,11 @@ DELAYS = ("this is a warning only", "this is a warning message only", "you do no
           "will keep trying", "will be retried", "delivery attempts will continue", "has not yet been delivered",
           "message not delivered yet", "delivery is delayed", "has been delayed", "still being retried",
           "will continue to be attempted", "hasn't been delivered yet", "we'll retry", "we will retry",
-          "no action is required on your part", "zustellung verzögert", "remise différée", "延迟投递", "正在重试")
+          "no action is required on your part", "you do not need to re-send", "temporary failure report",
+          "message is delayed", "zustellung verzögert", "remise différée", "延迟投递", "正在重试")
 DELAY_SUBJECT = re.compile(r"delayed mail|\(delay\)|delivery delayed|delivery is delayed|warning: message \S+ delayed|"
-                           r"could not send message for past|delivery status notification \(delay\)", re.I)
+                           r"could not send message for past|delivery status notification \(delay\)|"
+                           r"delivery status notification: warning|delivery warning", re.I)
 # Reasons that pass by themselves, when no status code says otherwise.
 TEMPORARY_REASONS = ("mailbox is full", "mailbox full", "over quota", "quota exceeded", "try again later",
                      "temporarily", "greylist", "邮箱已满", "空间已满", "暂时")

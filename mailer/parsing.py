@@ -140,6 +140,8 @@ def _parse(raw: bytes) -> ParsedMail:
         elif not text.strip() and any(not a.inline for a in attachments):
             kinds = ", ".join(dict.fromkeys(f"{a.filename} ({a.content_type})" for a in attachments if not a.inline))
             problems.add(f"no text: what it says is in its attachments only, {kinds[:300]}")
+        elif any(a.content_type in TNEF_TYPES or a.filename.lower() == "winmail.dat" for a in attachments):
+            problems.add("Outlook's winmail.dat (TNEF) is attached: the files it holds are not unpacked here")
         sender = _guarded(problems, "From", lambda: first_address(all_values(msg, "From")), None)
         from_name, from_address = sender or ("", "")
         return ParsedMail(
@@ -431,6 +433,7 @@ def _stands_for_html(plain: str, html_text: str) -> bool:
     return len(words & set(WORD.findall(html_text.casefold()))) * 2 < len(words)
 
 
+TNEF_TYPES = ("application/ms-tnef", "application/vnd.ms-tnef")  # Outlook's winmail.dat: files inside
 ENCRYPTED_TYPES = {"application/pkcs7-mime": "S/MIME", "application/x-pkcs7-mime": "S/MIME",
                    "application/pgp-encrypted": "PGP/MIME"}
 

@@ -153,6 +153,28 @@ def test_an_it_admin_answering_with_a_bounce_line_quoted_joins_the_ticket(settin
     assert not Customer.select().where(Customer.bounce_state != "").exists()
 
 
+def test_a_warning_worded_as_opensmtpd_words_it_is_a_delay_not_a_failure():
+    raw = (b"From: MAILER-DAEMON@mx.client.example\r\nTo: support@example.com\r\n"
+           b"Subject: Delivery status notification: warning\r\nMessage-ID: <w1@mx.client.example>\r\n\r\n"
+           b"Hi!\r\n\r\nThis is the MAILER-DAEMON, please DO NOT REPLY to this email.\r\n\r\n"
+           b"    A message is delayed for more than 4 hours for the following\r\n    list of recipients:\r\n\r\n"
+           b"alice@client.example: Network error on destination MXs\r\n\r\n"
+           b"    Please note that this is only a temporary failure report.\r\n"
+           b"    The message is kept in the queue for up to 4 days.\r\n"
+           b"    You DO NOT NEED to re-send the message to these recipients.\r\n")
+    found = bounces.detect(parsing.parse(raw))
+    assert found is not None and found.kind == "delay" and not found.permanent
+
+
+def test_a_winmail_dat_beside_the_text_is_marked_for_review():
+    raw = (b"From: alice@client.example\r\nTo: support@example.com\r\nSubject: Contract\r\n"
+           b"Message-ID: <tnef@client.example>\r\nContent-Type: multipart/mixed; boundary=m\r\n\r\n"
+           b"--m\r\nContent-Type: text/plain\r\n\r\nThe signed contract is attached.\r\n--m\r\n"
+           b"Content-Type: application/ms-tnef; name=winmail.dat\r\nContent-Disposition: attachment; "
+           b"filename=winmail.dat\r\n\r\nx\x9f>\"\r\n--m--\r\n")
+    assert any("winmail.dat" in problem for problem in parsing.parse(raw).problems)
+
+
 @pytest.mark.parametrize("name", NOT_REPORTS)
 def test_a_person_writing_about_a_bounce_is_no_report(name):
     assert bounces.detect(parsing.parse(read(name))) is None
