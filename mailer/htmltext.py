@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 from collections import deque
 from itertools import islice
+from urllib.parse import urlsplit
 
 import nh3
 from selectolax.lexbor import LexborDocumentOptions, LexborHTMLParser
@@ -89,11 +91,23 @@ def _clean(bounded: str) -> str:
     return clean(bounded)
 
 
-def clean(markup: str) -> str:
-    """Markup safe to show in the admin: no scripts, styles or forms, and no relative address
-    (`/dashboard?…`, `//host/…`): an image or link of a client's mail must never make an agent's
-    browser call the admin itself with their login."""
-    return nh3.clean(markup, url_schemes={"http", "https", "mailto", "cid"}, url_relative="deny")
+def clean(markup: str, own_hosts: frozenset[str] = frozenset()) -> str:
+    """Markup safe to show in the admin: no scripts, styles or forms, no relative address
+    (`/dashboard?…`, `//host/…`), and no image on `own_hosts` (the admin's own, absolute): an
+    image of a client's mail must never make an agent's browser call the admin with their login."""
+    return nh3.clean(markup, url_schemes={"http", "https", "mailto", "cid"}, url_relative="deny",
+                     attribute_filter=_not_on(own_hosts) if own_hosts else None)
+
+
+@functools.lru_cache(maxsize=16)
+def _not_on(hosts: frozenset[str]):
+    def keep(element: str, attribute: str, value: str) -> str | None:
+        if element == "img" and attribute == "src":
+            host = urlsplit(value.strip()).hostname or ""
+            if host.rstrip(".").lower() in hosts:
+                return None
+        return value
+    return keep
 
 
 def to_text(markup: str, drop_quotes: bool = False) -> str:

@@ -231,18 +231,24 @@ def test_visible_name(name, expected):
 
 
 def test_an_image_in_a_clients_mail_never_points_the_agents_browser_at_the_admin(app, settings):
-    """An <img src="/dashboard?…"> would be fetched with the agent's login each time the ticket
-    is opened: relative addresses go, at storage and (for mail stored before) at display."""
+    """An <img src="/dashboard?…"> (or the admin's own absolute address) would be fetched with the
+    agent's login each time the ticket is opened: relative addresses go at storage, and at
+    display (for mail stored before) with images on the admin's own host. Links stay."""
     from tests.conftest import ingest, signed_in
 
     raw = (b"From: Mallory <mallory@client.example>\r\nTo: support@example.com\r\nSubject: look\r\n"
            b"Message-ID: <img-1@client.example>\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
            b'<p>Hello</p><img src="/dashboard?from=0001-01-01&amp;to=9999-12-30"><img src="//evil.example/p.png">'
-           b'<a href="/tickets/1/merge">x</a><img src="https://cdn.example/logo.png">')
+           b'<a href="/tickets/1/merge">x</a><img src="http://localhost/dashboard/agents.csv">'
+           b'<a href="https://cdn.example/help">help</a>')
     ticket = ingest(settings, raw).ticket
     message = Message.get(Message.message_id == "<img-1@client.example>")
-    assert "/dashboard" not in message.html and "//evil.example" not in message.html
-    assert "https://cdn.example/logo.png" in message.html
+    assert "/dashboard?from" not in message.html and "//evil.example" not in message.html
+    assert "https://cdn.example/help" in message.html
+    Message.update(html='<p>Old</p><img src="http://localhost/dashboard/agents.csv">'
+                        '<img src="https://cdn.example/logo.png">').where(Message.id == message.id).execute()
+    page = signed_in(app).get(f"/tickets/{ticket.number}").get_data(as_text=True)
+    assert "localhost/dashboard" not in page and "https://cdn.example/logo.png" in page  # remote: the agent's choice
     Message.update(html='<p>Old</p><img src="/dashboard?from=0001-01-01">').where(Message.id == message.id).execute()
     page = signed_in(app).get(f"/tickets/{ticket.number}").get_data(as_text=True)
     assert "/dashboard?from" not in page

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from flask import Blueprint, Response, abort, current_app, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext, ngettext
@@ -454,5 +454,13 @@ def html_with_images(message) -> Markup:
         found = by_cid.get(match.group(2))
         target = url_for("tickets.attachment", attachment_id=found) if found else ""
         return f"{match.group(1)}{target}{match.group(3)}"
-    # Sanitised when stored; again here (cheap) for mail stored before a rule was added.
-    return Markup(CID.sub(link, htmltext.clean(message.html)))
+    # Sanitised when stored; again here (cheap) for mail stored before a rule was added, and
+    # without images on the admin's own host (the mail could not know it when it was stored).
+    return Markup(CID.sub(link, htmltext.clean(message.html, own_hosts=_own_hosts())))
+
+
+def _own_hosts() -> frozenset[str]:
+    """The host names this admin answers on: the request's, and the configured URLs'."""
+    web = current_app.config["POSTDESK"].web
+    urls = (request.host_url, web.base_url, web.public_url)
+    return frozenset(host.rstrip(".").lower() for url in urls if url and (host := urlsplit(url).hostname))
