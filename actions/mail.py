@@ -34,7 +34,8 @@ def receive_customer_mail(settings, mail, *, ticket, follow_up_of, mailbox, thre
     `unproven_agent`: the agent whose address wrote without their token or our MTA's proof; the
     mail is a client's, and the agent is told it went to no client (they may think they answered;
     if it was forged, they learn of it). `unproven_why`: "not_theirs" when another address wrote
-    to that agent's own reply address (their alias or shared mailbox, or someone it leaked to)."""
+    to that agent's own reply address (their alias or shared mailbox, or someone it leaked to);
+    "no_proof" when it came to that address without the DKIM proof our MTA gives their mail."""
     if ticket is not None:
         ticket = staff.surviving(ticket)  # mail for a ticket merged into another goes there
     elif follow_up_of is not None:
@@ -111,10 +112,14 @@ def receive_customer_mail(settings, mail, *, ticket, follow_up_of, mailbox, thre
         told = notices.notify_staff(settings, ticket, message, event=outcome, author=customer.email,
                                     outsider=outsider) if notify else []
         if unproven_agent is not None and notify:
-            why = UNPROVEN if unproven_why != "not_theirs" else Reason(
+            why = {"not_theirs": Reason(
                 "it came to your reply address from %(address)s, which is not an address of your login, so it was "
                 "kept as that sender's mail and nothing reached the client; if the address is yours, an admin can "
-                "add it to your login (postdesk create-agent --also)", address=customer.email)
+                "add it to your login (postdesk create-agent --also)", address=customer.email),
+                "no_proof": Reason(
+                "it came to your reply address without your mail server's DKIM proof, which our mail server checks, "
+                "so it was kept as a client's mail and nothing reached the client; send it from your own mail "
+                "account, or answer in the admin")}.get(unproven_why, UNPROVEN)
             told += notices.tell_agent_not_applied(settings, ticket, unproven_agent, [why], mail.message_id)
             tickets.record(ticket, "agent_unproven", f"{customer.email} wrote as {unproven_agent.email} without "
                            f"being proven theirs: kept as a client's mail", actor=customer.email, via="email")

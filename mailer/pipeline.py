@@ -53,7 +53,8 @@ class Context:
     bounce: bounces.Bounce | None = None
     sender: str = ""
     unproven_agent: object = None  # an agent's address wrote, without their token or our MTA's proof
-    unproven_why: str = "unproven"  # or "not_theirs": another address wrote to that agent's reply address
+    unproven_why: str = "unproven"  # "not_theirs": another address wrote to the agent's reply address;
+    # "no_proof": their reply address, without the DKIM proof our MTA gives their real mail
     relayed_by: str = ""  # the relay whose mail named its writer (our group, a form robot): the writer is the sender
     agent: object = None  # an agent proven by a token of theirs or our MTA's DKIM/DMARC verdict
     to_note_address: bool = False  # the agent wrote to their note address: internal only
@@ -131,6 +132,14 @@ def identify_sender(ctx: Context) -> None:
     if ctx.relayed_by:
         return  # a writer a relay named, not one the mail proves: a client, never an agent
     agent, misuse, note = identity.agent_by_token(ctx.settings, ctx.recipients, ctx.sender)
+    if agent is not None and ctx.settings.inbound.trusted_authserv_id \
+            and not identity.is_proven(ctx.mail, ctx.settings.inbound):
+        # Our MTA vouches for senders, and not for this one: the reply address alone (seen by
+        # whoever the agent's mail also went to) is no proof where a real one is to be had.
+        log.warning("%s to %s's reply address without our MTA's DKIM/DMARC proof: handled as a customer",
+                    ctx.mail.message_id, ctx.sender)
+        ctx.unproven_agent, ctx.unproven_why = agent, "no_proof"
+        return
     if agent is not None:
         ctx.agent, ctx.to_note_address = agent, note  # a valid per-agent token from that agent's own address
         return

@@ -1,5 +1,7 @@
 """Agents are recognised by address and proof: our MTA's DKIM/DMARC verdict, never From alone."""
 
+import email
+import email.policy
 import logging
 
 import pytest
@@ -8,7 +10,7 @@ from mailer import identity, parsing
 from models import agents
 from models.tables import Customer, Message, Outbox, Ticket
 from postdesk.config import Inbound
-from tests.conftest import ingest, load_eml, make_settings
+from tests.conftest import ingest, load_eml, make_settings, text_of
 
 
 def setup(tmp_path, redis_server):
@@ -176,6 +178,27 @@ def test_an_agent_forwarding_a_clients_mail_as_an_attachment_opens_the_ticket_fo
     assert (ticket.customer.email, ticket.subject) == ("carol@customer.example", "Printer offline")
     assert Message.get((Message.ticket == ticket) & (Message.kind == "note")).text == "She is a VIP."
     assert not Customer.select().where(Customer.email == "agnes@example.com").exists()
+
+
+def test_where_our_mta_vouches_for_senders_an_agents_reply_address_alone_proves_nothing(tmp_path, redis_server):
+    """The reply address is seen by everyone the agent's mail also went to (a client in Cc): with
+    our MTA's DKIM verdict to be had, a mail to it from the agent's address without that verdict
+    is a client's, and the agent is told; with it, it is the agent's."""
+    from mailer import tokens
+
+    settings = setup(tmp_path, redis_server)
+    token = tokens.agent_token(settings.signing_key, identity.find_agent("agnes@example.com").id, 1)
+    forged = (f"From: Agnes <agnes@example.com>\r\nTo: support+{token}@example.com\r\nSubject: Re: [#1] Cannot log in"
+              f"\r\nMessage-ID: <forged@attacker.example>\r\n\r\n#priority low\r\nRefund approved.\r\n").encode()
+    ctx = ingest(settings, forged, rcpt=(f"support+{token}@example.com",))
+    assert ctx.agent is None and ctx.ticket.number == 1
+    assert Ticket.get(Ticket.number == 1).priority != "low"
+    assert not Outbox.select().where(Outbox.kind == "agent_reply").exists()
+    [told] = Outbox.select().where((Outbox.kind == "command_error") & (Outbox.rcpt_to == "agnes@example.com"))
+    assert "without your mail server's DKIM proof" in text_of(email.message_from_bytes(bytes(told.raw),
+                                                                                        policy=email.policy.default))
+    real = PROOF + forged.replace(b"<forged@attacker.example>", b"<real@example.com>")
+    assert ingest(settings, real, rcpt=(f"support+{token}@example.com",)).outcome == "relayed"
 
 
 @pytest.mark.parametrize("subject, forward", [
