@@ -172,7 +172,11 @@ def answer(settings, survey: Survey, rating: int, *, via: str, comment: str | No
         fields = {"rating": rating, "responded_via": via, "responded_at": survey.responded_at or now}
         if comment is not None:
             fields["comment"] = comment
-        Survey.update(**fields).where(Survey.id == survey.id).execute()
+        # Compare and set: of two answers sent at once (a double click, two tabs), the second
+        # finds the rating changed under it and changes nothing, so nobody is alerted twice.
+        if not Survey.update(**fields).where((Survey.id == survey.id) & (
+                Survey.rating.is_null() if old is None else Survey.rating == old)).execute():
+            return Done("unchanged", ticket)
         if old != rating:
             tickets.record(ticket, "survey_rating", f"{old} → {rating}" if old else f"rated {rating} of 5",
                            actor=ticket.customer.email, via=via, old=old, new=rating)
@@ -214,6 +218,7 @@ def _low_rating(settings, survey: Survey, ticket: Ticket, rating: int, comment: 
     from . import sla
     from . import tickets as staff
 
+    ticket = staff.surviving(ticket)  # rated after a merge: the ticket the work went on to
     ids = _tell_agents(settings, ticket, rating, comment, low=True)
     sla.complain(settings, ticket, f"rated {rating} of 5 by {ticket.customer.email}")
     if settings.surveys.reopen_on_low_rating and ticket.status in ("resolved", "closed"):

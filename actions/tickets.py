@@ -30,6 +30,8 @@ def check_status(ticket: Ticket, status: str) -> str:
         return Reason("unknown status %(value)r: use one of %(known)s", value=status, known=", ".join(STATUSES))
     if status == "new" and ticket.status != "new":
         return Reason("a ticket that has been worked on cannot become new again")
+    if ticket.merged_into_id and status not in ("closed", ticket.status):
+        return Reason("this ticket was merged into #%(number)s: work on that one", number=ticket.merged_into.number)
     return ""
 
 

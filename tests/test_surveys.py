@@ -233,6 +233,20 @@ def test_a_survey_link_replayed_or_flipped_mails_the_staff_only_what_is_new(desk
     assert Event.select().where(Event.action.in_(("survey_rating", "survey_comment"))).count() <= 10
 
 
+def test_a_low_rating_of_a_ticket_merged_since_goes_to_the_ticket_it_was_merged_into(desk):
+    from actions import tickets as staff
+
+    survey, mail = resolved_and_surveyed(desk)
+    desk.client_writes("Another question.", subject="Printer", message_id="<alice-m@client.example>")
+    first, second = Ticket.get(Ticket.number == 1), Ticket.get(Ticket.number == 2)
+    staff.merge(first, second, settings=desk.settings, actor=desk.agnes, via="web")
+    fetch(links(mail)[1], data={})
+    desk.settle()
+    assert Ticket.get(Ticket.number == 1).status == "closed"  # the merged one stays as it was
+    assert Event.select().where((Event.ticket == second) & (Event.action == "complaint")).exists()
+    assert not any("#1" in str(m["Subject"]) and "reopened" in text_of(m) for _, m, _ in desk.sink.to(ALICE))
+
+
 def test_one_click_unsubscribe_stops_surveys_and_the_cool_down_skips_a_second_one(desk):
     survey, mail = resolved_and_surveyed(desk)
     unsubscribe = mail["List-Unsubscribe"].strip("<>")
