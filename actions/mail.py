@@ -324,9 +324,12 @@ STATUS_COMMANDS = {"close": "closed", "resolve": "resolved", "pending": "pending
 
 
 def _assignee(agent, argument: str):
+    """The agent `#assign` names (by address, or by a name only one agent has), or None."""
     if argument.lower() in ("me", "我"):
         return agent
-    return Agent.get_or_none((Agent.email == argument.lower()) | (Agent.name == argument))
+    found = list(Agent.select().where((Agent.email == argument.lower()) | (Agent.name == argument)).limit(2))
+    exact = [a for a in found if a.email == argument.lower()]
+    return exact[0] if exact else (found[0] if len(found) == 1 else None)
 
 
 def _check_command(settings, ticket, agent, command) -> str:
@@ -334,6 +337,9 @@ def _check_command(settings, ticket, agent, command) -> str:
         return staff.check_status(ticket, STATUS_COMMANDS[command.name])
     if command.name == "assign":
         target = _assignee(agent, command.argument)
+        if target is None and Agent.select().where(Agent.name == command.argument).count() > 1:
+            return Reason("#assign %(name)s: more than one agent has this name; use their address",
+                          name=command.argument)
         return Reason("#assign %(name)s: no such agent", name=command.argument) if target is None \
             else staff.check_assignee(target)
     if command.name == "priority":

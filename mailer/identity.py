@@ -10,7 +10,7 @@ import authres
 from models.tables import Agent, AgentAddress
 
 from . import tokens
-from .addresses import without_tag
+from .addresses import split_addresses, without_tag
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +127,13 @@ def token_agent(settings, recipients: list[str]) -> Agent | None:
 
 
 def is_proven(mail, inbound) -> bool:
-    """The From domain is aligned with a DKIM/DMARC pass from our trusted MTA."""
+    """The From domain is aligned with a DKIM/DMARC pass from our trusted MTA, and the mail has
+    one From of one address (RFC 5322 §3.6; DMARC §6.6.1): a From added above a signed one (our
+    own signed acknowledgement re-sent "From: Agnes") proves nothing, whatever a verifier said."""
     _, at, domain = mail.from_address.lower().rpartition("@")
-    return bool(at and domain) and domain in authenticated_domains(mail, inbound)
+    if not (at and domain) or mail.headers is None:
+        return False
+    froms = mail.headers.get_all("From") or []
+    if len(froms) != 1 or len(split_addresses([str(froms[0])])) != 1:
+        return False
+    return domain in authenticated_domains(mail, inbound)

@@ -201,6 +201,17 @@ def test_where_our_mta_vouches_for_senders_an_agents_reply_address_alone_proves_
     assert ingest(settings, real, rcpt=(f"support+{token}@example.com",)).outcome == "relayed"
 
 
+def test_a_mail_with_two_from_fields_is_proven_by_no_verdict(tmp_path, redis_server):
+    """Our own signed acknowledgement re-sent with "From: Agnes" added above the signed From: a
+    verifier that misses the second From would pass it; one From of one address is required."""
+    settings = setup(tmp_path, redis_server)
+    raw = PROOF + (b"From: Agnes <agnes@example.com>\r\nFrom: Example Support <support@example.com>\r\n"
+                   b"To: support@example.com\r\nSubject: Re: [#1] Cannot log in\r\nMessage-ID: <two-from@example.com>"
+                   b"\r\n\r\nYour refund is approved: confirm your card at https://evil.example\r\n")
+    assert not identity.is_proven(parsing.parse(raw), settings.inbound)
+    assert ingest(settings, raw).agent is None
+
+
 @pytest.mark.parametrize("subject, forward", [
     ("Fwd: Printer offline", "---------- Forwarded message ---------\r\nFrom: Carol Jones <Carol@Customer.example>\r\n"
      "Date: Mon, 23 Nov 2026 at 09:00\r\nSubject: Printer offline\r\nTo: Agnes <agnes@example.com>\r\n"),

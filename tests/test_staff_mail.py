@@ -351,6 +351,16 @@ def test_an_answer_to_an_agents_reply_address_from_an_address_not_theirs_tells_t
     assert "from a.smith@example.com, which is not an address of your login" in text_of(parsed(told))
 
 
+def test_assign_by_a_name_two_agents_share_is_refused_not_given_to_either(settings, staff):
+    from models import agents
+
+    agents.create_agent("li.na@example.com", "correct horse battery", name="李娜")
+    agents.create_agent("lina2@example.com", "correct horse battery", name="李娜")
+    ctx = answer(settings, notice_to("agnes@example.com"), "agnes@example.com", "#assign 李娜\nPlease take it.")
+    assert ctx.outcome == "refused" and Ticket.get(Ticket.number == 1).assignee is None
+    assert "more than one agent" in text_of(parsed(Outbox.get(Outbox.kind == "command_error")))
+
+
 S = "Example Support <support@example.com>"
 AGENT = "Agnes Smith <agnes@example.com>"
 
