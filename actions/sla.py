@@ -12,7 +12,9 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
+import logging
 
+from mailer import identity
 from models import outbox, statements, tickets
 from models.base import db, utcnow
 from models.tables import PRIORITIES, Agent, Customer, Event, Mailbox, SlaMark, Ticket
@@ -20,6 +22,7 @@ from servicelevels import clocks as sla_clocks
 from servicelevels import policies
 from servicelevels.calendar import Calendar
 
+log = logging.getLogger(__name__)
 HISTORY = ("created", "customer_replied", "reply", "status")
 SYSTEM = "postdesk"
 
@@ -381,8 +384,12 @@ def _alert(settings, ticket: Ticket, notify: list[str], kind: str, clock, level:
             if ticket.mailbox_id not in team_cache:
                 team_cache[ticket.mailbox_id] = notices.team_of(settings, ticket)
             found = team_cache[ticket.mailbox_id]
-        else:
-            found = list(Agent.select().where((Agent.email == who.lower()) & (Agent.active == True)))  # noqa: E712
+        else:  # a login's address, or another address of one (create-agent --also)
+            named = identity.find_agent(who)
+            found = [named] if named is not None else []
+            if named is None:
+                log.warning("ticket #%s: the %s alert names %s, who has no active login: not mailed",
+                            ticket.number, kind, who)
         agents.update({a.id: a for a in found if a.active})
     return notices.mail_agents(settings, ticket, list(agents.values()), "sla_alert", f"sla_{kind}", kind=kind,
                                clock=clock, level=level)

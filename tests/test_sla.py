@@ -132,6 +132,16 @@ def test_an_answer_after_the_due_time_is_a_breach_though_no_escalation_ran(desk,
     assert not Outbox.select().where(Outbox.kind == "sla_alert").exists()
 
 
+def test_an_escalation_naming_an_agents_other_address_reaches_them(desk, clock):
+    settings, staff = desk
+    agents.add_address(staff["bob"], "b.chen@example.com")
+    client_writes(settings, 1)
+    ticket = Ticket.get()
+    clock_now = sla.clocks_of(settings, ticket, at(61))[2]["first_response"]
+    rows = sla._alert(settings, ticket, ["B.Chen@example.com", "nobody@example.com"], "breach", clock_now)
+    assert [row["rcpt_to"] if isinstance(row, dict) else row.rcpt_to for row in rows] == ["bob@example.com"]
+
+
 def test_the_first_response_is_met_by_the_first_public_reply_not_by_a_note(desk, clock):
     settings, staff = desk
     client_writes(settings)
