@@ -8,6 +8,7 @@ changes something writes the row and an Event with the old and new values in one
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 
 from mailer import compose
@@ -310,3 +311,23 @@ def split(ticket: Ticket, message: Message | None, *, settings, actor: Agent, vi
         sla.recompute(settings, ticket, via=via)
         sla.recompute(settings, new, via=via)
     return Done("split", new)
+
+
+def close_resolved(settings, now: dt.datetime, limit: int = 500) -> int:
+    """Close the tickets resolved more than `tickets.close_resolved_after_days` ago that nobody
+    reopened (the follow-up job, every minute), each in its own transaction. No mail goes to the
+    client (Zendesk's automatic close sends none either): the "resolved" mail told them already.
+    Returns how many were closed."""
+    days = settings.tickets.close_resolved_after_days
+    if not days:
+        return 0
+    before = now - dt.timedelta(days=days)
+    due = list(Ticket.select().where((Ticket.status == "resolved") & (Ticket.resolved_at < before))
+               .order_by(Ticket.resolved_at).limit(limit))
+    for ticket in due:
+        with db.atomic():
+            tickets.set_status(ticket, "closed", actor="postdesk",
+                               via=f"worker (resolved more than {days} days ago)")
+            sla.recompute(settings, ticket, via="worker")
+    return len(due)
+

@@ -162,6 +162,10 @@ class CategoryRule:
 class Tickets:
     number_start: int = 1
     reopen_closed_within_days: int = 30
+    # A resolved ticket nobody answered is closed after this many days (Zendesk closes solved
+    # tickets after four); a later reply then reopens it within reopen_closed_within_days of that,
+    # else opens a follow-up. 0: resolved tickets stay resolved.
+    close_resolved_after_days: int = 7
     categories: tuple[str, ...] = ("question", "problem", "complaint")
     category_rules: tuple[CategoryRule, ...] = (CategoryRule(category="complaint", keywords=(
         "complaint", "complain", "unacceptable", "投诉", "不满", "抱怨")),)
@@ -432,6 +436,8 @@ def _check(settings: Settings) -> None:
             raise ConfigError(f"{src}: worker.{key}: must be 1 or more")
     if settings.tickets.number_start < 1:
         raise ConfigError(f"{src}: tickets.number_start: must be 1 or more")
+    if settings.tickets.close_resolved_after_days < 0:
+        raise ConfigError(f"{src}: tickets.close_resolved_after_days: must be 0 (never) or more")
     for section, key in (("customers", "tiers"), ("tickets", "categories")):
         names = getattr(getattr(settings, section), key)
         if not names or any(not NAME.fullmatch(n) or n != n.lower() for n in names) or len(set(names)) < len(names):

@@ -247,6 +247,19 @@ def test_a_low_rating_of_a_ticket_merged_since_goes_to_the_ticket_it_was_merged_
     assert not any("#1" in str(m["Subject"]) and "reopened" in text_of(m) for _, m, _ in desk.sink.to(ALICE))
 
 
+def test_a_resolved_ticket_nobody_answered_closes_after_a_week_without_a_mail(desk):
+    """Zendesk closes solved tickets by itself; a reply after that opens the ticket again within
+    the reopen window, and a follow-up beyond it."""
+    resolved_and_surveyed(desk)
+    before = Outbox.select().count()
+    send_followups(now=utcnow() + dt.timedelta(days=6))
+    assert Ticket.get().status == "resolved"
+    send_followups(now=utcnow() + dt.timedelta(days=8))
+    ticket = Ticket.get()
+    assert ticket.status == "closed" and ticket.closed_at is not None
+    assert Outbox.select().count() == before  # no "closed" mail to the client
+
+
 def test_one_click_unsubscribe_stops_surveys_and_the_cool_down_skips_a_second_one(desk):
     survey, mail = resolved_and_surveyed(desk)
     unsubscribe = mail["List-Unsubscribe"].strip("<>")

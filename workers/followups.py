@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 
-from actions import progress, surveys
+from actions import progress, surveys, tickets
 from models import reports
 from models.base import utcnow
 from postdesk import runtime
@@ -30,6 +30,10 @@ def send_followups(now=None) -> dict:
             queued = []
         enqueue_deliveries(settings, queued)
         done[name] = len(queued)
+    try:
+        done["closed"] = tickets.close_resolved(settings, now)
+    except Exception:
+        log.exception("closing resolved tickets failed; they are closed on a later run")
     try:
         done["report_days"] = len(reports.refresh())
     except Exception:
