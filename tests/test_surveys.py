@@ -260,6 +260,14 @@ def test_a_resolved_ticket_nobody_answered_closes_after_a_week_without_a_mail(de
     assert Outbox.select().count() == before  # no "closed" mail to the client
 
 
+def test_the_unsubscribe_page_speaks_the_language_of_the_survey_it_came_in(desk):
+    survey, mail = resolved_and_surveyed(desk)
+    Survey.update(language="zh").where(Survey.id == survey.id).execute()  # a survey of the Chinese mailbox
+    Customer.update(language="").where(Customer.email == ALICE).execute()
+    status, page = fetch(mail["List-Unsubscribe"].strip("<>"))
+    assert status == 200 and "退订" in page
+
+
 def test_one_click_unsubscribe_stops_surveys_and_the_cool_down_skips_a_second_one(desk):
     survey, mail = resolved_and_surveyed(desk)
     unsubscribe = mail["List-Unsubscribe"].strip("<>")

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
 
-from actions import surveys
+from actions import notices, surveys
 from actions.result import Refused
 from mailer import tokens
-from models.tables import Customer, Survey
+from models.tables import Customer, Survey, Ticket
 from workers.outgoing import enqueue_deliveries
 
 from . import csrf
@@ -77,7 +77,11 @@ def unsubscribe(token: str):
     customer = Customer.get_or_none(Customer.id == link.number) if link and link.kind == "u" else None
     if customer is None:
         return _page("invalid", "en", 404)
-    language = customer.language if customer.language in ("en", "zh") else settings.mailboxes[0].language
+    # The language of the mail the link came in: their latest survey's, else their latest ticket's.
+    latest = Survey.select(Survey.language).where(Survey.customer == customer).order_by(Survey.id.desc()).first()
+    ticket = Ticket.select().where(Ticket.customer == customer).order_by(Ticket.id.desc()).first()
+    language = latest.language if latest is not None else notices.client_language(
+        customer, ticket.mailbox if ticket is not None else settings.mailboxes[0])
     if request.method == "POST":
         surveys.unsubscribe(customer)
         return _page("unsubscribed", language)
