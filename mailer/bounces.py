@@ -222,15 +222,15 @@ def _blocks(part) -> list[dict[str, list[str]]]:
     blocks: list[dict[str, list[str]]] = []
     for item in payload if isinstance(payload, list) else [payload]:
         if isinstance(item, str):  # a part kept as text: blank-line separated blocks
-            for text in re.split(r"\n[ \t]*\n", item.replace("\r\n", "\n")[:64 * 1024]):
+            for text in re.split(r"\n[ \t]*\n", reports.utf8(item.replace("\r\n", "\n")[:64 * 1024])):
                 block: dict[str, list[str]] = {}
                 for name, value in FIELD.findall(text):
                     block.setdefault(name.lower(), []).append(value)
                 blocks.append(block)
             continue
         block = {}
-        for name, value in item.items():
-            block.setdefault(name.lower(), []).append(str(value))
+        for name, value in item.raw_items():  # as stored: a global DSN's UTF-8 escaped, not replaced
+            block.setdefault(name.lower(), []).append(reports.utf8(value if isinstance(value, str) else str(value)))
         blocks.append(block)
         if isinstance(reports.payload_of(item), str) and reports.payload_of(item).strip():
             blocks += _blocks(item)  # the rest of a part read as one message (global DSNs)

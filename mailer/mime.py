@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from email.message import Message as RawMessage
 
 BOM = b"\xef\xbb\xbf"
+DSN_TYPES = ("message/delivery-status", "message/global-delivery-status")
 
 # A header block as the stdlib's feedparser delimits it (its headerRE): field lines, their
 # continuations (whitespace-only lines included) and "From " lines, up to the first line that is
@@ -116,7 +117,7 @@ class Reader:
                 parent.attach(msg)
             ctype = content_type(msg)
             maintype = ctype.partition("/")[0]
-            if maintype in ("multipart", "message") and ctype != "message/delivery-status" and depth >= MAX_DEPTH:
+            if maintype in ("multipart", "message") and ctype not in DSN_TYPES and depth >= MAX_DEPTH:
                 self.problems.add(f"part {number or 1}: nested deeper than {MAX_DEPTH} levels, kept as one attachment")
                 msg.set_payload("")
                 if not enclosed:
@@ -141,7 +142,7 @@ class Reader:
                         work.append((child_start, child_end, depth + 1, child_number, msg, enclosed, child_default,
                                      within))
                 continue
-            if ctype == "message/delivery-status":  # RFC 3464: blocks of header fields
+            if ctype in DSN_TYPES:  # RFC 3464 (RFC 6533's global form: UTF-8): blocks of header fields
                 msg.set_payload([self._entity(s, e, number)[0] for s, e in self._blocks(body, end)])
             elif maintype == "message":
                 msg.set_payload([])

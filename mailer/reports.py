@@ -23,7 +23,9 @@ JMRP_SUBJECT = re.compile(r"^complaint about message from ", re.I)  # Microsoft'
 JMRP_SENDERS = re.compile(r"@(?:[\w-]+\.)*(?:hotmail|outlook|live|msn|microsoft)\.com$", re.I)
 ADDRESS = re.compile(r"[^\s<>;,\"()\[\]]+@[^\s<>;,\"()\[\]]+")
 MSGID = re.compile(r"<[^<>\s]{1,250}>")
-RETURNED = ("message/rfc822", "text/rfc822-headers", "message/rfc822-headers")
+# The returned message or its header, in a report; the global forms (RFC 6533) are UTF-8.
+RETURNED = ("message/rfc822", "text/rfc822-headers", "message/rfc822-headers", "message/global",
+            "message/global-headers")
 JSON_START = re.compile(r"\s*+\{")
 JSON_LIMIT = 512 * 1024  # characters of a JSON notification read (SES sends a few KB)
 
@@ -148,13 +150,25 @@ def own_parts(msg):
             stack += reversed(part.get_payload())
 
 
+def utf8(text: str) -> str:
+    """Text the parser kept with 8-bit bytes escaped (a global DSN's UTF-8 fields) read as UTF-8."""
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    except UnicodeError:
+        return text
+
+
 def payload_of(part):
     """A part's parts, or its text as stored: never decoded by its charset label, which may be
     hostile (get_payload decodes text holding 8-bit bytes, and "idna" raises)."""
     if part.is_multipart():
         return part.get_payload()
     try:
-        return part.get_payload()
+        payload = part.get_payload()
+        if isinstance(payload, str) and part.get_content_type().startswith("message/global"):
+            raw = part.get_payload(decode=True)  # RFC 6533: UTF-8 as sent, not as the parser kept it
+            return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else payload
+        return payload
     except (UnicodeError, LookupError, ValueError):
         return ""
 

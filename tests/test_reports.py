@@ -175,6 +175,22 @@ def test_a_winmail_dat_beside_the_text_is_marked_for_review():
     assert any("winmail.dat" in problem for problem in parsing.parse(raw).problems)
 
 
+def test_a_bounce_of_mail_to_an_internationalised_address_names_it_and_our_mail():
+    """RFC 6533: an SMTPUTF8 mail's bounce carries UTF-8 in message/global-delivery-status and
+    returns message/global-headers."""
+    raw = ("From: MAILER-DAEMON@mx.client.example\r\nTo: support@example.com\r\nSubject: Undelivered Mail\r\n"
+           "Message-ID: <g1@mx.client.example>\r\nMIME-Version: 1.0\r\n"
+           "Content-Type: multipart/report; report-type=global-delivery-status; boundary=G\r\n\r\n"
+           "--G\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nYour message could not be delivered.\r\n"
+           "--G\r\nContent-Type: message/global-delivery-status\r\n\r\nReporting-MTA: dns; mx.client.example\r\n\r\n"
+           "Final-Recipient: utf-8; 王芳@例子.example\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n"
+           "--G\r\nContent-Type: message/global-headers\r\n\r\nFrom: Example Support <support@example.com>\r\n"
+           "To: 王芳@例子.example\r\nSubject: [#1] 发票\r\nMessage-ID: <ours-global@example.com>\r\n\r\n--G--\r\n")
+    found = bounces.detect(parsing.parse(raw.encode()))
+    assert (found.kind, found.permanent, found.original_message_ids) == (
+        "failure", ["王芳@例子.example"], ["<ours-global@example.com>"])
+
+
 @pytest.mark.parametrize("name", NOT_REPORTS)
 def test_a_person_writing_about_a_bounce_is_no_report(name):
     assert bounces.detect(parsing.parse(read(name))) is None
