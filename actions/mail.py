@@ -175,9 +175,16 @@ def answer_from_agent(settings, ticket, agent, mail, *, reply_text: str, inbound
     parsed = commands.parse(text)
     body, pasted = _pasted_images("" if quotes.is_sign_off(parsed.text) else parsed.text.strip(), mail.attachments)
     attachments = [a for a in mail.attachments if not a.inline and not _wrapping(a)] + pasted
-    forwarded = bool(quotes.FORWARD_SUBJECT.match(mail.subject)) or quotes.is_forward(mail.text)
+    forward_subject = bool(quotes.FORWARD_SUBJECT.match(mail.subject))
+    forwarded = forward_subject or quotes.is_forward(mail.text)
     errors = parsed.errors + commands.in_subject(mail.subject, ticket.subject) + [
         error for command in parsed.commands if (error := _check_command(settings, ticket, agent, command))]
+    if forwarded and not forward_subject and body and not (parsed.is_note or note):
+        # An answer ("Re:") with a forwarded mail pasted below the agent's words: the client would
+        # get the words without it, and a note would leave the agent thinking they answered.
+        errors.append(Reason("your answer holds a forwarded mail below your words, so nothing was sent: the client "
+                             "would get your words without it; to send it, put what matters in your words, and to "
+                             "keep the mail internal, add #note at the top"))
     refusal = "command_refused"
     if not errors and not parsed.commands and not body and not (attachments and not forwarded):
         errors, refusal = [NOTHING_FOUND], "nothing_sent"

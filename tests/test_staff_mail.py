@@ -361,6 +361,17 @@ def test_assign_by_a_name_two_agents_share_is_refused_not_given_to_either(settin
     assert "more than one agent" in text_of(parsed(Outbox.get(Outbox.kind == "command_error")))
 
 
+def test_an_answer_with_a_forward_pasted_below_the_agents_words_is_not_sent_half_and_the_agent_is_told(
+        settings, staff):
+    text = ("Here is what the vendor says about your order:\n\n---------- Forwarded message ---------\n"
+            "From: Vendor <orders@vendor.example>\nDate: Mon, 23 Nov 2026 at 09:00\nSubject: Order 42\n"
+            "To: Agnes <agnes@example.com>\n\nOrder 42 ships on Friday.")
+    ctx = answer(settings, notice_to("agnes@example.com"), "agnes@example.com", text)
+    assert ctx.outcome == "refused"
+    assert Outbox.select().where(Outbox.kind == "agent_reply").count() == 0
+    assert "forwarded mail below your words" in text_of(parsed(Outbox.get(Outbox.kind == "command_error")))
+
+
 S = "Example Support <support@example.com>"
 AGENT = "Agnes Smith <agnes@example.com>"
 
