@@ -6,10 +6,10 @@ import dataclasses
 import logging
 import re
 
-from mailer import commands, identity, language, quotes, threading
+from mailer import classify, commands, identity, language, parsing, quotes, threading
 from mailer.reasons import Reason
 from models import customers, tickets
-from models.base import db
+from models.base import db, utcnow
 from models.tables import Agent
 from servicelevels import rules
 
@@ -53,7 +53,8 @@ def receive_customer_mail(settings, mail, *, ticket, follow_up_of, mailbox, thre
                                          settings.tickets.number_start, follow_up_of=follow_up_of, at=at,
                                          category=rules.category_for(settings.tickets.category_rules, mail.subject,
                                                                      mail.text, mailbox.address),
-                                         last_contact_at=None if automatic else at)
+                                         last_contact_at=None if automatic else at,
+                                         updated_at=None if historic else utcnow())
             outcome, outsider, alongside = "new_ticket", False, False
         else:
             outcome, outsider = "added", not customers.is_on_ticket(ticket, customer.email)
@@ -106,12 +107,14 @@ def receive_customer_mail(settings, mail, *, ticket, follow_up_of, mailbox, thre
         ack = None
         if outcome == "new_ticket" and unanswerable:  # imported too: it withholds later automatic mail
             tickets.record(ticket, "acknowledgement_withheld", unanswerable, actor="postdesk", via="email",
-                           new={"reason": unanswerable})
+                           new={"reason": unanswerable, "lasting": classify.is_lasting(unanswerable)})
         elif outcome == "new_ticket" and notify:
             ack = notices.acknowledge(settings, ticket, customer, message)
         told = notices.notify_staff(settings, ticket, message, event=outcome, author=customer.email,
                                     outsider=outsider) if notify else []
-        if unproven_agent is not None and notify:
+        if unproven_agent is not None and notify and not (unproven_why == "not_theirs" and not outsider):
+            # (the ticket's own client or a participant answering the agent's mail with reply-all
+            # is just that: their mail, no misdirected answer of the agent's)
             why = {"not_theirs": Reason(
                 "it came to your reply address from %(address)s, which is not an address of your login, so it was "
                 "kept as that sender's mail and nothing reached the client; if the address is yours, an admin can "
@@ -174,7 +177,7 @@ def answer_from_agent(settings, ticket, agent, mail, *, reply_text: str, inbound
                                                    names))
     parsed = commands.parse(text)
     body, pasted = _pasted_images("" if quotes.is_sign_off(parsed.text) else parsed.text.strip(), mail.attachments)
-    attachments = [a for a in mail.attachments if not a.inline and not _wrapping(a)] + pasted
+    attachments = [a for a in mail.attachments if not a.inline and not _wrapping(a, settings)] + pasted
     forward_subject = bool(quotes.FORWARD_SUBJECT.match(mail.subject))
     forwarded = forward_subject or quotes.is_forward(mail.text)
     errors = parsed.errors + commands.in_subject(mail.subject, ticket.subject) + [
@@ -210,17 +213,20 @@ def answer_from_agent(settings, ticket, agent, mail, *, reply_text: str, inbound
 
 # What an agent's mail client puts around or beside their mail, which is no file of theirs for the
 # client: signatures and keys (a certificate names the agent's own address), opaque S/MIME (the
-# whole mail inside, the quoted notice with it), Outlook's winmail.dat, and attached mails
+# whole mail inside, the quoted notice with it), Outlook's winmail.dat, and a mail of ours attached
 # (Outlook's "Attach original message" puts our notice, with the agent's reply address, in one).
 # They stay in the stored mail; the client gets the text and the files the agent attached.
 WRAPPING_TYPES = frozenset({
     "application/pkcs7-signature", "application/x-pkcs7-signature", "application/pkcs7-mime",
     "application/x-pkcs7-mime", "application/pgp-signature", "application/pgp-keys", "application/pgp-encrypted",
-    "application/ms-tnef", "application/vnd.ms-tnef", "message/rfc822", "message/global", "message/partial",
+    "application/ms-tnef", "application/vnd.ms-tnef",
 })
 
 
-def _wrapping(attachment) -> bool:
+def _wrapping(attachment, settings) -> bool:
+    if attachment.content_type in ("message/rfc822", "message/global"):
+        inner = parsing.parse(attachment.data)  # an .eml the agent attached on purpose goes; ours does not
+        return bool(classify.loop_reason(inner, settings.mailbox_addresses))
     return attachment.content_type in WRAPPING_TYPES or attachment.filename.lower() in (
         "smime.p7s", "smime.p7m", "winmail.dat", "signature.asc")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 from mailer import compose, reasons, tokens
 from mailer.notify import message_id_domain, reply_address
@@ -51,12 +52,13 @@ def _withheld(settings, ticket, customer, kind: str) -> str:
         return why
     if kind in UNSUBSCRIBABLE and customer.unsubscribed_at:
         return f"{customer.email} unsubscribed on {customer.unsubscribed_at:%Y-%m-%d}"
-    # A ticket a mailing list, a no-reply robot, the null sender or spam opened: what withheld
-    # its acknowledgement withholds every automatic mail after it (progress, status, survey).
-    unanswerable = None if kind == "acknowledgement" else Event.select(Event.detail).where(
+    # A ticket a mailing list, a no-reply robot or the null sender opened: what withheld its
+    # acknowledgement withholds every automatic mail after it (progress, status, survey). A spam
+    # verdict or a no-auto-reply request was the one mail's, and holds back nothing later.
+    withheld = None if kind == "acknowledgement" else Event.select(Event.detail, Event.new).where(
         (Event.ticket == ticket) & (Event.action == "acknowledgement_withheld")).first()
-    if unanswerable is not None:
-        return f"the mail that opened the ticket may not be answered automatically: {unanswerable.detail}"
+    if withheld is not None and json.loads(withheld.new or "{}").get("lasting"):
+        return f"the mail that opened the ticket may not be answered automatically: {withheld.detail}"
     limit = settings.outgoing.auto_reply_limit_per_hour
     # The loop guard is for mail that incoming mail makes us send (two robots answering each other):
     # an agent's status change or a scheduled update is no loop.

@@ -112,14 +112,14 @@ def recompute(settings, ticket: Ticket, *, at: dt.datetime | None = None, via: s
                 for when, mark in marks(policy, calendar, c) if when <= now]
         _claim(past, now)
         done = {key[1:] for key in past}
-    _claim(_met_late(ticket, clocks), now)
+    _claim(_met_late(ticket, policy, clocks), now)
     fields, events = _state(ticket, policy, calendar, clocks, done=done, events=events or [])
     tickets.record_many(ticket, [{**e, "actor": SYSTEM, "via": via} for e in events])
     statements.update(Ticket, ticket.id, **(held or {}), **fields)
     return clocks
 
 
-def _met_late(ticket: Ticket, clocks) -> list[tuple[int, str, str, str]]:
+def _met_late(ticket: Ticket, policy, clocks) -> list[tuple[int, str, str, str]]:
     """The breach marks of clocks met only after their due time, as they become met: a breach
     whether or not the SLA job ran an escalation for it meanwhile (answered a minute after the
     due time, before the job's next look; the job down; a first level an hour after the due
@@ -128,7 +128,8 @@ def _met_late(ticket: Ticket, clocks) -> list[tuple[int, str, str, str]]:
     if not late:
         return []
     before = json.loads(ticket.sla_clocks) if ticket.sla_clocks else {}
-    return [(ticket.id, c.name, c.started_at.isoformat(), "breach") for c in late
+    mark = "breach-0" if policy.escalations else "breach"  # the first level's own, if the job ran it
+    return [(ticket.id, c.name, c.started_at.isoformat(), mark) for c in late
             if before.get(c.name, {}).get("state") != "met"]
 
 

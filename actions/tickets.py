@@ -322,12 +322,16 @@ def close_resolved(settings, now: dt.datetime, limit: int = 500) -> int:
     if not days:
         return 0
     before = now - dt.timedelta(days=days)
-    due = list(Ticket.select().where((Ticket.status == "resolved") & (Ticket.resolved_at < before))
-               .order_by(Ticket.resolved_at).limit(limit))
-    for ticket in due:
-        with db.atomic():
-            tickets.set_status(ticket, "closed", actor="postdesk",
-                               via=f"worker (resolved more than {days} days ago)")
+    still = (Ticket.status == "resolved") & (Ticket.resolved_at < before)
+    closed = 0
+    for (ticket_id,) in Ticket.select(Ticket.id).where(still).order_by(Ticket.resolved_at).limit(limit).tuples():
+        with db.atomic():  # read again in the transaction: the client may have reopened it meanwhile
+            query = Ticket.select().where((Ticket.id == ticket_id) & still)
+            ticket = (query.for_update() if db.for_update else query).first()
+            if ticket is None:
+                continue
+            tickets.set_status(ticket, "closed", actor="postdesk", via=f"worker (resolved more than {days} days ago)")
             sla.recompute(settings, ticket, via="worker")
-    return len(due)
+            closed += 1
+    return closed
 

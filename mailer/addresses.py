@@ -6,7 +6,6 @@ undone first."""
 from __future__ import annotations
 
 import re
-import unicodedata
 from email.utils import getaddresses
 
 from . import charsets
@@ -63,19 +62,20 @@ def addresses(values: list) -> list[tuple[str, str]]:
 
 
 def kept_address(address: str) -> str:
-    """An address as it is kept and compared: lower case, without the invisible format
-    characters no real mailbox holds (a bidi override makes `billing\u202emoc.elpmaxe@x` read as
-    an address of ours on every page; a zero-width space makes a stranger look like a known
-    client); "" when it holds white space or a control character, which no address does."""
+    """An address as it is kept and compared, in lower case; "" when it is no address: one holding
+    white space, a control or an invisible format character. No real mailbox holds those, and
+    they are how a sender hides: a bidi override shows `billing\u202emoc.elpmaxe@x` as an address
+    of ours on every page, and a zero-width space makes a look-alike domain pass for a client's
+    (it must not be taken for theirs by dropping the character)."""
     address = address.strip()
-    if not address.isprintable():  # str.isprintable: no Other (Cc, Cf…) or Separator but " "
-        address = "".join(c for c in address if unicodedata.category(c) != "Cf")
     return address.lower() if address.isprintable() and " " not in address else ""
 
 
 def is_plain_address(address: str) -> bool:
-    """One address as a person types it (an agent, a collaborator, a customer file's row)."""
-    return ADDRESS.fullmatch(address) is not None and kept_address(address) == address.strip().lower()
+    """One address as a person types it (an agent, a collaborator, a customer file's row), white
+    space around it aside."""
+    address = address.strip()
+    return ADDRESS.fullmatch(address) is not None and kept_address(address) == address.lower()
 
 
 def split_addresses(values: list) -> list[tuple[str, str]]:

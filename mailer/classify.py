@@ -125,10 +125,21 @@ def unanswerable_reason(mail, null_sender: bool, our_addresses: frozenset[str] =
     if NO_REPLY_SENDER.match(mail.from_address):
         return f"sent from a no-reply address ({mail.from_address})"
     if h("X-Spam-Flag").strip().lower() == "yes" or h("X-Spam-Status").strip().lower().startswith("yes"):
-        return "marked as spam by our mail server (X-Spam-Flag / X-Spam-Status)"
+        return SPAM
     # Exchange's request that no auto-reply answer the mail: a request of the sender's (Exchange
     # stamps it on people's mail too), not a sign of a robot. Our acknowledgement is an auto-reply.
     suppress = h("X-Auto-Response-Suppress").lower()
     if any(word in suppress for word in ("all", "autoreply")):
-        return f"it asks for no automatic reply (X-Auto-Response-Suppress: {suppress.strip()[:100]})"
+        return f"{NO_AUTO_REPLY} (X-Auto-Response-Suppress: {suppress.strip()[:100]})"
     return ""
+
+
+SPAM = "marked as spam by our mail server (X-Spam-Flag / X-Spam-Status)"
+NO_AUTO_REPLY = "it asks for no automatic reply"
+
+
+def is_lasting(reason: str) -> bool:
+    """Does this reason hold for every automatic mail of the ticket (its sender is a list, a
+    no-reply robot, the null sender), or for the one mail alone (a spam verdict, which may be
+    wrong; a no-auto-reply request)?"""
+    return bool(reason) and not reason.startswith((SPAM, NO_AUTO_REPLY))

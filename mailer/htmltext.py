@@ -7,7 +7,6 @@ import html
 import re
 from collections import deque
 from itertools import islice
-from urllib.parse import urlsplit
 
 import nh3
 from selectolax.lexbor import LexborDocumentOptions, LexborHTMLParser
@@ -93,18 +92,26 @@ def _clean(bounded: str) -> str:
 
 def clean(markup: str, own_hosts: frozenset[str] = frozenset()) -> str:
     """Markup safe to show in the admin: no scripts, styles or forms, no relative address
-    (`/dashboard?…`, `//host/…`), and no image on `own_hosts` (the admin's own, absolute): an
-    image of a client's mail must never make an agent's browser call the admin with their login."""
+    (`/dashboard?…`, `//host/…`), and images only from the mail itself (cid:, data:) or from a
+    plain `http(s)://host/…` address (no backslash, one slash or encoded host a browser would
+    resolve to the admin) not on `own_hosts` (the admin's own): an image of a client's mail must
+    never make an agent's browser call the admin with their login."""
     return nh3.clean(markup, url_schemes={"http", "https", "mailto", "cid"}, url_relative="deny",
-                     attribute_filter=_not_on(own_hosts) if own_hosts else None)
+                     attribute_filter=_images_for(own_hosts))
+
+
+PLAIN_IMAGE_URL = re.compile(r"https?://([A-Za-z0-9.-]{1,253})(?::\d{1,5})?(?:[/?#]|$)", re.I)
 
 
 @functools.lru_cache(maxsize=16)
-def _not_on(hosts: frozenset[str]):
+def _images_for(hosts: frozenset[str]):
     def keep(element: str, attribute: str, value: str) -> str | None:
         if element == "img" and attribute == "src":
-            host = urlsplit(value.strip()).hostname or ""
-            if host.rstrip(".").lower() in hosts:
+            source = value.strip()
+            if source.lower().startswith(("cid:", "data:")):
+                return value
+            plain = PLAIN_IMAGE_URL.match(source)
+            if plain is None or plain.group(1).rstrip(".").lower() in hosts:
                 return None
         return value
     return keep

@@ -301,8 +301,10 @@ def _attached_original(ctx: Context):
     if len(attached) != 1:
         return None
     inner = parsing.parse(attached[0].data)
-    if "@" not in inner.from_address:
-        return None
+    outer_subject = quotes.FORWARD_SUBJECT.sub("", ctx.mail.subject, count=1).strip().lower()
+    if "@" not in inner.from_address or not (quotes.FORWARD_SUBJECT.match(ctx.mail.subject)
+                                             or outer_subject == inner.subject.strip().lower()):
+        return None  # a mail attached as evidence ("Phishing attempt against our clients"), not a forward
     return quotes.Forwarded(note=ctx.reply_text, sender_name=inner.from_name, sender=inner.from_address,
                             subject=inner.subject, text=inner.text)
 
@@ -311,15 +313,18 @@ EARLIEST_MAIL = dt.datetime(1971, 1, 1)  # before the first networked mail: a Da
 
 
 def _when(ctx: Context):
-    """Imported mail keeps the time it was written; live mail the time it reached us, when the
-    client's wait began (a backlog, a retry or a replay of quarantined mail later does not move
-    the SLA clocks' start). A Date that cannot be true (before 1971, or ahead of our clock) is
-    brought within those bounds: the SLA clocks count business time from it, and a century of
-    it is not the mail's to spend."""
+    """Imported mail keeps the time it was written. Live mail that opens a ticket opens it when it
+    reached us, when the client's wait began (a backlog, a retry or a replay of quarantined mail
+    later does not give it away); a reply is stamped now, in its place among what happened on
+    the ticket since (an agent's answer meanwhile did not answer it). A Date that cannot be true
+    (before 1971, or ahead of our clock) is brought within those bounds: the SLA clocks count
+    business time from it, and a century of it is not the mail's to spend."""
     now = utcnow()
     if ctx.historic and ctx.mail.date is not None:
         return min(max(ctx.mail.date.replace(tzinfo=None), EARLIEST_MAIL), now)
-    return min(ctx.row.received_at, now) if ctx.row.received_at else now
+    if ctx.ticket is None and ctx.row.received_at:
+        return min(ctx.row.received_at, now)
+    return now
 
 
 def _needs_follow_up(ticket: Ticket, settings) -> bool:

@@ -68,13 +68,16 @@ def next_ticket_number(start: int) -> int:
 
 def open_ticket(mailbox: Mailbox, customer: Customer, subject: str, number_start: int,
                 via: str = "email", follow_up_of: Ticket | None = None, at=None, category: str = "",
-                last_contact_at=None) -> Ticket:
-    """A new ticket, with its events. `last_contact_at`: the client's own mail that opens it."""
+                last_contact_at=None, updated_at=None) -> Ticket:
+    """A new ticket, with its events. `last_contact_at`: the client's own mail that opens it;
+    `updated_at`: when it was written, if not `at` (a live mail's ticket opens when the mail
+    arrived, and is written now)."""
     # Lower-case hex: some MTAs lower-case the local part carrying it (support+TOKEN@).
     ticket = statements.create(Ticket, number=next_ticket_number(number_start), mailbox=mailbox,
                                customer=customer, subject=subject[:1000],
                                reply_token=secrets.token_hex(10), follow_up_of=follow_up_of, category=category,
-                               created_at=at or utcnow(), updated_at=at or utcnow(), last_contact_at=last_contact_at)
+                               created_at=at or utcnow(), updated_at=updated_at or at or utcnow(),
+                               last_contact_at=last_contact_at)
     events = [{"ticket": ticket, "action": "created", "detail": f"from {customer.email}", "actor": customer.email,
                "via": via}]
     if category:

@@ -105,6 +105,7 @@ def test_collaborators(cast, settings):
                   "<eve@attacker.example>", "a@b@client.example", "frank@client.example\u2028bcc:eve@attacker.example",
                   "ca\u200brol@client.example", "erin@client.example>\r\nRCPT TO:<eve@attacker.example"):
         assert "not an email" in act.check_collaborator(ticket, typed, settings), typed
+    assert act.check_collaborator(ticket, " dave@client.example ", settings) == ""  # pasted with spaces: fine
     act.remove_collaborator(ticket, "carol@client.example", actor=cast["bob"], via="email")
     assert Participant.select().count() == 0
     assert [c[:2] for c in changes("collaborator_added") + changes("collaborator_removed")] == [

@@ -189,6 +189,12 @@ def test_a_ticket_a_mailing_list_opened_gets_no_automatic_mail_ever(settings):
     send_followups(now=utcnow() + dt.timedelta(days=3))
     assert Outbox.select().where(Outbox.rcpt_to == "news@vendor.example").count() == 0
     assert Event.select().where(Event.action == "status_update_suppressed").count() == 1
+    # A spam verdict (maybe wrong) was that mail's: the person behind it hears of their ticket.
+    spam = (b"From: carol@client.example\r\nTo: support@example.com\r\nSubject: Invoice\r\nX-Spam-Flag: YES\r\n"
+            b"Message-ID: <spam-1@client.example>\r\n\r\nWhere is my invoice?\r\n")
+    staff.set_status(ingest(settings, spam).ticket, "resolved", settings=settings, actor=agent, via="web")
+    told = Outbox.select().where((Outbox.rcpt_to == "carol@client.example") & (Outbox.kind == "status_update"))
+    assert told.count() == 1
 
 
 def test_the_loop_guard_never_swallows_an_agents_status_updates(settings):

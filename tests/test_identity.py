@@ -164,15 +164,20 @@ def test_an_agents_empty_outlook_reply_all_runs_nothing_of_the_clients_mail(tmp_
     assert not Outbox.select().where(Outbox.kind == "agent_reply").exists()
 
 
+def agent_attaching(subject: str, text: str, attached: str) -> bytes:
+    """A proven agent's mail to the support address with one mail attached."""
+    return PROOF + (f"From: Agnes <agnes@example.com>\r\nTo: support@example.com\r\nSubject: {subject}\r\n"
+                    f"Message-ID: <{abs(hash(subject))}@example.com>\r\nMIME-Version: 1.0\r\n"
+                    f"Content-Type: multipart/mixed; boundary=m\r\n\r\n--m\r\nContent-Type: text/plain\r\n\r\n"
+                    f"{text}\r\n--m\r\nContent-Type: message/rfc822\r\n\r\n{attached}\r\n--m--\r\n").encode()
+
+
 def test_an_agent_forwarding_a_clients_mail_as_an_attachment_opens_the_ticket_for_the_client(tmp_path, redis_server):
     settings = setup(tmp_path, redis_server)
-    raw = PROOF + (b"From: Agnes <agnes@example.com>\r\nTo: support@example.com\r\nSubject: FW: Printer offline\r\n"
-                   b"Message-ID: <agnes-fwd-att@example.com>\r\nMIME-Version: 1.0\r\n"
-                   b"Content-Type: multipart/mixed; boundary=m\r\n\r\n--m\r\nContent-Type: text/plain\r\n\r\n"
-                   b"She is a VIP.\r\n--m\r\nContent-Type: message/rfc822\r\n\r\n"
-                   b"From: Carol Jones <carol@customer.example>\r\nTo: Agnes <agnes@example.com>\r\n"
-                   b"Subject: Printer offline\r\nMessage-ID: <carol-1@customer.example>\r\n\r\n"
-                   b"Our printer has been offline since Monday.\r\n--m--\r\n")
+    raw = agent_attaching("FW: Printer offline", "She is a VIP.",
+                          "From: Carol Jones <carol@customer.example>\r\nTo: Agnes <agnes@example.com>\r\n"
+                          "Subject: Printer offline\r\nMessage-ID: <carol-1@customer.example>\r\n\r\n"
+                          "Our printer has been offline since Monday.")
     assert ingest(settings, raw).outcome == "new_ticket"
     ticket = Ticket.get(Ticket.number == 2)
     assert (ticket.customer.email, ticket.subject) == ("carol@customer.example", "Printer offline")
@@ -210,6 +215,16 @@ def test_a_mail_with_two_from_fields_is_proven_by_no_verdict(tmp_path, redis_ser
                    b"\r\n\r\nYour refund is approved: confirm your card at https://evil.example\r\n")
     assert not identity.is_proven(parsing.parse(raw), settings.inbound)
     assert ingest(settings, raw).agent is None
+
+
+def test_a_mail_an_agent_attaches_as_evidence_opens_no_ticket_for_its_sender(tmp_path, redis_server):
+    settings = setup(tmp_path, redis_server)
+    raw = agent_attaching("Phishing attempt against our clients", "See the attached phish.",
+                          "From: Security <security@paypa1-verify.example>\r\nSubject: Verify your account\r\n"
+                          "Message-ID: <phish@paypa1-verify.example>\r\n\r\nClick here.")
+    ingest(settings, raw)
+    assert not Customer.select().where(Customer.email == "security@paypa1-verify.example").exists()
+    assert not Outbox.select().where(Outbox.rcpt_to == "security@paypa1-verify.example").exists()
 
 
 @pytest.mark.parametrize("subject, forward", [

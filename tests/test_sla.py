@@ -115,6 +115,27 @@ def test_the_clocks_start_when_the_mail_arrived_not_when_a_worker_got_to_it(desk
     client_writes(settings, 2)  # a reply stored now, taken at once: stamped now
     assert Event.get(Event.action == "customer_replied").created_at == at(240)
 
+
+def test_a_reply_taken_late_after_an_agents_answer_still_waits_for_an_answer(desk, clock):
+    """The client's follow-up reached us before the agent answered, a worker took it after: the
+    agent's answer did not answer it, so the next-response clock runs, and the ticket's
+    updated_at does not go back."""
+    from mailer import pipeline, spool
+
+    settings, staff = desk
+    client_writes(settings, 1)
+    ticket = Ticket.get()
+    clock.move_to(at(10).replace(tzinfo=dt.UTC))
+    raw = (b"From: Alice <alice@client.example>\r\nTo: support@example.com\r\nSubject: Re: [#1] Cannot log in\r\n"
+           b"Message-ID: <late-follow-up@client.example>\r\n\r\nAlso the export fails.\r\n")
+    inbound_id = spool.store(raw, "smtp", "alice@client.example", ("support@example.com",))
+    clock.move_to(at(20).replace(tzinfo=dt.UTC))
+    agent_answers(settings, staff["agnes"], ticket, "Fixed the login.")
+    clock.move_to(at(30).replace(tzinfo=dt.UTC))
+    assert pipeline.process(settings, inbound_id).outcome == "added"
+    assert clocks(ticket.id, at(30))["next_response"].state == "running"
+    assert Ticket.get_by_id(ticket.id).updated_at == at(30)
+
 def test_an_answer_after_the_due_time_is_a_breach_though_no_escalation_ran(desk, clock):
     """Answered a minute late, before the SLA job looked again: the reports count a breach, as
     Zendesk counts a target achieved late; a client chasing past the due time is a complaint
@@ -130,6 +151,20 @@ def test_an_answer_after_the_due_time_is_a_breach_though_no_escalation_ran(desk,
     assert sla.was_breached(Ticket.get_by_id(ticket.id))
     check_slas()  # the job, later: the clock is met, nothing left to escalate
     assert not Outbox.select().where(Outbox.kind == "sla_alert").exists()
+
+
+
+def test_a_clock_met_late_after_its_escalation_ran_is_one_breach(desk, clock):
+    settings, staff = desk
+    client_writes(settings, 1)
+    ticket = Ticket.get()
+    clock.move_to(at(61).replace(tzinfo=dt.UTC))
+    check_slas()  # level 0 runs
+    clock.move_to(at(62).replace(tzinfo=dt.UTC))
+    agent_answers(settings, staff["agnes"], ticket, "Sorry for the wait.")
+    breaches = SlaMark.select().where((SlaMark.ticket == ticket) & (SlaMark.clock == "first_response")
+                                      & SlaMark.mark.startswith("breach"))
+    assert [m.mark for m in breaches] == ["breach-0"]
 
 
 def test_an_escalation_naming_an_agents_other_address_reaches_them(desk, clock):

@@ -372,6 +372,27 @@ def test_an_answer_with_a_forward_pasted_below_the_agents_words_is_not_sent_half
     assert "forwarded mail below your words" in text_of(parsed(Outbox.get(Outbox.kind == "command_error")))
 
 
+def test_an_eml_the_agent_attaches_on_purpose_reaches_the_client(settings, staff):
+    notice = parsed(notice_to("agnes@example.com"))
+    raw = (f"From: Agnes Smith <agnes@example.com>\r\nTo: {notice['Reply-To']}\r\nSubject: RE: {notice['Subject']}\r\n"
+           f"Message-ID: <eml-on-purpose@example.com>\r\nContent-Type: multipart/mixed; boundary=m\r\n\r\n"
+           f"--m\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nHere is the confirmation you asked for.\r\n"
+           f"--m\r\nContent-Type: message/rfc822\r\nContent-Disposition: attachment; filename=confirmation.eml\r\n\r\n"
+           f"From: Shop <orders@shop.example>\r\nSubject: Order confirmed\r\n\r\nOrder 42 confirmed.\r\n--m--\r\n"
+           ).encode()
+    assert ingest(settings, raw, rcpt=(notice["Reply-To"].addresses[0].addr_spec,)).outcome == "relayed"
+    mail = parsed(Outbox.get(Outbox.kind == "agent_reply"))
+    assert [p.get_filename() for p in mail.iter_attachments()] == ["confirmation.eml"]
+
+
+def test_the_clients_reply_all_to_an_agents_mail_tells_the_agent_nothing(settings, staff):
+    """Alice answers with reply-all a mail Agnes sent from her reply address: Alice's mail, on her
+    ticket, and no "an address not yours wrote" note to Agnes (its advice would be wrong)."""
+    ctx = answer(settings, notice_to("agnes@example.com"), "alice@client.example", "Thanks, it works now.")
+    assert ctx.agent is None and ctx.outcome == "added"
+    assert not Outbox.select().where(Outbox.kind == "command_error").exists()
+
+
 S = "Example Support <support@example.com>"
 AGENT = "Agnes Smith <agnes@example.com>"
 

@@ -9,7 +9,7 @@ import pytest
 
 from models import agents
 from models.base import db, utcnow
-from models.tables import Agent, Attachment, LoginFailure, Message, WebSession
+from models.tables import Agent, Attachment, LoginFailure, Message, Ticket, WebSession
 from tests.conftest import PASSWORD, csrf_token, make_settings
 from tests.test_web import app  # noqa: F401  (a fixture)
 from web import create_app
@@ -287,13 +287,31 @@ def test_bidi_and_control_characters_never_reach_subjects_and_names(settings):
 
 def test_invisible_characters_never_reach_addresses(settings):
     """A bidi override in an address would show `billing\u202emoc.elpmaxe@client.example` as an
-    address of our own domain on every page; a zero-width space would make a stranger look like a
-    known client. No mailbox holds them: they are dropped, and white space makes no address."""
+    address of our own domain on every page; a zero-width space would make a look-alike pass for a
+    known client. No mailbox holds them: such an address is no address (a sender without one is
+    refused with the reason, and the mail kept), and neither is one with white space."""
     from tests.conftest import ingest
 
-    raw = ("From: Billing <billing\u202emoc.elpmaxe@client.example>\r\nTo: support@example.com\r\n"
-           "Cc: carol\u2066\u200b@client.example, dave\u00a0@client.example\r\n"
+    raw = ("From: Alice <alice@client.example>\r\nTo: support@example.com\r\n"
+           "Cc: carol\u2066\u200b@client.example, dave\u00a0@client.example, erin@client.example\r\n"
            "Subject: Invoice\r\nMessage-ID: <bidi-address@client.example>\r\n\r\nhello\r\n").encode()
     ticket = ingest(settings, raw).ticket
-    assert ticket.customer.email == "billingmoc.elpmaxe@client.example"
-    assert [p.customer.email for p in ticket.participants] == ["carol@client.example"]
+    assert [p.customer.email for p in ticket.participants] == ["erin@client.example"]
+    spoof = ("From: Billing <billing\u202emoc.elpmaxe@client.example>\r\nTo: support@example.com\r\n"
+             "Subject: Invoice\r\nMessage-ID: <bidi-from@client.example>\r\n\r\nhello\r\n").encode()
+    ctx = ingest(settings, spoof)
+    assert ctx.outcome == "rejected" and Ticket.select().count() == 1
+    look_alike = spoof.replace("billing\u202emoc.elpmaxe@client.example".encode(),
+                               "alice@client\u200b.example".encode()).replace(b"bidi-from", b"zw-from")
+    assert ingest(settings, look_alike).outcome == "rejected"
+
+
+@pytest.mark.parametrize("source", ["https:\\\\admin.example.com\\dashboard", "http:/dashboard/agents.csv",
+                                    "http://local%68ost/dashboard", "http://ｌocalhost/dashboard",
+                                    "http://localhost:8080/dashboard", "//localhost/dashboard"])
+def test_no_spelling_of_the_admins_own_address_survives_as_an_image(source):
+    from mailer import htmltext
+
+    shown = htmltext.clean(f'<p>x</p><img src="{source}">', frozenset({"localhost", "admin.example.com"}))
+    assert "src" not in shown
+
