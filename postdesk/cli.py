@@ -50,7 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     command("web", cmd_web, "serve the admin web interface")
     p = command("ingest", cmd_ingest, "store one raw message read on stdin (for MTA pipes); "
                 "exit 0 once stored, 75 when it cannot be stored now, 65 when refused")
-    p.add_argument("--sender", default="", help="envelope sender (Postfix: ${sender})")
+    p.add_argument("--sender", default=None, help="envelope sender (Postfix: ${sender}; its null sender, "
+                   "empty with null_sender= or MAILER-DAEMON by default, is stored as <>)")
     p.add_argument("--recipient", action="append", default=[], help="envelope recipient (repeatable)")
     command("migrate", cmd_migrate, "create or upgrade the database schema")
     p = command("backup", cmd_backup, "copy the database while Postdesk runs: SQLite's online backup, checked "
@@ -226,11 +227,20 @@ def cmd_ingest(settings, args) -> int:
         return EX_DATAERR
     try:
         runtime.init(settings)
-        spool.receive(settings, raw, "pipe", args.sender, tuple(args.recipient))
+        spool.receive(settings, raw, "pipe", _envelope_sender(args.sender), tuple(args.recipient))
     except Exception as exc:  # whatever stops storage, the MTA keeps the mail and retries
         print(f"postdesk: not stored, try again later: {exc}", file=sys.stderr)
         return EX_TEMPFAIL
     return 0
+
+
+def _envelope_sender(given: str | None) -> str:
+    """The envelope sender as stored: Postfix's pipe(8) writes the null sender as its null_sender
+    attribute, MAILER-DAEMON unless set (often to ""); both are <>, what bounces are sent from.
+    Not given at all: unknown ("")."""
+    if given is None:
+        return ""
+    return "<>" if given.strip() in ("", "<>") or given.strip().lower() == "mailer-daemon" else given.strip()
 
 
 def cmd_import(settings, args) -> int:

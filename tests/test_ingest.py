@@ -22,6 +22,15 @@ def test_piped_mail_is_stored_and_processed(settings):
     assert Ticket.get().subject == "Cannot log in to my account"
 
 
+def test_postfixs_null_sender_is_stored_as_the_null_sender(settings):
+    """pipe(8) writes the null sender (a bounce's) as MAILER-DAEMON, or as its null_sender=
+    attribute; both are <>, which no automatic mail answers."""
+    for given in ("MAILER-DAEMON", ""):
+        raw = load_eml("new_question.eml").replace(b"<new-question-1@", f"<null-{given or 'empty'}@".encode())
+        assert pipe_in(settings, raw, f"--sender={given}", "--recipient", "support@example.com").returncode == 0
+    assert [row.mail_from for row in InboundMail.select().order_by(InboundMail.id)] == ["<>", "<>"]
+
+
 def test_oversize_mail_is_refused_permanently(settings):
     result = pipe_in(settings, b"Subject: big\n\n" + b"x" * settings.smtp.max_message_bytes)
     assert result.returncode == 65 and b"larger than" in result.stderr
