@@ -25,6 +25,12 @@ METHODS = {"REQUEST": "Meeting invitation", "CANCEL": "Meeting cancelled", "COUN
            "PUBLISH": "Calendar event", "ADD": "Meeting invitation", "REFRESH": "Meeting update requested"}
 
 
+# The answer word Outlook puts before a reply's title ("Accepted: Review", "接受: 评审").
+ANSWER_PREFIX = re.compile(r"^\s*(?:accepted|declined|tentative(?:ly accepted)?|接受|已接受|拒绝|已拒绝|暂定|暫定|"
+                           r"zugesagt|abgelehnt|mit vorbehalt|accepté|refusé|provisoire|aceptado|rechazado|"
+                           r"provisional)\s*[:：]\s*", re.I)
+
+
 def describe(calendar: str) -> str:
     """A few lines about the first event of the calendar, or "" when it has none."""
     lines = FOLDED.sub("", calendar[:READ_LIMIT]).splitlines()
@@ -48,6 +54,7 @@ def describe(calendar: str) -> str:
     when = _when(event.get("DTSTART"))
     where = _text(event.get("LOCATION"))
     if method == "REPLY":
+        summary = ANSWER_PREFIX.sub("", summary, count=1) or summary  # Outlook's "Accepted: " is said once, below
         params, value = event.get("ATTENDEE", ({}, ""))
         who = params.get("CN") or value.partition(":")[2] or value or "The attendee"
         answer = ANSWERS.get(params.get("PARTSTAT", "").upper(), "answered")

@@ -234,7 +234,7 @@ GMAIL_INVITATION = (
 
 
 @pytest.mark.parametrize("calendar, plain, expected", [
-    (OUTLOOK_MEETING_REPLY, "\r\n", 'Li, Wei accepted "接受: 系统上线评审" (2026-12-05 10:00 China Standard Time).\n\n'
+    (OUTLOOK_MEETING_REPLY, "\r\n", 'Li, Wei accepted "系统上线评审" (2026-12-05 10:00 China Standard Time).\n\n'
                                     "好的，我会准时参加, 谢谢。"),
     (GMAIL_INVITATION, "", 'Meeting invitation: "Onboarding call", 2026-12-07 02:00 UTC, at https://meet.example/abc.'
                            "\n\nLet us walk through the import together.\nAgenda attached."),
