@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import hashlib
 import json
 import logging
 
 from mailer import identity
 from models import outbox, statements, tickets
 from models.base import db, utcnow
-from models.tables import PRIORITIES, Agent, Customer, Event, Mailbox, SlaMark, Ticket
+from models.tables import PRIORITIES, Agent, Counter, Customer, Event, Mailbox, SlaMark, Ticket
 from servicelevels import clocks as sla_clocks
 from servicelevels import policies
 from servicelevels.calendar import Calendar
@@ -394,6 +395,42 @@ def _alert(settings, ticket: Ticket, notify: list[str], kind: str, clock, level:
         agents.update({a.id: a for a in found if a.active})
     return notices.mail_agents(settings, ticket, list(agents.values()), "sla_alert", f"sla_{kind}", kind=kind,
                                clock=clock, level=level)
+
+
+def follow_configuration(settings, limit: int = 1000) -> int:
+    """After the policies or calendars changed (config.toml, then a restart), bring the clocks of
+    every ticket not closed to them: a shorter target must not wait for each ticket's next mail to
+    count. Run by the SLA job, `limit` tickets a run, on from where the last run stopped; the
+    digest of what the tickets follow and that place are kept as counters. The first run of an
+    installation only notes the digest. Returns how many tickets were recomputed."""
+    digest = int(hashlib.sha256(repr((settings.policies, settings.calendars)).encode()).hexdigest()[:15], 16)
+    stored = {c.name: c.value for c in Counter.select().where(Counter.name.in_(FOLLOWING))}
+    if stored.get(FOLLOWING[0]) != digest:
+        start = 1 if FOLLOWING[0] in stored else 0  # an installation's first run: nothing changed
+        stored = {FOLLOWING[0]: digest, FOLLOWING[1]: start}
+        _set_counters(stored)
+    after = stored.get(FOLLOWING[1], 0)
+    if not after:
+        return 0
+    ids = [t for t, in Ticket.select(Ticket.id).where((Ticket.id >= after) & (Ticket.status != "closed"))
+           .order_by(Ticket.id).limit(limit).tuples()]
+    for ticket_id in ids:
+        with db.atomic():
+            recompute(settings, Ticket.get_by_id(ticket_id), via="system")
+    _set_counters({FOLLOWING[1]: ids[-1] + 1 if len(ids) == limit else 0})
+    if ids:
+        log.info("SLA: %d tickets' clocks recomputed for the changed policies or calendars", len(ids))
+    return len(ids)
+
+
+FOLLOWING = ("sla_configuration", "sla_recompute_from")  # the counters follow_configuration keeps
+
+
+def _set_counters(values: dict[str, int]) -> None:
+    with db.atomic():
+        for name, value in values.items():
+            Counter.insert(name=name, value=value).on_conflict(
+                conflict_target=[Counter.name], update={Counter.value: value}).execute()
 
 
 def due_tickets(now: dt.datetime, limit: int = 500):

@@ -177,6 +177,22 @@ def test_an_escalation_naming_an_agents_other_address_reaches_them(desk, clock):
     assert [row["rcpt_to"] if isinstance(row, dict) else row.rcpt_to for row in rows] == ["bob@example.com"]
 
 
+def test_a_target_changed_in_the_configuration_reaches_the_open_tickets(desk, clock):
+    """config.toml shortens the default policy's first response from 60 to 30 minutes, and the
+    service restarts: the SLA job brings the open ticket to it, not its next mail."""
+    import dataclasses
+
+    settings, _ = desk
+    client_writes(settings, 1)
+    check_slas()  # notes what the tickets follow
+    assert Ticket.get().first_response_due == at(60)
+    shorter = dataclasses.replace(settings, policies=tuple(
+        dataclasses.replace(p, first_response_minutes=30) if p.name == "default" else p for p in settings.policies))
+    assert sla.follow_configuration(shorter) == 1
+    assert Ticket.get().first_response_due == at(30)
+    assert sla.follow_configuration(shorter) == 0  # done: nothing more to do until the next change
+
+
 def test_the_first_response_is_met_by_the_first_public_reply_not_by_a_note(desk, clock):
     settings, staff = desk
     client_writes(settings)

@@ -41,6 +41,10 @@ def check_slas(now=None) -> dict:
         last = batch
         if len(batch) < BATCH or failed:
             break
+    try:
+        sla.follow_configuration(settings)
+    except Exception:
+        log.exception("recomputing clocks for changed policies failed; the next run goes on")
     runtime.record_run(settings, "sla")
     enqueue_deliveries(settings, queued)
     if seen:
