@@ -101,7 +101,7 @@ def test_the_postfix_pipe_stores_the_mail_or_asks_postfix_to_retry(pipe, setting
     assert run_pipe(argv, "", "support@example.com", mail.replace(b"new-question-1", b"bounce-1")) == 0  # null sender
     rows = list(InboundMail.select().order_by(InboundMail.id))
     assert [(r.source, r.mail_from, r.rcpt_to) for r in rows] == [
-        ("pipe", "alice@client.example", "support+tag@example.com"), ("pipe", "", "support@example.com")]
+        ("pipe", "alice@client.example", "support+tag@example.com"), ("pipe", "<>", "support@example.com")]
     assert run_pipe(argv, "a@b", "support@example.com", b"\r\n") == 65  # refused: Postfix bounces it
     environment.write_text("POSTDESK_DATABASE_URL='sqlite:////dev/null/cannot/be.db'\n")  # the database is away
     assert run_pipe(argv, "a@b", "support@example.com", mail) == 75  # EX_TEMPFAIL: Postfix keeps it, retries
