@@ -23,6 +23,7 @@ from flufl.bounce import all_failures
 
 from . import bounce_text, reports
 from .addresses import split_addresses
+from .mime import DSN_TYPES
 from .reports import DELAY, DELIVERED, FAILURE, Report
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,6 @@ ADDRESS = re.compile(r"[^\s<>;,\"()\[\]:]{1,64}@[^\s<>;,\"()\[\]:]{1,255}")
 MSGID = re.compile(r"<[^<>\s]{1,250}>")
 INLINE_TO = re.compile(r"^To:[ \t]*([^\n]{1,1000})", re.M)
 INLINE_ID = re.compile(r"^Message-ID:[ \t]*(<[^<>\s]{1,250}>)", re.M | re.I)
-DSN_TYPES = ("message/delivery-status", "message/global-delivery-status")
 SUCCESS_ACTIONS = ("delivered", "relayed", "expanded")
 RANK = {"delivered": 0, "delayed": 1, "temporary": 2, "permanent": 3}  # what one recipient's blocks add up to
 

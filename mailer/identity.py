@@ -109,11 +109,10 @@ def agent_by_token(settings, recipients: list[str], sender: str) -> tuple[Agent 
     agent's addresses, and whether it went to their note address (a reply-all to a notice that
     adds the note address stays internal too); else (None, why not, False), with "" for why
     not when there is no token at all."""
-    ours = tokens.tokens_in(recipients, lambda a: settings.mailbox_for(a) is not None)
-    signed = [s for s in (tokens.read(settings.signing_key, t) for t in ours) if s is not None]
+    signed = _signed_tokens(settings, recipients)
     if not signed:
         return None, "", False
-    agent = Agent.get_or_none((Agent.id == signed[0].agent_id) & (Agent.active == True))  # noqa: E712
+    agent = _active(signed[0].agent_id)
     if agent is None or find_agent(sender) != agent:
         return None, f"agent token of agent {signed[0].agent_id} used from {sender}", False
     return agent, "", any(s.note for s in signed if s.agent_id == agent.id)
@@ -121,9 +120,18 @@ def agent_by_token(settings, recipients: list[str], sender: str) -> tuple[Agent 
 
 def token_agent(settings, recipients: list[str]) -> Agent | None:
     """The active agent the first signed token in `recipients` names, whoever wrote the mail."""
+    signed = _signed_tokens(settings, recipients)
+    return _active(signed[0].agent_id) if signed else None
+
+
+def _signed_tokens(settings, recipients: list[str]) -> list:
+    """The valid signed (agent) tokens among our addresses in `recipients`, in their order."""
     ours = tokens.tokens_in(recipients, lambda a: settings.mailbox_for(a) is not None)
-    signed = next((s for s in (tokens.read(settings.signing_key, t) for t in ours) if s is not None), None)
-    return Agent.get_or_none((Agent.id == signed.agent_id) & (Agent.active == True)) if signed else None  # noqa: E712
+    return [s for s in (tokens.read(settings.signing_key, t) for t in ours) if s is not None]
+
+
+def _active(agent_id: int) -> Agent | None:
+    return Agent.get_or_none((Agent.id == agent_id) & (Agent.active == True))  # noqa: E712
 
 
 def is_proven(mail, inbound) -> bool:
