@@ -9,6 +9,8 @@ import contextvars
 import re
 from urllib.parse import unquote_to_bytes
 
+from . import charset_guess
+
 ISO2022JP = "iso2022_jp"  # decoded by _iso2022jp, which also reads NEC's row 13 (as CP50220 does)
 # Labels seen in the wild mapped to the codec that decodes what such mail really contains.
 # GB2312 and GBK are subsets of GB18030, and mail labelled gb2312 often holds GBK/GB18030 bytes.
@@ -40,20 +42,11 @@ LABEL_FORMS = (re.compile(r"x-(.+)"), re.compile(r"(iso[-_]?8859[-_]\d+)[-_][ie]
 NOT_CHARSETS = {"punycode", "idna", "undefined", "unicode-escape", "raw-unicode-escape"}
 LABEL = re.compile(r"[a-z0-9][a-z0-9._:+-]{0,39}")  # RFC 2978 names are at most 40 characters
 
-# Tried in order when the declared charset fails or is absent. UTF-8 is strict enough that a
-# successful decode is almost always right; GB18030 accepts most byte strings, so Big5 is tried
-# first only when it decodes cleanly *and* GB18030 does not (see guess()).
-FALLBACKS = ("utf-8", "gb18030", "big5hkscs", "cp1252", "cp1250", "cp1251")
-GUESS_SAMPLE = 64 * 1024  # bytes read to choose a fallback; the choice is then checked on all
-# Characters a decoding rarely yields in real text: not ASCII, common CJK ideographs and
-# punctuation, fullwidth forms, Latin letters with accents or Cyrillic letters.
-UNLIKELY = re.compile("[^\x00-\x7f\u4e00-\u9fa5\u3000-\u303f\uff00-\uffef\u00c0-\u00ff\u0100-\u017f"
-                      "\u0401\u0410-\u044f\u0451]")
-# What a wrong guess yields from a right one's bytes: one ideograph inside a Latin word (Latin-1
-# "Können" read as GB18030: "K鰊nen"), and accented letters or Cyrillic letters three or more in a
-# row between non-letters or mixed with symbols (GBK "你好" read as CP1252: "ÄãºÃ").
-SANDWICHED = re.compile("(?<=[A-Za-z])[\u4e00-\u9fff\uac00-\ud7af](?=[A-Za-z])")
-ACCENT_RUN = re.compile("[\u00c0-\u00ff]{3,}")
+# Tried when the declared charset fails or is absent, after the charsets the mail's other parts
+# declare. UTF-8 first: strict enough that a clean decode is almost always right. The others are
+# scored (mailer/charset_guess.py); among equals the earlier wins.
+FALLBACKS = ("utf-8", "gb18030", "big5hkscs", "cp932", "euc_jis_2004", "cp949", "cp1252", "cp1250", "cp1251",
+             "koi8_r", "cp1256", "cp1255", "cp1253", "cp874")
 SURROGATES = re.compile("[\ud800-\udfff]")
 
 
@@ -94,6 +87,8 @@ def decode(data: bytes, declared: str | None = None) -> str:
     if data.startswith(codecs.BOM_UTF8):
         return data[len(codecs.BOM_UTF8):].decode("utf-8", "replace")
     codec = codec_for(declared)
+    if codec == "utf-8" and data.isascii() and (ESCAPED_JAPANESE.search(data) or ESCAPED_KOREAN in data):
+        codec = ""  # labelled US-ASCII (or UTF-8), written in ISO-2022-JP or -KR: guessed
     if codec:
         try:
             text = _iso2022jp(data) if codec == ISO2022JP else data.decode(codec)
@@ -108,7 +103,13 @@ def decode(data: bytes, declared: str | None = None) -> str:
                 if as_utf8 is not None:
                     return as_utf8
             if codec in SWAPPED:  # Big5 labelled GB2312 and the like: the other reads far better
-                return _likelier(data, text, SWAPPED[codec])
+                return _likelier(data, text, codec, SWAPPED[codec])
+            if codec == "cp1252" and not data.isascii() and \
+                    charset_guess.plausibility(text[:charset_guess.SAMPLE], codec) < 1:
+                # Latin-1 is what a program writes when it does not know: GBK, Shift_JIS or
+                # CP1251 bytes under it decode without error into "ÄúºÃ". (Text that reads as
+                # Latin-1 throughout is not guessed again: nothing could read better.)
+                return _likelier(data, text, codec, _best_guess(data) or codec)
             if codec == "utf-7":  # may decode to lone surrogates, which no encoder takes back
                 text = SURROGATES.sub("\ufffd", text)
             return text
@@ -120,12 +121,25 @@ def decode(data: bytes, declared: str | None = None) -> str:
 SWAPPED = {"gb18030": "big5hkscs", "big5hkscs": "gb18030"}
 
 
-def _likelier(data: bytes, text: str, other: str) -> str:
+def _best_guess(data: bytes) -> str:
+    """The likeliest charset that decodes all the bytes, or ""."""
+    for _, codec in charset_guess.scored(data, _hint.get() + FALLBACKS[1:]):
+        with contextlib.suppress(UnicodeDecodeError):
+            data.decode(codec)
+            return codec
+    return ""
+
+
+def _likelier(data: bytes, text: str, codec: str, other: str) -> str:
+    if other == codec:
+        return text
     try:
         alternative = data.decode(other)
     except UnicodeDecodeError:
         return text
-    declared, instead = _plausibility(text[:GUESS_SAMPLE]), _plausibility(alternative[:GUESS_SAMPLE])
+    core = codec not in SWAPPED  # between the two Chinese charsets, a rare character decides nothing
+    declared = charset_guess.plausibility(text[:charset_guess.SAMPLE], codec, core)
+    instead = charset_guess.plausibility(alternative[:charset_guess.SAMPLE], other, core)
     return alternative if 1 - instead < (1 - declared) / 2 else text
 
 
@@ -155,17 +169,18 @@ def _iso2022jp(data: bytes) -> str:
 
 
 def guess(data: bytes) -> str:
+    """The bytes in the likeliest charset: UTF-8 when they are, else the best scored of the
+    charsets the mail's other parts declare (`hinted`) and FALLBACKS."""
+    if ESCAPED_JAPANESE.search(data):  # 7-bit, so it "is" UTF-8: told by its escapes
+        with contextlib.suppress(UnicodeDecodeError):
+            return _iso2022jp(data)
+    if ESCAPED_KOREAN in data:
+        with contextlib.suppress(UnicodeDecodeError):
+            return data.decode("iso2022_kr")
     text = _utf8(data)
     if text is not None:
         return text
-    sample = data[:GUESS_SAMPLE]
-    scored = []
-    for codec in FALLBACKS[1:]:
-        try:  # incremental: a character cut at the end of the sample is no decoding error
-            scored.append((_plausibility(codecs.getincrementaldecoder(codec)().decode(sample)), codec))
-        except UnicodeDecodeError:
-            continue
-    for _, codec in sorted(scored, key=lambda pair: pair[0], reverse=True):  # stable: ties keep order
+    for _, codec in charset_guess.scored(data, _hint.get() + FALLBACKS[1:]):
         try:
             return data.decode(codec)
         except UnicodeDecodeError:
@@ -173,22 +188,17 @@ def guess(data: bytes) -> str:
     return data.decode("utf-8", "replace")
 
 
+# ISO-2022-JP's and ISO-2022-KR's escapes into their double-byte sets: Japanese and Korean mail
+# sent without a charset label is mostly these, in bytes that are all ASCII.
+ESCAPED_JAPANESE = re.compile(rb"\x1b\$[@B]")
+ESCAPED_KOREAN = b"\x1b$)C"
+
+
 def _utf8(data: bytes) -> str | None:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         return None
-
-
-def _plausibility(text: str) -> float:
-    """1 less the share of characters a wrong decoding would yield: rare ideographs, private-use
-    and compatibility characters (Big5 read as GB18030 and the reverse), an ideograph inside a
-    Latin word, runs of accented letters (counted twice: the sign of CJK bytes read as Latin-1)."""
-    if not text:
-        return 0.0
-    unlikely = len(UNLIKELY.findall(text)) + 2 * len(SANDWICHED.findall(text))
-    unlikely += 2 * sum(len(run) for run in ACCENT_RUN.findall(text))
-    return 1 - unlikely / len(text)
 
 
 # RFC 2047 encoded word. "?" never occurs inside one (Q encodes it as =3F), so each attempt

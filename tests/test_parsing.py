@@ -114,6 +114,23 @@ def test_the_html_is_the_text_when_the_plain_part_is_empty_or_a_stand_in(structu
     ("您好，我用Outlook发送的邮件没有收到回复，订单号 A12345。", "gbk", None),
     ("①株式会社テスト～お世話になっております。", "cp932", "shift_jis"),  # Windows' Shift_JIS
     ("①株式会社テストお世話になっております。", "euc_jis_2004", "euc-jp"),  # NEC's row 13 in EUC-JP
+    # No label, or Latin-1, which programs write when they do not know: every script read as itself.
+    ("先日注文した商品がまだ届いていません。ご確認をお願いします。", "cp932", None),
+    ("先日注文した商品がまだ届いていません。ご確認をお願いします。", "euc_jp", "iso-8859-1"),
+    ("주문한 상품이 아직 도착하지 않았습니다. 확인 부탁드립니다.", "cp949", None),
+    ("감사합니다.", "cp949", None),
+    ("Добрый день! Заказ до сих пор не пришёл, проверьте, пожалуйста.", "koi8_r", None),
+    ("Добрый день! Заказ до сих пор не пришёл, проверьте, пожалуйста.", "cp1251", "iso-8859-1"),
+    ("Καλημέρα, η παραγγελία μου δεν έχει φτάσει ακόμη. Ευχαριστώ.", "cp1253", None),
+    ("שלום, ההזמנה שלי עדיין לא הגיעה. תודה.", "cp1255", None),
+    ("مرحبا، طلبي لم يصل بعد. شكرا لكم.", "cp1256", None),
+    ("สวัสดีค่ะ สินค้าที่สั่งยังไม่ได้รับ ขอบคุณค่ะ", "cp874", None),
+    ("您好，我的发票还没有收到，请帮忙查一下。谢谢！", "gbk", "iso-8859-1"),
+    ("Hab vergessen, die Sonderzeichen einzufügen:\näöüÄÖÜß", "cp1252", None),  # a run of them is German
+    ("Grüße aus Köln, Jürgen", "cp1252", "iso-8859-1"),  # Latin-1 that reads as Latin-1 stays
+    ("お世話になっております。", "iso2022_jp", None),  # 7-bit: told by its escapes, not taken for ASCII
+    ("お世話になっております。", "iso2022_jp", "us-ascii"),
+    ("주문한 상품이 아직 도착하지 않았습니다.", "iso2022_kr", None),
 ])
 def test_text_decodes_whatever_its_label_says(text, encoded_as, label):
     from mailer import charsets
@@ -348,3 +365,13 @@ def test_an_enriched_body_of_unclosed_params_reads_in_linear_time():
     started = time.process_time()
     assert parsing.parse(raw).text.startswith("Hi")
     assert time.process_time() - started < 2  # 0.01 s; the lazy <param>.*?</param> took minutes
+
+
+def test_an_unlabelled_part_is_read_in_the_charset_its_sibling_declares():
+    """The plain part without a label, the HTML part in KOI8-R: one program wrote both."""
+    text = "Здравствуйте, счёт оплачен"
+    raw = (b"From: ivan@client.example\r\nTo: support@example.com\r\nSubject: invoice\r\n"
+           b"Message-ID: <koi@client.example>\r\nContent-Type: multipart/alternative; boundary=b\r\n\r\n"
+           b"--b\r\nContent-Type: text/plain\r\n\r\n" + text.encode("koi8_r") + b"\r\n"
+           b"--b\r\nContent-Type: text/html; charset=koi8-r\r\n\r\n<p>" + text.encode("koi8_r") + b"</p>\r\n--b--\r\n")
+    assert parsing.parse(raw).text.strip() == text
