@@ -26,7 +26,9 @@ import re
 SAMPLE = 2048  # bytes scored per candidate (a thousand CJK characters); the choice then decodes all
 
 COMMON = "\x00-\x7f\u00a0\u00a9\u00ab\u00ae\u00b0\u00b7\u00bb\u2010-\u2027\u2030-\u205e\u20ac\u2116\u2122"
-LATIN = "\u00a1\u00bf\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u017f"
+# Latin-1's letters and symbols (£ § ± ² µ ½ × º…), Latin Extended-A, and what the Windows Latin
+# charsets add (ƒ ˆ ˇ ˘ ˙ ˛ ˜ ˝).
+LATIN = "\u00a0-\u017f\u0192\u02c6\u02c7\u02d8\u02d9\u02db\u02dc\u02dd"
 CJK = "\u3000-\u303f\u4e00-\u9fff\uff01-\uff5e\uffe0-\uffe6"
 KANA = "\u3041-\u30ff"
 HANGUL = "\uac00-\ud7a3"
@@ -35,7 +37,7 @@ HOME = {  # the characters beyond ASCII each charset is written for
     "gb18030": CJK, "big5hkscs": CJK, "cp932": CJK + KANA, "euc_jis_2004": CJK + KANA,
     "cp949": CJK + HANGUL, "cp1252": LATIN, "cp1250": LATIN, "cp1254": LATIN, "cp1257": LATIN,
     "cp1251": CYRILLIC, "koi8_r": CYRILLIC, "koi8_u": CYRILLIC, "cp1253": "\u0384-\u03ce",
-    "cp1255": "\u05b0-\u05f4",
+    "cp1255": "\u05be\u05d0-\u05f4",  # not the vowel points mail seldom carries
     "cp1256": "\u060c-\u064a\u0660-\u06d5",  # not its French letters, nor the vowel marks mail seldom has
     "cp874": "\u0e01-\u0e4e",  # not Thai digits, which mail seldom uses: Hebrew read as Thai yields them
 }
@@ -83,9 +85,20 @@ TOUCHING = re.compile("(?<=[A-Za-z])[\u0370-\u06ff\u0e00-\u0e7f]|[\u0370-\u06ff\
 TOUCHING_CJK = re.compile(f"(?<=[A-Za-z])[{KANA}{HANGUL}\u4e00-\u9fff]|[{KANA}{HANGUL}\u4e00-\u9fff](?=[A-Za-z])")
 EAST_ASIAN = re.compile(f"[{KANA}{HANGUL}\u4e00-\u9fff]+")
 UPPER = re.compile("[А-ЯЁІЇЄҐΑ-ΩΆΈΉΊΌΎΏ]+")
-# Accented letters three or more in a row (GBK "你好" read as CP1252: "ÄãºÃ"), or a whole word
-# of them (Russian or Hebrew read as CP1250: "âĺđíóňü", "úĺăä"; Polish "Zażółć" has some ASCII).
-ACCENT_RUN = re.compile("[\u00c0-\u00ff]{3,}|(?<![A-Za-z\u00c0-\u017f])[\u00c0-\u017f]{3,}(?![A-Za-z\u00c0-\u017f])")
+# Latin-1 letters and symbols three or more in a row (GBK "你好" read as CP1252: "ÄãºÃ"), or a
+# whole word of accented letters (Russian or Hebrew read as CP1250: "âĺđíóňü", "úĺăä"; Polish
+# "Zażółć" has some ASCII).
+ACCENT_RUN = re.compile("[\u00a1-\u00ff]{3,}|(?<![A-Za-z\u00c0-\u017f])[\u00c0-\u017f]{3,}(?![A-Za-z\u00c0-\u017f])")
+# UTF-8 read as Latin-1: the lead byte's letter, then its continuation byte's symbol ("Ã©", "Â£";
+# Ð and Ñ for Cyrillic, Î and Ï for Greek), the leads of what Latin-1 readers meet most.
+UTF8_READ_AS_LATIN = re.compile("[\u00c2\u00c3\u00c5\u00ce\u00cf\u00d0\u00d1]"
+                                "[\u0080-\u00bf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192"
+                                "\u02c6\u02dc\u2013\u2014\u2018-\u201e\u2020-\u2022\u2026\u2030\u2039\u203a"
+                                "\u20ac\u2122]")
+NON_ASCII = re.compile("[^\x00-\x7f]+")
+ASCII_LETTERS = re.compile("[A-Za-z]+")
+# A Latin-1 symbol inside a word: Polish read as Latin-1, "otrzyma³em" (ł), "prosz¹" (ą).
+SYMBOL_IN_WORD = re.compile("[A-Za-z\u00c0-\u017f][\u00a1-\u00bf\u00d7\u00f7](?=[A-Za-z\u00c0-\u017f])")
 # A Cyrillic word of two letters or more without a vowel: Hebrew read as CP1251, "тгййп".
 VOWELLESS = re.compile("(?<![а-яёіїєґА-ЯЁІЇЄҐ])[б-джзй-нп-тф-щъьБ-ДЖЗЙ-НП-ТФ-ЩЪЬґҐ]{2,}(?![а-яёіїєґА-ЯЁІЇЄҐ])")
 SPACED_IDEOGRAPHS = re.compile("(?<=[\u4e00-\u9fff]) (?=[\u4e00-\u9fff])")  # Korean words read as Chinese
@@ -96,10 +109,12 @@ SPACED_IDEOGRAPHS = re.compile("(?<=[\u4e00-\u9fff]) (?=[\u4e00-\u9fff])")  # Ko
 BEYOND_ASCII = re.compile(r".?[^\x00-\x7f]+(?: [^\x00-\x7f]+)*.?", re.S)
 
 
-def plausibility(text: str, codec: str, core: bool = True) -> float:
+def plausibility(text: str, codec: str, core: bool = True, labelled: bool = False) -> float:
     """1 less the share of the text's characters a wrong decoding into `codec` would yield.
     `core`: count the characters outside the charset's common core (not when the bytes came
-    labelled GB2312 or Big5: a name in a rarer character, 朱镕基, must keep its label)."""
+    labelled GB2312 or Big5: a name in a rarer character, 朱镕基, must keep its label).
+    `labelled`: the mail names this charset, so one or two CJK characters are no less likely
+    than Latin-1 bytes."""
     if not text:
         return 0.0
     length, text = len(text), "\n".join(BEYOND_ASCII.findall(text))
@@ -107,13 +122,15 @@ def plausibility(text: str, codec: str, core: bool = True) -> float:
     for check in (_mojibake, _frequency, _kinds):
         if unlikely > length / 2:
             break  # lost already: the rest need not be read
-        unlikely += check(text, codec, core)
+        unlikely += check(text, codec, core, labelled)
     return 1 - unlikely / length
 
 
-def _mojibake(text: str, codec: str, core: bool) -> float:
+def _mojibake(text: str, codec: str, core: bool, labelled: bool) -> float:
     """Characters outside the core, and what a decoding in the wrong alphabet yields."""
     unlikely = sum(len(run) for run in ACCENT_RUN.findall(text)) + 2 * len(CASE_SWAP.findall(text))
+    if HOME.get(codec) == LATIN:
+        unlikely += 2 * len(UTF8_READ_AS_LATIN.findall(text)) + 2 * len(SYMBOL_IN_WORD.findall(text))
     if codec in ("cp1251", "koi8_r", "koi8_u"):
         unlikely += _count(VOWELLESS, text)
     core_charset = CORE.get(codec) if core else None
@@ -122,24 +139,30 @@ def _mojibake(text: str, codec: str, core: bool) -> float:
     return unlikely
 
 
-def _frequency(text: str, codec: str, core: bool) -> float:
+def _frequency(text: str, codec: str, core: bool, labelled: bool) -> float:
     """The script's letters, when too few of them are its frequent ones."""
     if codec not in FREQUENT:
         return 0
     frequent, letters, least = FREQUENT[codec]
     found = _count(letters, text)
-    if found >= SOME_LETTERS and _count(frequent, text) < least * found:
+    if found < SOME_LETTERS:
+        # A few letters of an alphabet, which nothing confirms: unless the mail names the charset,
+        # as likely another charset's bytes.
+        return 0 if labelled or codec in CORE else found / 2
+    if _count(frequent, text) < least * found:
         return found
     if found >= 2 * ENOUGH_LETTERS and _count(UPPER, text) > 0.6 * found:
         return found // 2  # running text in capitals: Hebrew read as KOI8-R, "ЫЛЕМ, РЦИИО"
     return 0
 
 
-def _kinds(text: str, codec: str, core: bool) -> float:
+def _kinds(text: str, codec: str, core: bool, labelled: bool) -> float:
     """Letters against Latin ones, and each script's own signs of a wrong reading."""
     unlikely = 2 * len(SANDWICHED.findall(text)) + 2 * len(TOUCHING.findall(text))
-    if codec in CORE and _count(EAST_ASIAN, text) < ENOUGH_LETTERS:
-        unlikely += 2 * len(TOUCHING_CJK.findall(text))
+    if codec in CORE:
+        east_asian = _count(EAST_ASIAN, text)
+        if east_asian < ENOUGH_LETTERS:
+            unlikely += 2 * len(TOUCHING_CJK.findall(text))
     if codec == "cp1253":
         unlikely += 2 * len(GREEK_MISPLACED.findall(text))
         letters = _count(FREQUENT[codec][1], text)
@@ -158,20 +181,38 @@ def _kinds(text: str, codec: str, core: bool) -> float:
     return unlikely
 
 
+def reads_as_other_bytes(text: str) -> bool:
+    """Does this Latin-1 reading look like another charset's bytes: four characters or more
+    beyond ASCII, most of them in runs of three (ÄúºÃ£¬) or in UTF-8's pairs (Ã©)? A Latin-1
+    text's accents and symbols mostly stand alone: "£49.99", "Muñoz", "2º izq."."""
+    sample = text[:SAMPLE]
+    beyond = _count(NON_ASCII, sample)
+    if beyond < 4:
+        return False
+    odd = sum(len(run) for run in ACCENT_RUN.findall(sample)) + 2 * len(UTF8_READ_AS_LATIN.findall(sample))
+    return odd * 2 >= beyond
+
+
 def _count(pattern: re.Pattern, text: str) -> int:
     """Characters in the runs `pattern` matches (a list of runs, not one of characters)."""
     return sum(map(len, pattern.findall(text)))
 
 
 def scored(data: bytes, candidates: tuple[str, ...]) -> list[tuple[float, str]]:
-    """(plausibility, codec) of each candidate that decodes the sample, likeliest first; among
-    equals, the earlier candidate first."""
+    """(plausibility, codec) of each candidate, likeliest first; among equals, the earlier
+    candidate first. A byte the candidate cannot decode counts against it twice, so a few
+    damaged ones (a mail cut mid-character) do not rule out the charset of all the others."""
     sample = data[:SAMPLE]
     found = []
     for codec in dict.fromkeys(candidates):
         try:  # incremental: a character cut at the end of the sample is no decoding error
-            text = codecs.getincrementaldecoder(codec)().decode(sample, final=len(sample) == len(data))
-        except (UnicodeDecodeError, LookupError):
+            text = codecs.getincrementaldecoder(codec)("replace").decode(sample, final=len(sample) == len(data))
+        except LookupError:
             continue
-        found.append((plausibility(text, codec), codec))
+        unlikely = 2 * text.count("\ufffd")
+        if codec in CORE and _count(EAST_ASIAN, text) <= 2:
+            # One or two CJK characters whose second bytes are ASCII letters of the Latin-1
+            # reading ("38 °C" as Big5's "38 蚓"): likelier Latin-1.
+            unlikely += max(0, _count(ASCII_LETTERS, sample.decode("latin-1")) - _count(ASCII_LETTERS, text))
+        found.append((plausibility(text, codec) - unlikely / max(len(text), 1), codec))
     return sorted(found, key=lambda pair: pair[0], reverse=True)

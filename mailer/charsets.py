@@ -87,32 +87,67 @@ def decode(data: bytes, declared: str | None = None) -> str:
     if data.startswith(codecs.BOM_UTF8):
         return data[len(codecs.BOM_UTF8):].decode("utf-8", "replace")
     codec = codec_for(declared)
-    if codec == "utf-8" and data.isascii() and (ESCAPED_JAPANESE.search(data) or ESCAPED_KOREAN in data):
-        codec = ""  # labelled US-ASCII (or UTF-8), written in ISO-2022-JP or -KR: guessed
+    if codec in ("utf-8", "cp1252") and data.isascii() and (ESCAPED_JAPANESE.search(data) or ESCAPED_KOREAN in data):
+        codec = ""  # labelled US-ASCII or Latin-1, written in ISO-2022-JP or -KR: guessed
     if codec:
         try:
             text = _iso2022jp(data) if codec == ISO2022JP else data.decode(codec)
         except (UnicodeError, LookupError, ValueError, TypeError):
-            pass
-        else:
+            return _damaged(data, codec)
+        if codec not in ("utf-8", "utf-7", ISO2022JP) and not data.isascii():
             # A UTF-8 label on Big5/GBK bytes fails above; any other label on UTF-8 bytes
-            # "succeeds" with garbage ("reÃ§ue"), so prefer UTF-8 when the bytes are valid UTF-8
-            # with non-ASCII in them (text in another charset almost never is).
-            if codec not in ("utf-8", "utf-7", ISO2022JP) and not data.isascii():
-                as_utf8 = _utf8(data)
-                if as_utf8 is not None:
-                    return as_utf8
-            if codec in SWAPPED:  # Big5 labelled GB2312 and the like: the other reads far better
-                return _likelier(data, text, codec, SWAPPED[codec])
-            if codec == "cp1252" and not data.isascii() and \
-                    charset_guess.plausibility(text[:charset_guess.SAMPLE], codec) < 1:
-                # Latin-1 is what a program writes when it does not know: GBK, Shift_JIS or
-                # CP1251 bytes under it decode without error into "ÄúºÃ". (Text that reads as
-                # Latin-1 throughout is not guessed again: nothing could read better.)
-                return _likelier(data, text, codec, _best_guess(data) or codec)
-            if codec == "utf-7":  # may decode to lone surrogates, which no encoder takes back
-                text = SURROGATES.sub("\ufffd", text)
+            # "succeeds" with garbage ("reÃ§ue"). Bytes that are valid UTF-8 are taken for it
+            # when there are enough of them to tell (two GBK characters can be valid UTF-8:
+            # 谢谢 is "лл"), or when the label reads them badly.
+            as_utf8 = _utf8(data)
+            if as_utf8 is not None and (len(data) - len(as_utf8) >= UTF8_EVIDENCE
+                                        or charset_guess.plausibility(text, codec, labelled=True) < 1):
+                return as_utf8
+        if codec in SWAPPED:  # Big5 labelled GB2312 and the like: the other reads far better
+            return _likelier(data, text, codec, SWAPPED[codec])
+        if codec == "cp1252" and charset_guess.reads_as_other_bytes(text):
+            # Latin-1 is what a program writes when it does not know: GBK, Shift_JIS or CP1251
+            # bytes under it decode without error into "ÄúºÃ£¬ÎÒ". Only a text whose accented
+            # letters and symbols mostly come in such runs is read again (a "£" or an "Ñ" is
+            # Latin-1's own), and only a reading with no sign of being wrong replaces it.
+            found = _likeliest(data)
+            if found and charset_guess.plausibility(found[1][:charset_guess.SAMPLE].replace("\ufffd", ""),
+                                                    found[0]) >= 0.98:
+                return found[1]
             return text
+        if codec == "utf-7":  # may decode to lone surrogates, which no encoder takes back
+            text = SURROGATES.sub("\ufffd", text)
+        return text
+    return guess(data)
+
+
+UTF8_EVIDENCE = 4  # bytes of UTF-8 sequences beyond one a character (each sequence is 2 to 4 bytes)
+DAMAGE = 200  # at most one character in this many undecodable, for a label to be kept
+
+
+def _damaged(data: bytes, codec: str) -> str:
+    """Bytes their label cannot decode: UTF-8 if they are, else the label's reading with the few
+    bytes it cannot read replaced (a mail cut mid-character, a stray byte: the rest of a GBK
+    mail is still GBK), else a guess. A Latin-1 label that fails is no label at all."""
+    as_utf8 = _utf8(data)
+    if as_utf8 is not None:
+        return as_utf8
+    if codec == "cp1252":  # Latin-1 has no bytes it cannot decode but C1 controls, no text's
+        return guess(data)
+    if codec == "utf-8":
+        # UTF-8 with a stray byte keeps its label; 8-bit text under a UTF-8 or ASCII label,
+        # with no UTF-8 sequence in it, is guessed.
+        text = data.decode("utf-8", "replace")
+        damaged = text.count("\ufffd")
+        if damaged <= max(2, len(text) // DAMAGE) and len(data) - len(text) > damaged:  # some sequences read
+            return text
+        return guess(data)
+    try:
+        text = _iso2022jp(data) if codec == ISO2022JP else data.decode(codec, "replace")
+    except (UnicodeError, LookupError, ValueError, TypeError):
+        return guess(data)
+    if text.count("\ufffd") <= max(2, len(text) // DAMAGE):
+        return text
     return guess(data)
 
 
@@ -121,13 +156,18 @@ def decode(data: bytes, declared: str | None = None) -> str:
 SWAPPED = {"gb18030": "big5hkscs", "big5hkscs": "gb18030"}
 
 
-def _best_guess(data: bytes) -> str:
-    """The likeliest charset that decodes all the bytes, or ""."""
+def _likeliest(data: bytes) -> tuple[str, str] | None:
+    """(codec, text) of the likeliest of the charsets the mail's other parts declare (`hinted`)
+    and FALLBACKS that decodes the bytes, but for a few damaged ones (a mail cut mid-character:
+    the rest of it is still GBK), or None."""
     for _, codec in charset_guess.scored(data, _hint.get() + FALLBACKS[1:]):
-        with contextlib.suppress(UnicodeDecodeError):
-            data.decode(codec)
-            return codec
-    return ""
+        try:
+            return codec, data.decode(codec)
+        except UnicodeDecodeError:
+            text = data.decode(codec, "replace")
+            if text.count("\ufffd") <= max(2, len(text) // DAMAGE):
+                return codec, text
+    return None
 
 
 def _likelier(data: bytes, text: str, codec: str, other: str) -> str:
@@ -138,8 +178,8 @@ def _likelier(data: bytes, text: str, codec: str, other: str) -> str:
     except UnicodeDecodeError:
         return text
     core = codec not in SWAPPED  # between the two Chinese charsets, a rare character decides nothing
-    declared = charset_guess.plausibility(text[:charset_guess.SAMPLE], codec, core)
-    instead = charset_guess.plausibility(alternative[:charset_guess.SAMPLE], other, core)
+    declared = charset_guess.plausibility(text[:charset_guess.SAMPLE], codec, core, labelled=True)
+    instead = charset_guess.plausibility(alternative[:charset_guess.SAMPLE], other, core, labelled=True)
     return alternative if 1 - instead < (1 - declared) / 2 else text
 
 
@@ -169,8 +209,8 @@ def _iso2022jp(data: bytes) -> str:
 
 
 def guess(data: bytes) -> str:
-    """The bytes in the likeliest charset: UTF-8 when they are, else the best scored of the
-    charsets the mail's other parts declare (`hinted`) and FALLBACKS."""
+    """The bytes in the likeliest charset: ISO-2022 when its escapes say so, UTF-8 when they
+    are, else the best scored of the charsets the mail's other parts declare and FALLBACKS."""
     if ESCAPED_JAPANESE.search(data):  # 7-bit, so it "is" UTF-8: told by its escapes
         with contextlib.suppress(UnicodeDecodeError):
             return _iso2022jp(data)
@@ -180,12 +220,8 @@ def guess(data: bytes) -> str:
     text = _utf8(data)
     if text is not None:
         return text
-    for _, codec in charset_guess.scored(data, _hint.get() + FALLBACKS[1:]):
-        try:
-            return data.decode(codec)
-        except UnicodeDecodeError:
-            continue
-    return data.decode("utf-8", "replace")
+    found = _likeliest(data)
+    return found[1] if found else data.decode("utf-8", "replace")
 
 
 # ISO-2022-JP's and ISO-2022-KR's escapes into their double-byte sets: Japanese and Korean mail

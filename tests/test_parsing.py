@@ -131,6 +131,18 @@ def test_the_html_is_the_text_when_the_plain_part_is_empty_or_a_stand_in(structu
     ("お世話になっております。", "iso2022_jp", None),  # 7-bit: told by its escapes, not taken for ASCII
     ("お世話になっております。", "iso2022_jp", "us-ascii"),
     ("주문한 상품이 아직 도착하지 않았습니다.", "iso2022_kr", None),
+    ("お世話になっております。", "iso2022_jp", "iso-8859-1"),
+    # Latin-1's own symbols and letters under its label stay what they are: one "£" or "º" is no
+    # sign of another charset, nor a name, nor a run of capitals.
+    ("Hola Sra. Muñoz, le cobramos £49.99 dos veces. Calle Mayor 5, 2º izq. ¿Pueden revisarlo?", "cp1252",
+     "iso-8859-1"),
+    ("Tolerance ±0.5 mm, 5 µm filter, ½ cup, 30 × 40 cm, 2 m³, § 3, 25¢", "cp1252", "windows-1252"),
+    ("Hej, tak for hjælpen. Søren Ærø, Blåbærvej 3, ÆØÅ", "cp1252", "iso-8859-1"),
+    ("NESTLÉ® CAFÉ™", "cp1252", "iso-8859-1"),  # É® and É™ happen to be UTF-8 as well
+    # A charset's own label holds on short text whose bytes happen to be valid UTF-8 too.
+    ("谢谢", "gbk", "gb2312"),
+    ("Ні", "cp1251", "windows-1251"),
+    ("화", "cp949", "euc-kr"),
 ])
 def test_text_decodes_whatever_its_label_says(text, encoded_as, label):
     from mailer import charsets
@@ -375,3 +387,22 @@ def test_an_unlabelled_part_is_read_in_the_charset_its_sibling_declares():
            b"--b\r\nContent-Type: text/plain\r\n\r\n" + text.encode("koi8_r") + b"\r\n"
            b"--b\r\nContent-Type: text/html; charset=koi8-r\r\n\r\n<p>" + text.encode("koi8_r") + b"</p>\r\n--b--\r\n")
     assert parsing.parse(raw).text.strip() == text
+
+
+@pytest.mark.parametrize("text, encoded_as, label", [
+    ("客服您好：我收到的耳机左边没有声音，订单号 CN-77120，请问可以换货吗？谢谢", "gbk", "gb2312"),
+    ("客服您好：我收到的耳机左边没有声音，订单号 CN-77120，请问可以换货吗？谢谢", "gbk", None),
+    ("株式会社サンプル カスタマーサポート御中 先日購入したイヤホンの左側から音が出ません。", "euc_jp", "euc-jp"),
+    ("안녕하세요. 구매한 이어폰의 왼쪽에서 소리가 나지 않습니다. 교환 가능할까요?", "cp949", "ks_c_5601-1987"),
+    ("Grüße aus Köln, die Rechnung stimmt nicht. Jürgen Müller", "utf-8", "utf-8"),
+])
+@pytest.mark.parametrize("damage", ["cut", "stray"])
+def test_a_few_damaged_bytes_leave_the_rest_in_its_charset(text, encoded_as, label, damage):
+    """A mail cut mid-character, or a stray byte between two characters: the rest still reads
+    as written."""
+    data, at = text.encode(encoded_as), len(text[:8].encode(encoded_as))
+    data = data[:-1] if damage == "cut" else data[:at] + b"\xff" + data[at:]
+    from mailer import charsets
+
+    decoded = charsets.decode(data, label)
+    assert decoded.count("\ufffd") <= 2 and decoded.startswith(text[:6]) and text[-12:-2] in decoded
