@@ -14,8 +14,8 @@ charset accept most byte strings. What gives it away is what it decodes to:
   upper-case one inside a word (KOI8-R read as CP1251), an ideograph between Latin letters, runs
   of accented Latin letters (CJK read as Latin-1).
 
-Scoring reads a sample of bounded size with a fixed set of regular expressions: its cost does not
-grow with the mail beyond that sample.
+Scoring reads a sample of bounded size (callers pass no more than SAMPLE characters) with a fixed
+set of regular expressions: its cost does not grow with the mail beyond that sample.
 """
 
 from __future__ import annotations
@@ -53,12 +53,14 @@ SIMPLIFIED = ("的一是不了在人有我他这个们中来上大为和国地�
 TRADITIONAL = ("的一是不了在人有我他這個們中來上大為和國地到以說時要就出會可也你對生能而子那得於著下自之年過發後"
                "作裡用道行所然家種事成方多經麼去法學如都同現當沒動面起看定天分還進好小部其些主樣理心本前開但因只"
                "從想實請您謝問題單號收幫忙已嗎呢件郵箱服務客戶訂購買支付款退貨錢元聯繫電話間今明")
+# Japanese is written with kana between its ideographs; Korean mostly in hangul.
+KANA_RE, IDEOGRAPH_RE, HANGUL_RE = re.compile(f"[{KANA}]+"), re.compile("[\u4e00-\u9fff]+"), re.compile(f"[{HANGUL}]+")
 FREQUENT = {
-    "gb18030": (re.compile(f"[{SIMPLIFIED}]+"), re.compile("[\u4e00-\u9fff]+"), 0.12),
-    "big5hkscs": (re.compile(f"[{TRADITIONAL}]+"), re.compile("[\u4e00-\u9fff]+"), 0.12),
+    "gb18030": (re.compile(f"[{SIMPLIFIED}]+"), IDEOGRAPH_RE, 0.12),
+    "big5hkscs": (re.compile(f"[{TRADITIONAL}]+"), IDEOGRAPH_RE, 0.12),
     "cp949": (re.compile("[이다는하에을가의고지기서사리요니습로한도어시게를수인대있해나자아으일보내정주거라부안전"
                          "면상그것들우제없만적말여같까세되무신번드원결확청구받못탁감합니님께드립]+"),
-              re.compile(f"[{HANGUL}]+"), 0.25),
+              HANGUL_RE, 0.25),
     "cp1251": (re.compile("[оеаинтсрвлкмдпуіОЕАИНТСРВЛКМДПУІ]+"), re.compile(f"[{CYRILLIC}]+"), 0.6),
     "cp1253": (re.compile("[αοιετσνηρπκμλςάέίόΑΟΙΕΤΣΝΗΡΠΚΜΛ]+"), re.compile("[\u0386-\u03ce]+"), 0.6),
     "cp1255": (re.compile("[יוהלארתבמשנםכע]+"), re.compile("[\u05d0-\u05ea]+"), 0.55),
@@ -68,8 +70,7 @@ FREQUENT = {
 FREQUENT["koi8_r"] = FREQUENT["koi8_u"] = FREQUENT["cp1251"]
 ENOUGH_LETTERS = 6  # fewer tell nothing by their kinds
 SOME_LETTERS = 4  # fewer tell nothing by their frequency
-# Japanese is written with kana between its ideographs; Korean mostly in hangul.
-KANA_RE, IDEOGRAPH_RE, HANGUL_RE = re.compile(f"[{KANA}]+"), re.compile("[\u4e00-\u9fff]+"), re.compile(f"[{HANGUL}]+")
+CONVINCING = 0.98  # the least plausibility of a reading that replaces its label's
 # A lower-case letter followed by an upper-case one in a word: Cyrillic read in the other
 # Cyrillic charset swaps the cases ("ъДТБЧУФЧХКФЕ"), Greek read as Cyrillic mixes them.
 CASE_SWAP = re.compile("[а-яёіїєґα-ωάέήίόύώ][А-ЯЁІЇЄҐΑ-ΩΆΈΉΊΌΎΏ]|[А-ЯЁІЇЄҐΑ-ΩΆΈΉΊΌΎΏ]{2}[а-яёіїєґα-ωάέήίόύώ]")
@@ -96,7 +97,7 @@ UTF8_READ_AS_LATIN = re.compile("[\u00c2\u00c3\u00c5\u00ce\u00cf\u00d0\u00d1]"
                                 "\u02c6\u02dc\u2013\u2014\u2018-\u201e\u2020-\u2022\u2026\u2030\u2039\u203a"
                                 "\u20ac\u2122]")
 NON_ASCII = re.compile("[^\x00-\x7f]+")
-ASCII_LETTERS = re.compile("[A-Za-z]+")
+C1_CONTROLS = re.compile("[\x80-\x9f]+")  # no text's: a Latin charset's reading of another's bytes
 # A Latin-1 symbol inside a word: Polish read as Latin-1, "otrzyma³em" (ł), "prosz¹" (ą).
 SYMBOL_IN_WORD = re.compile("[A-Za-z\u00c0-\u017f][\u00a1-\u00bf\u00d7\u00f7](?=[A-Za-z\u00c0-\u017f])")
 # A Cyrillic word of two letters or more without a vowel: Hebrew read as CP1251, "тгййп".
@@ -118,7 +119,7 @@ def plausibility(text: str, codec: str, core: bool = True, labelled: bool = Fals
     if not text:
         return 0.0
     length, text = len(text), "\n".join(BEYOND_ASCII.findall(text))
-    unlikely = _count(FOREIGN[codec], text) if codec in FOREIGN else 0
+    unlikely = _count(FOREIGN[codec], text) if codec in FOREIGN else _count(C1_CONTROLS, text)
     for check in (_mojibake, _frequency, _kinds):
         if unlikely > length / 2:
             break  # lost already: the rest need not be read
@@ -145,10 +146,12 @@ def _frequency(text: str, codec: str, core: bool, labelled: bool) -> float:
         return 0
     frequent, letters, least = FREQUENT[codec]
     found = _count(letters, text)
+    if codec in CORE and found < 2 * ENOUGH_LETTERS:
+        return 0  # a subject, a name, an address: a few ideographs need hold no common one
     if found < SOME_LETTERS:
         # A few letters of an alphabet, which nothing confirms: unless the mail names the charset,
         # as likely another charset's bytes.
-        return 0 if labelled or codec in CORE else found / 2
+        return 0 if labelled else found / 2
     if _count(frequent, text) < least * found:
         return found
     if found >= 2 * ENOUGH_LETTERS and _count(UPPER, text) > 0.6 * found:
@@ -182,15 +185,23 @@ def _kinds(text: str, codec: str, core: bool, labelled: bool) -> float:
 
 
 def reads_as_other_bytes(text: str) -> bool:
-    """Does this Latin-1 reading look like another charset's bytes: four characters or more
+    """Does this Latin-1 reading look like another charset's bytes: eight characters or more
     beyond ASCII, most of them in runs of three (ÄúºÃ£¬) or in UTF-8's pairs (Ã©)? A Latin-1
-    text's accents and symbols mostly stand alone: "£49.99", "Muñoz", "2º izq."."""
+    text's accents and symbols mostly stand alone ("£49.99", "Muñoz", "2º izq."), and a short
+    run may be a list of them ("äöüß")."""
     sample = text[:SAMPLE]
     beyond = _count(NON_ASCII, sample)
-    if beyond < 4:
+    if beyond < 2 * SOME_LETTERS:
         return False
     odd = sum(len(run) for run in ACCENT_RUN.findall(sample)) + 2 * len(UTF8_READ_AS_LATIN.findall(sample))
     return odd * 2 >= beyond
+
+
+def is_convincing(text: str, codec: str) -> bool:
+    """A reading good enough to replace a label's: no sign of being wrong, and enough characters
+    beyond ASCII to tell."""
+    sample = text[:SAMPLE]
+    return _count(NON_ASCII, sample) >= SOME_LETTERS and plausibility(sample, codec) >= CONVINCING
 
 
 def _count(pattern: re.Pattern, text: str) -> int:
@@ -207,12 +218,7 @@ def scored(data: bytes, candidates: tuple[str, ...]) -> list[tuple[float, str]]:
     for codec in dict.fromkeys(candidates):
         try:  # incremental: a character cut at the end of the sample is no decoding error
             text = codecs.getincrementaldecoder(codec)("replace").decode(sample, final=len(sample) == len(data))
-        except LookupError:
+        except (UnicodeError, LookupError, ValueError, TypeError):  # UTF-16 without its BOM, say
             continue
-        unlikely = 2 * text.count("\ufffd")
-        if codec in CORE and _count(EAST_ASIAN, text) <= 2:
-            # One or two CJK characters whose second bytes are ASCII letters of the Latin-1
-            # reading ("38 °C" as Big5's "38 蚓"): likelier Latin-1.
-            unlikely += max(0, _count(ASCII_LETTERS, sample.decode("latin-1")) - _count(ASCII_LETTERS, text))
-        found.append((plausibility(text, codec) - unlikely / max(len(text), 1), codec))
+        found.append((plausibility(text, codec) - 2 * text.count("\ufffd") / max(len(text), 1), codec))
     return sorted(found, key=lambda pair: pair[0], reverse=True)

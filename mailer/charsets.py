@@ -83,72 +83,72 @@ def is_known(label: str | None) -> bool:
 
 
 def decode(data: bytes, declared: str | None = None) -> str:
-    """Text of `data`: the declared charset when it fits, else the best guess, else replacement."""
+    """Text of `data`: in the declared charset when it reads the bytes well, else in the likeliest
+    charset (a few undecodable bytes replaced); never a lone surrogate, never an exception."""
+    return SURROGATES.sub("\ufffd", _decode(data, declared))  # UTF-7 may decode to lone surrogates
+
+
+def _decode(data: bytes, declared: str | None) -> str:
     if data.startswith(codecs.BOM_UTF8):
         return data[len(codecs.BOM_UTF8):].decode("utf-8", "replace")
     codec = codec_for(declared)
     if codec in ("utf-8", "cp1252") and data.isascii() and (ESCAPED_JAPANESE.search(data) or ESCAPED_KOREAN in data):
         codec = ""  # labelled US-ASCII or Latin-1, written in ISO-2022-JP or -KR: guessed
-    if codec:
-        try:
-            text = _iso2022jp(data) if codec == ISO2022JP else data.decode(codec)
-        except (UnicodeError, LookupError, ValueError, TypeError):
-            return _damaged(data, codec)
-        if codec not in ("utf-8", "utf-7", ISO2022JP) and not data.isascii():
-            # A UTF-8 label on Big5/GBK bytes fails above; any other label on UTF-8 bytes
-            # "succeeds" with garbage ("reÃ§ue"). Bytes that are valid UTF-8 are taken for it
-            # when there are enough of them to tell (two GBK characters can be valid UTF-8:
-            # 谢谢 is "лл"), or when the label reads them badly.
-            as_utf8 = _utf8(data)
-            if as_utf8 is not None and (len(data) - len(as_utf8) >= UTF8_EVIDENCE
-                                        or charset_guess.plausibility(text, codec, labelled=True) < 1):
-                return as_utf8
-        if codec in SWAPPED:  # Big5 labelled GB2312 and the like: the other reads far better
-            return _likelier(data, text, codec, SWAPPED[codec])
-        if codec == "cp1252" and charset_guess.reads_as_other_bytes(text):
-            # Latin-1 is what a program writes when it does not know: GBK, Shift_JIS or CP1251
-            # bytes under it decode without error into "ÄúºÃ£¬ÎÒ". Only a text whose accented
-            # letters and symbols mostly come in such runs is read again (a "£" or an "Ñ" is
-            # Latin-1's own), and only a reading with no sign of being wrong replaces it.
-            found = _likeliest(data)
-            if found and charset_guess.plausibility(found[1][:charset_guess.SAMPLE].replace("\ufffd", ""),
-                                                    found[0]) >= 0.98:
-                return found[1]
-            return text
-        if codec == "utf-7":  # may decode to lone surrogates, which no encoder takes back
-            text = SURROGATES.sub("\ufffd", text)
-        return text
-    return guess(data)
+    if not codec:
+        return guess(data)
+    try:
+        text = _iso2022jp(data) if codec == ISO2022JP else data.decode(codec)
+    except (UnicodeError, LookupError, ValueError, TypeError):
+        return _damaged(data, codec)
+    if codec not in ("utf-8", "utf-7", ISO2022JP) and not data.isascii():
+        # A UTF-8 label on Big5/GBK bytes fails above; any other label on UTF-8 bytes "succeeds"
+        # with garbage ("reÃ§ue", "Canâ€™t"). Bytes that are valid UTF-8 are taken for it when
+        # they say so clearly (a sequence of three bytes or more, or several of two: two GBK
+        # characters can be valid UTF-8, 谢谢 is "лл"), or when the label reads them badly.
+        as_utf8 = _utf8(data)
+        sample = text[:charset_guess.SAMPLE]
+        if as_utf8 is not None and (max(as_utf8) >= "\u0800" or len(data) - len(as_utf8) >= UTF8_EVIDENCE
+                                    or charset_guess.plausibility(sample, codec, labelled=True) < 1):
+            return as_utf8
+    if codec in SWAPPED:  # Big5 labelled GB2312 and the like: the other reads far better
+        return _likelier(data, text, codec, SWAPPED[codec])
+    if codec == "cp1252" and charset_guess.reads_as_other_bytes(text):
+        # Latin-1 is what a program writes when it does not know: GBK, Shift_JIS or CP1251 bytes
+        # under it decode without error into "ÄúºÃ£¬ÎÒ". Only a text whose accents and symbols
+        # mostly come in such runs is read again (a "£", an "Ñ" or "äöüß" is Latin-1's own), and
+        # only a whole reading with no sign of being wrong replaces it.
+        found = _likeliest(data)
+        if found and "\ufffd" not in found[1] and charset_guess.is_convincing(found[1], found[0]):
+            return found[1]
+    return text
 
 
 UTF8_EVIDENCE = 4  # bytes of UTF-8 sequences beyond one a character (each sequence is 2 to 4 bytes)
-DAMAGE = 200  # at most one character in this many undecodable, for a label to be kept
+DAMAGE = 200  # at most one character in this many undecodable, for a reading to be taken
+
+
+def _tolerable(text: str) -> bool:
+    """A reading with few characters it could not decode: two, or one in DAMAGE. (Which reading
+    is likeliest, its damage counted against it, charset_guess.scored decides.)"""
+    return text.count("\ufffd") <= max(2, len(text) // DAMAGE)
 
 
 def _damaged(data: bytes, codec: str) -> str:
-    """Bytes their label cannot decode: UTF-8 if they are, else the label's reading with the few
-    bytes it cannot read replaced (a mail cut mid-character, a stray byte: the rest of a GBK
-    mail is still GBK), else a guess. A Latin-1 label that fails is no label at all."""
+    """Bytes their label cannot decode: UTF-8 if they are, else the likeliest reading, the
+    label's own first among equals, with the few bytes it cannot read replaced (a mail cut
+    mid-character, a stray byte: the rest of a GBK mail is still GBK). A Latin-1 label that
+    fails (on bytes no Latin-1 text has) is no label at all."""
     as_utf8 = _utf8(data)
     if as_utf8 is not None:
         return as_utf8
-    if codec == "cp1252":  # Latin-1 has no bytes it cannot decode but C1 controls, no text's
-        return guess(data)
-    if codec == "utf-8":
-        # UTF-8 with a stray byte keeps its label; 8-bit text under a UTF-8 or ASCII label,
-        # with no UTF-8 sequence in it, is guessed.
+    if codec == "utf-8":  # UTF-8 but for a stray byte: many sequences read, a few bytes not
         text = data.decode("utf-8", "replace")
         damaged = text.count("\ufffd")
-        if damaged <= max(2, len(text) // DAMAGE) and len(data) - len(text) > damaged:  # some sequences read
+        if _tolerable(text) and len(data) - len(text) >= 4 * damaged:
             return text
-        return guess(data)
-    try:
-        text = _iso2022jp(data) if codec == ISO2022JP else data.decode(codec, "replace")
-    except (UnicodeError, LookupError, ValueError, TypeError):
-        return guess(data)
-    if text.count("\ufffd") <= max(2, len(text) // DAMAGE):
-        return text
-    return guess(data)
+    labelled = () if codec == "cp1252" else (codec, SWAPPED[codec]) if codec in SWAPPED else (codec,)
+    found = _likeliest(data, labelled)
+    return found[1] if found else data.decode("utf-8", "replace")
 
 
 # A Chinese label on the other Chinese charset's bytes decodes without error into rare
@@ -156,30 +156,29 @@ def _damaged(data: bytes, codec: str) -> str:
 SWAPPED = {"gb18030": "big5hkscs", "big5hkscs": "gb18030"}
 
 
-def _likeliest(data: bytes) -> tuple[str, str] | None:
-    """(codec, text) of the likeliest of the charsets the mail's other parts declare (`hinted`)
-    and FALLBACKS that decodes the bytes, but for a few damaged ones (a mail cut mid-character:
-    the rest of it is still GBK), or None."""
-    for _, codec in charset_guess.scored(data, _hint.get() + FALLBACKS[1:]):
+def _likeliest(data: bytes, first: tuple[str, ...] = ()) -> tuple[str, str] | None:
+    """(codec, text) of the likeliest of `first`, the charsets the mail's other parts declare
+    (`hinted`) and FALLBACKS whose reading is tolerable (`_tolerable`), or None. A byte a
+    charset cannot decode counts against it (charset_guess.scored)."""
+    for _, codec in charset_guess.scored(data, first + _hint.get() + FALLBACKS[1:]):
         try:
-            return codec, data.decode(codec)
-        except UnicodeDecodeError:
-            text = data.decode(codec, "replace")
-            if text.count("\ufffd") <= max(2, len(text) // DAMAGE):
-                return codec, text
+            text = _iso2022jp(data) if codec == ISO2022JP else data.decode(codec, "replace")
+        except (UnicodeError, LookupError, ValueError, TypeError):
+            continue
+        if _tolerable(text):
+            return codec, text
     return None
 
 
 def _likelier(data: bytes, text: str, codec: str, other: str) -> str:
-    if other == codec:
-        return text
+    """The text, or the other Chinese charset's reading when clearly likelier (a rare character
+    is no sign between them: names hold some, 朱镕基)."""
     try:
         alternative = data.decode(other)
     except UnicodeDecodeError:
         return text
-    core = codec not in SWAPPED  # between the two Chinese charsets, a rare character decides nothing
-    declared = charset_guess.plausibility(text[:charset_guess.SAMPLE], codec, core, labelled=True)
-    instead = charset_guess.plausibility(alternative[:charset_guess.SAMPLE], other, core, labelled=True)
+    declared = charset_guess.plausibility(text[:charset_guess.SAMPLE], codec, core=False, labelled=True)
+    instead = charset_guess.plausibility(alternative[:charset_guess.SAMPLE], other, core=False, labelled=True)
     return alternative if 1 - instead < (1 - declared) / 2 else text
 
 
@@ -321,8 +320,11 @@ _hint: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar("charset
 @contextlib.contextmanager
 def hinted(labels: tuple[str, ...]):
     """Raw 8-bit header bytes read in the block are tried in these charsets (the body's labels:
-    a mail program writes its header and body in one) before any guess."""
-    codecs_ = tuple(dict.fromkeys(c for c in map(codec_for, labels) if c and c not in ("utf-8", ISO2022JP)))
+    a mail program writes its header and body in one) before any guess, and every guess in the
+    block (an unlabelled part, a label that does not fit) tries them first. Only charsets that
+    need no byte-order mark: a UTF-16 part says nothing of its sibling's bytes."""
+    codecs_ = tuple(dict.fromkeys(c for c in map(codec_for, labels)
+                                  if c and c not in ("utf-8", ISO2022JP) and not c.startswith(("utf-16", "utf-32"))))
     token = _hint.set(codecs_)
     try:
         yield

