@@ -173,6 +173,8 @@ def _likeliest(data: bytes, first: tuple[str, ...] = ()) -> tuple[str, str] | No
 def _likelier(data: bytes, text: str, codec: str, other: str) -> str:
     """The text, or the other Chinese charset's reading when clearly likelier (a rare character
     is no sign between them: names hold some, 朱镕基)."""
+    if not charset_guess.FOREIGN[codec].search(text, 0, charset_guess.SAMPLE):
+        return text  # ideographs and punctuation only, as almost every mail in its own charset: kept
     try:
         alternative = data.decode(other)
     except UnicodeDecodeError:
