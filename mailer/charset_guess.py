@@ -114,8 +114,8 @@ def plausibility(text: str, codec: str, core: bool = True, labelled: bool = Fals
     """1 less the share of the text's characters a wrong decoding into `codec` would yield.
     `core`: count the characters outside the charset's common core (not when the bytes came
     labelled GB2312 or Big5: a name in a rarer character, 朱镕基, must keep its label).
-    `labelled`: the mail names this charset, so one or two CJK characters are no less likely
-    than Latin-1 bytes."""
+    `labelled`: the mail names this charset, so a few letters of its alphabet are not doubted
+    for being few."""
     if not text:
         return 0.0
     length, text = len(text), "\n".join(BEYOND_ASCII.findall(text))
