@@ -197,6 +197,11 @@ def reads_as_other_bytes(text: str) -> bool:
     return odd * 2 >= beyond
 
 
+def all_at_home(text: str, codec: str) -> bool:
+    """Is every character of the text's sample ASCII or of the charset's own script?"""
+    return not FOREIGN[codec].search(text, 0, SAMPLE)
+
+
 def is_convincing(text: str, codec: str) -> bool:
     """A reading good enough to replace a label's: no sign of being wrong, and enough characters
     beyond ASCII to tell."""

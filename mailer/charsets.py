@@ -106,9 +106,9 @@ def _decode(data: bytes, declared: str | None) -> str:
         # they say so clearly (a sequence of three bytes or more, or several of two: two GBK
         # characters can be valid UTF-8, 谢谢 is "лл"), or when the label reads them badly.
         as_utf8 = _utf8(data)
-        sample = text[:charset_guess.SAMPLE]
         if as_utf8 is not None and (max(as_utf8) >= "\u0800" or len(data) - len(as_utf8) >= UTF8_EVIDENCE
-                                    or charset_guess.plausibility(sample, codec, labelled=True) < 1):
+                                    or charset_guess.plausibility(text[:charset_guess.SAMPLE], codec,
+                                                                  labelled=True) < 1):
             return as_utf8
     if codec in SWAPPED:  # Big5 labelled GB2312 and the like: the other reads far better
         return _likelier(data, text, codec, SWAPPED[codec])
@@ -138,7 +138,7 @@ def _damaged(data: bytes, codec: str) -> str:
     label's own first among equals, with the few bytes it cannot read replaced (a mail cut
     mid-character, a stray byte: the rest of a GBK mail is still GBK). A Latin-1 label that
     fails (on bytes no Latin-1 text has) is no label at all."""
-    as_utf8 = _utf8(data)
+    as_utf8 = None if codec == "utf-8" else _utf8(data)  # (a UTF-8 label failed already)
     if as_utf8 is not None:
         return as_utf8
     if codec == "utf-8":  # UTF-8 but for a stray byte: many sequences read, a few bytes not
@@ -173,7 +173,7 @@ def _likeliest(data: bytes, first: tuple[str, ...] = ()) -> tuple[str, str] | No
 def _likelier(data: bytes, text: str, codec: str, other: str) -> str:
     """The text, or the other Chinese charset's reading when clearly likelier (a rare character
     is no sign between them: names hold some, 朱镕基)."""
-    if not charset_guess.FOREIGN[codec].search(text, 0, charset_guess.SAMPLE):
+    if charset_guess.all_at_home(text, codec):
         return text  # ideographs and punctuation only, as almost every mail in its own charset: kept
     try:
         alternative = data.decode(other)
