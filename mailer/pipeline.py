@@ -11,7 +11,7 @@ from peewee import IntegrityError, OperationalError
 
 from actions import mail as mail_actions
 from actions.result import Done
-from models import customers, dialect, inbound
+from models import customers, dialect, inbound, search
 from models.base import db, utcnow
 from models.tables import InboundMail, Message, Ticket
 
@@ -385,7 +385,7 @@ def process_many(settings, inbound_ids: list[int], notify: bool = True, historic
                            allow_defer=allow_defer) for i in dict.fromkeys(inbound_ids)}
     if len(fresh) > 1:
         _read_ahead([ctx for ctx in contexts.values() if ctx.row is not None], settings.worker.mail_budget_seconds)
-        with db.atomic():
+        with db.atomic(), search.batched(db.obj):
             inbound.hold(list(fresh), len(fresh) * lease)
             for ctx in contexts.values():
                 if ctx.row is not None:

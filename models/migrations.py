@@ -194,6 +194,11 @@ def _messages_by_ticket_and_time():
         db.execute_sql(statement)
 
 
+def _search_in_batches():
+    if isinstance(db.obj, SqliteDatabase):
+        search.index_in_batches(db.obj)
+
+
 # Append new migrations; never edit or reorder applied ones. Later ones use playhouse.migrate.
 MIGRATIONS = (
     (1, "initial schema", _initial_schema),
@@ -218,6 +223,7 @@ MIGRATIONS = (
     (15, "events by ticket, action and time (the SLA clocks' history); outgoing mail by recipient and time "
          "(the hourly limit)", _history_indexes),
     (16, "messages by ticket and time (a thread in order, its latest client mail)", _messages_by_ticket_and_time),
+    (17, "search: a batch of mail indexes its tickets and messages as it ends", _search_in_batches),
 )
 
 

@@ -42,6 +42,37 @@ def test_a_mail_failing_half_way_through_its_action_is_rolled_back_alone(setting
     assert [InboundMail.get_by_id(i).state for i in (first, last)] == ["processed", "processed"]
 
 
+def test_a_batch_of_mail_is_found_by_search_and_a_failed_mail_of_it_is_not(settings, monkeypatch):
+    from actions import mail as mail_actions
+    from actions import sla
+    from models import search
+    from models.base import db
+
+    first, bad, last = store(load_eml("new_question.eml")), store(load_eml("chinese_gbk_question.eml")), \
+        store(load_eml("no_message_id.eml"))
+    real = sla.recompute
+
+    def recompute_or_fail(settings, ticket, **kwargs):
+        if "发票" in ticket.subject:
+            raise RuntimeError("simulated bug in the SLA clocks")
+        return real(settings, ticket, **kwargs)
+    monkeypatch.setattr(mail_actions.sla, "recompute", recompute_or_fail)
+    assert [ctx.outcome for ctx in pipeline.process_many(settings, [first, bad, last])] == \
+        ["new_ticket", "failed", "new_ticket"]
+
+    def found(text):
+        return sorted(Ticket.get_by_id(i).subject for i in search.tickets(db.obj, text))
+    assert found("password") == ["Cannot log in to my account"]  # a message's words
+    assert found("Message-ID") == ["My mail client sends no Message-ID"]  # a subject's
+    assert found("发票") == []  # the failed mail's ticket was rolled back, its index rows with it
+
+    monkeypatch.setattr(mail_actions.sla, "recompute", real)
+    end_hold(bad)
+    assert pipeline.process(settings, bad).outcome == "new_ticket"  # alone, outside a batch
+    assert found("发票") == ["发票金额不对"]
+    assert found("password") == ["Cannot log in to my account"]  # indexed once, not twice
+
+
 def test_a_reply_out_of_sight_of_its_batch_waits_for_the_batch_and_then_joins_its_ticket(settings):
     reply = store(load_eml("reply_all_from_cc_colleague.eml"))  # its question is not stored yet
     other = store(load_eml("chinese_gbk_question.eml"))
