@@ -16,10 +16,10 @@ import contextlib
 import peewee
 from playhouse.db_url import parse
 
-from .base import db
+from .base import CheapSavepoints, db
 
 
-class Postgresql(peewee.PostgresqlDatabase):
+class Postgresql(CheapSavepoints, peewee.PostgresqlDatabase):
     """PostgreSQL as Postdesk uses it. Its text cannot hold a NUL character (SQLite's can), and a
     mail may carry one anywhere (a Message-ID, a header decoded from =00): NUL in text values
     is written as U+FFFD, the character a decoder puts for what it cannot read, in every
