@@ -10,10 +10,12 @@ import uuid
 from email.header import Header
 from email.utils import format_datetime, formataddr, localtime
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-import jinja2
 from markupsafe import Markup, escape
+
+if TYPE_CHECKING:
+    import jinja2
 
 
 def _templates() -> Path:
@@ -34,7 +36,11 @@ class Rendered(NamedTuple):
 
 @functools.lru_cache(maxsize=16)
 def _environment(folder: str) -> jinja2.Environment:
-    """Templates of `folder` (a mailbox's own, files named as in templates/email/) before ours."""
+    """Templates of `folder` (a mailbox's own, files named as in templates/email/) before ours.
+    Jinja is imported here, when the first mail is written: a process that writes none (`postdesk
+    import --no-notify`) does without its 25 ms."""
+    import jinja2
+
     ours = jinja2.FileSystemLoader(str(TEMPLATES))
     loader = jinja2.ChoiceLoader([jinja2.PrefixLoader({"email": jinja2.FileSystemLoader(folder)}), ours]) \
         if folder else ours

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from babel.support import NullTranslations, Translations
+if TYPE_CHECKING:
+    from babel.support import NullTranslations
 
 CATALOGS = Path(__file__).resolve().parent.parent / "web" / "translations"
 
@@ -37,4 +39,6 @@ def said(reason: str, language: str) -> str:
 
 @functools.lru_cache(maxsize=16)
 def _catalog(language: str) -> NullTranslations:
+    from babel.support import NullTranslations, Translations  # here: most mail needs no reason said
+
     return Translations.load(str(CATALOGS), [language.replace("-", "_")]) if language else NullTranslations()

@@ -243,10 +243,28 @@ def _envelope_sender(given: str | None) -> str:
     return "<>" if given.strip() in ("", "<>") or given.strip().lower() == "mailer-daemon" else given.strip()
 
 
+def _progress(total: int):
+    """A progress bar on a terminal; elsewhere (a script, a log) none, and tqdm not imported."""
+    if sys.stderr.isatty():
+        from tqdm import tqdm
+
+        return tqdm(total=total, unit="mail", file=sys.stderr)
+    return _NoProgress()
+
+
+class _NoProgress:
+    def write(self, text: str, file) -> None:
+        print(text, file=file)
+
+    def update(self, count: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 def cmd_import(settings, args) -> int:
     from pathlib import Path
-
-    from tqdm import tqdm
 
     from mailer import importer, pipeline
 
@@ -255,7 +273,7 @@ def cmd_import(settings, args) -> int:
         logging.getLogger(pipeline.__name__).setLevel(logging.WARNING)
     raws = importer.read_messages(Path(args.path))
     outcomes: dict[str, int] = {}
-    bar = tqdm(total=len(raws), unit="mail", disable=not sys.stderr.isatty(), file=sys.stderr)
+    bar = _progress(len(raws))
     for start in range(0, len(raws), importer.BATCH):
         results = importer.import_many(settings, raws[start:start + importer.BATCH], notify=not args.no_notify)
         queued = [i for result in results for i in result.pop("outbox", [])]
