@@ -19,8 +19,6 @@ from __future__ import annotations
 import logging
 import re
 
-from flufl.bounce import all_failures
-
 from . import bounce_text, reports
 from .addresses import split_addresses
 from .mime import DSN_TYPES
@@ -178,6 +176,8 @@ def _could_be_report(mail) -> bool:
 
 
 def _flufl(mail) -> tuple[set[str], set[str]]:
+    from flufl.bounce import all_failures  # here: only notices get this far, and its import costs 16 ms
+
     try:
         temporary, permanent = all_failures(mail.headers)
     except Exception as exc:  # a detector tripped on malformed input; the notice reader still applies
