@@ -18,13 +18,14 @@ from email.message import Message as RawMessage
 from email.utils import parsedate_to_datetime
 from html import unescape as html_unescape
 
-from . import charsets, flowed, htmltext, invitations
+from . import charsets, flowed, htmltext, invitations, smime
 from .addresses import BIDI_CONTROLS, CONTROLS, FOLD, MAX_ADDRESS, MAX_ADDRESSES, addresses, first_address, one_line
 from .charsets import decode_words
 from .mime import (
     BOM,
     FIELD,
     FIELD_LIMIT,
+    FIELD_OR_LINE,
     HEADER_LINES,
     Leaf,
     Problems,
@@ -127,10 +128,15 @@ def parse(raw: bytes) -> ParsedMail:
         return mail
 
 
-def _parse(raw: bytes) -> ParsedMail:
+def _parse(raw: bytes, opened: int = 0) -> ParsedMail:
     problems = Problems()
     msg, leaves = Reader(raw, problems).read(head_start(raw))
     message_id, generated = _message_id(raw)
+    signed = _signed_entity(raw, msg, leaves) if opened < MAX_OPENED else None
+    if signed is not None:  # read as the mail its writer signed; its key stays the one of the mail as sent
+        mail = _parse(line_ends_read(signed), opened + 1)
+        mail.message_id, mail.message_id_generated = message_id, generated
+        return mail
     # Raw 8-bit bytes in header fields and file names: most likely in the charset the body declares.
     with charsets.hinted(_declared_charsets(leaves)):
         text, html, reply_basis, attachments, labels = _body(raw, leaves, problems)
@@ -164,6 +170,37 @@ def _parse(raw: bytes) -> ParsedMail:
             problems=list(problems),
             charsets=labels,
         )
+
+
+MAX_OPENED = 2  # signed, then signed again (a gateway signing what a client signed)
+
+
+def _signed_entity(raw: bytes, msg: RawMessage, leaves: list[Leaf]) -> bytes | None:
+    """An opaque-signed S/MIME mail (`smime`) as the mail it carries: its header without the
+    fields that describe the signature part (Content-*, MIME-Version), then the signed entity.
+    None for any other mail, and for one whose signature part cannot be opened (it stays an
+    attachment). The signature is not checked, as it is not for a clear-signed mail."""
+    if len(leaves) != 1 or leaves[0].msg is not msg or leaves[0].whole:
+        return None
+    leaf = leaves[0]
+    name = (params(first(msg, "Content-Type") or "").get("name")
+            or params(first(msg, "Content-Disposition") or "").get("filename") or "")
+    if leaf.content_type not in smime.SMIME_TYPES and not (
+            leaf.content_type == "application/octet-stream" and name.lower().endswith(".p7m")):
+        return None  # (RFC 8551 §3.2.2: old clients send it as octet-stream, named *.p7m)
+    content = smime.signed_content(decoded(memoryview(raw)[leaf.body:leaf.end], msg))
+    if content is None:
+        return None
+    start = head_start(raw)
+    head = FIELD_OR_LINE.finditer(raw, start, HEADER_LINES.match(raw, start).end())
+    kept = [line.group(0) for line in head if line.group(0) and not _describes_the_body(line.group(1))]
+    if kept and not kept[-1].endswith(b"\n"):
+        kept[-1] += b"\r\n"
+    return b"".join(kept) + content
+
+
+def _describes_the_body(name: bytes | None) -> bool:
+    return name is not None and (name.lower().startswith(b"content-") or name.lower() == b"mime-version")
 
 
 def _declared_charsets(leaves: list[Leaf]) -> tuple[str, ...]:

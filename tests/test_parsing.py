@@ -4,7 +4,7 @@ import hashlib
 
 import pytest
 
-from mailer import parsing, quotes
+from mailer import parsing, quotes, smime
 from mailer.inspect import describe
 from tests.conftest import load_eml
 
@@ -201,6 +201,60 @@ def test_signed_mail_is_not_taken_for_encrypted():
     raw = (b"From: a@client.example\r\nSubject: signed\r\nContent-Type: application/pkcs7-mime; smime-type=signed-data;"
            b' name="smime.p7m"\r\nContent-Transfer-Encoding: base64\r\n\r\nMIAGCSqGSIb3DQEHAqCAMIACAQEx\r\n')
     assert not any("encrypted" in problem for problem in parsing.parse(raw).problems)
+
+
+SIGNED_TEXT = "您好，\n\n附件是我们的采购订单，请尽快处理发票。\n\n李娜"
+
+
+@pytest.mark.parametrize("name", ["smime_opaque_signed.eml", "smime_opaque_signed_streamed.eml"])
+def test_an_opaque_signed_mail_is_read_as_the_mail_it_signs(name):
+    # Outlook's and gateways' opaque S/MIME signing: the whole entity (a GBK text and a PDF) is
+    # inside the signature, DER with definite lengths or BER streamed in pieces.
+    raw = load_eml(name)
+    mail = parsing.parse(raw)
+    assert (mail.from_name, mail.subject, mail.text) == ("李娜", "采购订单 4471 的发票", SIGNED_TEXT)
+    assert [(a.filename, a.content_type) for a in mail.attachments] == [("PO-4471.pdf", "application/pdf")]
+    assert mail.attachments[0].data.startswith(b"%PDF-1.4")
+    assert mail.problems == [] and mail.message_id == parsing.message_id_of(raw)
+
+
+def test_an_opaque_signed_mail_sent_as_octet_stream_is_read_too():
+    raw = load_eml("smime_opaque_signed.eml").replace(
+        b"Content-Type: application/x-pkcs7-mime; smime-type=signed-data;", b"Content-Type: application/octet-stream;")
+    assert parsing.parse(raw).text == SIGNED_TEXT
+
+
+def test_a_damaged_signature_stays_an_attachment_and_the_mail_says_it_has_no_text():
+    raw = load_eml("smime_opaque_signed.eml")
+    raw = raw[:raw.index(b"base64\r\n\r\n") + 200]  # cut off after a few lines of the signature
+    mail = parsing.parse(raw)
+    assert mail.text == "" and [a.filename for a in mail.attachments] == ["smime.p7m"]
+    assert any("no text" in problem for problem in mail.problems)
+
+
+@pytest.mark.parametrize("data", [
+    b"\x30\x80" * 100_000,  # nested without end
+    b"\x30\x84\xff\xff\xff\xff\x06",  # a length past the data
+    b"\x30\x89" + b"\xff" * 9,  # a length of nine bytes
+    b"\x30\x80\x06\x09*\x86H\x86\xf7\r\x01\x07\x02\xa0\x80" + b"\x24\x80" * 50 + b"\x04\x01x",  # pieces nested deep
+    b"\x30\x80\x06\x09*\x86H\x86\xf7\r\x01\x07\x03\xa0\x80\x00\x00\x00\x00",  # enveloped: encrypted, not signed
+    b"",
+])
+def test_a_structure_that_is_not_signed_data_opens_to_nothing(data):
+    assert smime.signed_content(data) is None
+
+
+def streamed_signed_data(pieces: list[bytes]) -> bytes:
+    """SignedData as a streaming signer writes it: indefinite lengths, the content in pieces."""
+    oid = b"\x06\x09*\x86H\x86\xf7\r\x01\x07"
+    content = b"".join(b"\x04" + bytes([len(piece)]) + piece for piece in pieces)
+    return (b"\x30\x80" + oid + b"\x02\xa0\x80\x30\x80\x02\x01\x01\x31\x00\x30\x80" + oid + b"\x01"
+            + b"\xa0\x80\x24\x80" + content + b"\x00\x00" * 5)
+
+
+def test_content_in_pieces_is_joined_but_a_flood_of_tiny_pieces_is_refused():
+    assert smime.signed_content(streamed_signed_data([b"Subject: a\r\n", b"\r\nhello"])) == b"Subject: a\r\n\r\nhello"
+    assert smime.signed_content(streamed_signed_data([b"x"] * 300_000)) is None  # 900 KB, a step per 3 bytes
 
 
 THUNDERBIRD_FLOWED = (

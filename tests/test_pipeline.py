@@ -228,3 +228,12 @@ def test_oversize_mail_reaching_the_pipeline_is_rejected_whole(settings):
     row = InboundMail.get()
     assert ctx.outcome == "rejected" and "over the" in row.error
     assert Ticket.select().count() == 0 and Message.select().count() == 0  # nothing half-stored
+
+
+def test_an_opaque_signed_question_opens_a_ticket_with_its_text_and_attachment(settings):
+    ctx = ingest(settings, "smime_opaque_signed.eml")
+    assert ctx.outcome == "new_ticket"
+    message = Message.get()
+    assert (message.ticket.subject, message.text.splitlines()[0]) == ("采购订单 4471 的发票", "您好，")
+    assert [a.filename for a in message.attachments] == ["PO-4471.pdf"]
+    assert Outbox.get().kind == "acknowledgement"
