@@ -20,8 +20,9 @@ run: setup
 
 # Real servers the tests use, from Debian's packages, installed when missing: Dovecot for the
 # IMAP tests, chromium (driven by Playwright) for the admin's browser tests, a CJK font so the
-# browser draws Chinese text, PostgreSQL (with its contrib's pg_trgm) for the suite's second pass.
-TEST_PACKAGES = dovecot-imapd chromium fonts-wqy-microhei postgresql
+# browser draws Chinese text, PostgreSQL (with its contrib's pg_trgm) for the suite's second pass,
+# openssl to sign mail as an agent's S/MIME client would.
+TEST_PACKAGES = dovecot-imapd chromium fonts-wqy-microhei postgresql openssl
 test-deps:
 	@missing=$$(for p in $(TEST_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \

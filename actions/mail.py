@@ -212,9 +212,10 @@ def answer_from_agent(settings, ticket, agent, mail, *, reply_text: str, inbound
 
 
 # What an agent's mail client puts around or beside their mail, which is no file of theirs for the
-# client: signatures and keys (a certificate names the agent's own address), opaque S/MIME (the
-# whole mail inside, the quoted notice with it), Outlook's winmail.dat, and a mail of ours attached
-# (Outlook's "Attach original message" puts our notice, with the agent's reply address, in one).
+# client: signatures and keys (a certificate names the agent's own address), opaque S/MIME that
+# could not be opened (parsing reads the mail inside one that can; it holds the quoted notice
+# too), Outlook's winmail.dat, and a mail of ours attached (Outlook's "Attach original message"
+# puts our notice, with the agent's reply address, in one).
 # They stay in the stored mail; the client gets the text and the files the agent attached.
 WRAPPING_TYPES = frozenset({
     "application/pkcs7-signature", "application/x-pkcs7-signature", "application/pkcs7-mime",

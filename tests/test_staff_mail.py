@@ -512,3 +512,34 @@ def test_two_screenshots_gmail_names_alike_both_reach_the_client(settings, staff
     assert ingest(settings, raw, rcpt=(notice["Reply-To"].addresses[0].addr_spec,)).outcome == "relayed"
     mail = parsed(Outbox.get(Outbox.kind == "agent_reply"))
     assert [p.get_content() for p in mail.iter_attachments()] == [b"first", b"second"]
+
+
+def opaque_signed(entity: bytes, folder) -> bytes:
+    """The entity signed as Outlook does when "clear text signed" is off: all of it inside the
+    signature (smime.p7m), by openssl with a key made for the test."""
+    import subprocess
+
+    key, cert, data = folder / "key.pem", folder / "cert.pem", folder / "entity"
+    data.write_bytes(entity)
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                    "-nodes", "-keyout", key, "-out", cert, "-days", "30", "-subj", "/CN=Agnes"],
+                   check=True, capture_output=True)
+    return subprocess.run(["openssl", "smime", "-sign", "-nodetach", "-binary", "-in", data, "-signer", cert,
+                           "-inkey", key, "-outform", "SMIME"], check=True, capture_output=True).stdout
+
+
+def test_an_agents_opaque_signed_answer_reaches_the_client_as_text(settings, staff, tmp_path):
+    # Before, the answer was inside the signature: no text, so nothing was sent and the agent was told.
+    original = parsed(notice_to("agnes@example.com"))
+    entity = (b"Content-Type: text/plain; charset=utf-8\r\n\r\nSigned and sent: your account is unlocked.\r\n\r\n"
+              b"On Mon, 23 Nov 2026 at 10:00, Example Support <support@example.com> wrote:\r\n> earlier\r\n")
+    head = (f"From: Agnes <agnes@example.com>\r\nTo: {original['Reply-To']}\r\nSubject: Re: {original['Subject']}\r\n"
+            f"Message-ID: <signed-answer@example.com>\r\nIn-Reply-To: {original['Message-ID']}\r\n").encode()
+    raw = head + opaque_signed(entity, tmp_path)
+    assert b"smime-type=signed-data" in raw
+    ctx = ingest(settings, raw, rcpt=(original["Reply-To"].addresses[0].addr_spec,))
+    assert ctx.outcome == "relayed"
+    [relayed] = Outbox.select().where(Outbox.kind == "agent_reply")
+    mail = parsed(relayed)
+    assert "Signed and sent: your account is unlocked." in text_of(mail)
+    assert not any(part.get_filename() for part in mail.walk())  # no smime.p7m for the client
