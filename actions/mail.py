@@ -135,9 +135,18 @@ def receive_customer_mail(settings, mail, *, ticket, follow_up_of, mailbox, thre
 MAX_COPIED = 48
 
 
-def _copy_in(ticket, customer, copied: list[tuple[str, str]]) -> None:
-    """The people the ticket's customer copied become participants, up to MAX_COPIED on the
-    ticket; those left out are named in an event."""
+def _copied_by_agent(settings, ticket, mail) -> list[tuple[str, str]]:
+    """The people an agent's public answer went to besides the ticket: they join it as the
+    customer's copies do (Zendesk's and Freshdesk's CCs by mail). Our own addresses (the agent's
+    reply address among them), the ticket's customer and the staff are not copies."""
+    customer = ticket.customer.email.lower()
+    return [(name, address) for name, address in mail.to + mail.cc
+            if "@" in address and address.lower() != customer and settings.mailbox_for(address) is None]
+
+
+def _copy_in(ticket, customer, copied: list[tuple[str, str]], by: str = "") -> None:
+    """The people the ticket's customer (or an agent, `by`) copied become participants, up to
+    MAX_COPIED on the ticket; those left out are named in an event."""
     on = customers.participant_addresses(ticket)
     seen, new = set(on) | identity.agent_addresses_among([a for _, a in copied]), []  # staff see it anyway
     for name, address in copied:
@@ -148,8 +157,9 @@ def _copy_in(ticket, customer, copied: list[tuple[str, str]]) -> None:
     customers.add_participants(ticket, new[:room])
     if new[room:]:
         left_out = [address for _, address in new[room:]]
-        tickets.record(ticket, "participants_not_added", f"{len(left_out)} people copied by {customer.email} were not "
-                       f"added: a ticket takes at most {MAX_COPIED} from clients' copies", actor="postdesk",
+        copier = by or customer.email
+        tickets.record(ticket, "participants_not_added", f"{len(left_out)} people copied by {copier} were not "
+                       f"added: a ticket takes at most {MAX_COPIED} from copies", actor="postdesk",
                        via="email", new={"addresses": left_out[:200], "count": len(left_out)})
 
 
@@ -200,7 +210,10 @@ def answer_from_agent(settings, ticket, agent, mail, *, reply_text: str, inbound
     with db.atomic():
         done = Done("commands", ticket)
         if (body or attachments) and not (parsed.is_note or note or forwarded):
-            done = staff.reply(settings, ticket, agent, body, via="email", attachments=attachments)
+            copied = _copied_by_agent(settings, ticket, mail)
+            _copy_in(ticket, ticket.customer, copied, by=agent.email)
+            done = staff.reply(settings, ticket, agent, body, via="email", attachments=attachments,
+                               delivered=frozenset(address.lower() for _, address in mail.to + mail.cc))
             done = Done("relayed", ticket, done.outbox_ids)
         elif body or attachments:
             staff.note(ticket, agent, body, via="email", message_id=mail.message_id, attachments=attachments)

@@ -174,11 +174,14 @@ def check_reply(text: str, attachments=()) -> str:
     return "" if text.strip() or attachments else "a reply needs some text or an attachment"
 
 
-def reply(settings, ticket: Ticket, agent: Agent, text: str, *, via: str, attachments=()) -> Done:
+def reply(settings, ticket: Ticket, agent: Agent, text: str, *, via: str, attachments=(),
+          delivered: frozenset[str] = frozenset()) -> Done:
     """The agent's public reply, sent to the customer and the people on the ticket from the
     support address, threaded under the client's last message. The agent's own address is on
     nothing the client receives; the client's answer comes back to the ticket (Reply-To token).
-    `attachments`: objects with filename, content_type and data."""
+    `attachments`: objects with filename, content_type and data. `delivered`: addresses (lower
+    case) that already have the agent's words, because the agent's own mail went to them: they
+    are not sent it twice."""
     refuse(check_reply(text, attachments))
     mailbox = ticket.mailbox
     customer = ticket.customer
@@ -205,10 +208,12 @@ def reply(settings, ticket: Ticket, agent: Agent, text: str, *, via: str, attach
         for part in attachments:
             Attachment.create(message=message, filename=part.filename, content_type=part.content_type,
                               **attachment_store.stored(part.data))
-        rows = tickets.queue_client_mail(ticket, "agent_reply", mailbox.address, [customer.email, *cc], raw,
-                                         message_id)
-        tickets.record(ticket, "reply", f"to {', '.join([customer.email, *cc])}", actor=agent.email, via=via,
-                       new={"to": [customer.email, *cc], "message_id": message_id})
+        to = [address for address in [customer.email, *cc] if address.lower() not in delivered]
+        had = [address for address in [customer.email, *cc] if address.lower() in delivered]
+        rows = tickets.queue_client_mail(ticket, "agent_reply", mailbox.address, to, raw, message_id)
+        summary = f"to {', '.join(to) or 'nobody'}" + (f" ({', '.join(had)} had the agent's own mail)" if had else "")
+        tickets.record(ticket, "reply", summary, actor=agent.email, via=via,
+                       new={"to": to, "message_id": message_id, **({"had_it": had} if had else {})})
         if ticket.status == "new":
             tickets.set_status(ticket, "open", actor=agent.email, via=via)
         now = utcnow()

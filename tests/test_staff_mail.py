@@ -543,3 +543,40 @@ def test_an_agents_opaque_signed_answer_reaches_the_client_as_text(settings, sta
     mail = parsed(relayed)
     assert "Signed and sent: your account is unlocked." in text_of(mail)
     assert not any(part.get_filename() for part in mail.walk())  # no smime.p7m for the client
+
+
+def answer_copying(settings, notice: Outbox, cc: str, text: str):
+    """The agent's answer to a notice with people in Cc, as they add them in their mail client."""
+    original = parsed(notice)
+    raw = (f"From: Agnes <agnes@example.com>\r\nTo: {original['Reply-To']}\r\nCc: {cc}\r\n"
+           f"Subject: Re: {original['Subject']}\r\nMessage-ID: <cc-{abs(hash(cc))}@example.com>\r\n"
+           f"In-Reply-To: {original['Message-ID']}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{text}\r\n").encode()
+    return ingest(settings, raw, rcpt=(original["Reply-To"].addresses[0].addr_spec,))
+
+
+def test_a_client_the_agent_copied_is_not_sent_the_answer_twice(settings, staff):
+    # Alice got Agnes's own mail (Cc); Postdesk's copy from the support address would be a second one.
+    ctx = answer_copying(settings, notice_to("agnes@example.com"), "Alice Martin <Alice@client.example>",
+                         "I copied you so you have it at once: unlocked.")
+    assert ctx.outcome == "relayed"
+    assert Outbox.select().where(Outbox.kind == "agent_reply").count() == 0
+    assert "unlocked" in Message.get(Message.kind == "agent_reply").text  # on the thread all the same
+    event = Event.get(Event.action == "reply")
+    assert "alice@client.example had the agent's own mail" in event.detail
+
+
+def test_people_an_agent_copies_join_the_ticket_and_get_the_next_answers(settings, staff):
+    answer_copying(settings, notice_to("agnes@example.com"),
+                   "Dan Wu <dan@client.example>, Bob Chen <bob@example.com>, support@example.com",
+                   "Dan from your IT team will help; I copied him.")
+    [first] = Outbox.select().where(Outbox.kind == "agent_reply")
+    assert first.rcpt_to == "alice@client.example"  # Dan had Agnes's own mail
+    assert [p.customer.email for p in Ticket.get().participants] == ["dan@client.example"]  # not staff, not us
+    answer(settings, notice_to("bob@example.com"), "bob@example.com", "Dan, please restart the server.")
+    latest = Outbox.select().where(Outbox.kind == "agent_reply").order_by(Outbox.id.desc())
+    assert sorted(row.rcpt_to for row in latest[:2]) == ["alice@client.example", "dan@client.example"]
+
+
+def test_people_copied_on_a_note_by_mail_do_not_join_the_ticket(settings, staff):
+    answer_copying(settings, notice_to("agnes@example.com"), "Dan Wu <dan@client.example>", "#note check the logs")
+    assert not list(Ticket.get().participants)
