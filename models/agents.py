@@ -78,15 +78,20 @@ class Login:
 
 
 def log_in(email: str, password: str, client: str, attempts: int, lockout_minutes: int,
-           idle_minutes: int) -> Login:
-    """Check the password and start a session, unless the address or the client has had
-    `attempts` wrong passwords within `lockout_minutes`: then refuse even the right one."""
+           idle_minutes: int, account_attempts: int | None = None, known_device: bool = False) -> Login:
+    """Check the password and start a session, unless, within `lockout_minutes`, the client
+    address has had `attempts` wrong passwords, or the staff address `account_attempts` from
+    anywhere: then refuse even the right one. The second limit (guessing spread over many
+    machines) does not hold for a browser this address has logged in from before
+    (`known_device`, OWASP's device cookies): whoever guesses from a few machines cannot lock an
+    agent out of their own browser."""
     email_key = sessions.failure_key("email", email)
-    keys = [email_key, sessions.failure_key("ip", client)]
-    counted = sessions.count_attempt(keys, attempts, lockout_minutes)
+    limits = {sessions.failure_key("ip", client): attempts,
+              email_key: None if known_device else account_attempts or attempts}
+    counted = sessions.count_attempt(limits, lockout_minutes)
     if not counted:
         # `or now`: the oldest failures may have left the window since they were counted.
-        return Login(locked_until=sessions.locked_until(keys, attempts, lockout_minutes) or utcnow())
+        return Login(locked_until=sessions.locked_until(limits, lockout_minutes) or utcnow())
     agent = authenticate(email, password)
     if agent is None:
         return Login()  # the attempt stays counted as a failure

@@ -50,10 +50,11 @@ def end_all(agent: Agent) -> int:
     return WebSession.delete().where(WebSession.agent == agent).execute()
 
 
-def count_attempt(keys: list[str], attempts: int, window_minutes: int,
+def count_attempt(limits: dict[str, int | None], window_minutes: int,
                   now: dt.datetime | None = None) -> list[int]:
     """Count a login attempt as a failure against each key (see `failure_key`), unless one of them
-    already has `attempts` failures within the window: then count nothing and return [].
+    already has its limit of failures within the window (None: no limit, counted all the same):
+    then count nothing and return [].
 
     Returns the ids of the rows it wrote; `forgive` removes them when the password was right.
     Counting before the password is checked, in the transaction that checks the limit, is what
@@ -63,24 +64,25 @@ def count_attempt(keys: list[str], attempts: int, window_minutes: int,
     window = dt.timedelta(minutes=window_minutes)
     LoginFailure.delete().where(LoginFailure.at < now - window).execute()  # indexed, keeps it small
     with db.atomic():
-        dialect.lock_names(keys)
-        if locked_until(keys, attempts, window_minutes, now):
+        dialect.lock_names(list(limits))
+        if locked_until(limits, window_minutes, now):
             return []
-        return [LoginFailure.create(key=key, at=now).id for key in keys]
+        return [LoginFailure.create(key=key, at=now).id for key in limits]
 
 
-def locked_until(keys: list[str], attempts: int, window_minutes: int,
+def locked_until(limits: dict[str, int | None], window_minutes: int,
                  now: dt.datetime | None = None) -> dt.datetime | None:
-    """When every key is back below `attempts` failures within the window; None if none is at it."""
+    """When every key is back below its limit of failures within the window; None if none is at it."""
     now = now or utcnow()
     window = dt.timedelta(minutes=window_minutes)
-    times: dict[str, list[dt.datetime]] = {key: [] for key in keys}
+    times: dict[str, list[dt.datetime]] = {key: [] for key in limits}
     for row in (LoginFailure.select(LoginFailure.key, LoginFailure.at)
-                .where(LoginFailure.key.in_(keys) & (LoginFailure.at >= now - window))
+                .where(LoginFailure.key.in_(list(limits)) & (LoginFailure.at >= now - window))
                 .order_by(LoginFailure.at)):
         times[row.key].append(row.at)
     # A key is free again once enough of its oldest failures have left the window.
-    free_at = [at[len(at) - attempts] + window for at in times.values() if len(at) >= attempts]
+    free_at = [at[len(at) - limit] + window for key, at in times.items()
+               if (limit := limits[key]) is not None and len(at) >= limit]
     return max(free_at, default=None)
 
 

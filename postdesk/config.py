@@ -81,7 +81,8 @@ class Web:
     secret_key: str = ""
     secure_cookies: bool = False
     session_idle_minutes: int = 480
-    login_attempts: int = 5
+    login_attempts: int = 5  # wrong passwords from one client address
+    login_attempts_per_account: int = 50  # for one staff address from anywhere, but its known browsers
     login_lockout_minutes: int = 15
     proxy_count: int = 0
     base_url: str = ""
@@ -427,7 +428,7 @@ def _check(settings: Settings) -> None:
             raise ConfigError(f"{src}: imap[{i}].mailbox: {account.mailbox!r} is not a configured mailbox")
     if not 1 <= settings.worker.processes <= 64:
         raise ConfigError(f"{src}: worker.processes: must be between 1 and 64")
-    for key in ("login_attempts", "login_lockout_minutes", "session_idle_minutes"):
+    for key in ("login_attempts", "login_attempts_per_account", "login_lockout_minutes", "session_idle_minutes"):
         if getattr(settings.web, key) < 1:
             raise ConfigError(f"{src}: web.{key}: must be 1 or more")
     w = settings.worker

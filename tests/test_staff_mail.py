@@ -550,7 +550,8 @@ def answer_copying(settings, notice: Outbox, cc: str, text: str):
     original = parsed(notice)
     raw = (f"From: Agnes <agnes@example.com>\r\nTo: {original['Reply-To']}\r\nCc: {cc}\r\n"
            f"Subject: Re: {original['Subject']}\r\nMessage-ID: <cc-{abs(hash(cc))}@example.com>\r\n"
-           f"In-Reply-To: {original['Message-ID']}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{text}\r\n").encode()
+           f"In-Reply-To: {original['Message-ID']}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+           f"{text}\r\n").encode()
     return ingest(settings, raw, rcpt=(original["Reply-To"].addresses[0].addr_spec,))
 
 

@@ -63,17 +63,49 @@ def test_local_target(target, expected):
 
 # 3: password guessing
 
-def test_wrong_passwords_for_one_address_lock_it_for_the_window(app):
-    for n in range(5):  # from different client addresses: the address itself is counted
-        assert log_in(from_address(app, f"198.51.100.{n}"), password="guess").status_code == 401
-    refused = log_in(from_address(app, "203.0.113.9"))  # even the right password
+def test_guessing_from_a_few_machines_does_not_lock_the_agent_out(app):
+    for n in range(5):  # as many wrong passwords as a client address may send, from each of five
+        for _ in range(5):
+            log_in(from_address(app, f"198.51.100.{n}"), password="guess")
+    assert log_in(from_address(app, "198.51.100.0")).status_code == 429  # those machines are refused
+    assert log_in(from_address(app, "203.0.113.9")).status_code == 302  # the agent is not
+
+
+@pytest.fixture
+def strict_app(tmp_path, redis_server):
+    """The admin with 8 wrong passwords allowed per staff address, from anywhere."""
+    settings = make_settings(tmp_path, redis_server, web={"login_attempts_per_account": 8})
+    from models import migrations
+    from postdesk import runtime
+    runtime.init(settings, check_schema=False)
+    migrations.migrate()
+    agents.create_agent("agnes@example.com", PASSWORD)
+    agents.create_agent("bob@example.com", PASSWORD)
+    return create_app(settings, testing=True)
+
+
+def test_guessing_spread_over_many_machines_locks_the_address_but_not_for_the_agents_own_browser(strict_app):
+    own = from_address(strict_app, "203.0.113.9")
+    assert log_in(own).status_code == 302  # the agent's browser, which now holds a device cookie
+    for n in range(8):
+        assert log_in(from_address(strict_app, f"198.51.100.{n}"), password="guess").status_code == 401
+    refused = log_in(from_address(strict_app, "192.0.2.1"))  # any other browser, even with the right password
     body = refused.get_data(as_text=True)
     assert refused.status_code == 429 and "Too many failed logins" in body and "15 more minutes" in body
     assert int(refused.headers["Retry-After"]) > 0
-    assert LoginFailure.select().where(LoginFailure.key == "email:agnes@example.com").count() == 5
+    assert log_in(own).status_code == 302
+    assert LoginFailure.select().where(LoginFailure.key == "email:agnes@example.com").count() == 0  # forgiven
+
+    for n in range(8):
+        for email in ("agnes@example.com", "bob@example.com"):
+            log_in(from_address(strict_app, f"198.51.100.{n}"), email=email, password="guess")
+    forged = from_address(strict_app, "192.0.2.1")
+    forged.set_cookie("postdesk_device", own.get_cookie("postdesk_device").value[:-2] + "xx")
+    assert log_in(forged).status_code == 429  # a cookie the admin did not sign is no known browser
+    assert log_in(own, email="bob@example.com").status_code == 429  # agnes's browser is not bob's
 
     LoginFailure.update(at=utcnow() - dt.timedelta(minutes=16)).execute()  # the window passes
-    assert log_in(from_address(app, "203.0.113.9")).status_code == 302
+    assert log_in(from_address(strict_app, "192.0.2.1")).status_code == 302
 
 
 def test_wrong_passwords_from_one_client_address_lock_it(app):

@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 from werkzeug.urls import iri_to_uri
 
 from models import agents, sessions
@@ -47,10 +48,12 @@ def login():
     if request.method == "GET":
         return render_template("web/login.html")
     web = current_app.config["POSTDESK"].web
-    result = agents.log_in(request.form.get("email", ""), request.form.get("password", ""),
+    email = request.form.get("email", "")
+    result = agents.log_in(email, request.form.get("password", ""),
                            client=request.remote_addr or "", attempts=web.login_attempts,
                            lockout_minutes=web.login_lockout_minutes,
-                           idle_minutes=web.session_idle_minutes)
+                           idle_minutes=web.session_idle_minutes,
+                           account_attempts=web.login_attempts_per_account, known_device=_known_device(email))
     if result.locked_until:
         wait = max(1, math.ceil((result.locked_until - utcnow()).total_seconds()))
         return render_template("web/login.html", locked_minutes=math.ceil(wait / 60)), 429, {
@@ -60,7 +63,27 @@ def login():
     session.clear()
     session["session_id"] = result.session_id
     session.permanent = True  # the cookie lasts PERMANENT_SESSION_LIFETIME, the idle timeout
-    return redirect(local_target(request.args.get("next", ""), url_for("tickets.index")))
+    response = redirect(local_target(request.args.get("next", ""), url_for("tickets.index")))
+    response.set_cookie(DEVICE_COOKIE, _devices().dumps(email.strip().lower()), max_age=DEVICE_SECONDS,
+                        httponly=True, secure=web.secure_cookies, samesite="Lax")
+    return response
+
+
+DEVICE_COOKIE = "postdesk_device"
+DEVICE_SECONDS = 90 * 24 * 3600
+
+
+def _devices() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.secret_key, salt="postdesk-known-device")
+
+
+def _known_device(email: str) -> bool:
+    """Has this browser logged in as `email` within DEVICE_SECONDS? Its cookie says so, signed."""
+    cookie = request.cookies.get(DEVICE_COOKIE, "")
+    try:
+        return bool(cookie) and _devices().loads(cookie, max_age=DEVICE_SECONDS) == email.strip().lower()
+    except BadSignature:  # forged, from another installation, or too old
+        return False
 
 
 @bp.post("/logout")
