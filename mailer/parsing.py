@@ -18,11 +18,12 @@ from email.message import Message as RawMessage
 from email.utils import parsedate_to_datetime
 from html import unescape as html_unescape
 
-from . import charsets, flowed, htmltext, invitations, smime
+from . import charsets, flowed, htmltext, invitations, smime, tnef
 from .addresses import BIDI_CONTROLS, CONTROLS, FOLD, MAX_ADDRESS, MAX_ADDRESSES, addresses, first_address, one_line
 from .charsets import decode_words
 from .mime import (
     BOM,
+    CONTENT_TYPE,
     FIELD,
     FIELD_LIMIT,
     FIELD_OR_LINE,
@@ -140,14 +141,13 @@ def _parse(raw: bytes, opened: int = 0) -> ParsedMail:
     # Raw 8-bit bytes in header fields and file names: most likely in the charset the body declares.
     with charsets.hinted(_declared_charsets(leaves)):
         text, html, reply_basis, attachments, labels = _body(raw, leaves, problems)
+        attachments, text, html, reply_basis = _unpacked(attachments, text, html, reply_basis, problems)
         sealed = _encrypted(leaves, text)
         if sealed:
             problems.add(f"the mail is encrypted ({sealed}): its text cannot be read here (the encrypted data is kept)")
         elif not text.strip() and any(not a.inline for a in attachments):
             kinds = ", ".join(dict.fromkeys(f"{a.filename} ({a.content_type})" for a in attachments if not a.inline))
             problems.add(f"no text: what it says is in its attachments only, {kinds[:300]}")
-        elif any(a.content_type in TNEF_TYPES or a.filename.lower() == "winmail.dat" for a in attachments):
-            problems.add("Outlook's winmail.dat (TNEF) is attached: the files it holds are not unpacked here")
         sender = _guarded(problems, "From", lambda: first_address(all_values(msg, "From")), None)
         from_name, from_address = sender or ("", "")
         return ParsedMail(
@@ -173,6 +173,35 @@ def _parse(raw: bytes, opened: int = 0) -> ParsedMail:
 
 
 MAX_OPENED = 2  # signed, then signed again (a gateway signing what a client signed)
+
+
+def _unpacked(attachments: list[Attachment], text: str, html: str, reply_basis: str,
+              problems: Problems) -> tuple[list[Attachment], str, str, str]:
+    """Outlook's winmail.dat (`tnef`) in place of what it holds: its files, and its text when the
+    mail has none of its own. One that cannot be read stays as it came, said in the problems."""
+    unpacked = []
+    for attachment in attachments:
+        if attachment.content_type not in tnef.TYPES and attachment.filename.lower() != "winmail.dat":
+            unpacked.append(attachment)
+            continue
+        contents = tnef.read(attachment.data)
+        if contents is None:
+            problems.add(f"{attachment.filename}: Outlook's TNEF that could not be read, kept as it came")
+            unpacked.append(attachment)
+            continue
+        for number, found in enumerate(contents.files, 1):
+            ctype = found.content_type if CONTENT_TYPE.fullmatch(found.content_type) else "application/octet-stream"
+            unpacked.append(Attachment(safe_filename(found.name) or _default_name(ctype, number), ctype, found.data,
+                                       content_id=found.content_id[:MAX_ID]))
+        if not text.strip():
+            if contents.text.strip():
+                text = reply_basis = contents.text.replace("\r\n", "\n").strip("\n")
+            elif contents.html.strip():
+                text, reply_basis, html = _rendered(contents.html[:HTML_LIMIT], problems)
+                text = text.strip("\n")
+            elif contents.rtf_only:
+                problems.add(f"{attachment.filename}: the text is in Outlook's compressed RTF only, not shown here")
+    return unpacked, text, html, reply_basis
 
 
 def _signed_entity(raw: bytes, msg: RawMessage, leaves: list[Leaf]) -> bytes | None:
@@ -470,7 +499,6 @@ def _stands_for_html(plain: str, html_text: str) -> bool:
     return len(words & set(WORD.findall(html_text.casefold()))) * 2 < len(words)
 
 
-TNEF_TYPES = ("application/ms-tnef", "application/vnd.ms-tnef")  # Outlook's winmail.dat: files inside
 ENCRYPTED_TYPES = {"application/pkcs7-mime": "S/MIME", "application/x-pkcs7-mime": "S/MIME",
                    "application/pgp-encrypted": "PGP/MIME"}
 
@@ -598,10 +626,6 @@ def safe_filename(name: str) -> str:
         stem, dot, extension = name.rpartition(".")
         name = stem[:254 - len(extension)] + dot + extension if dot and len(extension) <= 16 else name[:255]
     return name
-
-
-
-
 
 
 def _default_name(ctype: str, index: int) -> str:

@@ -1,6 +1,8 @@
 """Parsing real-world mail: charsets that lie, encoded headers, MIME oddities, never a crash."""
 
+import base64
 import hashlib
+import struct
 
 import pytest
 
@@ -255,6 +257,92 @@ def streamed_signed_data(pieces: list[bytes]) -> bytes:
 def test_content_in_pieces_is_joined_but_a_flood_of_tiny_pieces_is_refused():
     assert smime.signed_content(streamed_signed_data([b"Subject: a\r\n", b"\r\nhello"])) == b"Subject: a\r\n\r\nhello"
     assert smime.signed_content(streamed_signed_data([b"x"] * 300_000)) is None  # 900 KB, a step per 3 bytes
+
+
+def tnef_attribute(level: int, ident: int, data: bytes) -> bytes:
+    return struct.pack("<BII", level, ident, len(data)) + data + struct.pack("<H", sum(data) & 0xFFFF)
+
+
+def mapi_properties(items) -> bytes:
+    """A MAPI property stream: (type, id, value) with 32-bit numbers or byte strings."""
+    out = struct.pack("<I", len(items))
+    for kind, ident, value in items:
+        out += struct.pack("<HH", kind, ident)
+        if isinstance(value, int):
+            out += struct.pack("<I", value)
+        else:
+            out += struct.pack("<II", 1, len(value)) + value + b"\0" * (-len(value) % 4)
+    return out
+
+
+def winmail(body: str | None = None, files=(), html: str | None = None, rtf: bool = False) -> bytes:
+    """A winmail.dat as Outlook writes one ([MS-OXTNEF]): the message's properties, then each
+    file's attributes (8.3 title, data, and its long name and MIME type among its properties)."""
+    out = struct.pack("<IH", 0x223E9F78, 0x1234) + tnef_attribute(1, 0x00089006, struct.pack("<I", 0x10000))
+    out += tnef_attribute(1, 0x00069007, struct.pack("<II", 1252, 0))
+    items = [(0x000B, 0x0E1F, 1), (0x0003, 0x3FDE, 65001)]
+    items += [(0x001F, 0x1000, (body + "\0").encode("utf-16-le"))] if body is not None else []
+    items += [(0x0102, 0x1013, html.encode())] if html is not None else []
+    items += [(0x0102, 0x1009, b"\x2d\x00\x00\x00LZFu")] if rtf else []
+    out += tnef_attribute(1, 0x00069003, mapi_properties(items))
+    for name, short, mime, data in files:
+        out += tnef_attribute(2, 0x00069002, b"\x01\x00\xff\xff\xff\xff" + b"\0" * 8)
+        out += tnef_attribute(2, 0x00018010, short.encode() + b"\0")
+        out += tnef_attribute(2, 0x0006800F, data)
+        out += tnef_attribute(2, 0x00069005, mapi_properties([
+            (0x001F, 0x3707, (name + "\0").encode("utf-16-le")), (0x001E, 0x370E, mime.encode() + b"\0")]))
+    return out
+
+
+def mail_with_winmail(data: bytes, text: str = "") -> bytes:
+    head = b"From: Li Na <li.na@client.example>\r\nSubject: Order 4471\r\nMessage-ID: <tnef@client.example>\r\n"
+    part = (b"Content-Type: application/ms-tnef; name=winmail.dat\r\nContent-Transfer-Encoding: base64\r\n"
+            b"Content-Disposition: attachment; filename=winmail.dat\r\n\r\n" + base64.encodebytes(data) + b"\r\n")
+    if not text:
+        return head + part
+    return (head + b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\n'
+            b"Content-Type: text/plain; charset=utf-8\r\n\r\n" + text.encode() + b"\r\n--b\r\n" + part + b"--b--\r\n")
+
+
+PDF = b"%PDF-1.4 order 4471"
+ORDER_FILES = [("采购订单-4471.pdf", "4471~1.PDF", "application/pdf", PDF),
+               ("notes.txt", "NOTES.TXT", "text/plain", b"hi")]
+
+
+def test_the_files_in_an_outlook_winmail_dat_are_the_mails_attachments():
+    mail = parsing.parse(mail_with_winmail(winmail(files=ORDER_FILES), text="Please see the attached order."))
+    assert mail.text == "Please see the attached order."
+    assert [(a.filename, a.content_type, a.data) for a in mail.attachments] == [
+        ("采购订单-4471.pdf", "application/pdf", PDF), ("notes.txt", "text/plain", b"hi")]
+    assert mail.problems == []
+
+
+@pytest.mark.parametrize("contents, text", [
+    (dict(body="您好，订单附件请查收。\r\n李娜"), "您好，订单附件请查收。\n李娜"),
+    (dict(html="<p>Hello,</p><p>the order is <b>attached</b>.</p>"), "Hello,\n\nthe order is attached."),
+])
+def test_a_mail_that_is_only_a_winmail_dat_is_read_from_it(contents, text):
+    mail = parsing.parse(mail_with_winmail(winmail(files=ORDER_FILES[:1], **contents)))
+    assert mail.text == text and [a.filename for a in mail.attachments] == ["采购订单-4471.pdf"]
+
+
+def test_a_winmail_dat_whose_text_is_rtf_only_says_so():
+    mail = parsing.parse(mail_with_winmail(winmail(files=ORDER_FILES[:1], rtf=True)))
+    assert [a.filename for a in mail.attachments] == ["采购订单-4471.pdf"]
+    assert any("compressed RTF" in problem for problem in mail.problems)
+
+
+@pytest.mark.parametrize("data", [
+    winmail(files=ORDER_FILES)[:-30],  # cut short
+    winmail(files=ORDER_FILES).replace(struct.pack("<I", 2), struct.pack("<I", 0xFFFFFFF0), 1),  # a count past the data
+    struct.pack("<IH", 0x223E9F78, 0) + tnef_attribute(2, 0x00069002, b"x") * 60_000,  # attachments without end
+    struct.pack("<IH", 0x223E9F78, 0) + tnef_attribute(1, 0x00069003, struct.pack("<I", 10**6) + b"\x1f\x00" * 9),
+])
+def test_a_winmail_dat_that_does_not_read_is_kept_in_bounded_time(data):
+    mail = parsing.parse(mail_with_winmail(data, text="See attached."))
+    assert mail.text == "See attached."
+    assert [a.filename for a in mail.attachments] == ["winmail.dat"]  # as it came
+    assert any("winmail.dat: Outlook's TNEF that could not be read" in problem for problem in mail.problems)
 
 
 THUNDERBIRD_FLOWED = (

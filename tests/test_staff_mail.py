@@ -1,6 +1,7 @@
 """Staff by mail: notices carry a per-agent token, and the agent's answer to one reaches the
 client as their reply, with nothing of the notice's own text; #note and #commands work too."""
 
+import base64
 import email
 import email.policy
 
@@ -8,6 +9,7 @@ import pytest
 
 from models.tables import Event, Message, Outbox, Ticket
 from tests.conftest import ingest, text_of
+from tests.test_parsing import winmail
 
 
 def parsed(row: Outbox):
@@ -581,3 +583,17 @@ def test_people_an_agent_copies_join_the_ticket_and_get_the_next_answers(setting
 def test_people_copied_on_a_note_by_mail_do_not_join_the_ticket(settings, staff):
     answer_copying(settings, notice_to("agnes@example.com"), "Dan Wu <dan@client.example>", "#note check the logs")
     assert not list(Ticket.get().participants)
+
+
+def test_the_files_in_an_agents_winmail_dat_reach_the_client_as_files(settings, staff):
+    notice = parsed(notice_to("agnes@example.com"))
+    data = winmail(files=[("Rechnung 4471.pdf", "RECHNU~1.PDF", "application/pdf", b"%PDF-1.4 the invoice")])
+    raw = (f"From: Agnes Smith <agnes@example.com>\r\nTo: {notice['Reply-To']}\r\nSubject: RE: {notice['Subject']}\r\n"
+           f"Message-ID: <tnef-answer@example.com>\r\nContent-Type: multipart/mixed; boundary=m\r\n\r\n"
+           f"--m\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nThe invoice you asked for.\r\n--m\r\n"
+           f"Content-Type: application/ms-tnef; name=winmail.dat\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+           f"{base64.b64encode(data).decode()}\r\n--m--\r\n").encode()
+    assert ingest(settings, raw, rcpt=(notice["Reply-To"].addresses[0].addr_spec,)).outcome == "relayed"
+    mail = parsed(Outbox.get(Outbox.kind == "agent_reply"))
+    [pdf] = mail.iter_attachments()
+    assert (pdf.get_filename(), pdf.get_content()) == ("Rechnung 4471.pdf", b"%PDF-1.4 the invoice")
