@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import zoneinfo
 
 from mailer import compose, reasons, tokens
 from mailer.notify import message_id_domain, reply_address
 from models import customers, outbox, statements, tickets
 from models.base import db
 from models.tables import Agent, Event, Outbox
+from servicelevels import policies
 
 # Automatic mail to clients: counted against the hourly limit per address, and never sent to an
 # address that bounced for good or complained (models.customers.suppression_reason).
@@ -139,7 +141,7 @@ def notify_staff(settings, ticket, message, *, event: str, author: str, outsider
                                        mailbox=mailbox, marker=MARKER, event=event, author=author,
                                        outsider=outsider, text=(message.reply_text or message.text)[:20_000],
                                        link=f"{admin_url(settings)}/tickets/{ticket.number}",
-                                       note_address=note_address)
+                                       note_address=note_address, when=staff_clock(settings, ticket, agent))
         message_id = compose.new_message_id(message_id_domain(settings))
         token = tokens.agent_token(settings.signing_key, agent.id, ticket.id)
         raw = compose.build(sender_name=mailbox.name, sender=mailbox.address, to=agent.email, subject=subject,
@@ -155,10 +157,11 @@ def mail_agents(settings, ticket, agents, template: str, outbox_kind: str, **con
     """Outbox rows (dicts, for outbox.queue_many) of one staff mail to each agent, in the
     mailbox's language, each with their own Reply-To token so their answer is theirs."""
     mailbox = ticket.mailbox
-    subject, body, _ = compose.render(template, mailbox.language, ticket=ticket,
-                                      link=f"{admin_url(settings)}/tickets/{ticket.number}", **context)
     rows = []
     for agent in agents:
+        subject, body, _ = compose.render(template, mailbox.language, ticket=ticket,
+                                          when=staff_clock(settings, ticket, agent),
+                                          link=f"{admin_url(settings)}/tickets/{ticket.number}", **context)
         message_id = compose.new_message_id(message_id_domain(settings))
         token = tokens.agent_token(settings.signing_key, agent.id, ticket.id)
         raw = compose.build(sender_name=mailbox.name, sender=mailbox.address, to=agent.email, subject=subject,
@@ -183,6 +186,27 @@ def tell_agent_not_applied(settings, ticket, agent, errors: list[str], in_reply_
                         reply_to=reply_address(ticket, token), automatic=True, auto_submitted="auto-replied")
     return outbox.queue(ticket=ticket, kind="command_error", mail_from=mailbox.address, recipients=[agent.email],
                         raw=raw, message_id=message_id)
+
+
+def staff_clock(settings, ticket, agent):
+    """How a staff mail writes a time (stored as naive UTC) for this agent: in their own time
+    zone (their profile's), else in that of the calendar the ticket's SLA clocks count in, named."""
+    zone = agent.timezone or _calendar_zone(settings, ticket)
+    try:
+        place = zoneinfo.ZoneInfo(zone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        zone, place = "UTC", dt.UTC
+
+    def when(moment: dt.datetime) -> str:
+        return f"{moment.replace(tzinfo=dt.UTC).astimezone(place):%Y-%m-%d %H:%M} ({zone})"
+    return when
+
+
+def _calendar_zone(settings, ticket) -> str:
+    policy = policies.choose(settings.policies, tier=ticket.customer.tier, priority=ticket.priority,
+                             category=ticket.category, mailbox=ticket.mailbox.address)
+    calendar = next((c for c in settings.calendars if policy is not None and c.name == policy.calendar), None)
+    return calendar.timezone if calendar is not None else "UTC"
 
 
 def admin_url(settings) -> str:

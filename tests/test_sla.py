@@ -5,6 +5,8 @@ a priority or tier change; warnings and escalation levels once each, whatever th
 from __future__ import annotations
 
 import datetime as dt
+import email
+import email.policy
 import json
 import subprocess
 import sys
@@ -514,3 +516,15 @@ def test_a_ticket_written_to_thousands_of_times_reads_a_short_history(desk, cloc
     assert sorted(h.kind for h in sla.history(Ticket.get_by_id(1))) == ["created", "customer", "reply", "status"]
     assert clocks()["next_response"].state == "running"
     assert clocks()["next_response"].started_at == at(3001)  # the oldest unanswered message
+
+
+def test_staff_alerts_give_the_due_time_in_the_agents_own_time_zone(desk, clock):
+    settings, staff = desk
+    agents.set_preferences(staff["bob"], "en", "America/New_York")
+    client_writes(settings)  # the default policy's 24x7 calendar, in UTC: due at 10:00 UTC
+    clock.move_to(at(50).replace(tzinfo=dt.UTC))
+    check_slas()
+    said = {w.rcpt_to: text_of(email.message_from_bytes(bytes(w.raw), policy=email.policy.default))
+            for w in Outbox.select().where(Outbox.kind == "sla_warning")}
+    assert "due at 2026-12-07 05:00 (America/New_York)" in said["bob@example.com"]  # his profile's zone
+    assert "due at 2026-12-07 10:00 (UTC)" in said["agnes@example.com"]  # none of her own: the calendar's
