@@ -7,6 +7,7 @@ import logging
 import re
 
 from mailer import classify, commands, identity, language, parsing, quotes, threading
+from mailer.addresses import without_tag
 from mailer.reasons import Reason
 from models import customers, tickets
 from models.base import db, utcnow
@@ -137,11 +138,21 @@ MAX_COPIED = 48
 
 def _copied_by_agent(settings, ticket, mail) -> list[tuple[str, str]]:
     """The people an agent's public answer went to besides the ticket: they join it as the
-    customer's copies do (Zendesk's and Freshdesk's CCs by mail). Our own addresses (the agent's
-    reply address among them), the ticket's customer and the staff are not copies."""
-    customer = ticket.customer.email.lower()
+    customer's copies do (Zendesk's and Freshdesk's CCs by mail). Not copies: the ticket's
+    customer (under a +tag too), our mailboxes (the agent's reply address among them), staff
+    past and present, and an address on our mailboxes' domains that has never written to us (an
+    alias of ours, a colleague's)."""
+    customer = without_tag(ticket.customer.email.lower())
     return [(name, address) for name, address in mail.to + mail.cc
-            if "@" in address and address.lower() != customer and settings.mailbox_for(address) is None]
+            if "@" in address and without_tag(address.lower()) != customer and settings.mailbox_for(address) is None
+            and not identity.is_staff_address(address)
+            and (address.rpartition("@")[2].lower() not in settings.mailbox_domains or customers.find(address))]
+
+
+def _had_it(mail) -> frozenset[str]:
+    """The addresses (lower case, and without their +tags) an agent's own mail went to."""
+    return frozenset(form for _, address in mail.to + mail.cc
+                     for form in (address.lower(), without_tag(address.lower())))
 
 
 def _copy_in(ticket, customer, copied: list[tuple[str, str]], by: str = "") -> None:
@@ -213,7 +224,7 @@ def answer_from_agent(settings, ticket, agent, mail, *, reply_text: str, inbound
             copied = _copied_by_agent(settings, ticket, mail)
             _copy_in(ticket, ticket.customer, copied, by=agent.email)
             done = staff.reply(settings, ticket, agent, body, via="email", attachments=attachments,
-                               delivered=frozenset(address.lower() for _, address in mail.to + mail.cc))
+                               delivered=_had_it(mail))
             done = Done("relayed", ticket, done.outbox_ids)
         elif body or attachments:
             staff.note(ticket, agent, body, via="email", message_id=mail.message_id, attachments=attachments)

@@ -12,7 +12,7 @@ import datetime as dt
 import secrets
 
 from mailer import compose
-from mailer.addresses import is_plain_address
+from mailer.addresses import is_plain_address, without_tag
 from mailer.notify import message_id_domain, reply_address
 from mailer.reasons import Reason
 from models import attachments as attachment_store
@@ -180,8 +180,8 @@ def reply(settings, ticket: Ticket, agent: Agent, text: str, *, via: str, attach
     support address, threaded under the client's last message. The agent's own address is on
     nothing the client receives; the client's answer comes back to the ticket (Reply-To token).
     `attachments`: objects with filename, content_type and data. `delivered`: addresses (lower
-    case) that already have the agent's words, because the agent's own mail went to them: they
-    are not sent it twice."""
+    case; with and without their +tags) that already have the agent's words, because the
+    agent's own mail went to them: they are not sent it twice."""
     refuse(check_reply(text, attachments))
     mailbox = ticket.mailbox
     customer = ticket.customer
@@ -208,8 +208,9 @@ def reply(settings, ticket: Ticket, agent: Agent, text: str, *, via: str, attach
         for part in attachments:
             Attachment.create(message=message, filename=part.filename, content_type=part.content_type,
                               **attachment_store.stored(part.data))
-        to = [address for address in [customer.email, *cc] if address.lower() not in delivered]
-        had = [address for address in [customer.email, *cc] if address.lower() in delivered]
+        had = [address for address in [customer.email, *cc]
+               if address.lower() in delivered or without_tag(address.lower()) in delivered]
+        to = [address for address in [customer.email, *cc] if address not in had]
         rows = tickets.queue_client_mail(ticket, "agent_reply", mailbox.address, to, raw, message_id)
         summary = f"to {', '.join(to) or 'nobody'}" + (f" ({', '.join(had)} had the agent's own mail)" if had else "")
         tickets.record(ticket, "reply", summary, actor=agent.email, via=via,

@@ -36,6 +36,14 @@ def find_agent(address: str) -> Agent | None:
             .where(AgentAddress.email.in_(candidates) & (Agent.active == True)).first())  # noqa: E712
 
 
+def is_staff_address(address: str) -> bool:
+    """Does an agent own this address, or the one its +tag is of, main or alternate, active or
+    not (a former agent's address is still no client's)?"""
+    candidates = list(dict.fromkeys((address.lower(), without_tag(address.lower()))))
+    return Agent.select().where(Agent.email.in_(candidates)).exists() or \
+        AgentAddress.select().where(AgentAddress.email.in_(candidates)).exists()
+
+
 def agent_addresses_among(addresses: list[str]) -> set[str]:
     """Those of the addresses (lower case) that an active agent owns, main or alternate."""
     if not addresses:

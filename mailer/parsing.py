@@ -142,7 +142,7 @@ def _parse(raw: bytes, opened: int = 0) -> ParsedMail:
     with charsets.hinted(_declared_charsets(leaves)):
         text, html, reply_basis, attachments, labels = _body(raw, leaves, problems)
         attachments, text, html, reply_basis = _unpacked(attachments, text, html, reply_basis, problems)
-        sealed = _encrypted(leaves, text)
+        sealed = _encrypted(raw, leaves, text)
         if sealed:
             problems.add(f"the mail is encrypted ({sealed}): its text cannot be read here (the encrypted data is kept)")
         elif not text.strip() and any(not a.inline for a in attachments):
@@ -207,25 +207,51 @@ def _unpacked(attachments: list[Attachment], text: str, html: str, reply_basis: 
 def _signed_entity(raw: bytes, msg: RawMessage, leaves: list[Leaf]) -> bytes | None:
     """An opaque-signed S/MIME mail (`smime`) as the mail it carries: its header without the
     fields that describe the signature part (Content-*, MIME-Version), then the signed entity.
-    None for any other mail, and for one whose signature part cannot be opened (it stays an
-    attachment). The signature is not checked, as it is not for a clear-signed mail."""
+    None for any other mail: one whose signature part cannot be opened, or a signed document
+    (Italy's e-invoices, CAdES contracts: `fattura.xml.p7m`), which stay attachments. The
+    signature is not checked, as it is not for a clear-signed mail."""
     if len(leaves) != 1 or leaves[0].msg is not msg or leaves[0].whole:
         return None
     leaf = leaves[0]
-    name = (params(first(msg, "Content-Type") or "").get("name")
-            or params(first(msg, "Content-Disposition") or "").get("filename") or "")
-    if leaf.content_type not in smime.SMIME_TYPES and not (
-            leaf.content_type == "application/octet-stream" and name.lower().endswith(".p7m")):
-        return None  # (RFC 8551 §3.2.2: old clients send it as octet-stream, named *.p7m)
+    given = params(first(msg, "Content-Type") or "")
+    name = (given.get("name") or params(first(msg, "Content-Disposition") or "").get("filename") or "").lower()
+    kind = given.get("smime-type", "").lower()
+    if leaf.content_type in smime.SMIME_TYPES:
+        if kind != "signed-data" and (kind or name not in ("", "smime.p7m")):
+            return None
+    elif leaf.content_type != "application/octet-stream" or name != "smime.p7m":
+        return None  # (RFC 8551 §3.2.2: old clients send it as octet-stream, named smime.p7m)
     content = smime.signed_content(decoded(memoryview(raw)[leaf.body:leaf.end], msg))
-    if content is None:
+    entity = _mime_entity(content) if content is not None else None
+    if entity is None:
         return None
     start = head_start(raw)
     head = FIELD_OR_LINE.finditer(raw, start, HEADER_LINES.match(raw, start).end())
     kept = [line.group(0) for line in head if line.group(0) and not _describes_the_body(line.group(1))]
     if kept and not kept[-1].endswith(b"\n"):
         kept[-1] += b"\r\n"
-    return b"".join(kept) + content
+    return b"".join(kept) + entity
+
+
+def _mime_entity(content: bytes) -> bytes | None:
+    """The signed content as a MIME entity: as it is when it starts with a header that describes
+    it (a signing client writes at least its Content-Type); text without one (plain text is the
+    default entity, and "Status: unlocked" is its first line, not a field) after a blank line;
+    a whole mail wrapped in message/rfc822 (RFC 8551 §3.1) as its own Content-* fields and body.
+    None for bytes that are no text (a binary file signed as it is)."""
+    head_end = HEADER_LINES.match(content).end()
+    fields = [(line.group(1).lower(), line.group(2)) for line in FIELD_OR_LINE.finditer(content, 0, head_end)
+              if line.group(1)]
+    if not any(_describes_the_body(name) for name, _ in fields):
+        return None if b"\0" in content[:8192] else b"\r\n" + content
+    ctype = next((value for name, value in fields if name == b"content-type"), b"")
+    if ctype.split(b";")[0].strip().lower() != b"message/rfc822":
+        return content
+    inner = content[head_end:].lstrip(b"\r\n")  # the wrapped mail: its own header, then its body
+    inner_end = HEADER_LINES.match(inner).end()
+    described = [line.group(0) for line in FIELD_OR_LINE.finditer(inner, 0, inner_end)
+                 if line.group(0) and _describes_the_body(line.group(1))]
+    return b"".join(described) + inner[inner_end:]
 
 
 def _describes_the_body(name: bytes | None) -> bool:
@@ -503,11 +529,18 @@ ENCRYPTED_TYPES = {"application/pkcs7-mime": "S/MIME", "application/x-pkcs7-mime
                    "application/pgp-encrypted": "PGP/MIME"}
 
 
-def _encrypted(leaves: list[Leaf], text: str) -> str:
-    """What the mail is encrypted with (S/MIME, PGP), or "": its body says nothing readable."""
+def _encrypted(raw: bytes, leaves: list[Leaf], text: str) -> str:
+    """What the mail is encrypted with (S/MIME, PGP), or "": its body says nothing readable. An
+    S/MIME part says so in its smime-type, or (old clients, and signed documents that name
+    none) in the structure it holds."""
     for leaf in leaves:
         kind = ENCRYPTED_TYPES.get(leaf.content_type)
-        if kind and "signed-data" not in str(leaf.msg.get("Content-Type", "")).lower():  # signed only: readable
+        if kind == "S/MIME":
+            said = params(first(leaf.msg, "Content-Type") or "").get("smime-type", "").lower()
+            if said in ("enveloped-data", "authenveloped-data") or not said and smime.is_encrypted(
+                    decoded(memoryview(raw)[leaf.body:leaf.end], leaf.msg)):
+                return kind
+        elif kind:
             return kind
     return "PGP" if "-----BEGIN PGP MESSAGE-----" in text[:200_000] else ""
 

@@ -19,6 +19,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 SIGNED_DATA = bytes.fromhex("2a864886f70d010702")  # 1.2.840.113549.1.7.2
+ENVELOPED = (bytes.fromhex("2a864886f70d010703"), bytes.fromhex("2a864886f70d0109100117"))  # (auth)EnvelopedData
+DATA = bytes.fromhex("2a864886f70d010701")  # id-data: content as it is (not a receipt, not another structure)
 SMIME_TYPES = ("application/pkcs7-mime", "application/x-pkcs7-mime")
 MAX_DEPTH = 32  # BER nesting, far beyond what any signer writes
 # Elements read at most: signers cut streamed content into pieces of 1 to 4 KB, so a 50 MB mail
@@ -45,10 +47,22 @@ def signed_content(data: bytes) -> bytes | None:
         parts = ber.children(encapsulated, count=2)
         if len(parts) < 2 or data[parts[1]] != CONTEXT_0:
             return None  # detached: the content travels beside the signature, not in it
+        if ber.primitive(parts[0], OID) != DATA:
+            return None  # a signed receipt (RFC 2634) or another structure: not a mail to read
         (octets,) = ber.children(parts[1], count=1)
         return ber.octets(octets)
     except (Malformed, IndexError, ValueError):
         return None
+
+
+def is_encrypted(data: bytes) -> bool:
+    """Is this CMS structure EnvelopedData or AuthEnvelopedData (what S/MIME encrypts with)?"""
+    ber = _Ber(data)
+    try:
+        oid, _ = ber.children(0, count=2)
+        return ber.primitive(oid, OID) in ENVELOPED
+    except (Malformed, IndexError, ValueError):
+        return False
 
 
 class _Ber:
@@ -56,6 +70,7 @@ class _Ber:
 
     def __init__(self, data: bytes):
         self.data, self.elements = data, 0
+        self.ends: dict[int, int] = {}  # each element's end, found once: the walk down asks at every level
 
     def header(self, at: int) -> tuple[int, int, int | None]:
         """An element's tag byte, where its contents start, and their length (None: indefinite)."""
@@ -90,13 +105,18 @@ class _Ber:
 
     def end(self, at: int, depth: int) -> int:
         """Where the element at `at` ends (after its end-of-contents octets when indefinite)."""
+        if at in self.ends:
+            return self.ends[at]
         _, start, length = self.header(at)
         if length is not None:
-            return start + length
-        children_end = start
-        for _, after in self.walk(start, None, depth + 1):
-            children_end = after
-        return children_end + len(END_OF_CONTENTS)
+            end = start + length
+        else:
+            end = start
+            for _, after in self.walk(start, None, depth + 1):
+                end = after
+            end += len(END_OF_CONTENTS)
+        self.ends[at] = end
+        return end
 
     def walk(self, start: int, end: int | None, depth: int) -> Iterator[tuple[int, int]]:
         """Where each child of a constructed element starts and ends; its contents start at

@@ -173,6 +173,20 @@ def ingest(settings, mail: bytes | str, rcpt=("support@example.com",)):
     return pipeline.process(settings, spool.store(raw, "smtp", "", tuple(rcpt)))
 
 
+def openssl_cms(folder, content: bytes, *args: str) -> bytes:
+    """`openssl cms` over `content` (e.g. "-sign", "-nodetach", "-outform", "SMIME") with a key
+    and certificate made once in `folder`, as a mail client's S/MIME would make it."""
+    key, cert, data = folder / "key.pem", folder / "cert.pem", folder / "content"
+    if not cert.exists():
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                        "-nodes", "-keyout", key, "-out", cert, "-days", "30", "-subj", "/CN=Test"],
+                       check=True, capture_output=True)
+    data.write_bytes(content)
+    keys = ["-signer", cert, "-inkey", key] if "-sign" in args else [cert] if "-encrypt" in args else []
+    return subprocess.run(["openssl", "cms", *args, "-binary", "-in", data, *keys], check=True,
+                          capture_output=True).stdout
+
+
 PASSWORD = "correct horse battery"
 
 

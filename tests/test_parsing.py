@@ -8,7 +8,7 @@ import pytest
 
 from mailer import parsing, quotes, smime
 from mailer.inspect import describe
-from tests.conftest import load_eml
+from tests.conftest import load_eml, openssl_cms
 
 
 @pytest.mark.parametrize("name, sender_name, subject, text", [
@@ -252,6 +252,51 @@ def streamed_signed_data(pieces: list[bytes]) -> bytes:
     content = b"".join(b"\x04" + bytes([len(piece)]) + piece for piece in pieces)
     return (b"\x30\x80" + oid + b"\x02\xa0\x80\x30\x80\x02\x01\x01\x31\x00\x30\x80" + oid + b"\x01"
             + b"\xa0\x80\x24\x80" + content + b"\x00\x00" * 5)
+
+
+def signed_mail(folder, content: bytes, part_head: str = "", *args: str) -> bytes:
+    """A mail whose one part is `content` signed by openssl (DER, base64), under `part_head`."""
+    der = openssl_cms(folder, content, "-sign", "-nodetach", "-outform", "DER", *args)
+    return (b"From: a@client.example\r\nSubject: outer\r\nMessage-ID: <signed@client.example>\r\n"
+            + part_head.encode() + b"Content-Transfer-Encoding: base64\r\n\r\n" + base64.encodebytes(der))
+
+
+SMIME_HEAD = 'Content-Type: application/pkcs7-mime; smime-type=signed-data; name="smime.p7m"\r\n'
+
+
+@pytest.mark.parametrize("content, text", [
+    (b"Status: the server is back.\r\nPlease try again.\r\n", "Status: the server is back.\nPlease try again."),
+    (b"\r\nA signed text with no header.\r\n", "A signed text with no header."),
+    (b"Content-Type: message/rfc822\r\n\r\nFrom: a@client.example\r\nSubject: inner\r\n"
+     b"Content-Type: text/plain; charset=utf-8\r\n\r\nThe whole mail, signed.\r\n", "The whole mail, signed."),
+])
+def test_signed_content_without_a_header_or_wrapping_a_whole_mail_is_read_as_text(tmp_path, content, text):
+    mail = parsing.parse(signed_mail(tmp_path, content, SMIME_HEAD))
+    assert (mail.text, mail.attachments, mail.subject) == (text, [], "outer")
+
+
+@pytest.mark.parametrize("part_head", [
+    'Content-Type: application/pkcs7-mime; name="fattura.xml.p7m"\r\n',
+    'Content-Type: application/octet-stream; name="contratto.pdf.p7m"\r\n',
+    'Content-Type: application/pkcs7-mime; smime-type=signed-receipt; name="smime.p7m"\r\n',
+])
+def test_a_signed_document_stays_an_attachment_and_is_not_called_encrypted(tmp_path, part_head):
+    # Italy's e-invoices and CAdES contracts: a file signed as it is, not a mail.
+    mail = parsing.parse(signed_mail(tmp_path, b'<?xml version="1.0"?><FatturaElettronica/>', part_head))
+    assert mail.text == "" and len(mail.attachments) == 1 and mail.attachments[0].filename.endswith(".p7m")
+    assert not any("encrypted" in problem for problem in mail.problems)
+
+
+def test_a_signed_binary_file_named_as_a_mail_stays_an_attachment(tmp_path):
+    mail = parsing.parse(signed_mail(tmp_path, b"%PDF-1.4\n\x00\x01\x02 binary", SMIME_HEAD))
+    assert mail.text == "" and [a.filename for a in mail.attachments] == ["smime.p7m"]
+
+
+def test_encrypted_mail_that_names_no_smime_type_is_told_by_its_structure(tmp_path):
+    enveloped = openssl_cms(tmp_path, b"Content-Type: text/plain\r\n\r\nsecret\r\n", "-encrypt", "-outform", "DER")
+    raw = (b"From: a@client.example\r\nSubject: secret\r\nContent-Type: application/x-pkcs7-mime; name=smime.p7m\r\n"
+           b"Content-Transfer-Encoding: base64\r\n\r\n" + base64.encodebytes(enveloped))
+    assert any("encrypted (S/MIME)" in problem for problem in parsing.parse(raw).problems)
 
 
 def test_content_in_pieces_is_joined_but_a_flood_of_tiny_pieces_is_refused():

@@ -8,7 +8,7 @@ import email.policy
 import pytest
 
 from models.tables import Event, Message, Outbox, Ticket
-from tests.conftest import ingest, text_of
+from tests.conftest import ingest, openssl_cms, text_of
 from tests.test_parsing import winmail
 
 
@@ -516,20 +516,6 @@ def test_two_screenshots_gmail_names_alike_both_reach_the_client(settings, staff
     assert [p.get_content() for p in mail.iter_attachments()] == [b"first", b"second"]
 
 
-def opaque_signed(entity: bytes, folder) -> bytes:
-    """The entity signed as Outlook does when "clear text signed" is off: all of it inside the
-    signature (smime.p7m), by openssl with a key made for the test."""
-    import subprocess
-
-    key, cert, data = folder / "key.pem", folder / "cert.pem", folder / "entity"
-    data.write_bytes(entity)
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                    "-nodes", "-keyout", key, "-out", cert, "-days", "30", "-subj", "/CN=Agnes"],
-                   check=True, capture_output=True)
-    return subprocess.run(["openssl", "smime", "-sign", "-nodetach", "-binary", "-in", data, "-signer", cert,
-                           "-inkey", key, "-outform", "SMIME"], check=True, capture_output=True).stdout
-
-
 def test_an_agents_opaque_signed_answer_reaches_the_client_as_text(settings, staff, tmp_path):
     # Before, the answer was inside the signature: no text, so nothing was sent and the agent was told.
     original = parsed(notice_to("agnes@example.com"))
@@ -537,7 +523,7 @@ def test_an_agents_opaque_signed_answer_reaches_the_client_as_text(settings, sta
               b"On Mon, 23 Nov 2026 at 10:00, Example Support <support@example.com> wrote:\r\n> earlier\r\n")
     head = (f"From: Agnes <agnes@example.com>\r\nTo: {original['Reply-To']}\r\nSubject: Re: {original['Subject']}\r\n"
             f"Message-ID: <signed-answer@example.com>\r\nIn-Reply-To: {original['Message-ID']}\r\n").encode()
-    raw = head + opaque_signed(entity, tmp_path)
+    raw = head + openssl_cms(tmp_path, entity, "-sign", "-nodetach", "-outform", "SMIME")
     assert b"smime-type=signed-data" in raw
     ctx = ingest(settings, raw, rcpt=(original["Reply-To"].addresses[0].addr_spec,))
     assert ctx.outcome == "relayed"
@@ -597,3 +583,43 @@ def test_the_files_in_an_agents_winmail_dat_reach_the_client_as_files(settings, 
     mail = parsed(Outbox.get(Outbox.kind == "agent_reply"))
     [pdf] = mail.iter_attachments()
     assert (pdf.get_filename(), pdf.get_content()) == ("Rechnung 4471.pdf", b"%PDF-1.4 the invoice")
+
+
+def test_an_agents_signed_answer_wrapping_a_whole_mail_reaches_the_client_as_text(settings, staff, tmp_path):
+    # RFC 8551 §3.1: a client may sign the whole mail (message/rfc822), quoted notice and all.
+    original = parsed(notice_to("agnes@example.com"))
+    inner = (f"From: Agnes <agnes@example.com>\r\nTo: {original['Reply-To']}\r\nSubject: Re: {original['Subject']}\r\n"
+             f"Content-Type: text/plain; charset=utf-8\r\n\r\nWrapped and signed: unlocked.\r\n\r\n"
+             f"On Mon, 23 Nov 2026, Example Support <support@example.com> wrote:\r\n> New ticket\r\n")
+    entity = b"Content-Type: message/rfc822\r\n\r\n" + inner.encode()
+    head = (f"From: Agnes <agnes@example.com>\r\nTo: {original['Reply-To']}\r\nSubject: Re: {original['Subject']}\r\n"
+            f"Message-ID: <wrapped-signed@example.com>\r\n").encode()
+    raw = head + openssl_cms(tmp_path, entity, "-sign", "-nodetach", "-outform", "SMIME")
+    assert ingest(settings, raw, rcpt=(original["Reply-To"].addresses[0].addr_spec,)).outcome == "relayed"
+    mail = parsed(Outbox.get(Outbox.kind == "agent_reply"))
+    assert "Wrapped and signed: unlocked." in text_of(mail) and not list(mail.iter_attachments())
+
+
+@pytest.mark.parametrize("cc", [
+    "Alice <alice+work@client.example>",  # the client, under a +tag: theirs, and they had the mail
+    "Bob <bob+tickets@example.com>",  # an agent, under a +tag
+    "Charlie <charlie@example.com>",  # a former agent
+    "Help <help@example.com>, billing@example.com",  # aliases of ours that never wrote to us
+])
+def test_whom_an_agent_copies_who_is_no_participant(settings, staff, cc):
+    from models.tables import Agent
+
+    Agent.update(active=False).where(Agent.email == "charlie@example.com").execute()
+    answer_copying(settings, notice_to("agnes@example.com"), cc, "Copied.")
+    assert not list(Ticket.get().participants)
+    sent = [row.rcpt_to for row in Outbox.select().where(Outbox.kind == "agent_reply")]
+    assert sent == ([] if "alice" in cc else ["alice@client.example"])
+
+
+def test_a_colleague_on_our_domain_who_wrote_to_us_before_can_be_copied_in(settings, staff):
+    # An internal helpdesk: the clients share the support address's domain.
+    notice = notice_to("agnes@example.com")  # of ticket #1
+    ingest(settings, b"From: Erin <erin@example.com>\r\nTo: support@example.com\r\nSubject: VPN\r\n"
+                     b"Message-ID: <erin@example.com>\r\n\r\nThe VPN is down.\r\n")
+    answer_copying(settings, notice, "Erin <erin@example.com>", "Erin knows the VPN.")
+    assert [p.customer.email for p in Ticket.get_by_id(1).participants] == ["erin@example.com"]
