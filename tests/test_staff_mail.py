@@ -535,12 +535,8 @@ def test_an_agents_opaque_signed_answer_reaches_the_client_as_text(settings, sta
 
 def answer_copying(settings, notice: Outbox, cc: str, text: str):
     """The agent's answer to a notice with people in Cc, as they add them in their mail client."""
-    original = parsed(notice)
-    raw = (f"From: Agnes <agnes@example.com>\r\nTo: {original['Reply-To']}\r\nCc: {cc}\r\n"
-           f"Subject: Re: {original['Subject']}\r\nMessage-ID: <cc-{abs(hash(cc))}@example.com>\r\n"
-           f"In-Reply-To: {original['Message-ID']}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
-           f"{text}\r\n").encode()
-    return ingest(settings, raw, rcpt=(original["Reply-To"].addresses[0].addr_spec,))
+    return reply_to_notice(settings, notice, f"{text}\r\n", headers=f"Cc: {cc}\r\n",
+                           message_id=f"<cc-{abs(hash(cc))}@example.com>")
 
 
 def test_a_client_the_agent_copied_is_not_sent_the_answer_twice(settings, staff):
