@@ -28,6 +28,7 @@ from .mime import (
     FIELD_LIMIT,
     FIELD_OR_LINE,
     HEADER_LINES,
+    MAX_PARTS,
     Leaf,
     Problems,
     Reader,
@@ -175,32 +176,47 @@ def _parse(raw: bytes, opened: int = 0) -> ParsedMail:
 MAX_OPENED = 2  # signed, then signed again (a gateway signing what a client signed)
 
 
+MAX_TYPE = 255  # characters of a content type (the column's size)
+
+
 def _unpacked(attachments: list[Attachment], text: str, html: str, reply_basis: str,
               problems: Problems) -> tuple[list[Attachment], str, str, str]:
-    """Outlook's winmail.dat (`tnef`) in place of what it holds: its files, and its text when the
-    mail has none of its own. One that cannot be read stays as it came, said in the problems."""
-    unpacked = []
+    """Outlook's winmail.dat (`tnef`) in place of what it holds: its files (a signature's logo
+    inline, as in MIME), and its text when the mail has none of its own. One that cannot be read,
+    or holds what is not unpacked here (an attached Outlook item, a text in RTF only), or more
+    files than a mail may have, is kept as it came, said in the problems."""
+    unpacked, room = [], MAX_PARTS
     for attachment in attachments:
         if attachment.content_type not in tnef.TYPES and attachment.filename.lower() != "winmail.dat":
             unpacked.append(attachment)
             continue
         contents = tnef.read(attachment.data)
-        if contents is None:
-            problems.add(f"{attachment.filename}: Outlook's TNEF that could not be read, kept as it came")
+        if contents is None or len(contents.files) > room:
+            why = "could not be read" if contents is None else f"holds more than the {MAX_PARTS} files a mail may have"
+            problems.add(f"{attachment.filename}: Outlook's TNEF that {why}, kept as it came")
             unpacked.append(attachment)
             continue
+        room -= len(contents.files)
         for number, found in enumerate(contents.files, 1):
-            ctype = found.content_type if CONTENT_TYPE.fullmatch(found.content_type) else "application/octet-stream"
+            ctype = found.content_type if len(found.content_type) <= MAX_TYPE and \
+                CONTENT_TYPE.fullmatch(found.content_type) else "application/octet-stream"
             unpacked.append(Attachment(safe_filename(found.name) or _default_name(ctype, number), ctype, found.data,
-                                       content_id=found.content_id[:MAX_ID]))
+                                       content_id=found.content_id[:MAX_ID],
+                                       inline=found.hidden or bool(found.content_id)))
         if not text.strip():
             if contents.text.strip():
                 text = reply_basis = contents.text.replace("\r\n", "\n").strip("\n")
             elif contents.html.strip():
                 text, reply_basis, html = _rendered(contents.html[:HTML_LIMIT], problems)
                 text = text.strip("\n")
-            elif contents.rtf_only:
-                problems.add(f"{attachment.filename}: the text is in Outlook's compressed RTF only, not shown here")
+        left = [f"{contents.left} attached Outlook items or files without their bytes"] if contents.left else []
+        left += ["its text, in Outlook's compressed RTF only"] if contents.rtf_only else []
+        if not (contents.files or contents.text.strip() or contents.html.strip() or left):
+            left = ["nothing this reader knows"]
+        if left:
+            problems.add(f"{attachment.filename}: Outlook's TNEF, of which {' and '.join(left)} are not unpacked "
+                         f"here: kept as it came")
+            unpacked.append(attachment)
     return unpacked, text, html, reply_basis
 
 

@@ -15,6 +15,7 @@ the part's size whatever it holds, and anything that does not read as TNEF gives
 
 from __future__ import annotations
 
+import codecs
 import struct
 from dataclasses import dataclass, field
 
@@ -27,16 +28,19 @@ ATT_ATTACH_REND_DATA, ATT_ATTACH_TITLE, ATT_ATTACH_DATA, ATT_ATTACHMENT = 0x9002
 # MAPI property ids and types.
 PR_BODY, PR_BODY_HTML, PR_INTERNET_CPID = 0x1000, 0x1013, 0x3FDE
 PR_ATTACH_DATA, PR_ATTACH_FILENAME, PR_ATTACH_LONG_FILENAME, PR_ATTACH_MIME_TAG = 0x3701, 0x3704, 0x3707, 0x370E
-PR_ATTACH_CONTENT_ID = 0x3712
+PR_ATTACH_CONTENT_ID, PR_ATTACHMENT_HIDDEN = 0x3712, 0x7FFE
 PT_STRING8, PT_UNICODE, PT_BINARY, PT_OBJECT, PT_UNSPECIFIED, MULTIPLE = 0x001E, 0x001F, 0x0102, 0x000D, 0x0000, 0x1000
 # Bytes of one value of each fixed type in the stream; 2-byte values are padded to 4 after the last.
 FIXED_SIZES = {0x0002: 2, 0x000B: 2, 0x0003: 4, 0x0004: 4, 0x000A: 4, 0x0005: 8, 0x0006: 8, 0x0007: 8,
                0x0014: 8, 0x0040: 8, 0x0048: 16}
 VARIABLE = (PT_STRING8, PT_UNICODE, PT_BINARY, PT_OBJECT, PT_UNSPECIFIED)
 MAX_ATTACHMENTS = 1000
-# Windows code pages TNEF names (attOemCodepage, PR_INTERNET_CPID) and their Python codecs.
-CODEPAGES = {936: "gbk", 950: "big5", 54936: "gb18030", 65001: "utf-8", 932: "cp932", 949: "cp949",
-             20936: "gb2312", 28591: "latin-1", 1200: "utf-16-le", 20127: "ascii"}
+# Windows code pages TNEF names (attOemCodepage, PR_INTERNET_CPID) that Python does not know as
+# "cp<number>"; any other is looked up as that (cp1251, cp950, cp874…), else read as cp1252.
+CODEPAGES = {936: "gbk", 54936: "gb18030", 20936: "gb2312", 65001: "utf-8", 65000: "utf-7", 1200: "utf-16-le",
+             20127: "ascii", 20866: "koi8-r", 21866: "koi8-u", 50220: "iso2022-jp", 50221: "iso2022-jp",
+             50222: "iso2022-jp", 51932: "euc-jp", 51949: "euc-kr", 52936: "hz", 10000: "mac-roman",
+             **{28590 + n: f"iso8859-{n}" for n in range(1, 16)}}
 
 
 class Malformed(Exception):
@@ -49,6 +53,8 @@ class File:
     content_type: str
     data: bytes
     content_id: str = ""
+    hidden: bool = False  # Outlook's own (a signature's logo): shown in the text, not as a file
+    embedded: bool = False  # an Outlook item attached (a mail, a contact), not read here
 
 
 @dataclass
@@ -57,6 +63,7 @@ class Contents:
     text: str = ""
     html: str = ""
     rtf_only: bool = False  # the text is there, but only as compressed RTF
+    left: int = 0  # attachments it names that are not among the files: Outlook items, or no bytes
 
 
 def read(data: bytes) -> Contents | None:
@@ -92,17 +99,18 @@ class _Reader:
             elif level == LEVEL_ATTACHMENT and attachment is not None:
                 self._attachment_attribute(attachment, name, value)
             elif name == ATT_OEM_CODEPAGE and length >= 4:
-                self.codec = CODEPAGES.get(struct.unpack_from("<I", value, 0)[0], "cp1252")
+                self.codec = codec_of(struct.unpack_from("<I", value, 0)[0]) or "cp1252"
             elif name == ATT_BODY:
                 found.text = self._string8(value)
             elif name == ATT_MSG_PROPS:
                 props = self._properties(value)
-                codec = CODEPAGES.get(_number(props.get(PR_INTERNET_CPID)), self.codec)
+                codec = codec_of(props.get(PR_INTERNET_CPID)) or self.codec
                 body, html = props.get(PR_BODY), props.get(PR_BODY_HTML)
                 found.text = self._text(body, codec) or found.text
                 found.html = self._text(html, codec)
                 rtf = 0x1009 in props
-        found.files = [f for f in found.files if f.data or f.name]
+        kept = [f for f in found.files if f.data and not f.embedded]
+        found.left, found.files = len(found.files) - len(kept), kept
         found.rtf_only = rtf and not (found.text.strip() or found.html.strip())
         return found
 
@@ -121,8 +129,11 @@ class _Reader:
                     or attachment.content_type
             if isinstance(props.get(PR_ATTACH_CONTENT_ID), tuple):
                 attachment.content_id = self._text(props[PR_ATTACH_CONTENT_ID], "ascii").strip("<> ")
+            attachment.hidden = bool(props.get(PR_ATTACHMENT_HIDDEN))
             data = props.get(PR_ATTACH_DATA)
-            if not attachment.data and isinstance(data, tuple) and data[0] == PT_BINARY:
+            if isinstance(data, tuple) and data[0] == PT_OBJECT:
+                attachment.embedded = True
+            elif not attachment.data and isinstance(data, tuple) and data[0] == PT_BINARY:
                 attachment.data = bytes(data[1])
 
     def _properties(self, data: memoryview) -> dict[int, object]:
@@ -164,8 +175,8 @@ class _Reader:
                         props[ident] = (base, data[at:at + size])
                     at += _padded(size)
             else:
-                if base == 0x0003 and not multiple:
-                    props[ident] = struct.unpack_from("<I", data, at)[0]
+                if base in (0x0003, 0x000B) and not multiple:  # a 32-bit number, a boolean
+                    props[ident] = struct.unpack_from("<I" if base == 0x0003 else "<H", data, at)[0]
                 at += _padded(values * FIXED_SIZES[base])
             if at > len(data):
                 raise Malformed("properties longer than the data")
@@ -187,5 +198,12 @@ def _padded(size: int) -> int:
     return size + (-size % 4)
 
 
-def _number(value) -> int | None:
-    return value if isinstance(value, int) else None
+def codec_of(codepage) -> str | None:
+    """The Python codec of a Windows code page number, or None when there is none."""
+    if not isinstance(codepage, int):
+        return None
+    name = CODEPAGES.get(codepage, f"cp{codepage}")
+    try:
+        return codecs.lookup(name).name
+    except LookupError:
+        return None

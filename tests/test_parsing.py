@@ -320,22 +320,25 @@ def mapi_properties(items) -> bytes:
     return out
 
 
-def winmail(body: str | None = None, files=(), html: str | None = None, rtf: bool = False) -> bytes:
+def winmail(body: str | None = None, files=(), html: str | None = None, rtf: bool = False,
+            codepage: int = 1252) -> bytes:
     """A winmail.dat as Outlook writes one ([MS-OXTNEF]): the message's properties, then each
-    file's attributes (8.3 title, data, and its long name and MIME type among its properties)."""
+    file's attributes (8.3 title, data, and its long name and MIME type among its properties,
+    with any more given as a fifth item: (type, id, value) triples)."""
     out = struct.pack("<IH", 0x223E9F78, 0x1234) + tnef_attribute(1, 0x00089006, struct.pack("<I", 0x10000))
-    out += tnef_attribute(1, 0x00069007, struct.pack("<II", 1252, 0))
+    out += tnef_attribute(1, 0x00069007, struct.pack("<II", codepage, 0))
     items = [(0x000B, 0x0E1F, 1), (0x0003, 0x3FDE, 65001)]
     items += [(0x001F, 0x1000, (body + "\0").encode("utf-16-le"))] if body is not None else []
     items += [(0x0102, 0x1013, html.encode())] if html is not None else []
     items += [(0x0102, 0x1009, b"\x2d\x00\x00\x00LZFu")] if rtf else []
     out += tnef_attribute(1, 0x00069003, mapi_properties(items))
-    for name, short, mime, data in files:
+    for name, short, mime, data, *more in files:
         out += tnef_attribute(2, 0x00069002, b"\x01\x00\xff\xff\xff\xff" + b"\0" * 8)
-        out += tnef_attribute(2, 0x00018010, short.encode() + b"\0")
-        out += tnef_attribute(2, 0x0006800F, data)
-        out += tnef_attribute(2, 0x00069005, mapi_properties([
-            (0x001F, 0x3707, (name + "\0").encode("utf-16-le")), (0x001E, 0x370E, mime.encode() + b"\0")]))
+        out += tnef_attribute(2, 0x00018010, short if isinstance(short, bytes) else short.encode() + b"\0")
+        out += tnef_attribute(2, 0x0006800F, data) if data is not None else b""
+        named = [(0x001F, 0x3707, (name + "\0").encode("utf-16-le"))] if name else []
+        out += tnef_attribute(2, 0x00069005, mapi_properties(
+            named + [(0x001E, 0x370E, mime.encode() + b"\0")] + (more[0] if more else [])))
     return out
 
 
@@ -371,10 +374,38 @@ def test_a_mail_that_is_only_a_winmail_dat_is_read_from_it(contents, text):
     assert mail.text == text and [a.filename for a in mail.attachments] == ["采购订单-4471.pdf"]
 
 
-def test_a_winmail_dat_whose_text_is_rtf_only_says_so():
+def test_a_winmail_dat_whose_text_is_rtf_only_is_kept_beside_its_files_and_says_so():
     mail = parsing.parse(mail_with_winmail(winmail(files=ORDER_FILES[:1], rtf=True)))
-    assert [a.filename for a in mail.attachments] == ["采购订单-4471.pdf"]
-    assert any("compressed RTF" in problem for problem in mail.problems)
+    assert [a.filename for a in mail.attachments] == ["采购订单-4471.pdf", "winmail.dat"]
+    assert any("compressed RTF only are not unpacked here: kept as it came" in problem for problem in mail.problems)
+
+
+def test_a_winmail_dat_holding_an_outlook_item_is_kept_beside_the_files_it_gave():
+    embedded = ("RE: the order", "RE_THE~1", "", None, [(0x000D, 0x3701, b"\x07\x03\x02\x00" + b"\0" * 12 + b"TNEF")])
+    mail = parsing.parse(mail_with_winmail(winmail(files=ORDER_FILES[:1] + [embedded]), text="Both attached."))
+    assert [a.filename for a in mail.attachments] == ["采购订单-4471.pdf", "winmail.dat"]  # no empty "RE: the order"
+    assert any("1 attached Outlook items or files without their bytes are not unpacked" in p for p in mail.problems)
+
+
+def test_what_outlook_hides_in_a_winmail_dat_is_inline_and_what_it_names_is_read_in_its_code_page():
+    logo = ("image001.png", "IMAGE001.PNG", "image/png", b"\x89PNG logo",
+            [(0x000B, 0x7FFE, 1), (0x001E, 0x3712, b"image001.png@01DB\0")])
+    invoice = ("", "Счёт.pdf".encode("cp1251") + b"\0", "application/" + "x" * 300, b"%PDF-1.4")
+    mail = parsing.parse(mail_with_winmail(winmail(files=[logo, invoice], codepage=1251), text="Invoice attached."))
+    assert [(a.filename, a.content_type, a.inline) for a in mail.attachments] == [
+        ("image001.png", "image/png", True), ("Счёт.pdf", "application/octet-stream", False)]
+    assert mail.attachments[0].content_id == "image001.png@01DB"
+
+
+def test_winmail_dats_give_no_more_files_than_a_mail_may_have():
+    many = winmail(files=[(f"f{n}.txt", "F.TXT", "text/plain", b"x") for n in range(600)])
+    part = (b"Content-Type: application/ms-tnef; name=winmail.dat\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+            + base64.encodebytes(many) + b"\r\n")
+    raw = (b"From: a@client.example\r\nSubject: many\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
+           b"--b\r\nContent-Type: text/plain\r\n\r\nFiles.\r\n--b\r\n" + part + b"--b\r\n" + part + b"--b--\r\n")
+    mail = parsing.parse(raw)
+    assert len(mail.attachments) == 601 and mail.attachments[-1].filename == "winmail.dat"
+    assert any("holds more than the 1000 files a mail may have" in problem for problem in mail.problems)
 
 
 @pytest.mark.parametrize("data", [

@@ -569,7 +569,8 @@ def test_people_copied_on_a_note_by_mail_do_not_join_the_ticket(settings, staff)
 
 def test_the_files_in_an_agents_winmail_dat_reach_the_client_as_files(settings, staff):
     notice = parsed(notice_to("agnes@example.com"))
-    data = winmail(files=[("Rechnung 4471.pdf", "RECHNU~1.PDF", "application/pdf", b"%PDF-1.4 the invoice")])
+    logo = ("image001.png", "IMAGE001.PNG", "image/png", b"\x89PNG", [(0x000B, 0x7FFE, 1)])  # her signature's
+    data = winmail(files=[("Rechnung 4471.pdf", "RECHNU~1.PDF", "application/pdf", b"%PDF-1.4 the invoice"), logo])
     raw = (f"From: Agnes Smith <agnes@example.com>\r\nTo: {notice['Reply-To']}\r\nSubject: RE: {notice['Subject']}\r\n"
            f"Message-ID: <tnef-answer@example.com>\r\nContent-Type: multipart/mixed; boundary=m\r\n\r\n"
            f"--m\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nThe invoice you asked for.\r\n--m\r\n"
