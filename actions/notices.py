@@ -190,15 +190,17 @@ def tell_agent_not_applied(settings, ticket, agent, errors: list[str], in_reply_
 
 def staff_clock(settings, ticket, agent):
     """How a staff mail writes a time (stored as naive UTC) for this agent: in their own time
-    zone (their profile's), else in that of the calendar the ticket's SLA clocks count in, named."""
+    zone (their profile's), else in that of the calendar the ticket's SLA clocks count in, named,
+    with its abbreviation (EST or EDT: the hour a clock goes back comes twice)."""
     zone = agent.timezone or _calendar_zone(settings, ticket)
     try:
         place = zoneinfo.ZoneInfo(zone)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "America", a folder of tzdata's
         zone, place = "UTC", dt.UTC
 
     def when(moment: dt.datetime) -> str:
-        return f"{moment.replace(tzinfo=dt.UTC).astimezone(place):%Y-%m-%d %H:%M} ({zone})"
+        local = moment.replace(tzinfo=dt.UTC).astimezone(place)
+        return f"{local:%Y-%m-%d %H:%M} ({zone})" if zone == "UTC" else f"{local:%Y-%m-%d %H:%M %Z} ({zone})"
     return when
 
 

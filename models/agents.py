@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import secrets
 from dataclasses import dataclass
 
@@ -69,6 +70,16 @@ def authenticate(email: str, password: str) -> Agent | None:
     return agent
 
 
+def device_fingerprint(email: str) -> str:
+    """What a device cookie for this address must carry to be honoured: derived from the active
+    agent's password hash, so a new password, or the agent made inactive, ends every cookie
+    given before. "" when no active agent has the address."""
+    agent = Agent.get_or_none((Agent.email == email.strip().lower()) & (Agent.active == True))  # noqa: E712
+    if agent is None or not agent.password_hash:
+        return ""
+    return hashlib.sha256(f"postdesk-device:{agent.password_hash}".encode()).hexdigest()[:32]
+
+
 @dataclass(frozen=True)
 class Login:
     """What a login attempt came to: a session id, a wrong password, or a lockout."""
@@ -78,16 +89,19 @@ class Login:
 
 
 def log_in(email: str, password: str, client: str, attempts: int, lockout_minutes: int,
-           idle_minutes: int, account_attempts: int | None = None, known_device: bool = False) -> Login:
+           idle_minutes: int, account_attempts: int | None = None, device: str = "") -> Login:
     """Check the password and start a session, unless, within `lockout_minutes`, the client
     address has had `attempts` wrong passwords, or the staff address `account_attempts` from
-    anywhere: then refuse even the right one. The second limit (guessing spread over many
-    machines) does not hold for a browser this address has logged in from before
-    (`known_device`, OWASP's device cookies): whoever guesses from a few machines cannot lock an
-    agent out of their own browser."""
+    anywhere: then refuse even the right one. A browser this address has logged in from before
+    (`device`: the nonce of its device cookie, see `device_fingerprint`) is counted on its own
+    instead, `attempts` for it alone (OWASP's device cookies): guessing from elsewhere, from
+    many machines or from behind the same address, cannot lock the agent out of it, and a copy
+    of its cookie buys no more guesses than any client address has."""
     email_key = sessions.failure_key("email", email)
-    limits = {sessions.failure_key("ip", client): attempts,
-              email_key: None if known_device else account_attempts or attempts}
+    if device:
+        limits = {sessions.failure_key("device", device): attempts}
+    else:
+        limits = {sessions.failure_key("ip", client): attempts, email_key: account_attempts or attempts}
     counted = sessions.count_attempt(limits, lockout_minutes)
     if not counted:
         # `or now`: the oldest failures may have left the window since they were counted.
@@ -95,5 +109,5 @@ def log_in(email: str, password: str, client: str, attempts: int, lockout_minute
     agent = authenticate(email, password)
     if agent is None:
         return Login()  # the attempt stays counted as a failure
-    sessions.forgive(email_key, counted)
+    sessions.forgive([email_key, *[key for key in limits if key.startswith("device:")]], counted)
     return Login(session_id=sessions.start(agent, idle_minutes))

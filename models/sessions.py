@@ -86,12 +86,12 @@ def locked_until(limits: dict[str, int | None], window_minutes: int,
     return max(free_at, default=None)
 
 
-def forgive(address_key: str, attempt_ids: list[int]) -> None:
-    """The password was right: the address's failures and this attempt's rows no longer count.
-    The client address's earlier failures stay, or one valid account would reset the count for
-    guessing at others."""
+def forgive(keys: list[str], attempt_ids: list[int]) -> None:
+    """The password was right: the failures of these keys (the staff address's, the browser's)
+    and this attempt's rows no longer count. The client address's earlier failures stay, or one
+    valid account would reset the count for guessing at others."""
     (LoginFailure.delete()
-     .where((LoginFailure.key == address_key) | LoginFailure.id.in_(attempt_ids)).execute())
+     .where(LoginFailure.key.in_(keys) | LoginFailure.id.in_(attempt_ids)).execute())
 
 
 def failure_key(kind: str, value: str) -> str:

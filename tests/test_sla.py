@@ -526,5 +526,5 @@ def test_staff_alerts_give_the_due_time_in_the_agents_own_time_zone(desk, clock)
     check_slas()
     said = {w.rcpt_to: text_of(email.message_from_bytes(bytes(w.raw), policy=email.policy.default))
             for w in Outbox.select().where(Outbox.kind == "sla_warning")}
-    assert "due at 2026-12-07 05:00 (America/New_York)" in said["bob@example.com"]  # his profile's zone
+    assert "due at 2026-12-07 05:00 EST (America/New_York)" in said["bob@example.com"]  # his profile's zone
     assert "due at 2026-12-07 10:00 (UTC)" in said["agnes@example.com"]  # none of her own: the calendar's

@@ -108,6 +108,41 @@ def test_guessing_spread_over_many_machines_locks_the_address_but_not_for_the_ag
     assert log_in(from_address(strict_app, "192.0.2.1")).status_code == 302
 
 
+def lock_the_address(strict_app, email="agnes@example.com"):
+    for n in range(8):  # its 8 from anywhere, from machines that may each try 5
+        log_in(from_address(strict_app, f"198.51.100.{n}"), email=email, password="guess")
+
+
+def test_a_copied_device_cookie_gets_no_more_guesses_than_a_client_address(strict_app):
+    own = from_address(strict_app, "203.0.113.9")
+    assert log_in(own).status_code == 302
+    for n in range(5):  # the cookie carried to five machines
+        thief = from_address(strict_app, f"192.0.2.{n}")
+        thief.set_cookie("postdesk_device", own.get_cookie("postdesk_device").value)
+        assert log_in(thief, password="guess").status_code == 401
+    assert log_in(thief).status_code == 429  # the cookie's own 5 are used up
+    assert log_in(from_address(strict_app, "203.0.113.20")).status_code == 302  # not the address's
+
+
+def test_a_new_password_ends_the_device_cookies_given_before(strict_app):
+    own = from_address(strict_app, "203.0.113.9")
+    assert log_in(own).status_code == 302
+    agents.set_password(Agent.get(Agent.email == "agnes@example.com"), "a new password for agnes")
+    lock_the_address(strict_app)
+    assert log_in(own, password="a new password for agnes").status_code == 429  # known no more
+
+
+def test_a_known_browser_behind_a_busy_address_and_shared_by_two_agents_gets_in(strict_app):
+    browser = from_address(strict_app, "203.0.113.9")
+    assert log_in(browser).status_code == 302 and log_in(browser, email="bob@example.com").status_code == 302
+    for n in range(5):  # someone behind the same NAT guesses at other addresses
+        log_in(from_address(strict_app, "203.0.113.9"), email=f"someone{n}@example.com", password="guess")
+    lock_the_address(strict_app, "agnes@example.com")
+    lock_the_address(strict_app, "bob@example.com")
+    assert log_in(browser).status_code == 302 and log_in(browser, email="bob@example.com").status_code == 302
+    assert log_in(from_address(strict_app, "203.0.113.9")).status_code == 429  # a browser it does not know
+
+
 def test_wrong_passwords_from_one_client_address_lock_it(app):
     attacker = from_address(app, "198.51.100.7")
     for n in range(5):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import functools
+import hmac
 import math
+import secrets
 from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, session, url_for
@@ -53,7 +55,7 @@ def login():
                            client=request.remote_addr or "", attempts=web.login_attempts,
                            lockout_minutes=web.login_lockout_minutes,
                            idle_minutes=web.session_idle_minutes,
-                           account_attempts=web.login_attempts_per_account, known_device=_known_device(email))
+                           account_attempts=web.login_attempts_per_account, device=_known_device(email))
     if result.locked_until:
         wait = max(1, math.ceil((result.locked_until - utcnow()).total_seconds()))
         return render_template("web/login.html", locked_minutes=math.ceil(wait / 60)), 429, {
@@ -64,26 +66,49 @@ def login():
     session["session_id"] = result.session_id
     session.permanent = True  # the cookie lasts PERMANENT_SESSION_LIFETIME, the idle timeout
     response = redirect(local_target(request.args.get("next", ""), url_for("tickets.index")))
-    response.set_cookie(DEVICE_COOKIE, _devices().dumps(email.strip().lower()), max_age=DEVICE_SECONDS,
+    response.set_cookie(DEVICE_COOKIE, _devices().dumps(_remembered(email)), max_age=DEVICE_SECONDS,
                         httponly=True, secure=web.secure_cookies, samesite="Lax")
     return response
 
 
+# The browser's device cookie (OWASP's "device cookies"): the staff addresses that logged in from
+# it, each with a nonce its failures are counted under and the fingerprint of the agent's
+# password (`agents.device_fingerprint`), signed. Kept for DEVICE_SECONDS, up to DEVICE_ENTRIES.
 DEVICE_COOKIE = "postdesk_device"
 DEVICE_SECONDS = 90 * 24 * 3600
+DEVICE_ENTRIES = 5
 
 
 def _devices() -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(current_app.secret_key, salt="postdesk-known-device")
 
 
-def _known_device(email: str) -> bool:
-    """Has this browser logged in as `email` within DEVICE_SECONDS? Its cookie says so, signed."""
+def _device_entries() -> list[list[str]]:
     cookie = request.cookies.get(DEVICE_COOKIE, "")
     try:
-        return bool(cookie) and _devices().loads(cookie, max_age=DEVICE_SECONDS) == email.strip().lower()
+        entries = _devices().loads(cookie, max_age=DEVICE_SECONDS) if cookie else []
     except BadSignature:  # forged, from another installation, or too old
-        return False
+        return []
+    return [e for e in entries if isinstance(e, list) and len(e) == 3 and all(isinstance(v, str) for v in e)] \
+        if isinstance(entries, list) else []
+
+
+def _known_device(email: str) -> str:
+    """The nonce under which this browser's failures for `email` are counted, when it has logged
+    in as `email` since the agent's password last changed; else ""."""
+    email = email.strip().lower()
+    for address, nonce, fingerprint in _device_entries():
+        if address == email:
+            expected = agents.device_fingerprint(email)
+            return nonce if expected and hmac.compare_digest(fingerprint, expected) else ""
+    return ""
+
+
+def _remembered(email: str) -> list[list[str]]:
+    """The cookie's entries with this address first, under a fresh nonce."""
+    email = email.strip().lower()
+    others = [e for e in _device_entries() if e[0] != email]
+    return [[email, secrets.token_urlsafe(16), agents.device_fingerprint(email)], *others][:DEVICE_ENTRIES]
 
 
 @bp.post("/logout")
