@@ -6,7 +6,7 @@ import dataclasses
 import logging
 import re
 
-from mailer import classify, commands, identity, language, parsing, quotes, threading
+from mailer import classify, commands, identity, language, parsing, quotes, threading, tnef
 from mailer.addresses import without_tag
 from mailer.reasons import Reason
 from models import customers, tickets
@@ -203,6 +203,8 @@ def answer_from_agent(settings, ticket, agent, mail, *, reply_text: str, inbound
     forwarded = forward_subject or quotes.is_forward(mail.text)
     errors = parsed.errors + commands.in_subject(mail.subject, ticket.subject) + [
         error for command in parsed.commands if (error := _check_command(settings, ticket, agent, command))]
+    if any(a.content_type in tnef.TYPES or a.filename.lower() == "winmail.dat" for a in mail.attachments):
+        errors.append(UNPACKED_WINMAIL)  # parsing keeps it only when it could not give all it holds
     if forwarded and not forward_subject and body and not (parsed.is_note or note):
         # An answer ("Re:") with a forwarded mail pasted below the agent's words: the client would
         # get the words without it, and a note would leave the agent thinking they answered.
@@ -292,6 +294,9 @@ def _pasted_images(text: str, parts) -> tuple[str, list]:
 UNPROVEN = Reason("it came neither to your own reply address (the Reply-To of the notices we send you) nor with "
                   "your mail server's DKIM proof, so it was kept as a client's mail; answer from the notice, or in "
                   "the admin")
+UNPACKED_WINMAIL = Reason("your mail came with Outlook's winmail.dat, of which not all could be unpacked here (an "
+                          "attached Outlook item, or a text in Outlook's rich text only), so nothing was sent: attach "
+                          "your files again as ordinary files, or send the mail as HTML or plain text")
 NOTHING_FOUND = Reason("no text of yours and no #command were found above the line \"%(marker)s\": write your "
                        "answer above it", marker=notices.MARKER)
 

@@ -197,21 +197,22 @@ def _unpacked(attachments: list[Attachment], text: str, html: str, reply_basis: 
             unpacked.append(attachment)
             continue
         room -= len(contents.files)
+        had_text = bool(text.strip())  # its own, before this one: Outlook's RTF says the same again
         for number, found in enumerate(contents.files, 1):
             ctype = found.content_type if len(found.content_type) <= MAX_TYPE and \
                 CONTENT_TYPE.fullmatch(found.content_type) else "application/octet-stream"
             unpacked.append(Attachment(safe_filename(found.name) or _default_name(ctype, number), ctype, found.data,
                                        content_id=found.content_id[:MAX_ID],
                                        inline=found.hidden or bool(found.content_id)))
-        if not text.strip():
+        if not had_text:
             if contents.text.strip():
                 text = reply_basis = contents.text.replace("\r\n", "\n").strip("\n")
             elif contents.html.strip():
                 text, reply_basis, html = _rendered(contents.html[:HTML_LIMIT], problems)
                 text = text.strip("\n")
         left = [f"{contents.left} attached Outlook items or files without their bytes"] if contents.left else []
-        left += ["its text, in Outlook's compressed RTF only"] if contents.rtf_only else []
-        if not (contents.files or contents.text.strip() or contents.html.strip() or left):
+        left += ["its text, in Outlook's compressed RTF only"] if contents.rtf_only and not had_text else []
+        if not (contents.files or contents.text.strip() or contents.html.strip() or contents.rtf_only or left):
             left = ["nothing this reader knows"]
         if left:
             problems.add(f"{attachment.filename}: Outlook's TNEF, of which {' and '.join(left)} are not unpacked "

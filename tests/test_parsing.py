@@ -380,6 +380,12 @@ def test_a_winmail_dat_whose_text_is_rtf_only_is_kept_beside_its_files_and_says_
     assert any("compressed RTF only are not unpacked here: kept as it came" in problem for problem in mail.problems)
 
 
+def test_outlooks_rtf_beside_the_mails_own_text_is_no_loss():
+    mail = parsing.parse(mail_with_winmail(winmail(files=ORDER_FILES[:1], rtf=True), text="The order, attached."))
+    assert (mail.text, [a.filename for a in mail.attachments]) == ("The order, attached.", ["采购订单-4471.pdf"])
+    assert mail.problems == []
+
+
 def test_a_winmail_dat_holding_an_outlook_item_is_kept_beside_the_files_it_gave():
     embedded = ("RE: the order", "RE_THE~1", "", None, [(0x000D, 0x3701, b"\x07\x03\x02\x00" + b"\0" * 12 + b"TNEF")])
     mail = parsing.parse(mail_with_winmail(winmail(files=ORDER_FILES[:1] + [embedded]), text="Both attached."))

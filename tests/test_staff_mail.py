@@ -469,12 +469,14 @@ def test_a_note_by_mail_keeps_its_attachment_even_alone(settings, staff, text):
 
 def test_what_the_agents_mail_client_wraps_around_an_answer_never_reaches_the_client(settings, staff):
     """Outlook's "Attach original message" (our notice, with the agent's reply address), a
-    detached S/MIME signature (a certificate naming the agent), winmail.dat: the client gets the
-    text and the file the agent attached, nothing else."""
+    detached S/MIME signature (a certificate naming the agent), Outlook's winmail.dat with its
+    text in RTF beside the plain one: the client gets the text and the file the agent attached,
+    nothing else."""
     notice = parsed(notice_to("agnes@example.com"))
+    rtf = base64.b64encode(winmail(rtf=True)).decode()
     parts = [("application/pdf", "invoice.pdf", "attachment", "%PDF-1.4 the invoice"),
              ("application/pkcs7-signature", "smime.p7s", "attachment", "MIIGcert"),
-             ("application/ms-tnef", "winmail.dat", "attachment", "TNEF"),
+             ("application/ms-tnef\r\nContent-Transfer-Encoding: base64", "winmail.dat", "attachment", rtf),
              ("message/rfc822", "", "attachment", f"From: {notice['From']}\r\nReply-To: {notice['Reply-To']}\r\n"
                                                    f"Subject: {notice['Subject']}\r\n\r\n{text_of(notice)}")]
     raw = (f"From: Agnes Smith <agnes@example.com>\r\nTo: {notice['Reply-To']}\r\nSubject: RE: {notice['Subject']}\r\n"
@@ -620,3 +622,23 @@ def test_a_colleague_on_our_domain_who_wrote_to_us_before_can_be_copied_in(setti
                      b"Message-ID: <erin@example.com>\r\n\r\nThe VPN is down.\r\n")
     answer_copying(settings, notice, "Erin <erin@example.com>", "Erin knows the VPN.")
     assert [p.customer.email for p in Ticket.get_by_id(1).participants] == ["erin@example.com"]
+
+
+@pytest.mark.parametrize("data", [
+    winmail(files=[("RE: the order", "RE_THE~1", "", None,  # an Outlook item (a mail) attached
+                    [(0x000D, 0x3701, b"\x07\x03\x02\x00" + b"\0" * 12 + b"TNEF")])]),
+    b"x\x9f>\"not what Outlook writes",  # a winmail.dat that does not read
+])
+def test_an_agents_answer_whose_winmail_dat_could_not_all_be_unpacked_sends_nothing_and_says_so(settings, staff,
+                                                                                                 data):
+    # The client would get the words without what the agent attached.
+    notice = parsed(notice_to("agnes@example.com"))
+    raw = (f"From: Agnes Smith <agnes@example.com>\r\nTo: {notice['Reply-To']}\r\nSubject: RE: {notice['Subject']}\r\n"
+           f"Message-ID: <tnef-item@example.com>\r\nContent-Type: multipart/mixed; boundary=m\r\n\r\n"
+           f"--m\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nHere is the mail you asked about.\r\n--m\r\n"
+           f"Content-Type: application/ms-tnef; name=winmail.dat\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+           f"{base64.b64encode(data).decode()}\r\n--m--\r\n").encode()
+    assert ingest(settings, raw, rcpt=(notice["Reply-To"].addresses[0].addr_spec,)).outcome == "refused"
+    assert not Outbox.select().where(Outbox.kind == "agent_reply").exists()
+    told = text_of(parsed(Outbox.get(Outbox.kind == "command_error")))
+    assert "winmail.dat, of which not all could be unpacked" in told and "nothing was sent" in told
