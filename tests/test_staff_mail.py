@@ -569,16 +569,21 @@ def test_people_copied_on_a_note_by_mail_do_not_join_the_ticket(settings, staff)
     assert not list(Ticket.get().participants)
 
 
+def answer_with_winmail(settings, notice, text: str, data: bytes):
+    """Agnes's answer from Outlook in rich text: her text, and a winmail.dat holding `data`."""
+    raw = (f"From: Agnes Smith <agnes@example.com>\r\nTo: {notice['Reply-To']}\r\nSubject: RE: {notice['Subject']}\r\n"
+           f"Message-ID: <tnef-{abs(hash(data))}@example.com>\r\nContent-Type: multipart/mixed; boundary=m\r\n\r\n"
+           f"--m\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{text}\r\n--m\r\n"
+           f"Content-Type: application/ms-tnef; name=winmail.dat\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+           f"{base64.b64encode(data).decode()}\r\n--m--\r\n").encode()
+    return ingest(settings, raw, rcpt=(notice["Reply-To"].addresses[0].addr_spec,))
+
+
 def test_the_files_in_an_agents_winmail_dat_reach_the_client_as_files(settings, staff):
     notice = parsed(notice_to("agnes@example.com"))
     logo = ("image001.png", "IMAGE001.PNG", "image/png", b"\x89PNG", [(0x000B, 0x7FFE, 1)])  # her signature's
     data = winmail(files=[("Rechnung 4471.pdf", "RECHNU~1.PDF", "application/pdf", b"%PDF-1.4 the invoice"), logo])
-    raw = (f"From: Agnes Smith <agnes@example.com>\r\nTo: {notice['Reply-To']}\r\nSubject: RE: {notice['Subject']}\r\n"
-           f"Message-ID: <tnef-answer@example.com>\r\nContent-Type: multipart/mixed; boundary=m\r\n\r\n"
-           f"--m\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nThe invoice you asked for.\r\n--m\r\n"
-           f"Content-Type: application/ms-tnef; name=winmail.dat\r\nContent-Transfer-Encoding: base64\r\n\r\n"
-           f"{base64.b64encode(data).decode()}\r\n--m--\r\n").encode()
-    assert ingest(settings, raw, rcpt=(notice["Reply-To"].addresses[0].addr_spec,)).outcome == "relayed"
+    assert answer_with_winmail(settings, notice, "The invoice you asked for.", data).outcome == "relayed"
     mail = parsed(Outbox.get(Outbox.kind == "agent_reply"))
     [pdf] = mail.iter_attachments()
     assert (pdf.get_filename(), pdf.get_content()) == ("Rechnung 4471.pdf", b"%PDF-1.4 the invoice")
@@ -633,12 +638,7 @@ def test_an_agents_answer_whose_winmail_dat_could_not_all_be_unpacked_sends_noth
                                                                                                  data):
     # The client would get the words without what the agent attached.
     notice = parsed(notice_to("agnes@example.com"))
-    raw = (f"From: Agnes Smith <agnes@example.com>\r\nTo: {notice['Reply-To']}\r\nSubject: RE: {notice['Subject']}\r\n"
-           f"Message-ID: <tnef-item@example.com>\r\nContent-Type: multipart/mixed; boundary=m\r\n\r\n"
-           f"--m\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nHere is the mail you asked about.\r\n--m\r\n"
-           f"Content-Type: application/ms-tnef; name=winmail.dat\r\nContent-Transfer-Encoding: base64\r\n\r\n"
-           f"{base64.b64encode(data).decode()}\r\n--m--\r\n").encode()
-    assert ingest(settings, raw, rcpt=(notice["Reply-To"].addresses[0].addr_spec,)).outcome == "refused"
+    assert answer_with_winmail(settings, notice, "Here is the mail you asked about.", data).outcome == "refused"
     assert not Outbox.select().where(Outbox.kind == "agent_reply").exists()
     told = text_of(parsed(Outbox.get(Outbox.kind == "command_error")))
     assert "winmail.dat, of which not all could be unpacked" in told and "nothing was sent" in told
