@@ -11,7 +11,6 @@ from mailer.notify import message_id_domain, reply_address
 from models import customers, outbox, statements, tickets
 from models.base import db
 from models.tables import Agent, Event, Outbox
-from servicelevels import policies
 
 # Automatic mail to clients: counted against the hourly limit per address, and never sent to an
 # address that bounced for good or complained (models.customers.suppression_reason).
@@ -205,8 +204,9 @@ def staff_clock(settings, ticket, agent):
 
 
 def _calendar_zone(settings, ticket) -> str:
-    policy = policies.choose(settings.policies, tier=ticket.customer.tier, priority=ticket.priority,
-                             category=ticket.category, mailbox=ticket.mailbox.address)
+    from .sla import policy_of  # here: sla sends its alerts through this module
+
+    policy = policy_of(settings, ticket)
     calendar = next((c for c in settings.calendars if policy is not None and c.name == policy.calendar), None)
     return calendar.timezone if calendar is not None else "UTC"
 

@@ -27,8 +27,7 @@ PROOF_PROPERTIES = {"dkim": ("d", "i"), "dmarc": ("from",)}
 def find_agent(address: str) -> Agent | None:
     """The active agent owning this address (main or alternate), or its sub-address
     (agnes+helpdesk@ is agnes@'s: the same mailbox receives and sends both)."""
-    address = address.lower()
-    candidates = list(dict.fromkeys((address, without_tag(address))))
+    candidates = _forms(address)
     agent = Agent.get_or_none(Agent.email.in_(candidates) & (Agent.active == True))  # noqa: E712
     if agent is not None:
         return agent
@@ -39,9 +38,15 @@ def find_agent(address: str) -> Agent | None:
 def is_staff_address(address: str) -> bool:
     """Does an agent own this address, or the one its +tag is of, main or alternate, active or
     not (a former agent's address is still no client's)?"""
-    candidates = list(dict.fromkeys((address.lower(), without_tag(address.lower()))))
+    candidates = _forms(address)
     return Agent.select().where(Agent.email.in_(candidates)).exists() or \
         AgentAddress.select().where(AgentAddress.email.in_(candidates)).exists()
+
+
+def _forms(address: str) -> list[str]:
+    """The address in lower case, and the one its +tag is of (agnes+helpdesk@ is agnes@'s)."""
+    address = address.lower()
+    return list(dict.fromkeys((address, without_tag(address))))
 
 
 def agent_addresses_among(addresses: list[str]) -> set[str]:

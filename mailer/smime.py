@@ -4,8 +4,8 @@ Outlook, Thunderbird and most corporate gateways can sign a mail "opaquely": the
 (its headers and body) travels inside the signature, a CMS SignedData structure in DER or BER,
 sent as one application/pkcs7-mime part (smime-type=signed-data, usually smime.p7m). A reader
 that does not open it sees an attachment and no text. Here the signed entity is taken out of the
-structure and the mail is read with it in place of the part. The signature is not checked: the
-mail is marked as signed and unverified, and the stored mail keeps it as it came.
+structure and the mail is read with it in place of the part. The signature is not checked, as
+it is not for a clear-signed mail; the stored mail keeps it as it came.
 
 Only what is needed is read, lazily: ContentInfo → [0] SignedData → encapContentInfo → [0]
 eContent, whose OCTET STRING may be cut into pieces (BER's constructed form, with indefinite
@@ -26,7 +26,7 @@ MAX_DEPTH = 32  # BER nesting, far beyond what any signer writes
 # Elements read at most: signers cut streamed content into pieces of 1 to 4 KB, so a 50 MB mail
 # has about 50,000 of them; two-byte pieces would otherwise cost a step per two bytes.
 MAX_ELEMENTS = 200_000
-SEQUENCE, OID, CONTEXT_0, OCTETS, CONSTRUCTED = 0x30, 0x06, 0xA0, 0x04, 0x20
+OID, CONTEXT_0, OCTETS, CONSTRUCTED = 0x06, 0xA0, 0x04, 0x20
 END_OF_CONTENTS = b"\x00\x00"
 
 
@@ -39,8 +39,8 @@ def signed_content(data: bytes) -> bytes | None:
     (enveloped, that is encrypted; detached, a certificate bundle with no content; not BER)."""
     ber = _Ber(data)
     try:
-        oid, content = ber.children(0, count=2)
-        if ber.primitive(oid, OID) != SIGNED_DATA or data[content] != CONTEXT_0:
+        kind, content = _content_info(ber)
+        if kind != SIGNED_DATA or data[content] != CONTEXT_0:
             return None
         (signed,) = ber.children(content, count=1)
         _, _, encapsulated = ber.children(signed, count=3)
@@ -57,12 +57,16 @@ def signed_content(data: bytes) -> bytes | None:
 
 def is_encrypted(data: bytes) -> bool:
     """Is this CMS structure EnvelopedData or AuthEnvelopedData (what S/MIME encrypts with)?"""
-    ber = _Ber(data)
     try:
-        oid, _ = ber.children(0, count=2)
-        return ber.primitive(oid, OID) in ENVELOPED
+        return _content_info(_Ber(data))[0] in ENVELOPED
     except (Malformed, IndexError, ValueError):
         return False
+
+
+def _content_info(ber: _Ber) -> tuple[bytes, int]:
+    """A CMS ContentInfo's content type (its OID's bytes) and where its content starts."""
+    oid, content = ber.children(0, count=2)
+    return ber.primitive(oid, OID), content
 
 
 class _Ber:
